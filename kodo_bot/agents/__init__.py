@@ -1,0 +1,1 @@
+"""Sessions with agent backends. Today: Claude Code through claude-agent-sdk (``ClaudeSession``)."""

@@ -1,0 +1,248 @@
+"""Typed events: the one way the engine tells the world what it is doing.
+
+Every step of a run emits one of these to the subscribed sinks: the JSONL log, the terminal view and (later)
+the GitHub layer each implement only what they need. The schema is documented in ``docs/events.md``; a test
+keeps the two in step. Events are appended to the log in ``seq`` order and are never edited.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from kodo_bot.engine.models import (
+    AgentResult,
+    CheckResult,
+    CostReport,
+    Outcome,
+    Usage,
+    Verdict,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    #: position in the run's log, assigned by the bus; continues across resumes
+    seq: int = 0
+    at: datetime = Field(default_factory=_now)
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    goal_title: str
+    project: str
+    branch: str
+    worktree: str
+    team: list[str]
+    resumed: bool = False
+    max_cycles: int
+    max_cost_usd: float | None = None
+    max_minutes: float | None = None
+
+
+class CycleStarted(_Event):
+    type: Literal["cycle_started"] = "cycle_started"
+    cycle: int
+
+
+class OrchestratorReplied(_Event):
+    """One exchange with the orchestrator model: what it said and which tools it called."""
+
+    type: Literal["orchestrator_replied"] = "orchestrator_replied"
+    cycle: int
+    exchange: int
+    text: str = ""
+    tool_calls: list[str] = Field(default_factory=list)
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    wait_s: float = 0.0
+
+
+class AgentCallStarted(_Event):
+    type: Literal["agent_call_started"] = "agent_call_started"
+    cycle: int
+    call_id: str
+    agent: str
+    task: str
+    fresh: bool = False
+
+
+class AgentCallFinished(_Event):
+    type: Literal["agent_call_finished"] = "agent_call_finished"
+    cycle: int
+    call_id: str
+    result: AgentResult
+
+
+class CycleCommitted(_Event):
+    type: Literal["cycle_committed"] = "cycle_committed"
+    cycle: int
+    sha: str
+    branch: str
+    summary: str
+    files_changed: list[str] = Field(default_factory=list)
+
+
+class ChecksFinished(_Event):
+    type: Literal["checks_finished"] = "checks_finished"
+    cycle: int
+    round: int
+    sha: str
+    results: list[CheckResult]
+    passed: bool
+
+
+class VerificationStarted(_Event):
+    type: Literal["verification_started"] = "verification_started"
+    cycle: int
+    round: int
+    sha: str
+    verifiers: list[str]
+
+
+class VerdictReceived(_Event):
+    type: Literal["verdict_received"] = "verdict_received"
+    cycle: int
+    round: int
+    sha: str
+    verdict: Verdict
+
+
+class VerificationFinished(_Event):
+    """A whole verification round: checks, then every verifier. ``accepted`` only if all passed."""
+
+    type: Literal["verification_finished"] = "verification_finished"
+    cycle: int
+    round: int
+    sha: str
+    accepted: bool
+    checks: list[CheckResult] = Field(default_factory=list)
+    verdicts: list[Verdict] = Field(default_factory=list)
+    wall_s: float = 0.0
+
+
+class CycleEnded(_Event):
+    type: Literal["cycle_ended"] = "cycle_ended"
+    cycle: int
+    reason: str
+    summary: str
+
+
+class Notice(_Event):
+    """Something a person should see that is not a step: a warning, an agent left out, a retry."""
+
+    type: Literal["notice"] = "notice"
+    level: Literal["info", "warning", "error"] = "warning"
+    message: str
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    outcome: Outcome
+    reason: str
+    summary: str = ""
+    cycles: int
+    rounds: int
+    cost: CostReport
+    duration_s: float
+    branch: str
+    head_sha: str | None = None
+    #: for a person taking over: what is done, what is left, the last findings
+    handoff: str = ""
+    files_changed: list[str] = Field(default_factory=list)
+
+
+Event = Annotated[
+    Union[
+        RunStarted,
+        CycleStarted,
+        OrchestratorReplied,
+        AgentCallStarted,
+        AgentCallFinished,
+        CycleCommitted,
+        ChecksFinished,
+        VerificationStarted,
+        VerdictReceived,
+        VerificationFinished,
+        CycleEnded,
+        Notice,
+        RunFinished,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(line: str | bytes) -> Event:
+    """One JSONL line back into its typed event."""
+    return EVENT_ADAPTER.validate_json(line)
+
+
+class EventSink:
+    """Receives every event of a run. Override what you need; every method has a do-nothing default.
+
+    A sink must not block for long: the engine calls it inline. A sink that raises is logged and skipped,
+    never allowed to break the run.
+    """
+
+    def handle(self, event: Event) -> None:  # noqa: B027 - deliberately empty default
+        pass
+
+    def stop_requested(self) -> str | None:
+        """Polled at each cycle end: a reason to stop the run there (e.g. "the issue was closed"), or None."""
+        return None
+
+    def close(self) -> None:  # noqa: B027
+        pass
+
+
+class EventBus:
+    """Numbers events and fans them out to sinks, isolating the run from sink failures."""
+
+    def __init__(self, sinks: list[EventSink] | None = None, *, next_seq: int = 1) -> None:
+        self.sinks: list[EventSink] = list(sinks or [])
+        self._next_seq = next_seq
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def emit(self, event: Event) -> Event:
+        event = event.model_copy(update={"seq": self._next_seq})
+        self._next_seq += 1
+        for sink in self.sinks:
+            try:
+                sink.handle(event)
+            except Exception:  # noqa: BLE001 - a sink must never break the run
+                log.exception("event sink %s failed on %s", type(sink).__name__, event.type)
+        return event
+
+    def stop_requested(self) -> str | None:
+        for sink in self.sinks:
+            try:
+                reason = sink.stop_requested()
+            except Exception:  # noqa: BLE001
+                log.exception("event sink %s failed in stop_requested", type(sink).__name__)
+                continue
+            if reason:
+                return reason
+        return None
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:  # noqa: BLE001
+                log.exception("event sink %s failed to close", type(sink).__name__)

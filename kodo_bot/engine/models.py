@@ -1,0 +1,168 @@
+"""The values the engine passes around: agent results, evidence, verdicts, costs, outcomes.
+
+All frozen pydantic models so they serialise into the event log and the checkpoint unchanged, and so a
+verdict or an outcome is a value the loop inspects rather than an exception it catches.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(_Frozen):
+    """Tokens as the model API reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_creation_tokens=self.cache_creation_tokens + other.cache_creation_tokens,
+        )
+
+
+class ToolCall(_Frozen):
+    """One tool the agent used, with the result *as the CLI reported it* (not as the agent described it)."""
+
+    tool_use_id: str = ""
+    name: str
+    input: dict = Field(default_factory=dict)
+    #: the tool result text, trimmed to its tail so the log stays small
+    output: str = ""
+    is_error: bool = False
+    #: for Bash: the exit status the CLI observed (0 when it reported success, None when unknown)
+    exit_code: int | None = None
+
+    @property
+    def command(self) -> str | None:
+        """The shell command, for Bash calls."""
+        cmd = self.input.get("command") if self.name == "Bash" else None
+        return cmd if isinstance(cmd, str) else None
+
+
+class AgentResult(_Frozen):
+    """What one query to an agent session returned."""
+
+    agent: str
+    text: str = ""
+    turns: int = 0
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    session_id: str | None = None
+    is_error: bool = False
+    #: why the call ended badly (turn limit, idle timeout, CLI crash ...), None when it did not
+    error: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    duration_s: float = 0.0
+
+    @property
+    def commands(self) -> tuple[ToolCall, ...]:
+        return tuple(c for c in self.tool_calls if c.command is not None)
+
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+class Finding(_Frozen):
+    severity: Severity = "medium"
+    file: str | None = None
+    line: int | None = None
+    message: str
+
+
+class Evidence(_Frozen):
+    """A command that was observed to run, with its real exit status."""
+
+    command: str
+    exit_code: int | None
+    output_tail: str = ""
+
+
+class Verdict(_Frozen):
+    """One verifier's judgement of one commit."""
+
+    verifier: str
+    passed: bool
+    summary: str = ""
+    findings: tuple[Finding, ...] = ()
+    #: commands the engine saw the verifier run (from tool results, never from its prose)
+    evidence: tuple[Evidence, ...] = ()
+    #: set when the engine overruled or could not read the verifier (unparseable, unproven pass ...)
+    engine_note: str | None = None
+    cost_usd: float = 0.0
+
+
+class CheckResult(_Frozen):
+    """A configured check command the engine itself ran in a clean checkout."""
+
+    command: str
+    exit_code: int
+    output_tail: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+
+class Outcome(str, enum.Enum):
+    """How a run ended. Only ``accepted`` means verification passed."""
+
+    accepted = "accepted"
+    needs_human = "needs_human"
+    max_cycles = "max_cycles"
+    budget_exhausted = "budget_exhausted"
+    stopped = "stopped"  # a sink asked the run to stop (e.g. the issue was closed)
+    error = "error"
+    interrupted = "interrupted"  # Ctrl-C or a crash: resumable, not final
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self]
+
+    @property
+    def final(self) -> bool:
+        return self is not Outcome.interrupted
+
+
+#: what `kodo-bot run` exits with, so scripts can trust it. 2 is reserved for bad input (UserError).
+EXIT_CODES: dict[Outcome, int] = {
+    Outcome.accepted: 0,
+    Outcome.error: 1,
+    Outcome.needs_human: 3,
+    Outcome.max_cycles: 4,
+    Outcome.budget_exhausted: 5,
+    Outcome.stopped: 6,
+    Outcome.interrupted: 130,
+}
+EXIT_BAD_INPUT = 2
+
+
+Bucket = Literal["api", "subscription"]
+
+
+class AgentCost(_Frozen):
+    bucket: Bucket
+    usd: float = 0.0
+    calls: int = 0
+    usage: Usage = Usage()
+
+
+class CostReport(_Frozen):
+    """Spend split into what the user pays per token (API) and what their subscription covers."""
+
+    api_usd: float = 0.0
+    subscription_usd: float = 0.0
+    by_agent: dict[str, AgentCost] = Field(default_factory=dict)
