@@ -1,0 +1,507 @@
+"""A scripted Anthropic Messages API on 127.0.0.1 that plays a ``Scenario``, one step per request.
+
+Tests, the offline demo and users' rehearsals point the real Claude Code CLI (``ANTHROPIC_BASE_URL``) and the
+real ``anthropic`` client at it. Each request is routed to a role by the ``kodo-role: <role>`` line that
+kodo-bot puts in every system prompt, and gets that role's next step. A request identical to one already
+answered (a client retry) is answered again with the same message instead of consuming a step, so retries
+and resumed runs stay deterministic. Whatever the scenario did not foresee is recorded and answered with a
+loud HTTP 500, so a test fails where the script and the code disagree; ``assert_complete()`` then says what.
+
+It deliberately does not imitate a model: it never looks at what the client asked beyond the role marker,
+it does not check tool inputs against the tool schemas, and its token counts are estimates (about four
+characters of JSON per token), good for budgets and benchmarks, not for billing.
+
+Run standalone for a rehearsal::
+
+    python -m kodo_bot.sandbox.model_server --scenario rehearsal.yaml [--port N] [--log requests.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from kodo_bot.errors import ConfigError
+from kodo_bot.sandbox.scenario import Scenario, Step, build_message, error_body, estimate_tokens
+
+__all__ = ["RequestRecord", "ScriptedModelServer", "UnexpectedRequest", "main"]
+
+_MARKER = re.compile(r"^kodo-role:[ \t]*(\S+)", re.MULTILINE)
+
+#: what a request without a kodo marker gets (the CLI's own side calls: see docs/scenario.md)
+SIDE_REPLY = "OK"
+
+Outcome = Literal["step", "replay", "error", "unexpected", "side", "count_tokens"]
+
+
+class RequestRecord(BaseModel):
+    """One request as the server saw and answered it (one line of the ``--log`` JSONL)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: float
+    path: str
+    role: str | None
+    outcome: Outcome
+    status: int
+    stream: bool = False
+    model: str | None = None
+    messages: int = 0
+    tools: tuple[str, ...] = ()
+    #: index into the role's expanded step queue that produced the answer (None: no step involved)
+    step: int | None = None
+    replay: bool = False
+    #: the usage reported back: what a benchmark counts as "input tokens per request"
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class UnexpectedRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    role: str | None
+    reason: str
+    #: the start of the last user message, so a failing test shows which turn the script missed
+    snippet: str = ""
+
+
+# --- reading a request (pure) -------------------------------------------------------------------------
+
+
+def _texts(content: object) -> Iterator[str]:
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                yield block["text"]
+            elif isinstance(block, str):
+                yield block
+
+
+def find_role(body: dict[str, Any]) -> str | None:
+    """The role named by the first ``kodo-role:`` line in the system prompt or a ``system`` message.
+
+    Searched rather than read from a fixed place: the CLI puts its own blocks before ours, and some CLI
+    versions send system text as ``messages[]`` entries with role "system". User and assistant messages
+    are not searched, since a task may quote a marker.
+    """
+    texts = list(_texts(body.get("system")))
+    for msg in body.get("messages") or []:
+        if isinstance(msg, dict) and msg.get("role") == "system":
+            texts.extend(_texts(msg.get("content")))
+    for text in texts:
+        if match := _MARKER.search(text):
+            return match.group(1)
+    return None
+
+
+def tool_names(body: dict[str, Any]) -> tuple[str, ...]:
+    tools = body.get("tools") or []
+    return tuple(str(t.get("name")) for t in tools if isinstance(t, dict))
+
+
+def request_key(role: str, body: dict[str, Any]) -> str:
+    """Identity of a request for replay: role, messages (canonical JSON) and the names of the tools."""
+    canonical = json.dumps(
+        [role, body.get("messages") or [], tool_names(body)],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def last_user_snippet(body: dict[str, Any], limit: int = 200) -> str:
+    for msg in reversed(body.get("messages") or []):
+        if not isinstance(msg, dict) or msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        parts = list(_texts(content))
+        if isinstance(content, list):
+            parts += [f"[{b.get('type')}]" for b in content if isinstance(b, dict) and b.get("type") != "text"]
+        text = " ".join(p.strip() for p in parts if p.strip())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+    return ""
+
+
+# --- writing a response (pure) ------------------------------------------------------------------------
+
+
+def sse_event(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def sse_frames(message: dict[str, Any]) -> Iterator[bytes]:
+    """The stream the API sends for ``message``: start, each block as start/delta/stop, delta, stop."""
+    head = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    head["usage"] = {**message["usage"], "output_tokens": 1}
+    yield sse_event("message_start", {"type": "message_start", "message": head})
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        yield sse_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                "content_block": start})
+        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                "delta": delta})
+        yield sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield sse_event("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": message["usage"]["output_tokens"]},
+    })
+    yield sse_event("message_stop", {"type": "message_stop"})
+
+
+@dataclass
+class _Reply:
+    """What to send: a message (rendered as JSON or SSE per request) or an error body."""
+
+    status: int = 200
+    message: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+# --- the server ---------------------------------------------------------------------------------------
+
+
+class ScriptedModelServer:
+    """Serves ``scenario`` on ``http://127.0.0.1:<port>`` until ``stop()``; a context manager too.
+
+    ``replay=False`` turns off answering identical requests from the cache (each then consumes a step).
+    ``log_path`` appends every ``RequestRecord`` as a JSON line as it happens, so a killed run keeps its log.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | dict[str, Any],
+        *,
+        port: int = 0,
+        replay: bool = True,
+        log_path: Path | str | None = None,
+    ) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
+        self._port = port
+        self._replay = replay
+        self._log_path = Path(log_path) if log_path else None
+        self._lock = threading.Lock()
+        self._queues = {role: self.scenario.queue(role) for role in self.scenario.roles}
+        self._next = dict.fromkeys(self._queues, 0)
+        self._cache: dict[str, tuple[dict[str, Any], int]] = {}
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests: list[RequestRecord] = []
+        #: the parsed JSON body of each request, index-aligned with ``requests``
+        self.request_bodies: list[dict[str, Any]] = []
+        self.unexpected: list[UnexpectedRequest] = []
+        #: requests without a kodo marker, answered with ``SIDE_REPLY`` (the CLI's own side calls)
+        self.side_requests: list[RequestRecord] = []
+
+    # lifecycle
+
+    def start(self) -> ScriptedModelServer:
+        if self._httpd is not None:
+            return self
+        self._httpd = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-model-server"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections (and any delayed answer) and join every thread."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        httpd.close_connections()
+        if self._thread is not None:
+            self._thread.join()
+        httpd.join_handlers(timeout=5)
+
+    def __enter__(self) -> ScriptedModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the scripted model server is not running: call start() first")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    # what tests ask
+
+    def served(self, role: str) -> int:
+        """Steps of ``role`` consumed so far (error steps included, replays not): served + remaining = all."""
+        with self._lock:
+            return self._next.get(role, 0)
+
+    def remaining(self) -> dict[str, int]:
+        with self._lock:
+            return {role: len(queue) - self._next[role] for role, queue in self._queues.items()}
+
+    def assert_complete(self) -> None:
+        """Raise AssertionError listing unconsumed steps and unexpected requests, if there are any."""
+        with self._lock:
+            leftovers = {r: q[self._next[r]:] for r, q in self._queues.items() if self._next[r] < len(q)}
+            unexpected = list(self.unexpected)
+        if not leftovers and not unexpected:
+            return
+        lines = ["the scripted model server's scenario did not play out as written:"]
+        for role, steps in leftovers.items():
+            first = len(self._queues[role]) - len(steps)
+            lines.append(f"  {role}: {len(steps)} step(s) never requested, from step {first}: "
+                         f"{_describe(steps[0])}")
+        for u in unexpected:
+            lines.append(f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message: {u.snippet!r}")
+        raise AssertionError("\n".join(lines))
+
+    # answering (called from handler threads)
+
+    def _answer_messages(self, path: str, body: dict[str, Any]) -> _Reply:
+        role = find_role(body)
+        input_tokens = estimate_tokens(body)
+        model = str(body.get("model") or "scripted-model")
+        record = dict(path=path, role=role, stream=bool(body.get("stream")), model=model,
+                      messages=len(body.get("messages") or []), tools=tool_names(body))
+        with self._lock:
+            if role is None:
+                message = build_message(Step(text=SIDE_REPLY), model=model, input_tokens=input_tokens)
+                rec = self._record(body, **record, outcome="side", status=200, usage=message["usage"])
+                self.side_requests.append(rec)
+                return _Reply(message=message)
+            key = request_key(role, body)
+            if self._replay and key in self._cache:
+                cached, index = self._cache[key]
+                message = {**cached, "model": model}
+                self._record(body, **record, outcome="replay", status=200, step=index, replay=True,
+                             usage=message["usage"])
+                return _Reply(message=message)
+            queue = self._queues.get(role)
+            if queue is None or self._next[role] >= len(queue):
+                reason = (f"the scenario has no role {role!r}" if queue is None else
+                          f"the scenario ran out of steps for role {role!r} (it has {len(queue)})")
+                return self._unexpected(body, record, reason)
+            index = self._next[role]
+            self._next[role] += 1
+            step = queue[index]
+            if step.error is not None:
+                # Consumed but never cached: the client's retry of this very request gets the next step,
+                # which is how a scenario says "fail once, then succeed".
+                err = step.error
+                headers = {"retry-after": f"{err.retry_after:g}"} if err.retry_after is not None else {}
+                self._record(body, **record, outcome="error", status=err.status, step=index,
+                             usage={"input_tokens": 0, "output_tokens": 0})
+                return _Reply(status=err.status, body=error_body(err.type, err.message), headers=headers,
+                              delay_s=step.delay_s)
+            message = build_message(step, model=model, input_tokens=input_tokens)
+            self._cache[key] = (message, index)
+            self._record(body, **record, outcome="step", status=200, step=index, usage=message["usage"])
+            return _Reply(message=message, delay_s=step.delay_s)
+
+    def _answer_count_tokens(self, path: str, body: dict[str, Any]) -> _Reply:
+        tokens = estimate_tokens(body)
+        with self._lock:
+            self._record(body, path=path, role=find_role(body), outcome="count_tokens", status=200,
+                         model=body.get("model"), messages=len(body.get("messages") or []),
+                         tools=tool_names(body), usage={"input_tokens": tokens, "output_tokens": 0})
+        return _Reply(body={"input_tokens": tokens})
+
+    def _answer_unknown(self, path: str, body: dict[str, Any], status: int, reason: str) -> _Reply:
+        with self._lock:
+            reply = self._unexpected(body, {"path": path, "role": None}, reason)
+        reply.status = status
+        reply.body = error_body("not_found_error" if status == 404 else "invalid_request_error", reason)
+        return reply
+
+    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str) -> _Reply:
+        # caller holds the lock
+        self.unexpected.append(UnexpectedRequest(path=record["path"], role=record["role"], reason=reason,
+                                                 snippet=last_user_snippet(body)))
+        self._record(body, **record, outcome="unexpected", status=500, usage={})
+        return _Reply(status=500, body=error_body("api_error", f"scripted model server: {reason}"))
+
+    def _record(self, body: dict[str, Any], *, usage: dict[str, Any], **fields: Any) -> RequestRecord:
+        # caller holds the lock, which also serialises the log file
+        rec = RequestRecord(time=time.time(), input_tokens=usage.get("input_tokens", 0),
+                            output_tokens=usage.get("output_tokens", 0), **fields)
+        self.requests.append(rec)
+        self.request_bodies.append(body)
+        if self._log_path is not None:
+            with self._log_path.open("a", encoding="utf-8") as log:
+                log.write(rec.model_dump_json() + "\n")
+        return rec
+
+
+def _describe(step: Step) -> str:
+    if step.error is not None:
+        return f"error {step.error.status} {step.error.type}"
+    parts = [f"tool {c.name}" for c in step.tool_calls]
+    if step.text is not None:
+        parts.insert(0, f"text {step.text[:60]!r}")
+    return ", ".join(parts)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Tracks its connections and handler threads so ``stop()`` can end them and leave nothing behind."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, owner: ScriptedModelServer) -> None:
+        super().__init__(address, handler)
+        self.owner = owner
+        self._live: dict[threading.Thread, socket.socket] = {}
+        self._live_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True)
+        with self._live_lock:
+            self._live[thread] = request
+        thread.start()
+
+    def _serve_one(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._live_lock:
+                self._live.pop(threading.current_thread(), None)
+
+    def close_connections(self) -> None:
+        # Keep-alive connections otherwise hold their handler thread in a blocking read forever.
+        with self._live_lock:
+            sockets = list(self._live.values())
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def join_handlers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._live_lock:
+            threads = list(self._live)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 with keep-alive, as the real API: the CLI and httpx reuse connections.
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        owner = self.server.owner
+        path = urlsplit(self.path).path.rstrip("/")
+        try:
+            length = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
+        except ValueError as exc:
+            self._send(owner._answer_unknown(self.path, {}, 400, f"unreadable request body: {exc}"), False)
+            return
+        if path == "/v1/messages":
+            reply = owner._answer_messages(self.path, body)
+        elif path == "/v1/messages/count_tokens":
+            reply = owner._answer_count_tokens(self.path, body)
+        else:
+            reply = owner._answer_unknown(self.path, body, 404, f"no such endpoint: POST {self.path}")
+        self._send(reply, bool(body.get("stream")))
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._send(self.server.owner._answer_unknown(self.path, {}, 404, f"no such endpoint: GET {self.path}"),
+                   False)
+
+    def _send(self, reply: _Reply, stream: bool) -> None:
+        if reply.delay_s and self.server.owner._stopping.wait(reply.delay_s):
+            self.close_connection = True  # stopping: drop the delayed answer
+            return
+        try:
+            if reply.message is not None and stream:
+                self._send_stream(reply.message)
+            else:
+                payload = reply.message if reply.message is not None else reply.body
+                data = json.dumps(payload, ensure_ascii=False).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up; nothing to tell it
+
+    def _send_stream(self, message: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for frame in sse_frames(message):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # the request log is ``requests`` / --log; stderr noise would bury test output
+
+
+# --- standalone ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kodo_bot.sandbox.model_server",
+                                     description="Serve a kodo-bot scenario as the Anthropic Messages API.")
+    parser.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    parser.add_argument("--log", type=Path, help="append each request as a JSON line to this file")
+    args = parser.parse_args(argv)
+    try:
+        scenario = Scenario.load(args.scenario)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    with ScriptedModelServer(scenario, port=args.port, log_path=args.log) as server:
+        print(f"listening on {server.url}", flush=True)
+        while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+            pass
+    left = {role: n for role, n in server.remaining().items() if n}
+    print(f"stopped: {len(server.requests)} request(s), steps left {left or 'none'}, "
+          f"{len(server.unexpected)} unexpected, {len(server.side_requests)} side request(s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
