@@ -19,15 +19,12 @@ Run standalone for a rehearsal::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import re
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,14 +34,21 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from kodo_bot.errors import ConfigError
-from kodo_bot.sandbox.scenario import Scenario, Step, build_message, error_body, estimate_tokens
+from kodo_bot.sandbox.scenario import (
+    Scenario,
+    Step,
+    build_message,
+    error_body,
+    estimate_tokens,
+    find_role,
+    last_user_snippet,
+    request_key,
+    side_reply,
+    sse_frames,
+    tool_names,
+)
 
 __all__ = ["RequestRecord", "ScriptedModelServer", "UnexpectedRequest", "main"]
-
-_MARKER = re.compile(r"^kodo-role:[ \t]*(\S+)", re.MULTILINE)
-
-#: what a request without a kodo marker gets (the CLI's own side calls: see docs/scenario.md)
-SIDE_REPLY = "OK"
 
 Outcome = Literal["step", "replay", "error", "unexpected", "side", "count_tokens"]
 
@@ -81,98 +85,6 @@ class UnexpectedRequest(BaseModel):
     snippet: str = ""
 
 
-# --- reading a request (pure) -------------------------------------------------------------------------
-
-
-def _texts(content: object) -> Iterator[str]:
-    if isinstance(content, str):
-        yield content
-    elif isinstance(content, list):
-        for block in content:
-            if isinstance(block, dict) and isinstance(block.get("text"), str):
-                yield block["text"]
-            elif isinstance(block, str):
-                yield block
-
-
-def find_role(body: dict[str, Any]) -> str | None:
-    """The role named by the first ``kodo-role:`` line in the system prompt or a ``system`` message.
-
-    Searched rather than read from a fixed place: the CLI puts its own blocks before ours, and some CLI
-    versions send system text as ``messages[]`` entries with role "system". User and assistant messages
-    are not searched, since a task may quote a marker.
-    """
-    texts = list(_texts(body.get("system")))
-    for msg in body.get("messages") or []:
-        if isinstance(msg, dict) and msg.get("role") == "system":
-            texts.extend(_texts(msg.get("content")))
-    for text in texts:
-        if match := _MARKER.search(text):
-            return match.group(1)
-    return None
-
-
-def tool_names(body: dict[str, Any]) -> tuple[str, ...]:
-    tools = body.get("tools") or []
-    return tuple(str(t.get("name")) for t in tools if isinstance(t, dict))
-
-
-def request_key(role: str, body: dict[str, Any]) -> str:
-    """Identity of a request for replay: role, messages (canonical JSON) and the names of the tools."""
-    canonical = json.dumps(
-        [role, body.get("messages") or [], tool_names(body)],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def last_user_snippet(body: dict[str, Any], limit: int = 200) -> str:
-    for msg in reversed(body.get("messages") or []):
-        if not isinstance(msg, dict) or msg.get("role") != "user":
-            continue
-        content = msg.get("content")
-        parts = list(_texts(content))
-        if isinstance(content, list):
-            parts += [f"[{b.get('type')}]" for b in content if isinstance(b, dict) and b.get("type") != "text"]
-        text = " ".join(p.strip() for p in parts if p.strip())
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-    return ""
-
-
-# --- writing a response (pure) ------------------------------------------------------------------------
-
-
-def sse_event(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-def sse_frames(message: dict[str, Any]) -> Iterator[bytes]:
-    """The stream the API sends for ``message``: start, each block as start/delta/stop, delta, stop."""
-    head = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
-    head["usage"] = {**message["usage"], "output_tokens": 1}
-    yield sse_event("message_start", {"type": "message_start", "message": head})
-    for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            start = {"type": "text", "text": ""}
-            delta = {"type": "text_delta", "text": block["text"]}
-        else:
-            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        yield sse_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                "content_block": start})
-        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                "delta": delta})
-        yield sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield sse_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-        "usage": {"output_tokens": message["usage"]["output_tokens"]},
-    })
-    yield sse_event("message_stop", {"type": "message_stop"})
-
-
 @dataclass
 class _Reply:
     """What to send: a message (rendered as JSON or SSE per request) or an error body."""
@@ -201,10 +113,12 @@ class ScriptedModelServer:
         port: int = 0,
         replay: bool = True,
         log_path: Path | str | None = None,
+        answer_side_requests: bool = True,
     ) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self._port = port
         self._replay = replay
+        self._answer_side_requests = answer_side_requests
         self._log_path = Path(log_path) if log_path else None
         self._lock = threading.Lock()
         self._queues = {role: self.scenario.queue(role) for role in self.scenario.roles}
@@ -284,75 +198,81 @@ class ScriptedModelServer:
             lines.append(f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message: {u.snippet!r}")
         raise AssertionError("\n".join(lines))
 
-    # answering (called from handler threads)
+    # answering (called from handler threads; each decides under the lock, the handler sends after)
 
     def _answer_messages(self, path: str, body: dict[str, Any]) -> _Reply:
         role = find_role(body)
-        input_tokens = estimate_tokens(body)
-        model = str(body.get("model") or "scripted-model")
-        record = dict(path=path, role=role, stream=bool(body.get("stream")), model=model,
-                      messages=len(body.get("messages") or []), tools=tool_names(body))
+        record = {"path": path, "role": role, "stream": bool(body.get("stream")),
+                  "model": str(body.get("model") or "scripted-model"),
+                  "messages": len(body.get("messages") or []), "tools": tool_names(body)}
         with self._lock:
             if role is None:
-                message = build_message(Step(text=SIDE_REPLY), model=model, input_tokens=input_tokens)
-                rec = self._record(body, **record, outcome="side", status=200, usage=message["usage"])
-                self.side_requests.append(rec)
-                return _Reply(message=message)
+                return self._side(body, record)
             key = request_key(role, body)
             if self._replay and key in self._cache:
-                cached, index = self._cache[key]
-                message = {**cached, "model": model}
-                self._record(body, **record, outcome="replay", status=200, step=index, replay=True,
-                             usage=message["usage"])
+                message, index = self._cache[key]
+                message = {**message, "model": record["model"]}  # echo whatever name the retry used
+                self._record(body, record, "replay", usage=message["usage"], step=index, replay=True)
                 return _Reply(message=message)
             queue = self._queues.get(role)
-            if queue is None or self._next[role] >= len(queue):
-                reason = (f"the scenario has no role {role!r}" if queue is None else
-                          f"the scenario ran out of steps for role {role!r} (it has {len(queue)})")
-                return self._unexpected(body, record, reason)
+            if queue is None:
+                return self._unexpected(body, record, f"the scenario has no role {role!r}")
+            if self._next[role] >= len(queue):
+                return self._unexpected(
+                    body, record, f"the scenario ran out of steps for role {role!r} (all {len(queue)} served)"
+                )
             index = self._next[role]
             self._next[role] += 1
-            step = queue[index]
-            if step.error is not None:
-                # Consumed but never cached: the client's retry of this very request gets the next step,
-                # which is how a scenario says "fail once, then succeed".
-                err = step.error
-                headers = {"retry-after": f"{err.retry_after:g}"} if err.retry_after is not None else {}
-                self._record(body, **record, outcome="error", status=err.status, step=index,
-                             usage={"input_tokens": 0, "output_tokens": 0})
-                return _Reply(status=err.status, body=error_body(err.type, err.message), headers=headers,
-                              delay_s=step.delay_s)
-            message = build_message(step, model=model, input_tokens=input_tokens)
-            self._cache[key] = (message, index)
-            self._record(body, **record, outcome="step", status=200, step=index, usage=message["usage"])
-            return _Reply(message=message, delay_s=step.delay_s)
+            return self._play(queue[index], index, key, body, record)
+
+    def _play(self, step: Step, index: int, key: str, body: dict[str, Any], record: dict[str, Any]) -> _Reply:
+        err = step.error
+        if err is not None:
+            # Consumed but never cached: the client's retry of this very request gets the next step,
+            # which is how a scenario says "fail once, then succeed".
+            headers = {"retry-after": f"{err.retry_after:g}"} if err.retry_after is not None else {}
+            self._record(body, record, "error", status=err.status, step=index)
+            return _Reply(status=err.status, body=error_body(err.type, err.message), headers=headers,
+                          delay_s=step.delay_s)
+        message = build_message(step, model=record["model"], input_tokens=estimate_tokens(body))
+        self._cache[key] = (message, index)
+        self._record(body, record, "step", usage=message["usage"], step=index)
+        return _Reply(message=message, delay_s=step.delay_s)
+
+    def _side(self, body: dict[str, Any], record: dict[str, Any]) -> _Reply:
+        if not self._answer_side_requests:
+            return self._unexpected(body, record, "the request carries no 'kodo-role:' marker in its system prompt")
+        message = build_message(Step(text=side_reply(body)), model=record["model"],
+                                input_tokens=estimate_tokens(body))
+        self.side_requests.append(self._record(body, record, "side", usage=message["usage"]))
+        return _Reply(message=message)
 
     def _answer_count_tokens(self, path: str, body: dict[str, Any]) -> _Reply:
         tokens = estimate_tokens(body)
+        record = {"path": path, "role": find_role(body), "model": body.get("model"),
+                  "messages": len(body.get("messages") or []), "tools": tool_names(body)}
         with self._lock:
-            self._record(body, path=path, role=find_role(body), outcome="count_tokens", status=200,
-                         model=body.get("model"), messages=len(body.get("messages") or []),
-                         tools=tool_names(body), usage={"input_tokens": tokens, "output_tokens": 0})
+            self._record(body, record, "count_tokens", usage={"input_tokens": tokens})
         return _Reply(body={"input_tokens": tokens})
 
     def _answer_unknown(self, path: str, body: dict[str, Any], status: int, reason: str) -> _Reply:
         with self._lock:
-            reply = self._unexpected(body, {"path": path, "role": None}, reason)
-        reply.status = status
-        reply.body = error_body("not_found_error" if status == 404 else "invalid_request_error", reason)
-        return reply
+            return self._unexpected(body, {"path": path, "role": None}, reason, status=status)
 
-    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str) -> _Reply:
+    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str, status: int = 500) -> _Reply:
         # caller holds the lock
         self.unexpected.append(UnexpectedRequest(path=record["path"], role=record["role"], reason=reason,
                                                  snippet=last_user_snippet(body)))
-        self._record(body, **record, outcome="unexpected", status=500, usage={})
-        return _Reply(status=500, body=error_body("api_error", f"scripted model server: {reason}"))
+        self._record(body, record, "unexpected", status=status)
+        kind = {404: "not_found_error", 400: "invalid_request_error"}.get(status, "api_error")
+        return _Reply(status=status, body=error_body(kind, f"scripted model server: {reason}"))
 
-    def _record(self, body: dict[str, Any], *, usage: dict[str, Any], **fields: Any) -> RequestRecord:
-        # caller holds the lock, which also serialises the log file
-        rec = RequestRecord(time=time.time(), input_tokens=usage.get("input_tokens", 0),
-                            output_tokens=usage.get("output_tokens", 0), **fields)
+    def _record(self, body: dict[str, Any], record: dict[str, Any], outcome: Outcome, *, status: int = 200,
+                usage: dict[str, Any] | None = None, **extra: Any) -> RequestRecord:
+        # caller holds the lock, which also keeps the log file's lines whole
+        usage = usage or {}
+        rec = RequestRecord(time=time.time(), outcome=outcome, status=status, **record, **extra,
+                            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0))
         self.requests.append(rec)
         self.request_bodies.append(body)
         if self._log_path is not None:
@@ -484,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     parser.add_argument("--log", type=Path, help="append each request as a JSON line to this file")
+    parser.add_argument("--strict", action="store_true",
+                        help="treat requests without a kodo-role marker as unexpected (HTTP 500) instead of "
+                             "answering them as side requests")
     args = parser.parse_args(argv)
     try:
         scenario = Scenario.load(args.scenario)
@@ -493,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    with ScriptedModelServer(scenario, port=args.port, log_path=args.log) as server:
+    with ScriptedModelServer(
+        scenario, port=args.port, log_path=args.log, answer_side_requests=not args.strict
+    ) as server:
         print(f"listening on {server.url}", flush=True)
         while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass

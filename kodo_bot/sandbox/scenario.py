@@ -11,16 +11,20 @@ A scenario is data a person writes by hand (YAML) or a test builds (a dict)::
         - text: Done.
           repeat: 2
 
-This module only describes and validates scenarios and turns a step into an Anthropic ``Message``
-dict; it does no I/O beyond reading the file it is asked to load. Serving the steps over HTTP, routing
-requests to roles and replaying retries live in ``kodo_bot.sandbox.model_server``. The full format is
-documented in ``docs/scenario.md``.
+This module is the server's sans-I/O half: it describes and validates scenarios, reads what it needs from
+a request body (the role marker, the replay key) and writes what the API would answer (a ``Message`` dict,
+its server-sent-event frames, an error body), all as pure functions. It does no I/O beyond reading the
+scenario file it is asked to load. Serving over HTTP, the step queues and the replay cache live in
+``kodo_bot.sandbox.model_server``. The format is documented in ``docs/scenario.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,7 +141,80 @@ class Scenario(_Strict):
         return cls.from_yaml(text, source=str(path))
 
 
-# --- turning a step into an API message (pure) --------------------------------------------------------
+# --- reading a request (pure) -------------------------------------------------------------------------
+
+
+_MARKER = re.compile(r"^kodo-role:[ \t]*(\S+)", re.MULTILINE)
+
+
+def _texts(content: object) -> Iterator[str]:
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                yield block["text"]
+            elif isinstance(block, str):
+                yield block
+
+
+def find_role(body: dict[str, Any]) -> str | None:
+    """The role named by the first ``kodo-role:`` line in the system prompt or a ``system`` message.
+
+    Searched rather than read from a fixed place: the CLI puts its own blocks before ours, and some CLI
+    versions send system text as ``messages[]`` entries with role "system". User and assistant messages
+    are not searched, since a task may quote a marker.
+    """
+    texts = list(_texts(body.get("system")))
+    for msg in body.get("messages") or []:
+        if isinstance(msg, dict) and msg.get("role") == "system":
+            texts.extend(_texts(msg.get("content")))
+    for text in texts:
+        if match := _MARKER.search(text):
+            return match.group(1)
+    return None
+
+
+def tool_names(body: dict[str, Any]) -> tuple[str, ...]:
+    tools = body.get("tools") or []
+    return tuple(str(t.get("name")) for t in tools if isinstance(t, dict))
+
+
+def request_key(role: str, body: dict[str, Any]) -> str:
+    """Identity of a request for replay: role, messages (canonical JSON), tool names and ``metadata``.
+
+    ``metadata`` is there because the CLI puts its session id in it: two fresh sessions of one role given
+    the same task send the same messages, yet are two conversations that should each get their own step,
+    while a retry within one session repeats the metadata too.
+    """
+    canonical = json.dumps(
+        [role, body.get("messages") or [], tool_names(body), body.get("metadata")],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def last_user_snippet(body: dict[str, Any], limit: int = 200) -> str:
+    for msg in reversed(body.get("messages") or []):
+        if not isinstance(msg, dict) or msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        parts = list(_texts(content))
+        if isinstance(content, list):
+            parts += [f"[{b.get('type')}]" for b in content if isinstance(b, dict) and b.get("type") != "text"]
+        text = " ".join(p.strip() for p in parts if p.strip())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+    return ""
+
+
+# --- writing a response (pure) ------------------------------------------------------------------------
+
+
+#: what a request without a kodo marker gets (the CLI's own side calls: see docs/scenario.md), unless it
+#: asks for JSON output, when it gets the smallest value its schema allows
+SIDE_REPLY = "OK"
 
 
 def estimate_tokens(value: object) -> int:
@@ -186,3 +263,52 @@ def build_message(step: Step, *, model: str, input_tokens: int) -> dict[str, Any
 def error_body(error_type: str, message: str) -> dict[str, Any]:
     """The API's error JSON, which the anthropic SDK and the CLI both parse into their error classes."""
     return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def side_reply(body: dict[str, Any]) -> str:
+    """A harmless answer to a side call: the CLI's title request wants JSON ``{"title": ...}``, say."""
+    fmt = (body.get("output_config") or {}).get("format") or body.get("output_format") or {}
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return json.dumps(minimal_instance(fmt["schema"]))
+    return SIDE_REPLY
+
+
+def minimal_instance(schema: dict[str, Any]) -> Any:
+    """The simplest value matching a JSON schema's ``type``/``enum``/``required``: enough to parse."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: minimal_instance(props.get(name) or {}) for name in schema.get("required") or []}
+    return {"string": "scripted", "integer": 0, "number": 0, "boolean": False, "array": []}.get(kind)
+
+
+def sse_event(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def sse_frames(message: dict[str, Any]) -> Iterator[bytes]:
+    """The stream the API sends for ``message``: start, each block as start/delta/stop, delta, stop."""
+    head = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    head["usage"] = {**message["usage"], "output_tokens": 1}
+    yield sse_event("message_start", {"type": "message_start", "message": head})
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        yield sse_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                "content_block": start})
+        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                "delta": delta})
+        yield sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield sse_event("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": message["usage"]["output_tokens"]},
+    })
+    yield sse_event("message_stop", {"type": "message_stop"})
