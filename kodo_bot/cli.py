@@ -1,0 +1,255 @@
+"""The command line: the only place that reads argv and the environment.
+
+Every command parses its input once, builds typed requests, calls the engine (or the GitHub layer), and maps
+the result to an exit status scripts can trust: 0 only when verification accepted the work; 2 for bad
+input; 3 needs_human, 4 max cycles, 5 budget, 6 stopped, 1 an error, 130 interrupted (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kodo_bot import __version__
+from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.launch import Backends, RunRequest, default_state_dir, resume_run, start_run
+from kodo_bot.engine.log import read_events
+from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
+from kodo_bot.engine.state import RunSettings, RunState, RunStore
+from kodo_bot.engine.team import Team, default_team, load_team
+from kodo_bot.errors import KodoError, UserError
+from kodo_bot.report import render_report, run_summary, runs_table_rows
+from kodo_bot.view import LiveView, PlainView
+
+PROJECT_TEAM_FILE = "kodo-team.yaml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kodo-bot", description="A team of Claude Code agents turns a goal into verified commits.")
+    p.add_argument("--version", action="version", version=f"kodo-bot {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a goal on a project until verification accepts it")
+    goal = run.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--goal-file", type=Path, help="Markdown file describing what to do")
+    goal.add_argument("--goal", help="the goal as text")
+    run.add_argument("--project", type=Path, default=Path("."), help="the git project (default: .)")
+    run.add_argument("--branch", help="branch for the run (default: kodo/run-<id>)")
+    run.add_argument("--allow-dirty", action="store_true", help="start although the project has uncommitted changes")
+    run.add_argument("--check", action="append", default=[], metavar="CMD",
+                     help="a check command the engine runs in a clean checkout before verifiers (repeatable)")
+    _limits(run)
+    run.add_argument("--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)")
+    run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-4-5)")
+    run.add_argument("--ui", action=argparse.BooleanOptionalAction, default=None,
+                     help="force UI verification on/off (default: decided from the goal)")
+    _common(run)
+
+    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    res.add_argument("run_id", nargs="?", help="the run (default: the latest resumable one)")
+    res.add_argument("--project", type=Path, default=Path("."))
+    _limits(res, defaults=False)
+    _common(res)
+
+    runs = sub.add_parser("runs", help="list runs with their status")
+    runs.add_argument("--project", type=Path, default=Path("."))
+    runs.add_argument("--state-dir", type=Path)
+    runs.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="summary of one run: outcome, cycles, verdicts, cost, duration")
+    rep.add_argument("run_id")
+    rep.add_argument("--project", type=Path, default=Path("."))
+    rep.add_argument("--state-dir", type=Path)
+    rep.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="the whole flow offline: scripted model, real Claude Code CLI")
+    demo.add_argument("--dir", type=Path, help="where to put the demo project (default: a new temp dir)")
+    demo.add_argument("--json", action="store_true")
+    return p
+
+
+def _limits(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    p.add_argument("--cycles", type=int, default=10 if defaults else None, help="most cycles (default 10)")
+    p.add_argument("--max-cost-usd", type=float, help="stop when the orchestrator's API spend reaches this")
+    p.add_argument("--max-minutes", type=float, help="stop after this much wall time")
+    p.add_argument("--max-rejections", type=int, default=5 if defaults else None,
+                   help="rejected verification rounds before handing over to a person (default 5)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", type=Path, help="where runs, logs and worktrees live (default: PROJECT/.kodo)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+
+
+# --------------------------------------------------------------------------- inputs
+def read_goal_file(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"goal file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"goal file {path} is a directory") from None
+    except OSError as exc:
+        raise UserError(f"goal file {path} cannot be read: {exc.strerror}") from None
+    if b"\0" in data:
+        raise UserError(f"goal file {path} looks binary", hint="the goal is a text (Markdown) file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"goal file {path} is not UTF-8 text") from None
+    if not text.strip():
+        raise UserError(f"goal file {path} is empty", hint="write what you want done in it")
+    return text
+
+
+def choose_team(team_file: Path | None, project: Path) -> Team:
+    if team_file is not None:
+        return load_team(team_file)
+    local = project / PROJECT_TEAM_FILE
+    return load_team(local) if local.exists() else default_team()
+
+
+def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
+    """Credentials and endpoints from the environment; agents get a scrubbed copy, never the secrets."""
+    from kodo_bot.agents.claude import ClaudeSessionFactory
+    from kodo_bot.agents.env import scrub_secrets
+
+    base_url = env.get("ANTHROPIC_BASE_URL") or None
+    cli_path = env.get("KODO_CLAUDE_CLI") or None
+
+    def factory(run_dir: Path):
+        return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env)
+
+    return Backends(
+        api_key=env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY"),
+        base_url=base_url,
+        session_factory=factory,
+        check_env=scrub_secrets(env),
+        **overrides,
+    )
+
+
+def _sinks(json_mode: bool) -> list[EventSink]:
+    if not json_mode and sys.stdout.isatty():
+        return [LiveView(Console())]
+    return [PlainView(sys.stderr if json_mode else sys.stdout)]
+
+
+def _store(project: Path, state_dir: Path | None) -> RunStore:
+    return RunStore((state_dir or default_state_dir(project.resolve())).resolve())
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    goal = read_goal_file(args.goal_file) if args.goal_file else args.goal
+    if not goal or not goal.strip():
+        raise UserError("the goal is empty")
+    settings = RunSettings(
+        max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
+        max_rejections=args.max_rejections, check_commands=args.check, ui=args.ui,
+        team=choose_team(args.team, args.project),
+        **({"orchestrator_model": args.orchestrator_model} if args.orchestrator_model else {}),
+    )
+    req = RunRequest(goal=goal, project=args.project, settings=settings, state_dir=args.state_dir,
+                     branch=args.branch, allow_dirty=args.allow_dirty)
+    sinks = _sinks(args.json)
+    state = _drive(start_run(req, backends_from_env(env), sinks), sinks)
+    return _conclude(state, _store(args.project, args.state_dir), args.json)
+
+
+def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    store = _store(args.project, args.state_dir)
+    limits = {"max_cycles": args.cycles, "max_cost_usd": args.max_cost_usd, "max_minutes": args.max_minutes,
+              "max_rejections": args.max_rejections}
+    sinks = _sinks(args.json)
+    state = _drive(resume_run(store, args.run_id, backends_from_env(env), sinks, raise_limits=limits), sinks)
+    return _conclude(state, store, args.json)
+
+
+def _drive(coro, sinks: list[EventSink]) -> RunState:
+    try:
+        return asyncio.run(coro)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _conclude(state: RunState, store: RunStore, json_mode: bool) -> int:
+    events = read_events(store.events_path(state.run_id))
+    if json_mode:
+        summary = run_summary(state, events) | {"log": str(store.events_path(state.run_id))}
+        print(json.dumps(summary, indent=None))
+    else:
+        print()
+        print(render_report(state, events))
+        print(f"\nLog: {store.events_path(state.run_id)}")
+    return (state.outcome or Outcome.error).exit_code
+
+
+def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    states = _store(args.project, args.state_dir).list()
+    if args.json:
+        print(json.dumps([{"run_id": r[0], "status": r[1], "cycles": int(r[2])} for r in runs_table_rows(states)]))
+        return 0
+    if not states:
+        print("no runs yet")
+        return 0
+    table = Table("run", "status", "cycles", "API cost", "duration", "goal")
+    for row in runs_table_rows(states):
+        table.add_row(*row)
+    Console().print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    store = _store(args.project, args.state_dir)
+    state = store.load(args.run_id)
+    events = read_events(store.events_path(state.run_id))
+    if args.json:
+        print(json.dumps(run_summary(state, events)))
+    else:
+        print(render_report(state, events))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.sandbox.demo import run_demo
+
+    return run_demo(args.dir, env=env, json_mode=args.json)
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cmd_report, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    env = os.environ if env is None else env
+    err = Console(stderr=True, highlight=False)
+    try:
+        return COMMANDS[args.command](args, env)
+    except UserError as exc:
+        err.print(f"[bold red]kodo-bot {args.command}:[/] {escape(str(exc))}")
+        if exc.hint:
+            err.print(f"  {escape(exc.hint)}")
+        return EXIT_BAD_INPUT
+    except KodoError as exc:
+        err.print(f"[bold red]kodo-bot {args.command} failed:[/] {escape(str(exc))}")
+        if exc.hint:
+            err.print(f"  {escape(exc.hint)}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("kodo-bot: interrupted; the run is saved: continue it with `kodo-bot resume`")
+        return Outcome.interrupted.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The project's own check commands (``pytest -q`` ...), run by the engine itself in a clean checkout.
+
+A failing check rejects the work at once, before any verifier spends tokens. The engine runs these, not an
+agent, so their exit status is a fact rather than a claim.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from kodo_bot.engine.models import CheckResult
+
+OUTPUT_TAIL = 4000
+
+
+def run_checks(
+    commands: list[str], cwd: Path, *, env: Mapping[str, str], timeout_s: float = 1800
+) -> list[CheckResult]:
+    """Run each command in order; stop at the first failure (later ones would only add noise)."""
+    results = []
+    for command in commands:
+        result = run_check(command, cwd, env=env, timeout_s=timeout_s)
+        results.append(result)
+        if not result.passed:
+            break
+    return results
+
+
+def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: float) -> CheckResult:
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so a timeout ends everything it started
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        code, output = proc.returncode, out.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        code = 124
+        output = out.decode("utf-8", "replace") + f"\n[kodo-bot: timed out after {timeout_s:.0f}s]"
+    return CheckResult(
+        command=command,
+        exit_code=code,
+        output_tail=tail(output, OUTPUT_TAIL),
+        duration_s=round(time.monotonic() - started, 3),
+    )
+
+
+def tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "..." + text[-limit:]

@@ -1,0 +1,183 @@
+"""Starting and resuming runs: turn a goal and a project into a prepared ``Run``, or pick one up again.
+
+This is where the pieces meet (project repo, worktree, team availability, sinks, the orchestrator and the
+agent backend); the GitHub layer and the CLI both come through here, with whatever sinks they need.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kodo_bot.agents.base import SessionFactory
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.log import JsonlLog
+from kodo_bot.engine.orchestrator import ApiOrchestrator
+from kodo_bot.engine.runner import Run
+from kodo_bot.engine.state import RunSettings, RunState, RunStore
+from kodo_bot.engine.team import Team
+from kodo_bot.engine.verification import Verification
+from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project
+from kodo_bot.errors import ConfigError, UserError
+
+
+@dataclass
+class Backends:
+    """What the environment supplies: credentials, endpoints, and how to open agent sessions."""
+
+    api_key: str | None
+    base_url: str | None = None
+    #: builds the agent backend for a run, given the run's own directory (for the agents' config/sessions)
+    session_factory: Callable[[Path], SessionFactory] = None  # type: ignore[assignment]
+    #: environment for the engine's check commands (secrets already scrubbed)
+    check_env: Mapping[str, str] = field(default_factory=dict)
+    model_retries: int = 4
+    model_backoff_s: float = 2.0
+
+
+@dataclass
+class RunRequest:
+    goal: str
+    project: Path
+    settings: RunSettings
+    goal_title: str | None = None
+    state_dir: Path | None = None
+    branch: str | None = None
+    allow_dirty: bool = False
+    #: the ref to branch from (default: the project's HEAD)
+    base: str = "HEAD"
+    run_id: str | None = None
+
+
+def goal_title(goal: str) -> str:
+    line = next((ln.strip().lstrip("#").strip() for ln in goal.splitlines() if ln.strip()), "")
+    return line[:120] or "untitled goal"
+
+
+def default_state_dir(project: Path) -> Path:
+    return project / ".kodo"
+
+
+class RunLock:
+    """One process per run: an OS lock on the run directory, released even if the holder is killed -9."""
+
+    def __init__(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._fh = open(run_dir / "lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise UserError(f"run {run_dir.name} is being worked on by another kodo-bot process") from None
+        self._fh.write(str(os.getpid()))
+        self._fh.flush()
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+
+
+async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSink] | None = None) -> RunState:
+    if not req.goal.strip():
+        raise UserError("the goal is empty", hint="write what you want done in the goal file or --goal")
+    project = req.project.resolve()
+    repo = open_project(project, allow_dirty=req.allow_dirty)
+    state_dir = (req.state_dir or default_state_dir(project)).resolve()
+    exclude_from_git(repo, state_dir)
+    store = RunStore(state_dir)
+    run_id = req.run_id or store.new_run_id()
+    branch = req.branch or f"kodo/run-{run_id}"
+    try:
+        base_sha = repo.commit(req.base).hexsha
+    except Exception as exc:  # noqa: BLE001 - gitpython raises several kinds for a bad ref
+        raise UserError(f"cannot branch from {req.base!r}: {exc}") from exc
+    if branch in [h.name for h in repo.heads]:
+        raise UserError(f"branch {branch} already exists", hint="pick another --branch, or resume the run that made it")
+    state = RunState(
+        run_id=run_id, created_at=datetime.now(timezone.utc), goal=req.goal.strip(),
+        goal_title=req.goal_title or goal_title(req.goal), project=str(project),
+        worktree=str(store.worktree_dir(run_id)), branch=branch, base_sha=base_sha, settings=req.settings,
+    )
+    return await _drive(state, store, backends, sinks or [], resumed=False)
+
+
+async def resume_run(
+    store: RunStore,
+    run_id: str | None,
+    backends: Backends,
+    sinks: list[ev.EventSink] | None = None,
+    *,
+    raise_limits: Mapping[str, object] | None = None,
+) -> RunState:
+    state = store.load(run_id) if run_id else store.latest_resumable()
+    if raise_limits:
+        state.settings = state.settings.model_copy(update={k: v for k, v in raise_limits.items() if v is not None})
+        if state.outcome is not None and state.outcome.value in ("max_cycles", "budget_exhausted"):
+            state.outcome = None  # the limits were raised: this run may go on
+    if not state.resumable:
+        raise UserError(
+            f"run {state.run_id} already ended: {state.outcome.value if state.outcome else '?'} ({state.reason})",
+            hint="a max_cycles or budget stop can go on with raised limits: kodo-bot resume RUN_ID --cycles N",
+        )
+    state.outcome, state.reason = None, ""
+    return await _drive(state, store, backends, sinks or [], resumed=True)
+
+
+async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
+    lock = RunLock(store.run_dir(state.run_id))
+    log = JsonlLog(store.events_path(state.run_id))
+    bus = ev.EventBus([log, *sinks], next_seq=state.next_seq)
+    orchestrator = None
+    try:
+        repo = open_project(Path(state.project), allow_dirty=True)
+        factory = backends.session_factory(store.run_dir(state.run_id))
+        state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
+        workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha)
+        orchestrator = ApiOrchestrator(
+            model=state.settings.orchestrator_model, api_key=backends.api_key, base_url=backends.base_url,
+            retries=backends.model_retries, backoff_s=backends.model_backoff_s,
+        )
+        verification = Verification(
+            project=repo, scratch=store.scratch_dir(state.run_id), factory=factory,
+            check_env=backends.check_env, check_timeout_s=state.settings.check_timeout_s,
+        )
+        store.save(state)
+        run = Run(state, store=store, workspace=workspace, orchestrator=orchestrator, factory=factory,
+                  verification=verification, bus=bus, resumed=resumed)
+        return await run.execute()
+    finally:
+        if orchestrator is not None:
+            await orchestrator.close()
+        bus.close()
+        lock.release()
+
+
+def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) -> Team:
+    """Leave out agents whose backend or tools are missing here, with a warning, never a crash."""
+    team = state.settings.team
+    missing: dict[str, str] = {}
+    for spec in team.agents.values():
+        why = factory.available(spec.backend)
+        if why is None:
+            lacking = [tool for tool in spec.requires if shutil.which(tool) is None]
+            why = f"needs {', '.join(lacking)} on PATH" if lacking else None
+        if why:
+            missing[spec.name] = why
+    for name, why in missing.items():
+        bus.emit(ev.Notice(run_id=state.run_id, message=f"agent {name} left out: {why}"))
+    state.left_out = sorted(missing)
+    available = team.without(set(missing))
+    if not available.agents:
+        raise ConfigError(f"no agent of team {team.name!r} can run here: " + "; ".join(f"{k}: {v}" for k, v in missing.items()))
+    if not available.verifiers_for(state.goal, ui=state.settings.ui) and not state.settings.check_commands:
+        raise ConfigError(
+            "nothing could verify the work: no agent with `verify:` can run and there are no check commands",
+            hint="give an agent `verify: always` in the team file, or add --check 'pytest -q'",
+        )
+    return available

@@ -1,0 +1,405 @@
+"""The run loop: cycles of orchestrator exchanges, a commit per cycle, verification when the team is done.
+
+Read ``Run._loop`` top to bottom: it is the whole algorithm as a short sequence of named steps. State lives
+in ``RunState`` and is checkpointed after every orchestrator step and every finished agent call, so a run
+killed at any point resumes without repeating finished work. Everything the run does is told to the event
+bus; the loop itself prints nothing and knows nothing of GitHub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kodo_bot.agents.base import Session, SessionFactory, role_marker
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.ledger import api_cost_usd
+from kodo_bot.engine.models import AgentResult, Outcome, Verdict
+from kodo_bot.engine.orchestrator import (
+    DELEGATE_PREFIX,
+    DONE_TOOL,
+    ApiOrchestrator,
+    ToolUse,
+    cycle_seed,
+    system_prompt,
+    tools,
+)
+from kodo_bot.engine.state import RunState, RunStore, VerificationInProgress
+from kodo_bot.engine.verdict import rejection_feedback
+from kodo_bot.engine.verification import Verification
+from kodo_bot.engine.workspace import RunWorkspace
+from kodo_bot.errors import AgentError, KodoError, ModelAPIError
+
+RESULT_TEXT_LIMIT = 6000
+
+
+@dataclass(frozen=True)
+class _Continue:
+    pass
+
+
+@dataclass(frozen=True)
+class _CycleOver:
+    summary: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Done:
+    summary: str
+    success: bool
+
+
+@dataclass(frozen=True)
+class _Finish:
+    outcome: Outcome
+    reason: str
+    handoff: str = ""
+
+
+class Run:
+    def __init__(
+        self,
+        state: RunState,
+        *,
+        store: RunStore,
+        workspace: RunWorkspace,
+        orchestrator: ApiOrchestrator,
+        factory: SessionFactory,
+        verification: Verification,
+        bus: ev.EventBus,
+        resumed: bool = False,
+    ) -> None:
+        self.state, self.store, self.workspace = state, store, workspace
+        self.orchestrator, self.factory, self.verification, self.bus = orchestrator, factory, verification, bus
+        self.resumed = resumed
+        self._team = state.settings.team
+        self._system = system_prompt(self._team)
+        self._tools = tools(self._team)
+        self._live: dict[str, Session] = {}
+        self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self._team.agents}
+        self._clock_start = time.monotonic()
+        self._elapsed_at_start = state.elapsed_s
+
+    # ----------------------------------------------------------------- the loop
+    async def execute(self) -> RunState:
+        self._emit(self._started_event())
+        try:
+            finish = await self._with_time_budget(self._loop())
+        except asyncio.CancelledError:
+            self._finish(_Finish(Outcome.interrupted, "interrupted; continue with `kodo-bot resume`"))
+            raise
+        except ModelAPIError as exc:
+            finish = _Finish(Outcome.error, f"{exc}" + (f" ({exc.hint})" if exc.hint else ""))
+        except KodoError as exc:
+            finish = _Finish(Outcome.error, str(exc))
+        finally:
+            await self._close_sessions()
+        self._finish(finish)
+        return self.state
+
+    async def _loop(self) -> _Finish:
+        s = self.state
+        while True:
+            if over := self._over_budget():
+                return over
+            if s.verifying is not None:
+                if finish := await self._verify(s.verifying):
+                    return finish
+                continue
+            if not s.cycle_open:
+                self._open_cycle()
+            step = await self._exchange()
+            if isinstance(step, _Continue):
+                continue
+            if isinstance(step, _Done):
+                commit = self._commit_cycle(step.summary)
+                if not step.success:
+                    return _Finish(Outcome.needs_human, "the orchestrator gave up", self._handoff(step.summary))
+                s.rounds += 1
+                s.verifying = VerificationInProgress(sha=commit, summary=step.summary, round=s.rounds)
+                self._checkpoint()
+                continue
+            self._commit_cycle(step.summary)
+            if finish := self._close_cycle(step.reason, step.summary):
+                return finish
+
+    # ----------------------------------------------------------------- cycles
+    def _open_cycle(self) -> None:
+        s = self.state
+        s.cycle += 1
+        s.cycle_open, s.exchange, s.completed_calls = True, 0, {}
+        previous = s.summaries[-1] if s.summaries else None
+        seed = cycle_seed(s.goal, cycle=s.cycle, max_cycles=s.settings.max_cycles, previous=previous, rejection=s.rejection)
+        s.messages = [{"role": "user", "content": seed}]
+        self._checkpoint()
+        self._emit(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
+
+    def _close_cycle(self, reason: str, summary: str) -> _Finish | None:
+        s = self.state
+        s.summaries.append(summary)
+        s.cycle_open, s.messages = False, []
+        self._checkpoint()
+        self._emit(ev.CycleEnded(run_id=s.run_id, cycle=s.cycle, reason=reason, summary=summary))
+        if stop := self.bus.stop_requested():
+            return _Finish(Outcome.stopped, stop, self._handoff(summary))
+        if s.cycle >= s.settings.max_cycles:
+            return _Finish(Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(summary))
+        return None
+
+    def _commit_cycle(self, summary: str) -> str:
+        s = self.state
+        head = self.workspace.repo.head.commit
+        trailer = f"Kodo-Run: {s.run_id}\nKodo-Cycle: {s.cycle}"
+        if trailer in head.message and not self.workspace.has_changes():
+            return head.hexsha  # this cycle was committed before an interruption: don't commit it twice
+        commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
+        s.head_sha = commit.sha
+        self._checkpoint()
+        self._emit(
+            ev.CycleCommitted(
+                run_id=s.run_id, cycle=s.cycle, sha=commit.sha, branch=s.branch, summary=summary,
+                files_changed=commit.files_changed,
+            )
+        )
+        return commit.sha
+
+    # ----------------------------------------------------------------- one orchestrator exchange
+    async def _exchange(self) -> _Continue | _CycleOver | _Done:
+        s = self.state
+        uses = self._pending_tool_uses()
+        if uses is None:
+            if s.exchange >= s.settings.max_exchanges:
+                return _CycleOver(s.last_text or f"Cycle {s.cycle} reached its exchange limit.", "exchange limit")
+            uses = await self._ask_orchestrator()
+        if not uses:
+            return _CycleOver(s.last_text or f"Cycle {s.cycle} ended.", "the orchestrator ended its turn")
+        done = next((u for u in uses if u.name == DONE_TOOL), None)
+        results = await asyncio.gather(*(self._run_tool(u) for u in uses if u is not done))
+        if done is not None and isinstance(done.input.get("summary"), str) and "success" in done.input:
+            return _Done(done.input["summary"], bool(done.input["success"]))
+        if done is not None:
+            results.append(_tool_result(done.id, "done needs `summary` (string) and `success` (boolean).", True))
+        s.messages.append({"role": "user", "content": list(results)})
+        self._checkpoint()
+        return _Continue()
+
+    def _pending_tool_uses(self) -> list[ToolUse] | None:
+        """After a resume: the tool calls of the last orchestrator reply that have no results yet."""
+        last = self.state.messages[-1] if self.state.messages else None
+        if not last or last["role"] != "assistant":
+            return None
+        return [ToolUse(id=b["id"], name=b["name"], input=b["input"]) for b in last["content"] if b["type"] == "tool_use"]
+
+    async def _ask_orchestrator(self) -> list[ToolUse]:
+        s = self.state
+
+        def on_retry(attempt: int, delay: float, why: str) -> None:
+            self._emit(ev.Notice(run_id=s.run_id, message=f"model API: {why}; retry {attempt} in {delay:.1f}s"))
+
+        reply = await self.orchestrator.reply(self._system, s.messages, self._tools, on_retry=on_retry)
+        s.add_wait("model", reply.wait_s)
+        s.exchange += 1
+        s.messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": "(no reply)"}]})
+        s.last_text = reply.text or s.last_text
+        cost = api_cost_usd(self.orchestrator.model, reply.usage)
+        s.ledger.add("orchestrator", "api", cost, reply.usage)
+        self._checkpoint()
+        self._emit(
+            ev.OrchestratorReplied(
+                run_id=s.run_id, cycle=s.cycle, exchange=s.exchange, text=reply.text,
+                tool_calls=[u.name for u in reply.tool_uses], usage=reply.usage, cost_usd=cost, wait_s=reply.wait_s,
+            )
+        )
+        return reply.tool_uses
+
+    async def _run_tool(self, use: ToolUse) -> dict[str, Any]:
+        agent = use.name.removeprefix(DELEGATE_PREFIX)
+        task = use.input.get("task")
+        if not use.name.startswith(DELEGATE_PREFIX) or agent not in self._team.agents:
+            return _tool_result(use.id, f"Unknown tool {use.name!r}. Use the delegate_* tools or done.", True)
+        if not isinstance(task, str) or not task.strip():
+            return _tool_result(use.id, "A delegation needs a non-empty `task` string.", True)
+        result = await self._delegate(use.id, agent, task, bool(use.input.get("fresh")))
+        return _tool_result(use.id, describe_result(result), result.is_error)
+
+    async def _delegate(self, call_id: str, agent: str, task: str, fresh: bool) -> AgentResult:
+        s = self.state
+        if (done := s.completed_calls.get(call_id)) is not None:
+            return done  # finished before an interruption: never run an agent call twice
+        self._emit(ev.AgentCallStarted(run_id=s.run_id, cycle=s.cycle, call_id=call_id, agent=agent, task=task, fresh=fresh))
+        started = time.monotonic()
+        async with self._locks[agent]:
+            try:
+                session = await self._session(agent, fresh)
+                result = await session.query(task)
+                if session.session_id:
+                    s.sessions[agent] = session.session_id
+            except AgentError as exc:
+                result = AgentResult(agent=agent, is_error=True, error=str(exc), duration_s=time.monotonic() - started)
+        s.add_wait("agents", time.monotonic() - started)
+        s.ledger.add(agent, "subscription", result.cost_usd, result.usage)
+        s.completed_calls[call_id] = result
+        self._checkpoint()
+        self._emit(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
+        return result
+
+    async def _session(self, agent: str, fresh: bool) -> Session:
+        if fresh and agent in self._live:
+            await self._live.pop(agent).close()
+        if fresh:
+            self.state.sessions.pop(agent, None)
+        if agent not in self._live:
+            spec = self._team.agents[agent]
+            self._live[agent] = self.factory.open(
+                agent=agent, role=agent, system_prompt=f"{role_marker(agent)}\n\n{spec.prompt}", model=spec.model,
+                cwd=self.workspace.path, max_turns=spec.max_turns, idle_timeout_s=spec.idle_timeout_s,
+                timeout_s=spec.timeout_s, resume=self.state.sessions.get(agent),
+            )
+        return self._live[agent]
+
+    # ----------------------------------------------------------------- verification
+    async def _verify(self, pending: VerificationInProgress) -> _Finish | None:
+        s = self.state
+        started = time.monotonic()
+        checks = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round)
+        s.add_wait("checks", time.monotonic() - started)
+        verdicts: list[Verdict] = []
+        if checks:
+            self._emit(ev.ChecksFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
+                                         results=checks, passed=all(c.passed for c in checks)))
+        if all(c.passed for c in checks):
+            verdicts = await self._run_verifiers(pending)
+        wall = time.monotonic() - started
+        s.add_wait("verification", wall)
+        accepted = all(c.passed for c in checks) and all(v.passed for v in verdicts)
+        self._emit(ev.VerificationFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
+                                           accepted=accepted, checks=checks, verdicts=verdicts, wall_s=wall))
+        s.verifying = None
+        if accepted:
+            s.summaries.append(pending.summary)
+            s.cycle_open, s.messages = False, []
+            self._checkpoint()
+            return _Finish(Outcome.accepted, f"verification round {pending.round} accepted {pending.sha[:12]}")
+        s.rejections += 1
+        s.rejection = rejection_feedback(checks, verdicts)
+        if s.rejections >= s.settings.max_rejections:
+            return _Finish(Outcome.needs_human, f"verification rejected the work {s.rejections} times", self._handoff(pending.summary))
+        return self._close_cycle(f"verification round {pending.round} rejected", pending.summary)
+
+    async def _run_verifiers(self, pending: VerificationInProgress) -> list[Verdict]:
+        s = self.state
+        verifiers = self._team.verifiers_for(s.goal, ui=s.settings.ui)
+        self._emit(ev.VerificationStarted(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
+                                          verifiers=[v.name for v in verifiers]))
+
+        def recorded(key: str, result: AgentResult, verdict: Verdict) -> None:
+            if key not in s.completed_calls:
+                s.completed_calls[key] = result
+                s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
+                self._checkpoint()
+            self._emit(ev.VerdictReceived(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha, verdict=verdict))
+
+        return await self.verification.verdicts(
+            pending.sha, goal=s.goal, summary=pending.summary, round_no=pending.round, verifiers=verifiers,
+            cached=s.completed_calls.get, on_result=recorded,
+        )
+
+    # ----------------------------------------------------------------- budgets and the end
+    def _elapsed(self) -> float:
+        return self._elapsed_at_start + (time.monotonic() - self._clock_start)
+
+    def _over_budget(self) -> _Finish | None:
+        s = self.state
+        spent = s.ledger.total("api")
+        if s.settings.max_cost_usd is not None and spent >= s.settings.max_cost_usd:
+            return _Finish(Outcome.budget_exhausted, f"API spend ${spent:.4f} reached the limit ${s.settings.max_cost_usd:.2f}",
+                           self._handoff(s.last_text))
+        if s.settings.max_minutes is not None and self._elapsed() >= s.settings.max_minutes * 60:
+            return _Finish(Outcome.budget_exhausted, f"the run reached its limit of {s.settings.max_minutes:g} minutes",
+                           self._handoff(s.last_text))
+        return None
+
+    async def _with_time_budget(self, loop) -> _Finish:
+        limit = self.state.settings.max_minutes
+        if limit is None:
+            return await loop
+        try:
+            return await asyncio.wait_for(loop, timeout=max(0.0, limit * 60 - self._elapsed()))
+        except TimeoutError:
+            return _Finish(Outcome.budget_exhausted, f"the run reached its limit of {limit:g} minutes",
+                           self._handoff(self.state.last_text))
+
+    def _finish(self, finish: _Finish) -> None:
+        s = self.state
+        if finish.outcome not in (Outcome.accepted, Outcome.interrupted) and self.workspace.has_changes():
+            # Nothing is lost: whatever the agents left uncommitted goes onto the branch. (An interrupted
+            # run keeps its worktree as it is, and resume carries on from there.)
+            self._commit_cycle(f"Work in progress when the run stopped ({finish.outcome.value}): {finish.reason}")
+        s.outcome, s.reason = finish.outcome, finish.reason
+        s.head_sha = self.workspace.head()
+        self._checkpoint()
+        self._emit(
+            ev.RunFinished(
+                run_id=s.run_id, outcome=finish.outcome, reason=finish.reason,
+                summary=s.summaries[-1] if s.summaries else s.last_text, cycles=s.cycle, rounds=s.rounds,
+                cost=s.ledger.report(), duration_s=round(s.elapsed_s, 3), branch=s.branch, head_sha=s.head_sha,
+                handoff=finish.handoff, files_changed=self.workspace.files_changed_since(s.base_sha),
+            )
+        )
+
+    def _handoff(self, last_summary: str) -> str:
+        s = self.state
+        parts = [f"Branch `{s.branch}` holds every cycle's commit ({s.cycle} cycles, {s.rounds} verification rounds)."]
+        if last_summary:
+            parts.append(f"Last summary:\n{last_summary.strip()}")
+        if s.rejection:
+            parts.append(f"Last verification findings:\n{s.rejection.strip()}")
+        return "\n\n".join(parts)
+
+    async def _close_sessions(self) -> None:
+        live, self._live = list(self._live.values()), {}
+        for session in live:
+            try:
+                await session.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
+                pass
+
+    # ----------------------------------------------------------------- plumbing
+    def _checkpoint(self) -> None:
+        self.state.elapsed_s = self._elapsed()
+        self.state.next_seq = self.bus.next_seq
+        self.store.save(self.state)
+
+    def _emit(self, event: ev.Event) -> None:
+        self.bus.emit(event)
+        self.state.next_seq = self.bus.next_seq
+
+    def _started_event(self) -> ev.RunStarted:
+        s = self.state
+        return ev.RunStarted(
+            run_id=s.run_id, goal_title=s.goal_title, project=s.project, branch=s.branch, worktree=s.worktree,
+            team=list(self._team.agents), resumed=self.resumed, max_cycles=s.settings.max_cycles,
+            max_cost_usd=s.settings.max_cost_usd, max_minutes=s.settings.max_minutes,
+        )
+
+
+def _tool_result(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text, "is_error": is_error}
+
+
+def describe_result(result: AgentResult) -> str:
+    """An agent's result as the orchestrator reads it: bounded, with the commands it was seen to run."""
+    head = f"{result.agent} finished after {result.turns} turns"
+    if result.is_error:
+        head += f", with an error: {result.error or 'unknown'}"
+    text = result.text.strip()
+    if len(text) > RESULT_TEXT_LIMIT:
+        text = text[:RESULT_TEXT_LIMIT] + "\n[... cut]"
+    lines = [head + ".", text]
+    commands = result.commands[-10:]
+    if commands:
+        lines.append("Commands observed:\n" + "\n".join(f"- `{c.command}` -> exit {c.exit_code}" for c in commands))
+    return "\n\n".join(x for x in lines if x)

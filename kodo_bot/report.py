@@ -1,0 +1,99 @@
+"""Reports about runs, as pure functions from run state and events to text.
+
+``kodo-bot report`` and the end of ``kodo-bot run`` print these; nothing here reads files or the clock.
+"""
+
+from __future__ import annotations
+
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.models import CostReport
+from kodo_bot.engine.state import RunState
+
+
+def run_summary(state: RunState, events: list[ev.Event]) -> dict:
+    """The machine-readable result of a run (``--json``)."""
+    rounds = [e for e in events if isinstance(e, ev.VerificationFinished)]
+    return {
+        "run_id": state.run_id,
+        "outcome": state.outcome.value if state.outcome else "running",
+        "exit_code": state.outcome.exit_code if state.outcome else None,
+        "reason": state.reason,
+        "goal_title": state.goal_title,
+        "branch": state.branch,
+        "head_sha": state.head_sha,
+        "cycles": state.cycle,
+        "verification_rounds": [
+            {"round": r.round, "sha": r.sha, "accepted": r.accepted,
+             "verdicts": {v.verifier: "pass" if v.passed else "fail" for v in r.verdicts},
+             "checks": {c.command: c.exit_code for c in r.checks}}
+            for r in rounds
+        ],
+        "cost": state.ledger.report().model_dump(mode="json"),
+        "duration_s": round(state.elapsed_s, 3),
+        "left_out": state.left_out,
+    }
+
+
+def render_report(state: RunState, events: list[ev.Event]) -> str:
+    """A plain-text report a person reads: outcome, cycles, verdicts, cost per bucket and agent, duration."""
+    outcome = state.outcome.value if state.outcome else "running"
+    lines = [
+        f"Run {state.run_id}: {outcome}" + (f" ({state.reason})" if state.reason else ""),
+        f"Goal:     {state.goal_title}",
+        f"Branch:   {state.branch}" + (f" at {state.head_sha[:12]}" if state.head_sha else ""),
+        f"Cycles:   {state.cycle} of at most {state.settings.max_cycles}",
+        f"Duration: {format_duration(state.elapsed_s)}",
+        "",
+        "Verification:",
+    ]
+    rounds = [e for e in events if isinstance(e, ev.VerificationFinished)]
+    if not rounds:
+        lines.append("  (no verification round yet)")
+    for r in rounds:
+        lines.append(f"  round {r.round} on {r.sha[:12]}: {'accepted' if r.accepted else 'rejected'}")
+        for c in r.checks:
+            lines.append(f"    check `{c.command}`: exit {c.exit_code}")
+        for v in r.verdicts:
+            lines.append(f"    {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (f" - {v.summary}" if v.summary else ""))
+            if v.engine_note:
+                lines.append(f"      engine: {v.engine_note}")
+            for f in v.findings:
+                where = f" {f.file}:{f.line}" if f.file else ""
+                lines.append(f"      [{f.severity}]{where} {f.message}")
+    lines += ["", *cost_lines(state.ledger.report())]
+    if state.left_out:
+        lines += ["", f"Left out (unavailable here): {', '.join(state.left_out)}"]
+    return "\n".join(lines)
+
+
+def cost_lines(cost: CostReport) -> list[str]:
+    lines = [
+        "Cost:",
+        f"  API (you pay per token):        ${cost.api_usd:.4f}",
+        f"  subscription (Claude Code use): ${cost.subscription_usd:.4f}",
+    ]
+    for who, c in sorted(cost.by_agent.items()):
+        tokens = c.usage.input_tokens + c.usage.output_tokens + c.usage.cache_read_tokens + c.usage.cache_creation_tokens
+        lines.append(f"    {who:<24} {c.bucket:<12} ${c.usd:.4f}  {c.calls} calls  {tokens} tokens")
+    return lines
+
+
+def runs_table_rows(states: list[RunState]) -> list[tuple[str, str, str, str, str, str]]:
+    return [
+        (
+            s.run_id,
+            s.outcome.value if s.outcome else "running",
+            str(s.cycle),
+            f"${s.ledger.total('api'):.4f}",
+            format_duration(s.elapsed_s),
+            s.goal_title[:60],
+        )
+        for s in states
+    ]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
