@@ -1,0 +1,92 @@
+"""The orchestrator's API client against the scripted server: tools, retries, and refusals."""
+
+import asyncio
+import socket
+
+import pytest
+
+from kodo_bot.engine.orchestrator import ApiOrchestrator, cycle_seed, system_prompt, tools
+from kodo_bot.engine.team import default_team
+from kodo_bot.errors import ModelAPIError, ModelAuthError
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import delegate
+
+TEAM = default_team()
+
+
+def ask(url: str, retries: int = 3, notices: list | None = None):
+    orch = ApiOrchestrator(model="claude-haiku-4-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01)
+
+    async def go():
+        try:
+            return await orch.reply(system_prompt(TEAM), [{"role": "user", "content": "goal"}], tools(TEAM),
+                                    on_retry=lambda *a: notices.append(a) if notices is not None else None)
+        finally:
+            await orch.close()
+
+    return asyncio.run(go())
+
+
+def test_delegation_tool_calls_come_back_typed():
+    step = delegate(("worker_fast", "write a"), ("tester", "test b"), text="two things at once")
+    with ScriptedModelServer({"roles": {"orchestrator": [step]}}) as server:
+        reply = ask(server.url)
+        server.assert_complete()
+        sent = server.request_bodies[0]
+    assert [u.name for u in reply.tool_uses] == ["delegate_worker_fast", "delegate_tester"]
+    assert reply.tool_uses[1].input == {"task": "test b"}
+    assert reply.text == "two things at once"
+    assert reply.usage.input_tokens > 0
+    assert {t["name"] for t in sent["tools"]} == {f"delegate_{a}" for a in TEAM.agents} | {"done"}
+
+
+def test_overload_and_rate_limit_are_retried_with_a_notice():
+    steps = [
+        {"error": {"status": 529, "type": "overloaded_error", "message": "busy", "retry_after": 0}},
+        {"error": {"status": 429, "type": "rate_limit_error", "message": "slow down", "retry_after": 0}},
+        {"text": "ok"},
+    ]
+    notices = []
+    with ScriptedModelServer({"roles": {"orchestrator": steps}}) as server:
+        reply = ask(server.url, notices=notices)
+        server.assert_complete()
+    assert reply.text == "ok"
+    assert [n[0] for n in notices] == [1, 2]
+    assert "529" in notices[0][2]
+
+
+def test_unauthorised_stops_at_once():
+    steps = [{"error": {"status": 401, "type": "authentication_error", "message": "invalid x-api-key"}}, {"text": "never"}]
+    with ScriptedModelServer({"roles": {"orchestrator": steps}}) as server:
+        with pytest.raises(ModelAuthError) as err:
+            ask(server.url)
+        assert server.served("orchestrator") == 1
+    assert "401" in str(err.value) and "invalid x-api-key" in str(err.value)
+    assert "KODO_ORCHESTRATOR_API_KEY" in err.value.hint
+
+
+def test_persistent_server_errors_end_resumable():
+    steps = [{"error": {"status": 500, "message": "oops"}}] * 3
+    with ScriptedModelServer({"roles": {"orchestrator": steps}}) as server:
+        with pytest.raises(ModelAPIError) as err:
+            ask(server.url, retries=2)
+    assert "after 3 attempts" in str(err.value)
+    assert "kodo-bot resume" in err.value.hint
+
+
+def test_unreachable_api_says_where():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ModelAPIError, match=f"cannot reach the model API at http://127.0.0.1:{port}"):
+        ask(f"http://127.0.0.1:{port}", retries=1)
+
+
+def test_missing_key_is_a_clear_error():
+    with pytest.raises(ModelAuthError, match="no API key"):
+        ApiOrchestrator(model="m", api_key=None)
+
+
+def test_cycle_seed_carries_only_goal_summary_and_rejection():
+    seed = cycle_seed("Do X", cycle=3, max_cycles=5, previous="did half of X", rejection="tests fail")
+    assert "Do X" in seed and "Cycle 3 of at most 5" in seed and "did half of X" in seed and "tests fail" in seed
