@@ -1,4 +1,5 @@
-"""The scripted model server, driven by the real anthropic client and (one e2e test) the real Claude Code CLI."""
+"""The scripted model server, driven by the real anthropic client and (one e2e test) the real Claude Code
+CLI through claude-agent-sdk."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def ask(c: anthropic.Anthropic, text: str = "go", *, system: object = MARKED, **
     )
 
 
-def post(url: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+def post(url: str, body: dict | bytes) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -44,7 +46,7 @@ def post(url: str, body: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-# --- answering through the real anthropic client ------------------------------------------------------
+# --- answering through the real anthropic client -------------------------------------------------------
 
 
 def test_streaming_text_and_tool_use_round_trip() -> None:
@@ -104,14 +106,18 @@ def test_error_step_is_an_api_status_error_and_the_retry_gets_the_next_step() ->
 
     assert caught.value.status_code == 529
     assert caught.value.response.headers["retry-after"] == "1.5"
-    assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "busy now"}}
+    assert caught.value.body == {"type": "error",
+                                 "error": {"type": "overloaded_error", "message": "busy now"}}
     assert isinstance(caught.value, anthropic.OverloadedError)
     assert retried.content[0].text == "recovered"
-    assert [(r.outcome, r.step, r.replay) for r in server.requests] == [("error", 0, False), ("step", 1, False)]
+    assert [(r.outcome, r.step) for r in server.requests] == [("error", 0), ("step", 1)]
 
 
 def test_identical_request_is_replayed_without_consuming_a_step() -> None:
-    scenario = {"roles": {"orchestrator": [{"tool_calls": [{"name": "Read", "input": {"p": 1}}]}, {"text": "b"}]}}
+    scenario = {"roles": {"orchestrator": [
+        {"tool_calls": [{"name": "Read", "input": {"p": 1}}]},
+        {"text": "b"},
+    ]}}
     with ScriptedModelServer(scenario) as server:
         c = client(server)
         first = ask(c, "again")
@@ -129,7 +135,8 @@ def test_identical_request_is_replayed_without_consuming_a_step() -> None:
 
 
 def test_replay_can_be_turned_off() -> None:
-    with ScriptedModelServer({"roles": {"orchestrator": [{"text": "a"}, {"text": "b"}]}}, replay=False) as server:
+    scenario = {"roles": {"orchestrator": [{"text": "a"}, {"text": "b"}]}}
+    with ScriptedModelServer(scenario, replay=False) as server:
         c = client(server)
         assert [ask(c, "same").content[0].text for _ in range(2)] == ["a", "b"]
 
@@ -139,10 +146,13 @@ def test_routes_by_marker_wherever_the_system_text_is() -> None:
         "verifier/tester": [{"text": "from the list"}, {"text": "from a system message"}],
         "worker_fast": [{"text": "worker"}, {"text": "from a string"}],
     }}
-    cli_blocks = [{"type": "text", "text": "x-anthropic-billing-header: cc"}, {"type": "text", "text": "Be good."}]
+    def block(text: str) -> dict:
+        return {"type": "text", "text": text}
+
+    cli_blocks = [block("x-anthropic-billing-header: cc"), block("Be good.")]
     with ScriptedModelServer(scenario) as server:
         c = client(server)
-        listed = ask(c, system=[*cli_blocks, {"type": "text", "text": role_marker("verifier/tester") + "\nCheck."}])
+        listed = ask(c, system=[*cli_blocks, block(role_marker("verifier/tester") + "\nCheck.")])
         as_string = ask(c, "hi", system="preamble\n" + role_marker("worker_fast"))
         assert listed.content[0].text == "from the list"
         assert as_string.content[0].text == "worker"
@@ -150,7 +160,7 @@ def test_routes_by_marker_wherever_the_system_text_is() -> None:
         status, body = post(server.url + "/v1/messages?beta=true", {
             "model": "m", "max_tokens": 5, "future_field": {"ignored": True},
             "messages": [{"role": "user", "content": "q"},
-                         {"role": "system", "content": [{"type": "text", "text": role_marker("verifier/tester")}]}],
+                         {"role": "system", "content": [block(role_marker("verifier/tester"))]}],
         })
     assert status == 200 and body["content"][0]["text"] == "from a system message"
     assert server.remaining() == {"verifier/tester": 0, "worker_fast": 1}
@@ -175,7 +185,7 @@ def test_concurrent_roles_each_get_their_own_steps_in_order() -> None:
     server.assert_complete()
 
 
-# --- what the scenario did not foresee ------------------------------------------------------------------
+# --- what the scenario did not foresee -----------------------------------------------------------------
 
 
 def test_running_out_of_steps_is_a_loud_500_and_recorded() -> None:
@@ -197,7 +207,10 @@ def test_running_out_of_steps_is_a_loud_500_and_recorded() -> None:
 
 
 def test_assert_complete_lists_steps_never_requested() -> None:
-    scenario = {"roles": {"orchestrator": [{"text": "a"}, {"text": "b", "repeat": 2}], "tester": [{"text": "t"}]}}
+    scenario = {"roles": {
+        "orchestrator": [{"text": "a"}, {"text": "b", "repeat": 2}],
+        "tester": [{"text": "t"}],
+    }}
     with ScriptedModelServer(scenario) as server:
         ask(client(server))
         assert server.remaining() == {"orchestrator": 2, "tester": 1}
@@ -213,8 +226,10 @@ def test_side_requests_without_a_marker_get_a_harmless_answer_and_are_flagged() 
     with ScriptedModelServer({"roles": {}}) as server:
         c = client(server)
         plain = ask(c, system="You are a helpful assistant.")
-        _, titled = post(server.url + "/v1/messages", {"model": "m", "max_tokens": 9, "output_config": title_format,
-                                                       "messages": [{"role": "user", "content": "name it"}]})
+        _, titled = post(server.url + "/v1/messages", {
+            "model": "m", "max_tokens": 9, "output_config": title_format,
+            "messages": [{"role": "user", "content": "name it"}],
+        })
     assert plain.content[0].text == "OK"
     assert json.loads(titled["content"][0]["text"]) == {"title": "scripted"}
     assert [r.outcome for r in server.side_requests] == ["side", "side"]
@@ -231,9 +246,11 @@ def test_count_tokens_and_unknown_paths() -> None:
         counted = client(server).messages.count_tokens(
             model="m", system=MARKED, messages=[{"role": "user", "content": "x" * 400}])
         status, body = post(server.url + "/v1/complete", {"prompt": "hi"})
+        bad_status, bad_body = post(server.url + "/v1/messages", b"{not json")
     assert counted.input_tokens >= 100
     assert status == 404 and body["type"] == "error" and body["error"]["type"] == "not_found_error"
-    assert [u.path for u in server.unexpected] == ["/v1/complete"]
+    assert (bad_status, bad_body["error"]["type"]) == (400, "invalid_request_error")
+    assert [u.path for u in server.unexpected] == ["/v1/complete", "/v1/messages"]
     assert server.requests[0].outcome == "count_tokens" and server.requests[0].role == "orchestrator"
 
 
@@ -260,7 +277,7 @@ def test_stop_cuts_a_delayed_answer_and_leaves_no_threads() -> None:
     assert set(threading.enumerate()) <= before
 
 
-# --- the scenario format --------------------------------------------------------------------------------
+# --- the scenario format -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("data", "field"), [
@@ -282,7 +299,13 @@ def test_scenario_validation_errors_name_the_field(data: object, field: str) -> 
 
 def test_scenario_loads_from_yaml_and_expands_repeat(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
-    path.write_text("roles:\n  tester:\n    - text: hi\n      repeat: 3\n    - tool_calls: [{name: Bash, input: {command: ls}}]\n")
+    path.write_text(
+        "roles:\n"
+        "  tester:\n"
+        "    - text: hi\n"
+        "      repeat: 3\n"
+        "    - tool_calls: [{name: Bash, input: {command: ls}}]\n"
+    )
     scenario = Scenario.load(path)
     assert [s.text for s in scenario.queue("tester")] == ["hi", "hi", "hi", None]
     assert scenario.queue("tester")[-1].effective_stop_reason == "tool_use"
@@ -295,10 +318,11 @@ def test_scenario_loads_from_yaml_and_expands_repeat(tmp_path: Path) -> None:
 
 def test_pure_helpers() -> None:
     assert find_role({"system": "kodo-role: x"}) == "x"
-    assert find_role({"system": "no marker", "messages": [{"role": "user", "content": "kodo-role: x"}]}) is None
-    assert minimal_instance({"type": "object", "required": ["a", "b"],
-                             "properties": {"a": {"enum": ["p", "q"]}, "b": {"type": ["integer", "null"]}}}) == {
-        "a": "p", "b": 0}
+    quoted = {"system": "no marker", "messages": [{"role": "user", "content": "kodo-role: x"}]}
+    assert find_role(quoted) is None  # a task quoting a marker does not route
+    schema = {"type": "object", "required": ["a", "b"],
+              "properties": {"a": {"enum": ["p", "q"]}, "b": {"type": ["integer", "null"]}, "c": {}}}
+    assert minimal_instance(schema) == {"a": "p", "b": 0}
     message = {"id": "m", "type": "message", "role": "assistant", "model": "x", "stop_reason": "end_turn",
                "content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 3, "output_tokens": 2}}
     events = [f.split(b"\n")[0].decode() for f in sse_frames(message)]
@@ -306,7 +330,9 @@ def test_pure_helpers() -> None:
                       "event: content_block_stop", "event: message_delta", "event: message_stop"]
 
 
-# --- standalone mode ------------------------------------------------------------------------------------
+# --- standalone mode -----------------------------------------------------------------------------------
+
+STANDALONE = [sys.executable, "-m", "kodo_bot.sandbox.model_server"]
 
 
 def test_standalone_serves_until_terminated_and_logs(tmp_path: Path) -> None:
@@ -314,7 +340,7 @@ def test_standalone_serves_until_terminated_and_logs(tmp_path: Path) -> None:
     scenario.write_text("roles:\n  orchestrator:\n    - text: from the rehearsal\n")
     log = tmp_path / "requests.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kodo_bot.sandbox.model_server", "--scenario", str(scenario), "--log", str(log)],
+        [*STANDALONE, "--scenario", str(scenario), "--log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -336,13 +362,13 @@ def test_standalone_serves_until_terminated_and_logs(tmp_path: Path) -> None:
 def test_standalone_rejects_a_bad_scenario(tmp_path: Path) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("roles:\n  orchestrator:\n    - txt: typo\n")
-    done = subprocess.run([sys.executable, "-m", "kodo_bot.sandbox.model_server", "--scenario", str(scenario)],
+    done = subprocess.run([*STANDALONE, "--scenario", str(scenario)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "roles.orchestrator.0.txt" in done.stderr
 
 
-# --- the real Claude Code CLI -----------------------------------------------------------------------
+# --- the real Claude Code CLI --------------------------------------------------------------------------
 
 
 def offline_env(server: ScriptedModelServer, tmp_path: Path) -> dict[str, str]:
@@ -370,7 +396,8 @@ def test_real_claude_code_cli_runs_a_scripted_worker(tmp_path: Path) -> None:
     work.mkdir()
     target, marker = work / "hello.py", work / "bash-ran.txt"
     scenario = {"roles": {"worker_fast": [
-        {"tool_calls": [{"name": "Write", "input": {"file_path": str(target), "content": "print('hello')\n"}}]},
+        {"tool_calls": [{"name": "Write",
+                         "input": {"file_path": str(target), "content": "print('hello')\n"}}]},
         {"tool_calls": [{"name": "Bash", "input": {"command": f"python3 {target} > {marker}",
                                                    "description": "run hello.py"}}]},
         {"text": "Wrote and ran hello.py."},

@@ -192,19 +192,17 @@ class ScriptedModelServer:
         lines = ["the scripted model server's scenario did not play out as written:"]
         for role, steps in leftovers.items():
             first = len(self._queues[role]) - len(steps)
-            lines.append(f"  {role}: {len(steps)} step(s) never requested, from step {first}: "
-                         f"{_describe(steps[0])}")
-        for u in unexpected:
-            lines.append(f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message: {u.snippet!r}")
+            lines.append(f"  {role}: {len(steps)} step(s) never requested, "
+                         f"from step {first}: {steps[0].summary()}")
+        lines += [f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message {u.snippet!r}"
+                  for u in unexpected]
         raise AssertionError("\n".join(lines))
 
     # answering (called from handler threads; each decides under the lock, the handler sends after)
 
     def _answer_messages(self, path: str, body: dict[str, Any]) -> _Reply:
-        role = find_role(body)
-        record = {"path": path, "role": role, "stream": bool(body.get("stream")),
-                  "model": str(body.get("model") or "scripted-model"),
-                  "messages": len(body.get("messages") or []), "tools": tool_names(body)}
+        record = _fields(path, body)
+        role = record["role"]
         with self._lock:
             if role is None:
                 return self._side(body, record)
@@ -218,9 +216,8 @@ class ScriptedModelServer:
             if queue is None:
                 return self._unexpected(body, record, f"the scenario has no role {role!r}")
             if self._next[role] >= len(queue):
-                return self._unexpected(
-                    body, record, f"the scenario ran out of steps for role {role!r} (all {len(queue)} served)"
-                )
+                reason = f"the scenario ran out of steps for role {role!r} (all {len(queue)} served)"
+                return self._unexpected(body, record, reason)
             index = self._next[role]
             self._next[role] += 1
             return self._play(queue[index], index, key, body, record)
@@ -241,7 +238,8 @@ class ScriptedModelServer:
 
     def _side(self, body: dict[str, Any], record: dict[str, Any]) -> _Reply:
         if not self._answer_side_requests:
-            return self._unexpected(body, record, "the request carries no 'kodo-role:' marker in its system prompt")
+            reason = "the request carries no 'kodo-role:' marker in its system prompt"
+            return self._unexpected(body, record, reason)
         message = build_message(Step(text=side_reply(body)), model=record["model"],
                                 input_tokens=estimate_tokens(body))
         self.side_requests.append(self._record(body, record, "side", usage=message["usage"]))
@@ -249,17 +247,16 @@ class ScriptedModelServer:
 
     def _answer_count_tokens(self, path: str, body: dict[str, Any]) -> _Reply:
         tokens = estimate_tokens(body)
-        record = {"path": path, "role": find_role(body), "model": body.get("model"),
-                  "messages": len(body.get("messages") or []), "tools": tool_names(body)}
         with self._lock:
-            self._record(body, record, "count_tokens", usage={"input_tokens": tokens})
+            self._record(body, _fields(path, body), "count_tokens", usage={"input_tokens": tokens})
         return _Reply(body={"input_tokens": tokens})
 
     def _answer_unknown(self, path: str, body: dict[str, Any], status: int, reason: str) -> _Reply:
         with self._lock:
             return self._unexpected(body, {"path": path, "role": None}, reason, status=status)
 
-    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str, status: int = 500) -> _Reply:
+    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str, status: int = 500
+                    ) -> _Reply:
         # caller holds the lock
         self.unexpected.append(UnexpectedRequest(path=record["path"], role=record["role"], reason=reason,
                                                  snippet=last_user_snippet(body)))
@@ -270,9 +267,8 @@ class ScriptedModelServer:
     def _record(self, body: dict[str, Any], record: dict[str, Any], outcome: Outcome, *, status: int = 200,
                 usage: dict[str, Any] | None = None, **extra: Any) -> RequestRecord:
         # caller holds the lock, which also keeps the log file's lines whole
-        usage = usage or {}
-        rec = RequestRecord(time=time.time(), outcome=outcome, status=status, **record, **extra,
-                            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0))
+        tokens = {k: v for k, v in (usage or {}).items() if k in ("input_tokens", "output_tokens")}
+        rec = RequestRecord(time=time.time(), outcome=outcome, status=status, **record, **extra, **tokens)
         self.requests.append(rec)
         self.request_bodies.append(body)
         if self._log_path is not None:
@@ -281,13 +277,11 @@ class ScriptedModelServer:
         return rec
 
 
-def _describe(step: Step) -> str:
-    if step.error is not None:
-        return f"error {step.error.status} {step.error.type}"
-    parts = [f"tool {c.name}" for c in step.tool_calls]
-    if step.text is not None:
-        parts.insert(0, f"text {step.text[:60]!r}")
-    return ", ".join(parts)
+def _fields(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a ``RequestRecord`` keeps of a request."""
+    return {"path": path, "role": find_role(body), "stream": bool(body.get("stream")),
+            "model": str(body.get("model") or "scripted-model"),
+            "messages": len(body.get("messages") or []), "tools": tool_names(body)}
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -357,8 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply, bool(body.get("stream")))
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send(self.server.owner._answer_unknown(self.path, {}, 404, f"no such endpoint: GET {self.path}"),
-                   False)
+        reply = self.server.owner._answer_unknown(self.path, {}, 404, f"no such endpoint: GET {self.path}")
+        self._send(reply, False)
 
     def _send(self, reply: _Reply, stream: bool) -> None:
         if reply.delay_s and self.server.owner._stopping.wait(reply.delay_s):
@@ -424,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
     left = {role: n for role, n in server.remaining().items() if n}
     print(f"stopped: {len(server.requests)} request(s), steps left {left or 'none'}, "
-          f"{len(server.unexpected)} unexpected, {len(server.side_requests)} side request(s)", file=sys.stderr)
+          f"{len(server.unexpected)} unexpected, {len(server.side_requests)} side request(s)",
+          file=sys.stderr)
     return 0
 
 

@@ -94,6 +94,13 @@ class Step(_Strict):
     def effective_stop_reason(self) -> str:
         return self.stop_reason or ("tool_use" if self.tool_calls else "end_turn")
 
+    def summary(self) -> str:
+        """A few words for a failure message: "text 'Done.', tool Bash" or "error 529 overloaded_error"."""
+        if self.error is not None:
+            return f"error {self.error.status} {self.error.type}"
+        parts = [f"text {self.text[:60]!r}"] if self.text is not None else []
+        return ", ".join(parts + [f"tool {c.name}" for c in self.tool_calls])
+
 
 class Scenario(_Strict):
     """What each role answers, in order. Role names are the ``kodo-role:`` marker values."""
@@ -203,7 +210,7 @@ def last_user_snippet(body: dict[str, Any], limit: int = 200) -> str:
         content = msg.get("content")
         parts = list(_texts(content))
         if isinstance(content, list):
-            parts += [f"[{b.get('type')}]" for b in content if isinstance(b, dict) and b.get("type") != "text"]
+            parts += [f"[{b.get('type')}]" for b in content if isinstance(b, dict) and "text" not in b]
         text = " ".join(p.strip() for p in parts if p.strip())
         return text if len(text) <= limit else text[: limit - 3] + "..."
     return ""
