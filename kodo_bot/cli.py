@@ -121,7 +121,7 @@ def choose_team(team_file: Path | None, project: Path) -> Team:
 def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
     """Credentials and endpoints from the environment; agents get a scrubbed copy, never the secrets."""
     from kodo_bot.agents.claude import ClaudeSessionFactory
-    from kodo_bot.agents.env import scrub_secrets
+    from kodo_bot.agents.env import is_secret_name
 
     base_url = env.get("ANTHROPIC_BASE_URL") or None
     cli_path = env.get("KODO_CLAUDE_CLI") or None
@@ -133,7 +133,7 @@ def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
         api_key=env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY"),
         base_url=base_url,
         session_factory=factory,
-        check_env=scrub_secrets(env),
+        check_env={k: v for k, v in env.items() if not is_secret_name(k)},
         **overrides,
     )
 
@@ -233,7 +233,7 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cm
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     env = os.environ if env is None else env
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return COMMANDS[args.command](args, env)
     except UserError as exc:

@@ -1,0 +1,67 @@
+"""Shared pieces of the end-to-end tests: a seeded project, the offline environment, running the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import git
+
+from kodo_bot.cli import main
+from kodo_bot.engine.log import read_events
+from kodo_bot.sandbox.demo import offline_env, seed_project
+from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes, write_file, bash, say
+
+HELLO = "def hello(name):\n    return f'hello {name}'\n"
+HELLO_TEST = (
+    "import unittest\n\nfrom hello import hello\n\n\n"
+    "class HelloTest(unittest.TestCase):\n    def test_hello(self):\n        self.assertEqual(hello('kodo'), 'hello kodo')\n"
+)
+BASE_FILES = {"README.md": "# demo\n", "test_base.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        pass\n"}
+
+
+def test_env(server_url: str) -> dict[str, str]:
+    env = offline_env(os.environ, server_url)
+    env["CLAUDE_CODE_MAX_RETRIES"] = "0"
+    env["API_TIMEOUT_MS"] = "30000"
+    return env
+
+
+def make_project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
+    project = tmp_path / "project"
+    seed_project(project, files or BASE_FILES)
+    return project
+
+
+def hello_worker_steps() -> list[dict]:
+    return [write_file("hello.py", HELLO), write_file("test_hello.py", HELLO_TEST), bash(TESTS), say("Added hello() with a test.")]
+
+
+def accepted_roles() -> dict[str, list[dict]]:
+    return {
+        "orchestrator": [delegate(("worker_fast", "Add hello(name) in hello.py with a unit test.")), done("Added hello().")],
+        "worker_fast": hello_worker_steps(),
+        "verifier/tester": verifier_passes(TESTS),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+
+
+def run_cli(args: list[str], env: dict[str, str], capsys) -> tuple[int, dict]:
+    """Run ``kodo-bot ARGS --json`` in-process; return the exit status and the JSON result."""
+    code = main([*args, "--json"], env=env)
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, (json.loads(out[-1]) if out else {})
+
+
+def events(project: Path, run_id: str):
+    return read_events(project / ".kodo" / "runs" / run_id / "events.jsonl")
+
+
+def branch_files(project: Path, branch: str) -> set[str]:
+    return set(git.Repo(project).git.ls_tree("-r", "--name-only", branch).splitlines())
+
+
+def commit_messages(project: Path, branch: str, base: str = "main") -> list[str]:
+    repo = git.Repo(project)
+    return [c.message for c in repo.iter_commits(f"{base}..{branch}")]

@@ -1,0 +1,75 @@
+"""Bad input gets a clear message, a non-zero exit, and loses nothing."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import git
+import pytest
+
+from kodo_bot.cli import main
+from kodo_bot.sandbox.demo import seed_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    seed_project(tmp_path / "p", {"a.py": "x = 1\n"})
+    return tmp_path / "p"
+
+
+def run(args, capsys, env=None):
+    code = main(args, env=env if env is not None else {"PATH": os.environ["PATH"], "KODO_ORCHESTRATOR_API_KEY": "k"})
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "does not exist"), (b"", "is empty"), (b"  \n\t\n", "is empty"), (b"\x89PNG\r\n\x1a\n\0\0", "looks binary"),
+     (b"\xff\xfe\xfa", "not UTF-8")],
+)
+def test_bad_goal_files(tmp_path, project, capsys, content, expected):
+    goal = tmp_path / "goal.md"
+    if content is not None:
+        goal.write_bytes(content)
+    code, err = run(["run", "--goal-file", str(goal), "--project", str(project)], capsys)
+    assert code == 2 and expected in err
+
+
+def test_project_that_is_not_a_git_repository(tmp_path, capsys):
+    (tmp_path / "plain").mkdir()
+    code, err = run(["run", "--goal", "x", "--project", str(tmp_path / "plain")], capsys)
+    assert code == 2 and "is not a git repository" in err and "git init" in err
+
+
+def test_dirty_project_is_refused_and_untouched(project, capsys):
+    (project / "a.py").write_text("x = 2\n")
+    (project / "new.txt").write_text("mine\n")
+    code, err = run(["run", "--goal", "x", "--project", str(project)], capsys)
+    assert code == 2 and "uncommitted changes" in err and "--allow-dirty" in err
+    assert (project / "a.py").read_text() == "x = 2\n" and (project / "new.txt").exists()
+    assert [h.name for h in git.Repo(project).heads] == ["main"]
+
+
+def test_invalid_team_file_names_the_field(tmp_path, project, capsys):
+    team = tmp_path / "team.yaml"
+    team.write_text("agents:\n  tester:\n    prompt: hi\n    max_turns: -3\n")
+    code, err = run(["run", "--goal", "x", "--project", str(project), "--team", str(team)], capsys)
+    assert code == 2 and "agents.tester.max_turns" in err
+
+
+def test_cli_not_executable(tmp_path, project, capsys):
+    fake = tmp_path / "claude"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(stat.S_IRUSR)
+    env = {"PATH": os.environ["PATH"], "KODO_ORCHESTRATOR_API_KEY": "k", "KODO_CLAUDE_CLI": str(fake)}
+    code, err = run(["run", "--goal", "x", "--project", str(project)], capsys, env)
+    assert code != 0 and "claude" in err.lower() and ("not executable" in err or "cannot run" in err)
+    assert [h.name for h in git.Repo(project).heads] == ["main"] or code == 2
+
+
+def test_runs_and_report_on_an_empty_project(project, capsys):
+    assert main(["runs", "--project", str(project)]) == 0
+    assert "no runs yet" in capsys.readouterr().out
+    code, err = run(["report", "nope", "--project", str(project)], capsys)
+    assert code == 2 and "no run 'nope'" in err

@@ -1,0 +1,139 @@
+"""Whole runs through `kodo-bot run`, the real Claude Code CLI and the scripted model server.
+
+Nothing here replaces the SDK or the CLI: agents really write files and run commands in the run's worktree,
+checks and verifiers really run in clean checkouts, and git is real git.
+"""
+
+from __future__ import annotations
+
+import git
+import pytest
+
+from kodo_bot.engine import events as ev
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import NEGATIVE_CHECK, TESTS, bash, delegate, demo_story, done, say, verifier_passes, write_file
+from tests.e2e_support import (
+    HELLO,
+    accepted_roles,
+    branch_files,
+    commit_messages,
+    events,
+    hello_worker_steps,
+    make_project,
+    run_cli,
+    test_env,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_accepted_run(tmp_path, capsys):
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
+        code, result = run_cli(["run", "--goal", "Add hello(name) with a test", "--project", str(project),
+                                "--check", TESTS], test_env(server.url), capsys)
+        server.assert_complete()
+    assert code == 0, result
+    assert result["outcome"] == "accepted" and result["cycles"] == 1
+    branch = result["branch"]
+    assert branch == f"kodo/run-{result['run_id']}"
+    # The work is on the run's branch, committed with trailers; the user's checkout is untouched.
+    assert {"hello.py", "test_hello.py"} <= branch_files(project, branch)
+    repo = git.Repo(project)
+    assert repo.git.show(f"{branch}:hello.py") == HELLO.rstrip("\n")
+    assert not (project / "hello.py").exists() and not repo.is_dirty(untracked_files=True)
+    (message,) = commit_messages(project, branch)
+    assert f"Kodo-Run: {result['run_id']}" in message and "Kodo-Cycle: 1" in message
+    # Verification saw real evidence: the check and each verifier's commands, with observed exit statuses.
+    log = events(project, result["run_id"])
+    (round1,) = [e for e in log if isinstance(e, ev.VerificationFinished)]
+    assert round1.accepted and [c.exit_code for c in round1.checks] == [0]
+    tester = next(v for v in round1.verdicts if v.verifier == "tester")
+    assert [(e.command, e.exit_code) for e in tester.evidence] == [(TESTS, 0)]
+    assert "OK" in tester.evidence[0].output_tail or "Ran" in tester.evidence[0].output_tail
+    assert result["cost"]["api_usd"] > 0 and result["cost"]["by_agent"]["worker_fast"]["bucket"] == "subscription"
+    assert [e.seq for e in log] == list(range(1, len(log) + 1))
+
+
+def test_rejection_then_acceptance(tmp_path, capsys):
+    story = demo_story()
+    project = make_project(tmp_path, story.files)
+    with ScriptedModelServer(story.scenario) as server:
+        code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--check", TESTS],
+                               test_env(server.url), capsys)
+        server.assert_complete()
+        orchestrator_bodies = [b for b, r in zip(server.request_bodies, server.requests) if r.role == "orchestrator"]
+    assert code == 0 and result["outcome"] == "accepted"
+    assert result["cycles"] == 2
+    rounds = result["verification_rounds"]
+    assert [r["accepted"] for r in rounds] == [False, True]
+    assert rounds[0]["verdicts"] == {"tester": "fail", "architect": "pass"}
+    # The rejection reached the orchestrator at the start of cycle 2, with the finding and the failing command.
+    cycle2_seed = orchestrator_bodies[2]["messages"][0]["content"]
+    assert "multiply(-2, 3) returns 0, expected -6" in cycle2_seed and "calc.py:5" in cycle2_seed
+    assert len(orchestrator_bodies[2]["messages"]) == 1  # a fresh, bounded conversation per cycle
+    log = events(project, result["run_id"])
+    first = next(e for e in log if isinstance(e, ev.VerificationFinished))
+    tester = next(v for v in first.verdicts if v.verifier == "tester")
+    assert (NEGATIVE_CHECK, 1) in [(e.command, e.exit_code) for e in tester.evidence]
+    assert git.Repo(project).git.show(f"{result['branch']}:calc.py").count("return a * b") == 1
+
+
+def test_repeated_rejection_escalates_to_a_person(tmp_path, capsys):
+    story = demo_story()
+    project = make_project(tmp_path, story.files)
+    with ScriptedModelServer(story.scenario) as server:
+        code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--max-rejections", "1"],
+                               test_env(server.url), capsys)
+        assert server.served("orchestrator") == 2  # no second cycle
+    assert code == 3 and result["outcome"] == "needs_human"
+    (finished,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.RunFinished)]
+    assert "multiply(-2, 3) returns 0" in finished.handoff and result["branch"] in finished.handoff
+
+
+def test_failing_check_rejects_without_asking_verifiers(tmp_path, capsys):
+    broken_test = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_x(self):\n        self.assertEqual(1, 2)\n"
+    roles = {
+        "orchestrator": [
+            delegate(("worker_fast", "add a test")), done("Added a test."),
+            delegate(("worker_fast", "the check fails: fix test_x")), done("Fixed the test."),
+        ],
+        "worker_fast": [
+            write_file("test_x.py", broken_test), say("Added test_x."),
+            write_file("test_x.py", broken_test.replace("1, 2", "2, 2")), say("Fixed test_x."),
+        ],
+        "verifier/tester": verifier_passes(TESTS),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        code, result = run_cli(["run", "--goal", "Add a test", "--project", str(project), "--check", TESTS],
+                               test_env(server.url), capsys)
+        server.assert_complete()
+        verifier_requests = [r for r in server.requests if (r.role or "").startswith("verifier/")]
+    assert code == 0 and result["cycles"] == 2
+    first, second = result["verification_rounds"]
+    assert first["accepted"] is False and first["checks"] == {TESTS: 1} and first["verdicts"] == {}
+    assert second["accepted"] is True
+    # Verifiers were only ever asked in round 2.
+    log = events(project, result["run_id"])
+    started = [e for e in log if isinstance(e, ev.VerificationStarted)]
+    assert [e.round for e in started] == [2] and len(verifier_requests) == 4
+    seed2 = [e for e in log if isinstance(e, ev.ChecksFinished)][0].results[0].output_tail
+    assert "AssertionError" in seed2 or "FAILED" in seed2
+
+
+def test_budget_stop_keeps_the_work(tmp_path, capsys):
+    roles = {
+        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), done("never reached")],
+        "worker_fast": hello_worker_steps(),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project), "--max-cost-usd", "0.000001"],
+                               test_env(server.url), capsys)
+        assert server.served("orchestrator") == 1
+    assert code == 5 and result["outcome"] == "budget_exhausted"
+    assert "API spend" in result["reason"]
+    # Nothing lost: what the worker wrote is committed on the branch.
+    assert {"hello.py", "test_hello.py"} <= branch_files(project, result["branch"])

@@ -1,0 +1,80 @@
+"""kill -9 in the middle of a run, then `kodo-bot resume`: nothing finished runs again, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from kodo_bot.engine import events as ev
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes
+from tests.e2e_support import events, hello_worker_steps, make_project, run_cli, test_env
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
+    roles = {
+        # The orchestrator's second answer is slow: the run is killed while waiting for it, after the
+        # worker's call finished and was checkpointed.
+        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), {**done("Added hello()."), "delay_s": 60}],
+        "worker_fast": hello_worker_steps(),
+        "verifier/tester": verifier_passes(TESTS),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = test_env(server.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project),
+             "--check", TESTS, "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
+            children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        # The killed engine's Claude Code processes end with it (their stdin closes): nothing left behind.
+        wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                                 for p in children), 20, "the killed run's CLI processes to exit")
+        worker_requests_before = server.served("worker_fast")
+
+        run_dir = next((project / ".kodo" / "runs").iterdir())
+        code, result = run_cli(["resume", run_dir.name, "--project", str(project)], env, capsys)
+        server.assert_complete()
+        assert server.served("worker_fast") == worker_requests_before  # the worker was not asked again
+
+    assert code == 0 and result["outcome"] == "accepted" and result["run_id"] == run_dir.name
+    log = events(project, run_dir.name)
+    started = [e for e in log if isinstance(e, ev.AgentCallStarted)]
+    assert len(started) == 1  # one agent call in the whole run, across both processes
+    assert [e.resumed for e in log if isinstance(e, ev.RunStarted)] == [False, True]
+    assert [e.seq for e in log] == sorted({e.seq for e in log})  # numbering continues across the resume
+
+
+def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
+    project = make_project(tmp_path)
+    code, _ = run_cli(["resume", "no-such-run", "--project", str(project)], dict(os.environ), capsys)
+    assert code == 2
+    assert "no run 'no-such-run'" in capsys.readouterr().err
