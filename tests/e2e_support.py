@@ -21,7 +21,7 @@ HELLO_TEST = (
 BASE_FILES = {"README.md": "# demo\n", "test_base.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        pass\n"}
 
 
-def test_env(server_url: str) -> dict[str, str]:
+def agent_test_env(server_url: str) -> dict[str, str]:
     env = offline_env(os.environ, server_url)
     env["CLAUDE_CODE_MAX_RETRIES"] = "0"
     env["API_TIMEOUT_MS"] = "30000"

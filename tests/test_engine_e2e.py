@@ -21,7 +21,7 @@ from tests.e2e_support import (
     hello_worker_steps,
     make_project,
     run_cli,
-    test_env,
+    agent_test_env,
 )
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ def test_accepted_run(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
         code, result = run_cli(["run", "--goal", "Add hello(name) with a test", "--project", str(project),
-                                "--check", TESTS], test_env(server.url), capsys)
+                                "--check", TESTS], agent_test_env(server.url), capsys)
         server.assert_complete()
     assert code == 0, result
     assert result["outcome"] == "accepted" and result["cycles"] == 1
@@ -60,7 +60,7 @@ def test_rejection_then_acceptance(tmp_path, capsys):
     project = make_project(tmp_path, story.files)
     with ScriptedModelServer(story.scenario) as server:
         code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--check", TESTS],
-                               test_env(server.url), capsys)
+                               agent_test_env(server.url), capsys)
         server.assert_complete()
         orchestrator_bodies = [b for b, r in zip(server.request_bodies, server.requests) if r.role == "orchestrator"]
     assert code == 0 and result["outcome"] == "accepted"
@@ -84,7 +84,7 @@ def test_repeated_rejection_escalates_to_a_person(tmp_path, capsys):
     project = make_project(tmp_path, story.files)
     with ScriptedModelServer(story.scenario) as server:
         code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--max-rejections", "1"],
-                               test_env(server.url), capsys)
+                               agent_test_env(server.url), capsys)
         assert server.served("orchestrator") == 2  # no second cycle
     assert code == 3 and result["outcome"] == "needs_human"
     (finished,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.RunFinished)]
@@ -108,7 +108,7 @@ def test_failing_check_rejects_without_asking_verifiers(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         code, result = run_cli(["run", "--goal", "Add a test", "--project", str(project), "--check", TESTS],
-                               test_env(server.url), capsys)
+                               agent_test_env(server.url), capsys)
         server.assert_complete()
         verifier_requests = [r for r in server.requests if (r.role or "").startswith("verifier/")]
     assert code == 0 and result["cycles"] == 2
@@ -131,7 +131,7 @@ def test_budget_stop_keeps_the_work(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project), "--max-cost-usd", "0.000001"],
-                               test_env(server.url), capsys)
+                               agent_test_env(server.url), capsys)
         assert server.served("orchestrator") == 1
     assert code == 5 and result["outcome"] == "budget_exhausted"
     assert "API spend" in result["reason"]

@@ -15,7 +15,7 @@ import pytest
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes
-from tests.e2e_support import events, hello_worker_steps, make_project, run_cli, test_env
+from tests.e2e_support import events, hello_worker_steps, make_project, run_cli, agent_test_env
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
     }
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
-        env = test_env(server.url)
+        env = agent_test_env(server.url)
         proc = subprocess.Popen(
             [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project),
              "--check", TESTS, "--json"],
