@@ -1,0 +1,697 @@
+"""Claude Code sessions: one agent conversation in one CLI process, driven through claude-agent-sdk.
+
+``ClaudeSessionFactory`` opens ``ClaudeSession``s for the engine (the ``SessionFactory`` seam in
+``agents/base.py``). A session keeps one ``ClaudeSDKClient``, so one CLI process, for all its queries, and
+turns the CLI's message stream into an ``AgentResult``: final text, turns, usage, cost and, as evidence, every
+tool call paired with the result the CLI reported (for Bash, with the exit status the CLI saw).
+
+Limits are enforced here rather than trusted to the backend. Turns (model responses) are counted as they
+stream in; past ``max_turns`` a PreToolUse hook refuses further tools and the turn is interrupted. An idle
+timeout (no message for ``idle_timeout_s``) or the hard timeout (``timeout_s`` per query) interrupts the
+turn, ends the CLI process and reaps anything it left running. The next ``query`` on the same session then
+starts a new process that resumes the conversation by its id (same ``CLAUDE_CONFIG_DIR``).
+
+Errors, split the way the engine reads them: an error *result* means "the agent failed this task" (the
+engine reports it to the orchestrator); ``AgentError`` means "this backend cannot run".
+
+- ``AgentError``: the CLI is missing or not executable, cannot start or initialise, cannot resume the
+  requested session, or exits in the middle of a query (a crash; the message carries its stderr tail).
+- error ``AgentResult``: the turn limit, an idle or hard timeout, the model API failing after the CLI's own
+  retries (5xx, 529), the API refusing the credential (401/403), or a turn the CLI ended with an error.
+
+It deliberately does not write prompts, retry tasks or judge results (the engine does), and reads no
+settings from the environment: ``cli.py`` passes ``cli_path`` and the environment it read (``parent_env``).
+It does look at the *names* in ``os.environ``, because the SDK hands all of it to the CLI, so every secret
+there must be overridden too (see ``agents/env.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import claude_agent_sdk
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    CLINotFoundError,
+    HookMatcher,
+    ResultMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+)
+
+from kodo_bot.agents.env import agent_environment, config_dir
+from kodo_bot.engine.models import AgentResult, ToolCall, Usage
+from kodo_bot.errors import AgentError
+
+try:  # psutil reaps what a killed CLI leaves behind; without it the SDK's own close() must do
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None  # type: ignore[assignment]
+
+__all__ = ["BUNDLED_CLI", "ClaudeSession", "ClaudeSessionFactory", "bash_exit_code", "cli_problem"]
+
+log = logging.getLogger(__name__)
+
+#: the CLI binary the claude-agent-sdk wheel carries (the SDK's first choice when no cli_path is given)
+BUNDLED_CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / ("claude.exe" if os.name == "nt" else "claude")
+
+_CLI_HINT = "pass cli_path (kodo-bot: KODO_CLAUDE_CLI) or reinstall claude-agent-sdk, whose wheel bundles the CLI"
+#: how much of a tool's output an AgentResult keeps: the end, where errors and test summaries are
+_OUTPUT_TAIL = 4000
+#: how long to wait for the CLI to answer an interrupt, or for a tool_use to show up in the stream
+_GRACE_S = 3.0
+#: one JSON line from the CLI may carry a whole file a tool read; the SDK's 1 MB default ends the stream
+_MAX_LINE = 32 * 1024 * 1024
+_ENDED = object()  # the CLI's stdout closed
+
+
+def cli_problem(cli_path: Path | str | None) -> str | None:
+    """None when the Claude Code CLI can be run, else a sentence saying why not.
+
+    Without ``cli_path`` the SDK runs the CLI bundled in its wheel, else ``claude`` on PATH.
+    """
+    if cli_path is None:
+        if _executable(BUNDLED_CLI) or shutil.which("claude"):
+            return None
+        return f"no Claude Code CLI: claude-agent-sdk bundles none at {BUNDLED_CLI} and `claude` is not on PATH"
+    path = Path(cli_path)
+    if not path.is_file():
+        return f"the configured Claude Code CLI {path} does not exist"
+    if not _executable(path):
+        return f"the configured Claude Code CLI {path} is not executable"
+    return None
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+class ClaudeSessionFactory:
+    """Opens Claude Code sessions that keep their state under ``state_dir``.
+
+    ``cli_path`` picks a CLI other than the bundled one. ``parent_env`` is the environment kodo-bot was
+    started with (default ``os.environ``): the CLI's credentials and settings such as ``ANTHROPIC_BASE_URL``
+    come from it, its secrets are scrubbed. ``env`` is added verbatim to every agent's environment
+    (``agent_environment``'s ``extra``). ``on_session_id(agent, id)`` is called as soon as a session's CLI
+    is up with its id fixed, so the engine can checkpoint the id before the first query ends (a run can be
+    killed mid-query, and the id is what a later run resumes).
+    """
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        cli_path: Path | str | None = None,
+        parent_env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        on_session_id: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.cli_path = Path(cli_path) if cli_path is not None else None
+        self.parent_env = dict(parent_env) if parent_env is not None else None
+        self.env = dict(env or {})
+        self.on_session_id = on_session_id
+
+    def available(self, backend: str) -> str | None:
+        if backend != "claude_code":
+            return f"kodo-bot has no agent backend called {backend!r} (it knows claude_code)"
+        return cli_problem(self.cli_path)
+
+    def open(
+        self,
+        *,
+        agent: str,
+        role: str,
+        system_prompt: str,
+        model: str | None,
+        cwd: Path,
+        max_turns: int,
+        idle_timeout_s: float,
+        timeout_s: float,
+        resume: str | None = None,
+    ) -> ClaudeSession:
+        # ``role`` is already the first line of system_prompt (role_marker); the session needs nothing else.
+        callback = self.on_session_id
+        return ClaudeSession(
+            agent=agent, system_prompt=system_prompt, cwd=cwd, state_dir=self.state_dir, model=model,
+            max_turns=max_turns, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, resume=resume,
+            cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
+            on_session_id=(lambda sid: callback(agent, sid)) if callback else None,
+        )
+
+
+class ClaudeSession:
+    """One agent conversation with Claude Code. The CLI starts at the first ``query``; ``close()`` ends it.
+
+    ``parent_env`` and ``env`` are as for ``ClaudeSessionFactory``. ``resume`` continues an earlier
+    conversation by its id (it must have run with the same ``state_dir``).
+    After a timeout the process is gone but the session is not: the next ``query`` resumes it. One query at
+    a time; a session belongs to the event loop it first ran in (the SDK's reader tasks live there).
+    ``cli_enforces_max_turns=False`` leaves the CLI's own limit off, which tests use to prove that
+    kodo-bot's count holds by itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        agent: str,
+        system_prompt: str,
+        cwd: Path,
+        state_dir: Path,
+        model: str | None = None,
+        max_turns: int = 40,
+        idle_timeout_s: float = 600.0,
+        timeout_s: float = 3600.0,
+        resume: str | None = None,
+        cli_path: Path | str | None = None,
+        parent_env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        on_session_id: Callable[[str], None] | None = None,
+        cli_enforces_max_turns: bool = True,
+    ) -> None:
+        problem = cli_problem(cli_path)
+        if problem:
+            raise AgentError(problem, hint=_CLI_HINT)
+        self.agent = agent
+        self.system_prompt = system_prompt
+        self.cwd = Path(cwd)
+        self.state_dir = Path(state_dir)
+        self.model = model
+        self.max_turns = max_turns
+        self.idle_timeout_s = idle_timeout_s
+        self.timeout_s = timeout_s
+        self.session_id: str | None = resume
+        self._must_resume = resume is not None  # the caller expects an existing conversation
+        self._started = False  # a CLI process ran for this session (so its id is fixed on our side)
+        self._announced: str | None = None
+        self._cli_path = cli_path
+        self._parent_env = dict(parent_env) if parent_env is not None else None
+        self._env = dict(env or {})
+        self._on_session_id = on_session_id
+        self._cli_max_turns = max_turns if cli_enforces_max_turns else None
+        self._client: ClaudeSDKClient | None = None
+        self._pid: int | None = None
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._stderr: deque[str] = deque(maxlen=40)
+        self._run: _Run | None = None
+        #: the CLI's cumulative total_cost_usd as last seen (it counts per conversation, not per query)
+        self._cost_seen = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        """The CLI's process id while it runs (for tests and diagnostics)."""
+        return self._pid
+
+    async def query(self, prompt: str) -> AgentResult:
+        if self._run is not None:
+            raise RuntimeError(f"session {self.agent!r} is already running a query")
+        started = time.monotonic()
+        await self._connect()
+        run = self._run = _Run(self.max_turns)
+        try:
+            self._drop_stale_messages()
+            await self._send(prompt)
+            error = await self._follow(run, started)
+        finally:
+            self._run = None
+        return self._result(run, error, time.monotonic() - started)
+
+    async def close(self) -> None:
+        await self._shutdown()
+
+    # --- the process ------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        if self._client is not None and self._pump is not None and not self._pump.done():
+            return
+        await self._shutdown()  # a CLI that exited between queries (it does after some error results)
+        resume = self._resume_target()
+        if self.session_id is None:
+            self.session_id = str(uuid.uuid4())
+        self._cost_seen = _restored_cost(config_dir(self.state_dir), self.session_id) if resume else 0.0
+        config_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "claude-tmp").mkdir(parents=True, exist_ok=True)
+        client = ClaudeSDKClient(self._options(resume))
+        try:
+            await client.connect()
+        except Exception as exc:  # the SDK raises bare Exception for an initialize timeout
+            raise self._start_error(exc) from exc
+        self._client, self._pid, self._inbox = client, _cli_pid(client), asyncio.Queue()
+        self._pump = asyncio.create_task(self._read(client, self._inbox), name=f"kodo-claude-{self.agent}")
+        self._started = True
+        self._announce_session_id()
+
+    def _resume_target(self) -> str | None:
+        """The id to resume, or None for a new conversation (under ``session_id`` if one is set)."""
+        if self.session_id is None:
+            return None
+        if _transcript(config_dir(self.state_dir), self.session_id) is not None:
+            return self.session_id
+        if self._must_resume and not self._started:
+            raise AgentError(
+                f"cannot resume Claude Code session {self.session_id}: no transcript under "
+                f"{config_dir(self.state_dir)}",
+                hint="resuming needs the state directory of the run that started the session; start afresh",
+            )
+        return None  # a process that died before writing anything: start the same id afresh
+
+    def _options(self, resume: str | None) -> ClaudeAgentOptions:
+        # The SDK starts the CLI with os.environ plus options.env, so the scrub must see os.environ's names
+        # even when kodo-bot was handed a different mapping (which wins where both have a value).
+        inherited = {**os.environ, **(self._parent_env or {})}
+        env = agent_environment(inherited, state_dir=self.state_dir, extra=self._env)
+        return ClaudeAgentOptions(
+            system_prompt=self.system_prompt,
+            cwd=self.cwd,
+            permission_mode="bypassPermissions",
+            model=self.model,
+            max_turns=self._cli_max_turns,
+            resume=resume,
+            session_id=None if resume else self.session_id,
+            env=env,
+            cli_path=self._cli_path,
+            stderr=self._stderr.append,
+            max_buffer_size=_MAX_LINE,
+            hooks={"PreToolUse": [HookMatcher(hooks=[self._gate_tool])]},
+        )
+
+    def _start_error(self, exc: Exception) -> AgentError:
+        if isinstance(exc, CLINotFoundError):
+            return AgentError(f"Claude Code CLI not found: {exc}", hint=_CLI_HINT)
+        text = str(exc)
+        if "No conversation found" in text:
+            return AgentError(f"Claude Code cannot resume session {self.session_id}: {text}",
+                              hint="the session's transcript is gone; start a new session")
+        return AgentError(f"Claude Code could not start: {text}{self._stderr_tail()}",
+                          hint=f"check that {self.cwd} exists and the CLI runs: {_CLI_HINT}")
+
+    def _announce_session_id(self) -> None:
+        # Once per id: a resume keeps the id, so reconnecting after a timeout announces nothing new.
+        if self._on_session_id is None or self.session_id in (None, self._announced):
+            return
+        self._announced = self.session_id
+        try:
+            self._on_session_id(self.session_id)
+        except Exception:  # a failing listener must not take the agent down with it
+            log.exception("on_session_id callback failed for %s", self.agent)
+
+    async def _read(self, client: ClaudeSDKClient, inbox: asyncio.Queue[Any]) -> None:
+        """Move the CLI's messages to the inbox, noting each in the running query as it passes (so the
+        tool gate sees turns as soon as they arrive), and end with the SDK's error or ``_ENDED``."""
+        try:
+            async for message in client.receive_messages():
+                if self._run is not None:
+                    self._run.observe(message)
+                inbox.put_nowait(message)
+        except Exception as exc:  # ProcessError and friends: the process died; the query decides
+            inbox.put_nowait(exc)
+        inbox.put_nowait(_ENDED)
+
+    def _drop_stale_messages(self) -> None:
+        # Anything that arrived between queries (a background task waking the CLI) belongs to no query,
+        # and a stale ResultMessage would end this one before it started.
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item is _ENDED or isinstance(item, BaseException):
+                self._inbox.put_nowait(item)
+                break
+
+    async def _send(self, prompt: str) -> None:
+        assert self._client is not None
+        try:
+            await self._client.query(prompt)
+        except Exception as exc:
+            await self._shutdown()
+            raise AgentError(f"Claude Code stopped accepting input: {exc}{self._stderr_tail()}") from exc
+
+    async def _shutdown(self) -> None:
+        """End the CLI: the SDK closes its stdin (it saves and exits), escalating to SIGTERM and SIGKILL
+        after 5 s each; then anything the CLI started that outlived it is reaped, by pid."""
+        client, self._client = self._client, None
+        pump, self._pump = self._pump, None
+        tree = _process_tree(self._pid)
+        self._pid = None
+        if client is not None:
+            try:
+                await client.disconnect()
+            except Exception:
+                log.debug("disconnecting Claude Code failed", exc_info=True)
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
+        if tree:
+            await asyncio.to_thread(_reap, tree)
+
+    # --- one query ----------------------------------------------------------------------------------
+
+    async def _follow(self, run: _Run, started: float) -> str | None:
+        """Wait for the query's ResultMessage; return why kodo-bot ended the query, if it did."""
+        deadline = started + self.timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                item = await asyncio.wait_for(self._inbox.get(), max(0.0, min(self.idle_timeout_s, left)))
+            except TimeoutError:
+                await self._abort()
+                return run.limit_error() or self._timeout_error(left)
+            if item is _ENDED or isinstance(item, BaseException):
+                await self._crashed(item)
+            if isinstance(item, ResultMessage):
+                return run.limit_error()
+            if run.over_limit and not run.stopping:
+                run.stopping = True  # from now on the tool gate refuses everything
+                if not await self._interrupt():
+                    await self._abort()
+                    return run.limit_error()
+
+    def _timeout_error(self, left: float) -> str:
+        if left <= self.idle_timeout_s:
+            return f"hard timeout: the query ran longer than {self.timeout_s:g}s"
+        return f"idle timeout: no message from Claude Code for {self.idle_timeout_s:g}s"
+
+    async def _interrupt(self) -> bool:
+        assert self._client is not None
+        try:
+            await asyncio.wait_for(self._client.interrupt(), _GRACE_S)
+            return True
+        except Exception:
+            log.debug("interrupting Claude Code failed", exc_info=True)
+            return False
+
+    async def _abort(self) -> None:
+        """Stop an overrunning query: interrupt (so the CLI records the turn), then end the process."""
+        if self._client is not None and await self._interrupt():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._until_result(), _GRACE_S)
+        await self._shutdown()
+
+    async def _until_result(self) -> None:
+        while not isinstance(item := await self._inbox.get(), ResultMessage):
+            if item is _ENDED or isinstance(item, BaseException):
+                return
+
+    async def _crashed(self, item: object) -> NoReturn:
+        code = getattr(item, "exit_code", None)
+        status = f" with exit code {code}" if code is not None else ""
+        await self._shutdown()
+        message = f"Claude Code exited{status} in the middle of a query{self._stderr_tail()}"
+        raise AgentError(message, hint="the session can be resumed by its id") from (
+            item if isinstance(item, BaseException) else None
+        )
+
+    async def _gate_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        """PreToolUse hook: refuse any tool requested past the turn limit, and stop the turn.
+
+        The hook may run before the reader has seen the message that asked for the tool, so it waits
+        (briefly) for that tool_use to be observed before deciding which turn it belongs to.
+        """
+        run = self._run
+        if run is None or tool_use_id is None:
+            return {}
+        turn = await run.turn_of(tool_use_id, _GRACE_S)
+        if not run.stopping and (turn if turn is not None else run.turns) <= run.limit:
+            return {}
+        reason = f"kodo-bot: turn limit {run.limit} reached"
+        return {
+            "continue_": False,
+            "stopReason": reason,
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": reason,
+            },
+        }
+
+    def _result(self, run: _Run, error: str | None, duration_s: float) -> AgentResult:
+        result = run.result
+        cost = 0.0
+        if result is not None and result.total_cost_usd is not None:
+            # total_cost_usd is cumulative for the conversation (restored on resume): charge the increase
+            cost = max(0.0, result.total_cost_usd - self._cost_seen)
+            self._cost_seen = result.total_cost_usd
+        if error is None and result is not None and result.is_error:
+            error = _result_error(result, self.max_turns)
+        text = run.last_text
+        if result is not None and not result.is_error and result.result:
+            text = result.result
+        return AgentResult(
+            agent=self.agent,
+            text=text,
+            turns=run.turns,
+            usage=_usage(result.usage) if result is not None and result.usage else run.streamed_usage(),
+            cost_usd=cost,
+            session_id=self.session_id,
+            is_error=error is not None,
+            error=error,
+            tool_calls=run.tool_calls(),
+            duration_s=round(duration_s, 3),
+        )
+
+    def _stderr_tail(self) -> str:
+        lines = [line for line in self._stderr if line.strip()][-8:]
+        return (":\n" + "\n".join(lines)) if lines else ""
+
+
+class _Run:
+    """What one query has produced so far, in the order the CLI reported it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.turns = 0
+        self.stopping = False
+        self.result: ResultMessage | None = None
+        self.last_text = ""
+        self._turn_ids: set[str] = set()
+        self._turn_usage: list[dict[str, Any]] = []
+        self._tool_turn: dict[str, int] = {}
+        self._uses: dict[str, ToolUseBlock] = {}
+        self._results: dict[str, tuple[ToolResultBlock, Any]] = {}
+        self._seen = asyncio.Event()
+
+    @property
+    def over_limit(self) -> bool:
+        return self.turns > self.limit
+
+    def limit_error(self) -> str | None:
+        return f"turn limit {self.limit} reached" if self.over_limit else None
+
+    def observe(self, message: object) -> None:
+        if isinstance(message, AssistantMessage):
+            self._assistant(message)
+        elif isinstance(message, UserMessage) and isinstance(message.content, list):
+            for block in message.content:
+                if isinstance(block, ToolResultBlock):
+                    # tool_use_result is the CLI's structured result, the same object a PostToolUse hook gets
+                    # as tool_response; each UserMessage carries exactly one tool result.
+                    self._results[block.tool_use_id] = (block, message.tool_use_result)
+        elif isinstance(message, ResultMessage):
+            self.result = message
+
+    def _assistant(self, message: AssistantMessage) -> None:
+        # The CLI emits one AssistantMessage per content block, so a turn is a distinct message id. Its
+        # own error notices (model "<synthetic>") and subagents' turns are not this agent's turns.
+        main = message.parent_tool_use_id is None and message.model != "<synthetic>"
+        if main and (message.message_id is None or message.message_id not in self._turn_ids):
+            self.turns += 1
+            self.last_text = ""
+            if message.message_id is not None:
+                self._turn_ids.add(message.message_id)
+            if message.usage:
+                self._turn_usage.append(message.usage)
+        for block in message.content:
+            if isinstance(block, TextBlock) and main:
+                self.last_text = f"{self.last_text}\n{block.text}" if self.last_text else block.text
+            elif isinstance(block, ToolUseBlock):
+                self._uses[block.id] = block
+                self._tool_turn[block.id] = self.turns
+        self._seen.set()
+        self._seen = asyncio.Event()
+
+    async def turn_of(self, tool_use_id: str, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while tool_use_id not in self._tool_turn:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._seen.wait(), left)
+        return self._tool_turn[tool_use_id]
+
+    def streamed_usage(self) -> Usage:
+        """Usage summed from the turns seen, for a query that ended without the CLI's own total."""
+        total = Usage()
+        for usage in self._turn_usage:
+            total = total + _usage(usage)
+        return total
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(_tool_call(use, self._results.get(use.id)) for use in self._uses.values())
+
+
+# --- turning CLI messages into values (pure) --------------------------------------------------------
+
+# A failed Bash command's result starts with this line, written by the CLI before the command's own
+# output, so a command cannot forge it (its output comes after).
+_EXIT_LINE = re.compile(r"Exit code (\d+)(?:\n|$)")
+
+
+def bash_exit_code(*, is_error: bool, output: str, raw: Any) -> int | None:
+    """The exit status of a Bash tool call, from what the CLI reported (never from the agent's prose).
+
+    Measured with CLI 2.1.330 (the PostToolUse hook's ``tool_response`` is the same object as ``raw``, the
+    stream's ``tool_use_result``, so a hook would add nothing):
+
+    - exit 0: ``is_error`` false and ``raw`` a dict (stdout, stderr, interrupted, ...) -> 0;
+    - any other exit: ``is_error`` true and the text starts "Exit code N" (a timeout is "Exit code 143")
+      -> N;
+    - a non-zero exit the CLI deems expected (``grep`` finding nothing, ``diff`` finding differences):
+      ``is_error`` false and ``raw["returnCodeInterpretation"]`` set, with no number -> None;
+    - sent to the background (``backgroundTaskId``), interrupted, refused by a hook or invalid input
+      (no "Exit code" line) -> None: it did not finish, or not as far as the CLI could tell.
+    """
+    if is_error:
+        match = _EXIT_LINE.match(output)
+        return int(match.group(1)) if match else None
+    if not isinstance(raw, dict) or raw.get("interrupted") or raw.get("backgroundTaskId"):
+        return None
+    if raw.get("returnCodeInterpretation"):
+        return None
+    return 0
+
+
+def _tool_call(use: ToolUseBlock, outcome: tuple[ToolResultBlock, Any] | None) -> ToolCall:
+    if outcome is None:
+        return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, is_error=True,
+                        output="(no result: the query ended before the tool finished)")
+    block, raw = outcome
+    output = _content_text(block.content)
+    is_error = bool(block.is_error)
+    exit_code = bash_exit_code(is_error=is_error, output=output, raw=raw) if use.name == "Bash" else None
+    return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, output=_tail(output),
+                    is_error=is_error, exit_code=exit_code)
+
+
+def _content_text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def _tail(text: str, limit: int = _OUTPUT_TAIL) -> str:
+    return text if len(text) <= limit else "[...]" + text[-limit:]
+
+
+def _usage(data: Mapping[str, Any]) -> Usage:
+    def count(key: str) -> int:
+        value = data.get(key)
+        return value if isinstance(value, int) else 0
+
+    return Usage(
+        input_tokens=count("input_tokens"),
+        output_tokens=count("output_tokens"),
+        cache_read_tokens=count("cache_read_input_tokens"),
+        cache_creation_tokens=count("cache_creation_input_tokens"),
+    )
+
+
+def _result_error(result: ResultMessage, max_turns: int) -> str:
+    """Why the CLI ended the turn with an error, in words the orchestrator can act on."""
+    detail = "; ".join(result.errors or []) or (result.result or "").strip() or result.subtype
+    status = result.api_error_status
+    if result.subtype == "error_max_turns":
+        return f"turn limit {max_turns} reached"
+    if status in (401, 403):
+        return (f"the model API refused the credential (HTTP {status}): {detail}; check ANTHROPIC_API_KEY, "
+                "ANTHROPIC_AUTH_TOKEN or CLAUDE_CODE_OAUTH_TOKEN")
+    if status is not None:
+        return f"the model API failed (HTTP {status}): {detail}"
+    return f"Claude Code ended the turn with an error ({result.subtype}): {detail}"
+
+
+# --- files and processes ------------------------------------------------------------------------------
+
+
+def _transcript(config: Path, session_id: str) -> Path | None:
+    """The CLI's transcript of a session: ``<CLAUDE_CONFIG_DIR>/projects/<folder per cwd>/<id>.jsonl``."""
+    return next(iter(sorted(config.glob(f"projects/*/{session_id}.jsonl"))), None)
+
+
+def _restored_cost(config: Path, session_id: str) -> float:
+    """The cumulative cost a resumed CLI starts from: the last ``cost-state`` line of the transcript.
+
+    The CLI writes that line when it exits cleanly and restores it on resume (after a kill there is none
+    newer, and it restores the older one or 0). Knowing it lets the first query after a resume be charged
+    only for itself.
+    """
+    path = _transcript(config, session_id)
+    if path is None:
+        return 0.0
+    cost = 0.0
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if '"cost-state"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("type") == "cost-state" and isinstance(entry.get("totalCostUSD"), (int, float)):
+                    cost = float(entry["totalCostUSD"])
+    return cost
+
+
+def _cli_pid(client: ClaudeSDKClient) -> int | None:
+    # The SDK offers no accessor for the CLI process; its subprocess transport keeps anyio's Process as
+    # ``_process``. Should that change, pid is None and cleanup relies on the SDK's own close() alone.
+    process = getattr(getattr(client, "_transport", None), "_process", None)
+    pid = getattr(process, "pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+def _process_tree(pid: int | None) -> list[Any]:
+    """The CLI process and everything it started, as psutil handles taken now (before anything exits)."""
+    if pid is None or psutil is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _reap(processes: list[Any], grace_s: float = 3.0) -> None:
+    """Terminate, then kill, whichever of these processes still run. psutil checks each handle's start
+    time before signalling, so a pid reused by an unrelated process is never touched."""
+    alive = [p for p in processes if _running(p)]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _running(proc: Any) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -1,0 +1,144 @@
+"""The environment an agent's Claude Code process runs in: quiet, offline-capable, and without our secrets.
+
+An agent runs arbitrary shell commands, so whatever is in its environment is as good as printed in its
+transcript. The claude-agent-sdk starts the CLI with ``{**os.environ, **options.env}``: it cannot be told to
+*drop* an inherited variable, only to override it. Scrubbing therefore means overriding every secret-looking
+inherited variable with an empty string, which is what ``agent_environment`` computes.
+
+This module is pure: it decides from the mapping it is given and reads nothing itself (the caller passes
+``os.environ``, because that is what the SDK merges). Creating the state folders is the session's job.
+
+What it deliberately does not do: hide the CLI's *own* credential from the agent. Claude Code needs
+``ANTHROPIC_API_KEY`` (or an OAuth token) in its environment and hands its environment to the Bash tool, so
+an agent can read the key it runs on. Keep that key scoped to agent work; kodo-bot's orchestrator key has its
+own name (``KODO_ORCHESTRATOR_API_KEY``) precisely so it can be scrubbed. (The CLI's own
+``CLAUDE_CODE_SUBPROCESS_ENV_SCRUB`` needs bubblewrap and, as measured with CLI 2.1.330 in
+bypassPermissions mode, did not remove ``GITHUB_TOKEN`` from a Bash command's environment; we do not rely
+on it.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["CLI_CREDENTIALS", "agent_environment", "config_dir", "is_secret_name"]
+
+#: Credentials the CLI itself authenticates with; kept although they look secret. CLAUDE_CODE_OAUTH_TOKEN is
+#: a subscription login; ANTHROPIC_API_KEY is the pay-per-token key (and, offline, the placeholder the
+#: scripted server accepts); ANTHROPIC_AUTH_TOKEN is the bearer token gateways and proxies use.
+CLI_CREDENTIALS = frozenset({"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"})
+
+#: Non-secret settings the CLI reads, copied through when the parent has them (they would be inherited
+#: anyway; listing them makes the returned dict the whole story for a reader and for tests).
+_PASS_THROUGH = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "ANTHROPIC_CUSTOM_HEADERS",
+    "CLAUDE_CODE_MAX_RETRIES",
+    "API_TIMEOUT_MS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+)
+
+#: Keep the CLI from phoning home: no title generation, update checks, telemetry or crash reports.
+_QUIET = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+}
+
+#: GitHub Actions' runtime credentials: they let a job upload artifacts, use the cache and mint OIDC
+#: tokens. The URLs are not secret by themselves but are useless without the tokens and name the runner.
+_ACTIONS = frozenset({
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RUNTIME_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_CACHE_URL",
+})
+
+#: Secrets whose names the word rule below would miss, or that deserve saying out loud. SSH_AUTH_SOCK is
+#: not a secret but a capability: it lets anything in the job sign with the keys loaded in ssh-agent.
+_NAMED = frozenset({
+    "GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "PGPASSWORD", "SSHPASS",
+    "SSH_AUTH_SOCK",
+})
+
+# A word of the name (between underscores, or at either end) that marks a secret. Whole words, so that
+# CLAUDE_CODE_MAX_OUTPUT_TOKENS or KEYBOARD_LAYOUT are left alone while NPM_TOKEN, DB_PASSWORD,
+# OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY and ACTIONS_ID_TOKEN_REQUEST_TOKEN are caught.
+_SECRET_WORDS = re.compile(
+    r"(?:^|_)(?:TOKEN|SECRETS?|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|"
+    r"CREDENTIALS?|PAT)(?:_|$)"
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an inherited variable of this name must not reach an agent (the CLI's credentials aside).
+
+    Secret: GitHub tokens (``GITHUB_TOKEN``, ``GH_TOKEN``, ``GITHUB_PAT*``), GitHub Actions' runtime
+    credentials, the ssh-agent socket, every ``KODO_*`` variable (kodo-bot's configuration, including the orchestrator's key,
+    is none of an agent's business), and any name with a word such as TOKEN, SECRET, PASSWORD or API_KEY.
+    """
+    upper = name.upper()
+    if upper in CLI_CREDENTIALS:
+        return False
+    return (
+        upper in _ACTIONS
+        or upper in _NAMED
+        or upper.startswith(("GITHUB_PAT", "KODO_"))
+        or bool(_SECRET_WORDS.search(upper))
+    )
+
+
+def config_dir(state_dir: Path) -> Path:
+    """Where the CLI keeps sessions and settings (CLAUDE_CONFIG_DIR); resuming needs the same folder."""
+    return state_dir / "claude-config"
+
+
+def agent_environment(
+    parent_env: Mapping[str, str],
+    *,
+    state_dir: Path,
+    extra: Mapping[str, str] | None = None,
+    as_root: bool | None = None,
+) -> dict[str, str]:
+    """The ``env`` to give ``ClaudeAgentOptions`` for an agent, computed from the parent's environment.
+
+    The result holds, in order of precedence (later wins):
+
+    1. ``""`` for every variable in ``parent_env`` that ``is_secret_name`` calls secret, so the SDK's merge
+       overrides the inherited value with nothing;
+    2. the CLI's own credentials (``CLI_CREDENTIALS``) and settings such as ``ANTHROPIC_BASE_URL``, copied
+       from ``parent_env`` when set there;
+    3. the quiet variables (no telemetry, update checks or side requests), ``CLAUDE_CONFIG_DIR`` and
+       ``CLAUDE_CODE_TMPDIR`` under ``state_dir`` (so sessions stay out of ``~/.claude`` and a resume finds
+       them), and ``IS_SANDBOX=1`` when running as root (else bypassPermissions refuses to start);
+    4. ``extra``, verbatim: what the caller deliberately sets, such as the scripted model server's URL and
+       key in tests. A secret put here on purpose is the caller's decision.
+
+    ``as_root`` defaults to asking the operating system for the effective user id.
+    """
+    env = {name: "" for name in parent_env if is_secret_name(name)}
+    for name in (*sorted(CLI_CREDENTIALS), *_PASS_THROUGH):
+        if parent_env.get(name):
+            env[name] = parent_env[name]
+    env.update(_QUIET)
+    env["CLAUDE_CONFIG_DIR"] = str(config_dir(state_dir))
+    env["CLAUDE_CODE_TMPDIR"] = str(state_dir / "claude-tmp")
+    if _is_root() if as_root is None else as_root:
+        env["IS_SANDBOX"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)  # absent on Windows
+    return geteuid is not None and geteuid() == 0
