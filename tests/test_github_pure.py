@@ -542,7 +542,7 @@ def test_progress_comment_shows_run_job_plan_cycle_agents_verdicts_cost_heartbea
     body = render.render_progress(state, now=T0 + timedelta(seconds=30), runner="box-1")
     assert "Run `r1`" in body and "[Actions run](https://github.com/o/r/actions/runs/9)" in body
     assert "**Cycle 1 of 3**" in body and "- coder: write the fix" in body
-    assert "cost so far \\$0.10" in body and "last heartbeat 2025-01-01 12:00:30 UTC" in body
+    assert "running for 30 s · cost so far \\$0.10" in body and "last heartbeat 2025-01-01 12:00:30 UTC" in body
     assert "> Plan:" in body
     lease = find_lease(body)
     assert lease == Lease(run="r1", heartbeat=T0 + timedelta(seconds=30), runner="box-1")
@@ -550,6 +550,20 @@ def test_progress_comment_shows_run_job_plan_cycle_agents_verdicts_cost_heartbea
     body = render.render_progress(_fold(_run_events()))
     assert "- reviewer: verifying" in body and "round 1 on `a1b2c3d4a1b2`" in body and "tester ❌" in body
     assert find_lease(body) is None  # no runner given, no lease claimed
+
+
+def test_markdown_helpers_keep_verbatim_text_verbatim():
+    from kodo_bot.github import _md
+
+    assert _md.code_span("a `b` c") == "``a `b` c``" and _md.code_span("`x`") == "`` `x` ``"
+    assert _md.code_span("a|b") == "`a|b`" and _md.code_span("a|b", in_table=True) == "`a\\|b`"
+    block = _md.code_block("```\n````inner")
+    assert block.startswith("`````\n") and block.endswith("\n`````")
+    assert MD.render(block).count("<pre>") == 1
+    assert _md.code_block("x" * 50, max_len=10) == "```\n…" + "x" * 9 + "\n```"  # the tail is what matters
+    assert _md.inline("a\n\n# b *c* <i>") == "a \\# b \\*c\\* &lt;i&gt;"
+    assert _md.usd(0.004) == "\\$0.0040" and _md.usd(12.5) == "\\$12.50"
+    assert [_md.duration(s) for s in (5, 75, 3725)] == ["5 s", "1 min 15 s", "1 h 02 min"]
 
 
 def test_verification_comment_has_every_verdict_findings_and_evidence_folded():
@@ -562,7 +576,7 @@ def test_verification_comment_has_every_verdict_findings_and_evidence_folded():
     assert "| tester | ❌ rejected | 2 (worst: high) | 2 (1 non-zero) |" in body
     assert "| reviewer | ✅ passed | 0 | 0 |" in body
     assert "**high** `src/app.py:12`" in body and "**low** nit" in body
-    assert "`pytest -q \\| tail` → exit 1" in body and "`ruff check` → exit 0" in body
+    assert "`pytest -q | tail` → exit 1" in body and "`ruff check` → exit 0" in body
     assert "- ❌ `make test` exited 2 in 3 s" in body and "boom" in body
     assert "rests on reading the code" in body  # the reviewer ran nothing, and the comment says so
     html = _assert_contained(body, 2)  # failed checks' output, the tester's evidence
@@ -585,7 +599,8 @@ def test_accepted_summary_has_what_why_files_cycles_rounds_cost_and_duration():
     assert find_marker(body).kind == "summary"
     assert "> Fixed the typo in README." in body and "pull request #12" in body
     assert "| 2 | 2 | 12 min 34 s | \\$0.50 API · \\$1.25 subscription |" in body
-    assert "`README.md`" in body and "`weird\\|name.py`" in body
+    assert "`README.md`" in body and "`weird|name.py`" in body
+    assert "<code>weird|name.py</code>" in MD.render(body)
     assert "| orchestrator | api | 4 | 1,000 / 200 | \\$0.50 |" in body
     assert "| verifier/tester | subscription | 1 |" in body
     _assert_contained(body, 2)
@@ -649,9 +664,21 @@ def test_redact_masks_listed_secrets_and_known_token_shapes():
     text = f"push with {token} and key sk-ant-api03-{'q' * 30} and my-secret-value, not 'main'"
     out = redact(text, [SecretStr("my-secret-value"), None, "", "main"])
     assert token not in out and "sk-ant" not in out and "my-secret-value" not in out
-    assert out.count("***") == 3 and "'main'" in out  # short values are never treated as secrets
-    assert redact("github_pat_" + "x" * 30) == "***"
-    assert redact("abcdefgh-longer", ["abcdefgh", "abcdefgh-longer"]) == "***"
+    assert out.count("[redacted]") == 3 and "'main'" in out  # short values are never treated as secrets
+    assert redact("github_pat_" + "x_" * 30) == "[redacted]"
+    assert redact("abcdefgh-longer", ["abcdefgh", "abcdefgh-longer"]) == "[redacted]"
+
+
+def test_redact_finds_secrets_in_rendered_markdown():
+    listed, shaped = "my_secret_value_42", "github_pat_" + "Ab_1" * 10
+    leaky = V_FAIL.model_copy(update={
+        "summary": f"saw {listed}", "findings": (Finding(message=f"token {listed} and {shaped}"),),
+        "evidence": (Evidence(command=f"echo {listed}", exit_code=0, output_tail=f"{listed}\n{shaped}"),)})
+    event = ev.VerificationFinished(run_id="r1", cycle=1, round=1, sha=SHA, accepted=False, verdicts=[leaky])
+    body = redact(render.render_verification_round(event), [listed])
+    shown = MD.render(body).replace("\u200b", "")
+    assert listed not in shown and shaped not in shown and "[redacted]" in shown
+    assert "my\\_secret" not in body
 
 
 # -- config ----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from kodo_bot.github.markers import neutralise
 
 _ZWSP = "\u200b"
+PASS, FAIL, WAIT = "✅", "❌", "⏳"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!$])")
 _MENTION = re.compile(r"(?<![\w@/])@(?=[A-Za-z0-9])")
 # Tag-like "<": an element, closing tag, comment, declaration or processing instruction.
@@ -74,12 +75,18 @@ def code_block(text: str | None, max_len: int = 4_000, lang: str = "") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
-def code_span(text: str | None, max_len: int = 200) -> str:
-    """Verbatim text inline, e.g. a command or ``file:line``. Pipes are escaped so tables survive it."""
+def code_span(text: str | None, max_len: int = 200, *, in_table: bool = False) -> str:
+    """Verbatim text inline, e.g. a command or ``file:line``.
+
+    Inside a table cell GFM splits on ``|`` even within code, so there pipes are escaped; elsewhere the
+    escape would show, so they are not.
+    """
     text = " ".join((text or "").split())
     if len(text) > max_len:
         text = text[: max_len - 1] + "…"
-    text = neutralise(text).replace("|", "\\|")
+    text = neutralise(text)
+    if in_table:
+        text = text.replace("|", "\\|")
     if not text:
         return "` `"
     longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)

@@ -6,6 +6,10 @@ it is about to publish through :func:`redact` with the secrets it knows (the Git
 Known token shapes (GitHub ``ghp_``/``ghs_``/``github_pat_``..., Anthropic ``sk-ant-``) are masked even when
 the caller did not list them, because a token from elsewhere is just as bad to leak.
 
+It works on rendered Markdown too: the renderers escape ``_`` as ``\\_`` and defuse some characters with a
+zero-width space, which would otherwise hide ``ghs_abc`` (shown to readers as ``ghs_abc``) from a plain
+search, so a secret is matched with such marks between its characters.
+
 This module only transforms strings; it does not know where secrets come from or read the environment.
 """
 
@@ -16,18 +20,23 @@ from collections.abc import Iterable
 
 from pydantic import SecretStr
 
-MASK = "***"
+#: not "***", which alone on a line is a Markdown rule and elsewhere turns into emphasis
+MASK = "[redacted]"
 
 #: shorter values would mask ordinary words ("true", "main"); real tokens are far longer
 MIN_SECRET_LEN = 6
 
+# What a renderer may have put between two characters of a secret: a backslash escape or a zero-width space.
+_GAP = r"(?:\\|\u200b)?"
 _TOKEN_SHAPES = re.compile(
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|sk-ant-[A-Za-z0-9_\-]{20,})"
+    rf"\b(?:gh[pousr]{_GAP}_(?:{_GAP}[A-Za-z0-9]){{20,}}"
+    rf"|github{_GAP}_pat{_GAP}_(?:{_GAP}[A-Za-z0-9_]){{20,}}"
+    rf"|sk-ant-(?:{_GAP}[A-Za-z0-9_\-]){{20,}})"
 )
 
 
 def redact(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
-    """``text`` with every listed secret and every known token shape replaced by ``***``."""
+    """``text`` with every listed secret and every known token shape replaced by ``[redacted]``."""
     values = set()
     for secret in secrets:
         value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
@@ -35,5 +44,5 @@ def redact(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
             values.add(value)
     # Longest first, so a secret that contains another is masked whole rather than leaving a tail.
     for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, MASK)
+        text = re.sub(_GAP.join(re.escape(ch) for ch in value), MASK, text)
     return _TOKEN_SHAPES.sub(MASK, text)

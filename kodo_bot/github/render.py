@@ -6,8 +6,9 @@ retried or resumed run finds and edits it instead of posting it twice. Text writ
 goes through the ``_md`` helpers, so it cannot break the comment's structure or forge a marker.
 
 Not here: deciding when to post (``progress.should_publish``), posting, and secrets. Secrets are never
-inputs of these functions; callers still pass what they publish through ``redact.redact``, because text
-quoted here (command output, summaries) comes from processes that may have seen one.
+inputs of these functions; callers still pass what they publish through ``redact.redact`` (it sees through
+the escapes added here), because text quoted here (command output, summaries) comes from processes that
+may have seen one.
 """
 
 from __future__ import annotations
@@ -15,16 +16,29 @@ from __future__ import annotations
 from datetime import datetime
 
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import CheckResult, CostReport, Evidence, Finding, Outcome, Verdict
+from kodo_bot.engine.models import CostReport, Outcome
 from kodo_bot.github import _md
+from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
 from kodo_bot.github.markers import Lease, render_lease, render_marker
 from kodo_bot.github.progress import ProgressState
 from kodo_bot.github.trust import Refuse
 
-_MAX_FINDINGS = 50
+__all__ = [
+    "label_for_outcome",
+    "render_accepted",
+    "render_duplicate",
+    "render_not_accepted",
+    "render_pr_body",
+    "render_progress",
+    "render_refusal",
+    "render_step_summary",
+    "render_verification_round",
+    "verification_status",
+]
+
 _MAX_FILES = 200
-_PASS, _FAIL, _WAIT = "✅", "❌", "⏳"
+_PASS, _FAIL, _WAIT = _md.PASS, _md.FAIL, _md.WAIT
 
 _OUTCOME_TITLES = {
     Outcome.accepted: "accepted",
@@ -73,7 +87,10 @@ def _run_line(
 
 
 def render_progress(state: ProgressState, *, now: datetime | None = None, runner: str | None = None) -> str:
-    """The issue's progress comment. With ``runner``, it also carries the lease, heartbeat ``now``."""
+    """The issue's progress comment. With ``runner``, it also carries the lease, heartbeat ``now``.
+
+    A finished run's comment carries no lease: editing it for the last time releases the issue.
+    """
     heartbeat = now or state.heartbeat
     lines = [render_marker(state.run_id, "progress")]
     if runner and heartbeat is not None and not state.finished:
@@ -86,6 +103,8 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
     lines += ["", _run_line(state.run_id, job_url=state.job_url, branch=state.branch), ""]
     of = f" of {state.max_cycles}" if state.max_cycles else ""
     status = [f"**Cycle {state.cycle}{of}**" if state.cycle else "**Not started yet**", _PHASES[state.phase]]
+    if now and state.started_at and not state.finished:
+        status.append(f"running for {_md.duration((now - state.started_at).total_seconds())}")
     status.append(f"cost so far {_md.usd(state.cost_usd)}")
     status.append(f"last heartbeat {_md.when(heartbeat)}")
     lines.append(" · ".join(status))
@@ -117,118 +136,6 @@ def _round_line(state: ProgressState, number: int) -> str:
         who = f"checks {_PASS if r.checks_passed else _FAIL}" + (f", {who}" if who else "")
     line = f"- {icon} round {r.round} on {_md.short_sha(r.sha)} (cycle {r.cycle})"
     return f"{line}: {who}" if who else line
-
-
-# -- a verification round ------------------------------------------------------------------------------
-
-
-def render_verification_round(event: ev.VerificationFinished) -> str:
-    """The PR comment for one round: checks, then every verifier's verdict, findings and evidence."""
-    for tail in (3_000, 800, 200, 0):  # shrink command output until the comment fits GitHub's limit
-        body = _verification_body(event, tail)
-        if len(body) <= 65_000:
-            return body
-    return _md.fit(body)
-
-
-def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
-    icon, result = (_PASS, "passed") if event.accepted else (_FAIL, "changes requested")
-    lines = [
-        render_marker(event.run_id, "verdicts", event.round),
-        f"### {icon} Verification round {event.round}: {result}",
-        "",
-        f"Commit {_md.short_sha(event.sha)} · cycle {event.cycle} · {len(event.verdicts)} verifier(s)"
-        + (f" · {_md.duration(event.wall_s)}" if event.wall_s else ""),
-    ]
-    if event.checks:
-        lines += ["", "**Checks** (run by kodo-bot itself in a clean checkout)", ""]
-        lines += [_check_line(c) for c in event.checks]
-        failed = [c for c in event.checks if not c.passed and c.output_tail and tail]
-        if failed:
-            lines += ["", _md.details("Output of the failed checks", "\n\n".join(
-                f"{_md.code_span(c.command)}\n\n{_md.code_block(c.output_tail, tail)}" for c in failed))]
-    if event.verdicts:
-        lines += ["", "| Verifier | Verdict | Findings | Commands run |", "| --- | --- | --- | --- |"]
-        lines += [_verdict_row(v) for v in event.verdicts]
-    for verdict in event.verdicts:
-        lines += ["", _verdict_section(verdict, tail)]
-    return "\n".join(lines)
-
-
-def _check_line(check: CheckResult) -> str:
-    icon = _PASS if check.passed else _FAIL
-    took = f" in {_md.duration(check.duration_s)}" if check.duration_s else ""
-    return f"- {icon} {_md.code_span(check.command)} exited {check.exit_code}{took}"
-
-
-def _verdict_row(v: Verdict) -> str:
-    worst = _worst(v.findings)
-    findings = f"{len(v.findings)}" + (f" (worst: {worst})" if worst else "")
-    failed = sum(1 for e in v.evidence if e.exit_code != 0)
-    commands = f"{len(v.evidence)}" + (f" ({failed} non-zero)" if failed else "")
-    verdict = f"{_PASS} passed" if v.passed else f"{_FAIL} rejected"
-    return f"| {_md.inline(v.verifier, 60)} | {verdict} | {findings} | {commands} |"
-
-
-_SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-
-
-def _worst(findings: tuple[Finding, ...]) -> str | None:
-    severities = {f.severity for f in findings}
-    return next((s for s in _SEVERITY_ORDER if s in severities), None)
-
-
-def _verdict_section(v: Verdict, tail: int) -> str:
-    icon, word = (_PASS, "passed") if v.passed else (_FAIL, "rejected")
-    lines = [f"#### {icon} {_md.inline(v.verifier, 60)}: {word}"]
-    if v.summary:
-        lines += ["", _md.quote(v.summary, max_len=2_000)]
-    if v.engine_note:
-        lines += ["", f"**Note from kodo-bot:** {_md.inline(v.engine_note, 500)}"]
-    if v.findings:
-        lines += ["", "**Findings**", ""]
-        lines += [_finding_line(f) for f in v.findings[:_MAX_FINDINGS]]
-        if len(v.findings) > _MAX_FINDINGS:
-            lines.append(f"- … and {len(v.findings) - _MAX_FINDINGS} more (see the run log)")
-    lines += ["", _evidence_details(v.evidence, tail)]
-    return "\n".join(lines)
-
-
-def _finding_line(f: Finding) -> str:
-    where = f.file or ""
-    if where and f.line is not None:
-        where = f"{where}:{f.line}"
-    location = f" {_md.code_span(where)}" if where else ""
-    return f"- **{f.severity}**{location} {_md.inline(f.message, 600)}"
-
-
-def _evidence_details(evidence: tuple[Evidence, ...], tail: int) -> str:
-    if not evidence:
-        return "_No commands observed: this verdict rests on reading the code, not on running it._"
-    items = []
-    for e in evidence:
-        status = "exit status unknown" if e.exit_code is None else f"exit {e.exit_code}"
-        items.append(f"- {_md.code_span(e.command)} → {status}")
-        if e.output_tail and tail:
-            items.append("\n" + _indent(_md.code_block(e.output_tail, tail), "  ") + "\n")
-    failed = sum(1 for e in evidence if e.exit_code != 0)
-    summary = f"Evidence: {len(evidence)} command(s) run"
-    summary += f", {failed} with non-zero exit" if failed else ""
-    return _md.details(summary, "\n".join(items))
-
-
-def _indent(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line if line else line for line in text.split("\n"))
-
-
-def verification_status(event: ev.VerificationFinished) -> tuple[str, str]:
-    """``(state, description)`` for the ``kodo/verification`` commit status (description ≤ 140 chars)."""
-    passed = sum(1 for v in event.verdicts if v.passed)
-    checks_failed = sum(1 for c in event.checks if not c.passed)
-    text = f"round {event.round}: {passed}/{len(event.verdicts)} verifiers passed"
-    if checks_failed:
-        text += f", {checks_failed} check(s) failed"
-    return ("success" if event.accepted else "failure"), text[:140]
 
 
 # -- the end of a run ----------------------------------------------------------------------------------
