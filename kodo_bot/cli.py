@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a check command the engine runs in a clean checkout before verifiers (repeatable)")
     _limits(run)
     run.add_argument("--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)")
-    run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-4-5)")
+    run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-5-5)")
     run.add_argument("--ui", action=argparse.BooleanOptionalAction, default=None,
                      help="force UI verification on/off (default: decided from the goal)")
     _common(run)

@@ -15,7 +15,7 @@ TEAM = default_team()
 
 
 def ask(url: str, retries: int = 3, notices: list | None = None):
-    orch = ApiOrchestrator(model="claude-haiku-4-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01)
+    orch = ApiOrchestrator(model="claude-haiku-5-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01)
 
     async def go():
         try:

@@ -12,6 +12,7 @@ import time
 import psutil
 import pytest
 
+from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes
@@ -75,6 +76,6 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
 
 def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
     project = make_project(tmp_path)
-    code, _ = run_cli(["resume", "no-such-run", "--project", str(project)], dict(os.environ), capsys)
+    code = main(["resume", "no-such-run", "--project", str(project)], env=dict(os.environ))
     assert code == 2
     assert "no run 'no-such-run'" in capsys.readouterr().err

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import git
 
 from kodo_bot.agents.base import SessionFactory
 from kodo_bot.engine import events as ev
@@ -52,6 +55,10 @@ class RunRequest:
     #: the ref to branch from (default: the project's HEAD)
     base: str = "HEAD"
     run_id: str | None = None
+    #: when ``branch`` already exists, continue the work on it instead of refusing: the cycle count and the
+    #: cycles' summaries are read back from its commits (``Kodo-Cycle`` trailers). The GitHub layer uses this
+    #: when a run is taken over on a machine that does not have the earlier run's checkpoint.
+    continue_branch: bool = False
 
 
 def goal_title(goal: str) -> str:
@@ -97,14 +104,38 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
         base_sha = repo.commit(req.base).hexsha
     except Exception as exc:  # noqa: BLE001 - gitpython raises several kinds for a bad ref
         raise UserError(f"cannot branch from {req.base!r}: {exc}") from exc
-    if branch in [h.name for h in repo.heads]:
+    existing = branch in [h.name for h in repo.heads]
+    if existing and not req.continue_branch:
         raise UserError(f"branch {branch} already exists", hint="pick another --branch, or resume the run that made it")
     state = RunState(
         run_id=run_id, created_at=datetime.now(timezone.utc), goal=req.goal.strip(),
         goal_title=req.goal_title or goal_title(req.goal), project=str(project),
         worktree=str(store.worktree_dir(run_id)), branch=branch, base_sha=base_sha, settings=req.settings,
     )
+    if existing:
+        state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)
+        state.head_sha = repo.commit(branch).hexsha
     return await _drive(state, store, backends, sinks or [], resumed=False)
+
+
+_CYCLE_TRAILER = re.compile(r"^Kodo-Cycle:\s*(\d+)\s*$", re.MULTILINE)
+_TRAILER_LINE = re.compile(r"^Kodo-(?:Run|Cycle):.*$", re.MULTILINE)
+
+
+def prior_cycles(repo: git.Repo, branch: str, base_sha: str) -> tuple[int, list[str]]:
+    """What an existing branch says about earlier cycles: the highest ``Kodo-Cycle`` and each cycle's
+    summary (the commit message without its subject line and trailers), oldest first."""
+    cycles, summaries = 0, []
+    for commit in reversed(list(repo.iter_commits(f"{base_sha}..{branch}"))):
+        message = str(commit.message)
+        found = _CYCLE_TRAILER.findall(message)
+        if not found:
+            continue  # a person's commit on the branch: not a cycle
+        cycles = max(cycles, *map(int, found))
+        body = _TRAILER_LINE.sub("", message).strip()
+        _, _, rest = body.partition("\n\n")
+        summaries.append((rest or body).strip())
+    return cycles, summaries
 
 
 async def resume_run(
@@ -172,9 +203,13 @@ def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) 
     for name, why in missing.items():
         bus.emit(ev.Notice(run_id=state.run_id, message=f"agent {name} left out: {why}"))
     state.left_out = sorted(missing)
+    if len(missing) == len(team.agents):
+        reasons = sorted(set(missing.values()))
+        raise ConfigError(
+            f"no agent of team {team.name!r} can run here: {'; '.join(reasons)}",
+            hint="install claude-agent-sdk (it bundles the Claude Code CLI) or point KODO_CLAUDE_CLI at a working CLI",
+        )
     available = team.without(set(missing))
-    if not available.agents:
-        raise ConfigError(f"no agent of team {team.name!r} can run here: " + "; ".join(f"{k}: {v}" for k, v in missing.items()))
     if not available.verifiers_for(state.goal, ui=state.settings.ui) and not state.settings.check_commands:
         raise ConfigError(
             "nothing could verify the work: no agent with `verify:` can run and there are no check commands",

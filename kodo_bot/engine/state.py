@@ -32,7 +32,7 @@ class RunSettings(BaseModel):
     max_exchanges: int = Field(default=30, ge=1)
     #: verification rounds that may reject before the run goes to a person
     max_rejections: int = Field(default=5, ge=1)
-    orchestrator_model: str = "claude-sonnet-4-5"
+    orchestrator_model: str = "claude-sonnet-5-5"
     check_commands: list[str] = Field(default_factory=list)
     check_timeout_s: float = 1800
     #: True/False forces UI verifiers on/off; None decides from the goal text
