@@ -1,0 +1,234 @@
+"""One request in, one answer out: faults, authentication, routing, rate-limit headers, call log.
+
+Transport-free (``_server`` feeds it bytes from sockets), so the order GitHub applies things in is
+visible in one place: injected faults (a proxy or rate limiter answers first), User-Agent, token,
+JSON body, route, token permission, handler. The handler runs under the store's lock; webhook
+deliveries it queued are rendered under that lock and handed out after it is released.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
+from kodo_bot.sandbox.github_emulator._graphql import execute
+from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
+from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
+from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
+from kodo_bot.sandbox.github_emulator.faults import Faults
+
+_GRAPHQL_DOCS = "https://docs.github.com/graphql"
+_UA_MESSAGE = ("Request forbidden by administrative rules. Please make sure your request has a User-Agent "
+               "header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
+               "Check https://developer.github.com for other possible causes.")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the emulator answered, as recorded in ``emulator.calls``."""
+
+    method: str
+    path: str  # API path without the ``/api/v3`` prefix; ``/graphql`` for GraphQL
+    status: int
+    kind: str  # "rest", "graphql" or "other" (outside the API)
+    operation: str | None  # REST operationId, or the GraphQL top-level fields ("markPullRequestReadyForReview")
+    login: str | None
+    query: dict[str, str] = field(default_factory=dict)
+    request_body: Any = None
+    response_body: Any = None
+    fault: str | None = None  # the injected fault kind that answered, if any
+
+    @property
+    def graphql(self) -> bool:
+        return self.kind == "graphql"
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    drop: bool = False  # close the connection without answering
+
+
+class Dispatcher:
+    def __init__(self, render: Renderer, router: Router, faults: Faults, *, rate_limit: int,
+                 on_call: Callable[[Call], None], on_deliveries: Callable[[list[Delivery]], None],
+                 validator: Any = None) -> None:
+        self.render, self.store, self.router, self.faults = render, render.store, router, faults
+        self.rate_limit = rate_limit
+        self.on_call, self.on_deliveries, self.validator = on_call, on_deliveries, validator
+        self.internal_errors: list[str] = []
+        self._rate_lock = threading.Lock()
+        self._used: dict[str, int] = {}
+        self._reset = int(time.time()) + 3600
+        self._request_no = 0
+
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+               raw: bytes) -> Outcome:
+        """Answer one request. ``headers`` must have lower-cased names."""
+        if path in (GRAPHQL_PATH, "/graphql"):
+            kind, api_path = "graphql", "/graphql"
+        elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            kind, api_path = "rest", path[len(API_PREFIX):] or "/"
+        else:
+            kind, api_path = "other", path
+        ex = _Exchange(method, api_path, kind, query)
+        rule = self.faults.take(method, api_path)
+        if rule is not None:
+            ex.fault = rule.kind
+            if rule.delay_s:
+                time.sleep(rule.delay_s)
+            if rule.drop_connection:
+                self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
+                return Outcome(0, None, {}, drop=True)
+        try:
+            if rule is not None and rule.status:
+                token = self._token(headers)
+                user_id = self.store.users[token.login.lower()].id if token else None
+                ex.response = Response(*rule.answer(user_id))
+            else:
+                self._answer(ex, headers, raw)
+        except ApiError as exc:
+            docs = _GRAPHQL_DOCS if kind == "graphql" else REST_DOCS
+            ex.response = Response(exc.status, exc.body(docs), exc.headers)
+        except Exception:  # a bug in the emulator: answer 500 and keep the trace for the test to show
+            self.internal_errors.append(traceback.format_exc())
+            ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
+        response = ex.response
+        if self.validator is not None and kind == "rest" and ex.fault is None:
+            if raw.strip() and ex.parsed:
+                self.validator.check_request(method, api_path, ex.body)
+            self.validator.check_response(method, api_path, response.status, response.body)
+        self.on_call(Call(method, api_path, response.status, kind, ex.operation,
+                          ex.token.login if ex.token else None, query, ex.body, response.body, ex.fault))
+        if ex.deliveries:
+            self.on_deliveries(ex.deliveries)
+        return Outcome(response.status, response.body, self._headers(ex.token, kind, response))
+
+    def _answer(self, ex: _Exchange, headers: dict[str, str], raw: bytes) -> None:
+        if ex.kind == "other":
+            raise ApiError(404, "Not Found", docs=REST_DOCS)
+        if not headers.get("user-agent"):
+            raise ApiError(403, _UA_MESSAGE, docs=REST_DOCS)
+        ex.token = self._authenticate(headers, ex.kind)
+        self._count(ex.token.value)
+        ex.body = self._parse(raw)
+        ex.parsed = True
+        with self.store.lock:
+            if ex.kind == "graphql":
+                if ex.method != "POST":
+                    raise ApiError(404, "Not Found", docs=_GRAPHQL_DOCS)
+                answer, ex.operation = execute(self.render, ex.token, ex.body)
+                ex.response = Response(200, answer)
+            else:
+                ex.response, ex.operation = self._rest(ex.method, ex.path, ex.query, ex.body, ex.token)
+            ex.deliveries = self.render_pending()
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def _authenticate(self, headers: dict[str, str], kind: str):
+        header = headers.get("authorization")
+        if not header:
+            if kind == "graphql":
+                raise ApiError(401, "This endpoint requires you to be authenticated.", docs=_GRAPHQL_DOCS)
+            raise ApiError(401, "Requires authentication", docs=REST_DOCS)
+        token = self._token(headers)
+        if token is None:
+            raise ApiError(401, "Bad credentials", docs=REST_DOCS)
+        return token
+
+    def _token(self, headers: dict[str, str]):
+        scheme, _, value = (headers.get("authorization") or "").strip().partition(" ")
+        if scheme.lower() not in ("token", "bearer"):
+            return None
+        return self.store.tokens.get(value.strip())
+
+    def _count(self, token: str) -> None:
+        with self._rate_lock:
+            now = int(time.time())
+            if now >= self._reset:
+                self._used.clear()
+                self._reset = now + 3600
+            self._used[token] = self._used.get(token, 0) + 1
+            over = self._used[token] > self.rate_limit
+        if over:  # the real primary limit, not an injected one
+            raise ApiError(403, "API rate limit exceeded for installation. If you reach out to GitHub "
+                           "Support for help, please include the request ID EMU0.",
+                           docs="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
+
+    @staticmethod
+    def _parse(raw: bytes) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "Problems parsing JSON", docs=REST_DOCS) from None
+
+    def _rest(self, method: str, api_path: str, query: dict[str, str], body: Any,
+              token) -> tuple[Response, str | None]:
+        found = self.router.match(method, api_path)
+        if found is None:
+            raise ApiError(404, "Not Found", docs=REST_DOCS)
+        route, params = found
+        ctx = Ctx(self.store, self.render, route, params, query, body, token,
+                  self.render.urls.api + api_path, self.rate_bucket(token.value))
+        try:
+            ctx.check_token()
+            return route.handler(ctx), route.operation
+        except ApiError as exc:
+            return Response(exc.status, exc.body(route.docs), exc.headers), route.operation
+
+    def render_pending(self) -> list[Delivery]:
+        """Render the webhooks queued by the last change (call with the store's lock held)."""
+        out = []
+        for pending in self.store.take_pending():
+            delivery = render_delivery(self.render, pending)
+            if delivery is not None:
+                out.append(delivery)
+        return out
+
+    def rate_bucket(self, token: str | None) -> dict[str, int]:
+        with self._rate_lock:
+            used = self._used.get(token, 0) if token else 0
+            return {"limit": self.rate_limit, "used": used,
+                    "remaining": max(0, self.rate_limit - used), "reset": self._reset}
+
+    def _headers(self, token, kind: str, response: Response) -> dict[str, str]:
+        """Response headers, lower-cased as GitHub sends them over HTTP/2."""
+        self._request_no += 1
+        out = {"content-type": "application/json; charset=utf-8", "server": "GitHub.com",
+               "x-github-media-type": "github.v3; format=json",
+               "x-github-request-id": f"EMU0:{self._request_no:06X}"}
+        if token is not None:
+            bucket = self.rate_bucket(token.value)
+            out.update({"x-ratelimit-limit": str(bucket["limit"]),
+                        "x-ratelimit-remaining": str(bucket["remaining"]),
+                        "x-ratelimit-reset": str(bucket["reset"]), "x-ratelimit-used": str(bucket["used"]),
+                        "x-ratelimit-resource": "graphql" if kind == "graphql" else "core"})
+        # fault and handler headers win (an injected x-ratelimit-remaining: 0)
+        out.update({k.lower(): v for k, v in response.headers.items()})
+        return out
+
+@dataclass
+class _Exchange:
+    """What is known about a request as it moves through ``handle``."""
+
+    method: str
+    path: str
+    kind: str
+    query: dict[str, str]
+    token: Any = None
+    body: Any = None
+    parsed: bool = False
+    operation: str | None = None
+    fault: str | None = None
+    response: Response = field(default_factory=lambda: Response(500, None))
+    deliveries: list[Delivery] = field(default_factory=list)

@@ -1,0 +1,193 @@
+"""The emulator's state, as plain records.
+
+These are the facts GitHub keeps (who, what, when); everything GitHub derives from them (URLs, counts,
+head SHAs, combined status) is computed at render time, so the records never disagree with the bare
+git repository behind each repo. Records are mutable inside the store and copied on the way out.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+#: Collaborator roles, weakest first. GitHub's REST ``permission`` field folds ``maintain`` into
+#: ``write`` and ``triage`` into ``read``; ``role_name`` keeps the real role (see ``legacy_permission``).
+ROLES = ("none", "read", "triage", "write", "maintain", "admin")
+
+#: Token permission categories (GitHub App names). ``metadata`` is always granted.
+CATEGORIES = ("metadata", "issues", "pull_requests", "contents", "statuses")
+
+
+def role_at_least(role: str, wanted: str) -> bool:
+    return ROLES.index(role) >= ROLES.index(wanted)
+
+
+def legacy_permission(role: str) -> str:
+    """The value of the ``permission`` field of ``GET .../collaborators/{u}/permission``."""
+    return {"maintain": "write", "triage": "read"}.get(role, role)
+
+
+def node_id(kind: str, ident: int) -> str:
+    """GitHub's legacy global node id: base64 of ``0<len>:<Type><id>`` (e.g. ``MDQ6VXNlcjE=``)."""
+    return base64.b64encode(f"0{len(kind)}:{kind}{ident}".encode()).decode()
+
+
+def parse_node_id(value: str) -> tuple[str, int] | None:
+    """Inverse of ``node_id``; None for anything that is not one of ours."""
+    try:
+        raw = base64.b64decode(value.encode(), validate=True).decode()
+        length, rest = raw.split(":", 1)
+        size = int(length)
+        kind, ident = rest[:size], int(rest[size:])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return kind, ident
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with a ``Z``, to the second, as GitHub writes timestamps."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class User:
+    login: str
+    id: int
+    type: str = "User"  # "User", "Bot" or "Organization"
+    name: str | None = None
+    email: str | None = None
+    site_admin: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass
+class Token:
+    """An access token. ``permissions`` None means every category at ``write`` (a classic PAT with
+    ``repo``); otherwise a mapping such as ``{"issues": "write", "contents": "read"}``, as an
+    installation token carries. ``repos`` None means every repository the user can see."""
+
+    value: str
+    login: str
+    permissions: dict[str, str] | None = None
+    repos: frozenset[str] | None = None
+
+    def allows(self, category: str, level: str) -> bool:
+        if category == "metadata" and level == "read":
+            return True
+        if self.permissions is None:
+            return True
+        granted = self.permissions.get(category, "none")
+        return granted == "write" or (level == "read" and granted == "read")
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str = "ededed"
+    description: str | None = None
+    default: bool = False
+
+
+@dataclass
+class Comment:
+    id: int
+    repo: str  # "owner/name"
+    issue_number: int
+    body: str
+    user: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class IssueEvent:
+    id: int
+    event: str  # "labeled", "unlabeled", "closed", "reopened", "ready_for_review", ...
+    actor: str
+    created_at: datetime
+    label: str | None = None
+
+
+@dataclass
+class Issue:
+    """An issue, or the issue half of a pull request (title, body, labels and state live here)."""
+
+    id: int
+    number: int
+    title: str
+    body: str | None
+    user: str
+    created_at: datetime
+    updated_at: datetime
+    state: str = "open"
+    state_reason: str | None = None
+    labels: list[str] = field(default_factory=list)  # label names, in the order they were added
+    assignees: list[str] = field(default_factory=list)
+    locked: bool = False
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    events: list[IssueEvent] = field(default_factory=list)
+    is_pull: bool = False
+
+
+@dataclass
+class PullRequest:
+    """The pull half of a pull request; ``number`` points at its ``Issue``."""
+
+    id: int
+    number: int
+    head_ref: str
+    base_ref: str
+    head_sha: str  # refreshed from the bare repo whenever the branch still exists
+    draft: bool = False
+    merged: bool = False
+    maintainer_can_modify: bool = False
+    #: The ``head:base`` SHAs mergeability was last computed for. GitHub computes it in the background,
+    #: so the first read after a change answers ``mergeable: null``; clients must poll.
+    mergeability_for: str | None = None
+
+
+@dataclass
+class Status:
+    id: int
+    sha: str
+    state: str
+    context: str
+    creator: str
+    created_at: datetime
+    description: str | None = None
+    target_url: str | None = None
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    id: int
+    default_branch: str
+    private: bool
+    description: str | None
+    created_at: datetime
+    git_dir: str
+    collaborators: dict[str, str] = field(default_factory=dict)  # login -> role
+    labels: dict[str, Label] = field(default_factory=dict)  # lower-cased name -> label
+    issues: dict[int, Issue] = field(default_factory=dict)
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    statuses: list[Status] = field(default_factory=list)
+    next_number: int = 1
+    #: False makes draft PRs fail with GitHub's 422, as on private repos of free plans.
+    draft_prs: bool = True
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+def snapshot(record):
+    """A deep copy, so callers of the Python API cannot change the emulator's state by accident."""
+    return copy.deepcopy(record)

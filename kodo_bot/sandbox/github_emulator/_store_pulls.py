@@ -1,0 +1,168 @@
+"""Pull requests and commit statuses: the part of the state that leans on the bare git repository.
+
+A pull request is an issue (same number, title, body, labels, state) plus a head and a base branch.
+Its head SHA follows the head branch in the bare repo, so a client that pushes more commits sees the
+PR move, as on GitHub. Statuses hang off commit SHAs, never off branches.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from kodo_bot.sandbox.github_emulator._errors import ApiError, not_found, validation_failed
+from kodo_bot.sandbox.github_emulator._models import Issue, PullRequest, Repo, Status
+
+if TYPE_CHECKING:
+    from kodo_bot.sandbox.github_emulator._store import PendingEvent, Store  # noqa: F401
+
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+STATUS_STATES = ("error", "failure", "pending", "success")
+
+
+class PullsMixin:
+    # -- pull requests -------------------------------------------------------------------------------
+
+    def pull(self: Store, repo: Repo, number: int) -> PullRequest:
+        found = repo.pulls.get(number)
+        if found is None:
+            raise not_found()
+        return self.refresh_pull(repo, found)
+
+    def refresh_pull(self: Store, repo: Repo, pull: PullRequest) -> PullRequest:
+        """Follow the head branch (an open PR tracks it; a deleted branch leaves the last SHA)."""
+        if repo.issues[pull.number].state == "open" and not pull.merged:
+            sha = self.git(repo).branch_sha(pull.head_ref)
+            if sha:
+                pull.head_sha = sha
+        return pull
+
+    def create_pull(self: Store, repo: Repo, *, title: str | None, body: str | None, head: str,
+                    base: str, user: str, draft: bool = False,
+                    maintainer_can_modify: bool = False) -> PullRequest:
+        from kodo_bot.sandbox.github_emulator._store import PendingEvent
+
+        with self.lock:
+            head_owner, sep, head_ref = head.rpartition(":")
+            if sep and head_owner.lower() != repo.owner.lower():
+                # Forks are not emulated: a head in another user's namespace cannot resolve.
+                raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
+            git = self.git(repo)
+            if not title:
+                raise validation_failed({"resource": "PullRequest", "field": "title", "code": "missing_field"})
+            base_sha = git.branch_sha(base) if base else None
+            if base_sha is None:
+                raise validation_failed({"resource": "PullRequest", "field": "base", "code": "invalid"})
+            head_sha = git.branch_sha(head_ref) if head_ref else None
+            if head_sha is None:
+                raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
+            for other in repo.pulls.values():
+                if (other.head_ref == head_ref and other.base_ref == base
+                        and repo.issues[other.number].state == "open"):
+                    raise validation_failed({"resource": "PullRequest", "code": "custom",
+                                             "message": f"A pull request already exists for {repo.owner}:{head_ref}."})
+            if git.count_commits(base_sha, head_sha) == 0:
+                raise validation_failed({"resource": "PullRequest", "code": "custom",
+                                         "message": f"No commits between {base} and {head_ref}"})
+            if draft and not repo.draft_prs:
+                raise validation_failed({"resource": "PullRequest", "code": "custom",
+                                         "message": "Draft pull requests are not supported in this repository."})
+            issue = self.create_issue(repo, title=title, body=body, user=user, announce=False)
+            issue.is_pull = True
+            pull = PullRequest(self.next_id("pull"), issue.number, head_ref, base, head_sha,
+                               draft=draft, maintainer_can_modify=maintainer_can_modify)
+            repo.pulls[pull.number] = pull
+            self.emit(PendingEvent("pull_request", "opened", repo.full_name, user, pull.number))
+            return pull
+
+    def update_pull(self: Store, repo: Repo, pull: PullRequest, actor: str, *,
+                    title: str | None = None, body: str | None = None, state: str | None = None,
+                    base: str | None = None, maintainer_can_modify: bool | None = None) -> PullRequest:
+        with self.lock:
+            issue: Issue = repo.issues[pull.number]
+            if base is not None:
+                if self.git(repo).branch_sha(base) is None:
+                    raise validation_failed({"resource": "PullRequest", "field": "base", "code": "invalid"})
+                pull.base_ref = base
+            if maintainer_can_modify is not None:
+                pull.maintainer_can_modify = maintainer_can_modify
+            if state == "open" and issue.state == "closed" and self.git(repo).branch_sha(pull.head_ref) is None:
+                raise validation_failed({"resource": "PullRequest", "code": "custom",
+                                         "message": "state cannot be changed. The head branch has been deleted."})
+            fields = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
+            self.update_issue(repo, issue, actor, state=state, **fields)
+            return pull
+
+    def set_draft(self: Store, repo: Repo, pull: PullRequest, draft: bool, actor: str) -> PullRequest:
+        """The GraphQL ``markPullRequestReadyForReview`` / ``convertPullRequestToDraft`` mutations."""
+        from kodo_bot.sandbox.github_emulator._models import IssueEvent
+        from kodo_bot.sandbox.github_emulator._store import PendingEvent
+
+        with self.lock:
+            issue = repo.issues[pull.number]
+            if issue.state != "open":
+                raise ApiError(422, "Pull request is closed")
+            if pull.draft != draft:
+                pull.draft = draft
+                action = "converted_to_draft" if draft else "ready_for_review"
+                now = self.clock()
+                issue.updated_at = now
+                issue.events.append(IssueEvent(self.next_id("event"), action, actor, now))
+                self.emit(PendingEvent("pull_request", action, repo.full_name, actor, pull.number))
+            return pull
+
+    def pulls_matching(self: Store, repo: Repo, *, state: str = "open", head: str | None = None,
+                       base: str | None = None) -> list[PullRequest]:
+        """``GET /pulls`` filtering: ``head`` is ``owner:branch`` (a bare branch matches nothing, as on
+        GitHub, which ignores a head filter without the owner)."""
+        out = []
+        for pull in sorted(repo.pulls.values(), key=lambda p: -p.number):
+            issue = repo.issues[pull.number]
+            if state != "all" and issue.state != state:
+                continue
+            if head is not None:
+                owner, sep, ref = head.partition(":")
+                if sep and (owner.lower() != repo.owner.lower() or ref != pull.head_ref):
+                    continue
+            if base is not None and pull.base_ref != base:
+                continue
+            out.append(self.refresh_pull(repo, pull))
+        return out
+
+    # -- commit statuses -----------------------------------------------------------------------------
+
+    def create_status(self: Store, repo: Repo, sha: str, *, state: str, creator: str,
+                      context: str = "default", description: str | None = None,
+                      target_url: str | None = None) -> Status:
+        with self.lock:
+            if state not in STATUS_STATES:
+                raise validation_failed({"resource": "Status", "code": "custom", "field": "state",
+                                         "message": "state is not included in the list"})
+            if description is not None and len(description) > 140:
+                raise validation_failed({"resource": "Status", "code": "custom", "field": "description",
+                                         "message": "description is too long (maximum is 140 characters)"})
+            full = self.git(repo).resolve(sha) if _HEX.match(sha or "") else None
+            if full is None:
+                raise ApiError(422, f"No commit found for SHA: {sha}")
+            status = Status(self.next_id("status"), full, state, context or "default",
+                            self.user(creator).login, self.clock(), description, target_url)
+            repo.statuses.append(status)
+            return status
+
+    def statuses_for(self: Store, repo: Repo, sha: str) -> list[Status]:
+        """Every status on ``sha``, newest first (GitHub's order)."""
+        return sorted((s for s in repo.statuses if s.sha == sha), key=lambda s: -s.id)
+
+    def combined_status(self: Store, repo: Repo, sha: str) -> tuple[str, list[Status]]:
+        """The latest status per context and the combined state GitHub derives from them."""
+        latest: dict[str, Status] = {}
+        for status in self.statuses_for(repo, sha):
+            latest.setdefault(status.context.lower(), status)
+        states = {s.state for s in latest.values()}
+        if states & {"error", "failure"}:
+            state = "failure"
+        elif not states or "pending" in states:
+            state = "pending"
+        else:
+            state = "success"
+        return state, sorted(latest.values(), key=lambda s: s.id)

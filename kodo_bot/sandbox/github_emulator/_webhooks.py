@@ -1,0 +1,66 @@
+"""Webhook payloads, shaped as GitHub sends them (``issues``, ``issue_comment``, ``pull_request``).
+
+The emulator records a delivery for every change GitHub would announce, whether the change came from
+the Python scene API (a person labelling an issue) or from a client's request (the bot's own comment,
+which a bot must recognise and ignore). Payload objects are the REST renderings, which is what GitHub
+embeds too, plus the event-specific keys (``label``, ``changes``, ``number``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from kodo_bot.sandbox.github_emulator._render import Renderer
+from kodo_bot.sandbox.github_emulator._store import PendingEvent
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook: ``event`` is the ``X-GitHub-Event`` header, ``payload`` the JSON body."""
+
+    event: str
+    action: str
+    payload: dict[str, Any]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def name(self) -> str:
+        """``issues.labeled`` style, as the examples and probot name them."""
+        return f"{self.event}.{self.action}"
+
+    def headers(self) -> dict[str, str]:
+        """The headers GitHub sends with the delivery (unsigned: no secret is configured)."""
+        return {"X-GitHub-Event": self.event, "X-GitHub-Delivery": self.id,
+                "User-Agent": "GitHub-Hookshot/emulator", "Content-Type": "application/json"}
+
+
+def render_delivery(render: Renderer, event: PendingEvent) -> Delivery | None:
+    """The delivery for a queued event, or None when its subject no longer exists."""
+    store = render.store
+    repo = store.repos.get(event.repo.lower())
+    if repo is None or event.number not in repo.issues:
+        return None
+    issue = repo.issues[event.number]
+    payload: dict[str, Any] = {"action": event.action}
+    if event.event == "pull_request":
+        payload["number"] = issue.number
+        pull = store.refresh_pull(repo, repo.pulls[issue.number])
+        payload["pull_request"] = render.pull(repo, pull, observe=False)
+    else:
+        payload["issue"] = render.issue(repo, issue)
+    if event.comment_id is not None:
+        comment = store.comments.get(event.comment_id)
+        if comment is None:
+            return None
+        payload["comment"] = render.comment(repo, comment)
+    if event.label is not None:
+        label = repo.labels.get(event.label.lower())
+        if label is not None:
+            payload["label"] = render.label(repo, label)
+    if event.changes:
+        payload["changes"] = event.changes
+    payload["repository"] = render.repo(repo)
+    payload["sender"] = render.user(event.sender)
+    return Delivery(event.event, event.action, payload)
