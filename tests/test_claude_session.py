@@ -274,6 +274,47 @@ def test_idle_timeout_ends_the_process_and_the_session_resumes(tmp_path: Path) -
 
 
 @pytest.mark.e2e
+def test_idle_timeout_during_a_long_command_leaves_no_process_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "worktree" / "sleeper.pid"
+    sleeper = "python3 -c \"import os, time; open('sleeper.pid', 'w').write(str(os.getpid())); time.sleep(60)\""
+
+    async def scenario(server: ScriptedModelServer) -> None:
+        session = open_session(server, tmp_path, idle_timeout_s=1.5)
+        try:
+            await session.query("Say hello")
+            cli = session.pid
+            result = await session.query("Wait for it")
+        finally:
+            await session.close()
+        assert result.is_error and result.error.startswith("idle timeout")
+        assert_gone(cli)
+        assert_gone(int(pid_file.read_text()))
+
+    with serve(say("hello"), bash(sleeper)) as server:
+        asyncio.run(scenario(server))
+
+
+@pytest.mark.e2e
+def test_a_query_cancelled_by_its_caller_does_not_leak_into_the_next(tmp_path: Path) -> None:
+    async def scenario(server: ScriptedModelServer) -> None:
+        session = open_session(server, tmp_path)
+        try:
+            await session.query("Say hello")
+            pid = session.pid
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(session.query("Think slowly"), 1.0)
+            after = await session.query("Now answer")
+            assert session.pid != pid
+            assert_gone(pid)
+        finally:
+            await session.close()
+        assert (after.is_error, after.text) == (False, "fresh")
+
+    with serve(say("hello"), say("stale", delay_s=2), say("fresh")) as server:
+        asyncio.run(scenario(server))
+
+
+@pytest.mark.e2e
 def test_hard_timeout_ends_a_busy_query_and_the_process(tmp_path: Path) -> None:
     async def scenario(server: ScriptedModelServer) -> None:
         session = open_session(server, tmp_path, idle_timeout_s=2, timeout_s=3)

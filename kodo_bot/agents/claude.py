@@ -49,13 +49,14 @@ from claude_agent_sdk import (
     CLINotFoundError,
     HookMatcher,
     ResultMessage,
+    SystemMessage,
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
 )
 
-from kodo_bot.agents.env import agent_environment, config_dir
+from kodo_bot.agents.env import agent_environment, config_dir, tmp_dir
 from kodo_bot.engine.models import AgentResult, ToolCall, Usage
 from kodo_bot.errors import AgentError
 
@@ -200,6 +201,7 @@ class ClaudeSession:
         self._must_resume = resume is not None  # the caller expects an existing conversation
         self._started = False  # a CLI process ran for this session (so its id is fixed on our side)
         self._announced: str | None = None
+        self._in_doubt = False  # a query was abandoned midway: its turn may still be running
         self._cli_path = cli_path
         self._parent_env = dict(parent_env) if parent_env is not None else None
         self._env = dict(env or {})
@@ -229,6 +231,9 @@ class ClaudeSession:
             self._drop_stale_messages()
             await self._send(prompt)
             error = await self._follow(run, started)
+        except asyncio.CancelledError:
+            self._in_doubt = True  # its result would end the next query early: use a fresh process then
+            raise
         finally:
             self._run = None
         return self._result(run, error, time.monotonic() - started)
@@ -239,15 +244,18 @@ class ClaudeSession:
     # --- the process ------------------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        if self._client is not None and self._pump is not None and not self._pump.done():
+        if self._client is not None and self._pump is not None and not self._pump.done() and not self._in_doubt:
             return
-        await self._shutdown()  # a CLI that exited between queries (it does after some error results)
+        # a CLI that exited between queries (it does after some error results), or one still busy with a
+        # query whose caller was cancelled: end it, and resume the conversation in a new process
+        await self._shutdown()
+        self._in_doubt = False
         resume = self._resume_target()
         if self.session_id is None:
             self.session_id = str(uuid.uuid4())
         self._cost_seen = _restored_cost(config_dir(self.state_dir), self.session_id) if resume else 0.0
-        config_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "claude-tmp").mkdir(parents=True, exist_ok=True)
+        for folder in (config_dir(self.state_dir), tmp_dir(self.state_dir)):
+            folder.mkdir(parents=True, exist_ok=True)
         client = ClaudeSDKClient(self._options(resume))
         try:
             await client.connect()
@@ -317,12 +325,23 @@ class ClaudeSession:
         tool gate sees turns as soon as they arrive), and end with the SDK's error or ``_ENDED``."""
         try:
             async for message in client.receive_messages():
+                self._note_session_id(message)
                 if self._run is not None:
                     self._run.observe(message)
                 inbox.put_nowait(message)
         except Exception as exc:  # ProcessError and friends: the process died; the query decides
             inbox.put_nowait(exc)
         inbox.put_nowait(_ENDED)
+
+    def _note_session_id(self, message: object) -> None:
+        # The CLI is told the id (--session-id, --resume) and echoes it; should a CLI ever pick its own,
+        # the one it reports is the one a resume needs.
+        reported = message.data.get("session_id") if isinstance(message, SystemMessage) else None
+        if isinstance(message, ResultMessage):
+            reported = message.session_id
+        if isinstance(reported, str) and reported and reported != self.session_id:
+            self.session_id = reported
+            self._announce_session_id()
 
     def _drop_stale_messages(self) -> None:
         # Anything that arrived between queries (a background task waking the CLI) belongs to no query,
@@ -379,7 +398,7 @@ class ClaudeSession:
             if run.over_limit and not run.stopping:
                 run.stopping = True  # from now on the tool gate refuses everything
                 if not await self._interrupt():
-                    await self._abort()
+                    await self._shutdown()
                     return run.limit_error()
 
     def _timeout_error(self, left: float) -> str:
@@ -556,8 +575,9 @@ _EXIT_LINE = re.compile(r"Exit code (\d+)(?:\n|$)")
 def bash_exit_code(*, is_error: bool, output: str, raw: Any) -> int | None:
     """The exit status of a Bash tool call, from what the CLI reported (never from the agent's prose).
 
-    Measured with CLI 2.1.330 (the PostToolUse hook's ``tool_response`` is the same object as ``raw``, the
-    stream's ``tool_use_result``, so a hook would add nothing):
+    Measured with CLI 2.1.330. ``raw`` is the stream's ``tool_use_result``; hooks would add nothing: a
+    PostToolUse hook's ``tool_response`` is that same dict, and a failed command fires PostToolUseFailure
+    instead, whose ``error`` is the result text below. Neither carries a numeric status for exit 0.
 
     - exit 0: ``is_error`` false and ``raw`` a dict (stdout, stderr, interrupted, ...) -> 0;
     - any other exit: ``is_error`` true and the text starts "Exit code N" (a timeout is "Exit code 143")

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["CLI_CREDENTIALS", "agent_environment", "config_dir", "is_secret_name"]
+__all__ = ["CLI_CREDENTIALS", "agent_environment", "config_dir", "is_secret_name", "tmp_dir"]
 
 #: Credentials the CLI itself authenticates with; kept although they look secret. CLAUDE_CODE_OAUTH_TOKEN is
 #: a subscription login; ANTHROPIC_API_KEY is the pay-per-token key (and, offline, the placeholder the
@@ -103,6 +103,11 @@ def config_dir(state_dir: Path) -> Path:
     return state_dir / "claude-config"
 
 
+def tmp_dir(state_dir: Path) -> Path:
+    """Where the CLI writes scratch files and background tasks' output (CLAUDE_CODE_TMPDIR)."""
+    return state_dir / "claude-tmp"
+
+
 def agent_environment(
     parent_env: Mapping[str, str],
     *,
@@ -132,7 +137,7 @@ def agent_environment(
             env[name] = parent_env[name]
     env.update(_QUIET)
     env["CLAUDE_CONFIG_DIR"] = str(config_dir(state_dir))
-    env["CLAUDE_CODE_TMPDIR"] = str(state_dir / "claude-tmp")
+    env["CLAUDE_CODE_TMPDIR"] = str(tmp_dir(state_dir))
     if _is_root() if as_root is None else as_root:
         env["IS_SANDBOX"] = "1"
     env.update(extra or {})
