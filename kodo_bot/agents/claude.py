@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -43,27 +41,27 @@ from typing import Any, NoReturn
 
 import claude_agent_sdk
 from claude_agent_sdk import (
-    AssistantMessage,
     ClaudeAgentOptions,
     ClaudeSDKClient,
     CLINotFoundError,
     HookMatcher,
     ResultMessage,
     SystemMessage,
-    TextBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
 )
 
+from kodo_bot.agents._claude_stream import (
+    QueryProgress,
+    bash_exit_code,
+    restored_cost,
+    result_error,
+    transcript,
+    usage_from,
+)
+from kodo_bot.agents._processes import cli_pid, process_tree, reap
 from kodo_bot.agents.env import agent_environment, config_dir, tmp_dir
-from kodo_bot.engine.models import AgentResult, ToolCall, Usage
+from kodo_bot.engine.models import AgentResult
 from kodo_bot.errors import AgentError
 
-try:  # psutil reaps what a killed CLI leaves behind; without it the SDK's own close() must do
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None  # type: ignore[assignment]
 
 __all__ = ["BUNDLED_CLI", "ClaudeSession", "ClaudeSessionFactory", "bash_exit_code", "cli_problem"]
 
@@ -73,8 +71,6 @@ log = logging.getLogger(__name__)
 BUNDLED_CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / ("claude.exe" if os.name == "nt" else "claude")
 
 _CLI_HINT = "pass cli_path (kodo-bot: KODO_CLAUDE_CLI) or reinstall claude-agent-sdk, whose wheel bundles the CLI"
-#: how much of a tool's output an AgentResult keeps: the end, where errors and test summaries are
-_OUTPUT_TAIL = 4000
 #: how long to wait for the CLI to answer an interrupt, or for a tool_use to show up in the stream
 _GRACE_S = 3.0
 #: one JSON line from the CLI may carry a whole file a tool read; the SDK's 1 MB default ends the stream
@@ -212,7 +208,7 @@ class ClaudeSession:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._stderr: deque[str] = deque(maxlen=40)
-        self._run: _Run | None = None
+        self._run: QueryProgress | None = None
         #: the CLI's cumulative total_cost_usd as last seen (it counts per conversation, not per query)
         self._cost_seen = 0.0
 
@@ -226,7 +222,7 @@ class ClaudeSession:
             raise RuntimeError(f"session {self.agent!r} is already running a query")
         started = time.monotonic()
         await self._connect()
-        run = self._run = _Run(self.max_turns)
+        run = self._run = QueryProgress(self.max_turns)
         try:
             self._drop_stale_messages()
             await self._send(prompt)
@@ -253,7 +249,7 @@ class ClaudeSession:
         resume = self._resume_target()
         if self.session_id is None:
             self.session_id = str(uuid.uuid4())
-        self._cost_seen = _restored_cost(config_dir(self.state_dir), self.session_id) if resume else 0.0
+        self._cost_seen = restored_cost(config_dir(self.state_dir), self.session_id) if resume else 0.0
         for folder in (config_dir(self.state_dir), tmp_dir(self.state_dir)):
             folder.mkdir(parents=True, exist_ok=True)
         client = ClaudeSDKClient(self._options(resume))
@@ -261,7 +257,7 @@ class ClaudeSession:
             await client.connect()
         except Exception as exc:  # the SDK raises bare Exception for an initialize timeout
             raise self._start_error(exc) from exc
-        self._client, self._pid, self._inbox = client, _cli_pid(client), asyncio.Queue()
+        self._client, self._pid, self._inbox = client, cli_pid(client), asyncio.Queue()
         self._pump = asyncio.create_task(self._read(client, self._inbox), name=f"kodo-claude-{self.agent}")
         self._started = True
         self._announce_session_id()
@@ -270,7 +266,7 @@ class ClaudeSession:
         """The id to resume, or None for a new conversation (under ``session_id`` if one is set)."""
         if self.session_id is None:
             return None
-        if _transcript(config_dir(self.state_dir), self.session_id) is not None:
+        if transcript(config_dir(self.state_dir), self.session_id) is not None:
             return self.session_id
         if self._must_resume and not self._started:
             raise AgentError(
@@ -365,7 +361,7 @@ class ClaudeSession:
         after 5 s each; then anything the CLI started that outlived it is reaped, by pid."""
         client, self._client = self._client, None
         pump, self._pump = self._pump, None
-        tree = _process_tree(self._pid)
+        tree = process_tree(self._pid)
         self._pid = None
         if client is not None:
             try:
@@ -377,11 +373,11 @@ class ClaudeSession:
             with contextlib.suppress(BaseException):
                 await pump
         if tree:
-            await asyncio.to_thread(_reap, tree)
+            await asyncio.to_thread(reap, tree)
 
     # --- one query ----------------------------------------------------------------------------------
 
-    async def _follow(self, run: _Run, started: float) -> str | None:
+    async def _follow(self, run: QueryProgress, started: float) -> str | None:
         """Wait for the query's ResultMessage; return why kodo-bot ended the query, if it did."""
         deadline = started + self.timeout_s
         while True:
@@ -459,7 +455,7 @@ class ClaudeSession:
             },
         }
 
-    def _result(self, run: _Run, error: str | None, duration_s: float) -> AgentResult:
+    def _result(self, run: QueryProgress, error: str | None, duration_s: float) -> AgentResult:
         result = run.result
         cost = 0.0
         if result is not None and result.total_cost_usd is not None:
@@ -467,7 +463,7 @@ class ClaudeSession:
             cost = max(0.0, result.total_cost_usd - self._cost_seen)
             self._cost_seen = result.total_cost_usd
         if error is None and result is not None and result.is_error:
-            error = _result_error(result, self.max_turns)
+            error = result_error(result, self.max_turns)
         text = run.last_text
         if result is not None and not result.is_error and result.result:
             text = result.result
@@ -475,7 +471,7 @@ class ClaudeSession:
             agent=self.agent,
             text=text,
             turns=run.turns,
-            usage=_usage(result.usage) if result is not None and result.usage else run.streamed_usage(),
+            usage=usage_from(result.usage) if result is not None and result.usage else run.streamed_usage(),
             cost_usd=cost,
             session_id=self.session_id,
             is_error=error is not None,
@@ -489,229 +485,3 @@ class ClaudeSession:
         return (":\n" + "\n".join(lines)) if lines else ""
 
 
-class _Run:
-    """What one query has produced so far, in the order the CLI reported it."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.turns = 0
-        self.stopping = False
-        self.result: ResultMessage | None = None
-        self.last_text = ""
-        self._turn_ids: set[str] = set()
-        self._turn_usage: list[dict[str, Any]] = []
-        self._tool_turn: dict[str, int] = {}
-        self._uses: dict[str, ToolUseBlock] = {}
-        self._results: dict[str, tuple[ToolResultBlock, Any]] = {}
-        self._seen = asyncio.Event()
-
-    @property
-    def over_limit(self) -> bool:
-        return self.turns > self.limit
-
-    def limit_error(self) -> str | None:
-        return f"turn limit {self.limit} reached" if self.over_limit else None
-
-    def observe(self, message: object) -> None:
-        if isinstance(message, AssistantMessage):
-            self._assistant(message)
-        elif isinstance(message, UserMessage) and isinstance(message.content, list):
-            for block in message.content:
-                if isinstance(block, ToolResultBlock):
-                    # tool_use_result is the CLI's structured result, the same object a PostToolUse hook gets
-                    # as tool_response; each UserMessage carries exactly one tool result.
-                    self._results[block.tool_use_id] = (block, message.tool_use_result)
-        elif isinstance(message, ResultMessage):
-            self.result = message
-
-    def _assistant(self, message: AssistantMessage) -> None:
-        # The CLI emits one AssistantMessage per content block, so a turn is a distinct message id. Its
-        # own error notices (model "<synthetic>") and subagents' turns are not this agent's turns.
-        main = message.parent_tool_use_id is None and message.model != "<synthetic>"
-        if main and (message.message_id is None or message.message_id not in self._turn_ids):
-            self.turns += 1
-            self.last_text = ""
-            if message.message_id is not None:
-                self._turn_ids.add(message.message_id)
-            if message.usage:
-                self._turn_usage.append(message.usage)
-        for block in message.content:
-            if isinstance(block, TextBlock) and main:
-                self.last_text = f"{self.last_text}\n{block.text}" if self.last_text else block.text
-            elif isinstance(block, ToolUseBlock):
-                self._uses[block.id] = block
-                self._tool_turn[block.id] = self.turns
-        self._seen.set()
-        self._seen = asyncio.Event()
-
-    async def turn_of(self, tool_use_id: str, timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while tool_use_id not in self._tool_turn:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._seen.wait(), left)
-        return self._tool_turn[tool_use_id]
-
-    def streamed_usage(self) -> Usage:
-        """Usage summed from the turns seen, for a query that ended without the CLI's own total."""
-        total = Usage()
-        for usage in self._turn_usage:
-            total = total + _usage(usage)
-        return total
-
-    def tool_calls(self) -> tuple[ToolCall, ...]:
-        return tuple(_tool_call(use, self._results.get(use.id)) for use in self._uses.values())
-
-
-# --- turning CLI messages into values (pure) --------------------------------------------------------
-
-# A failed Bash command's result starts with this line, written by the CLI before the command's own
-# output, so a command cannot forge it (its output comes after).
-_EXIT_LINE = re.compile(r"Exit code (\d+)(?:\n|$)")
-
-
-def bash_exit_code(*, is_error: bool, output: str, raw: Any) -> int | None:
-    """The exit status of a Bash tool call, from what the CLI reported (never from the agent's prose).
-
-    Measured with CLI 2.1.330. ``raw`` is the stream's ``tool_use_result``; hooks would add nothing: a
-    PostToolUse hook's ``tool_response`` is that same dict, and a failed command fires PostToolUseFailure
-    instead, whose ``error`` is the result text below. Neither carries a numeric status for exit 0.
-
-    - exit 0: ``is_error`` false and ``raw`` a dict (stdout, stderr, interrupted, ...) -> 0;
-    - any other exit: ``is_error`` true and the text starts "Exit code N" (a timeout is "Exit code 143")
-      -> N;
-    - a non-zero exit the CLI deems expected (``grep`` finding nothing, ``diff`` finding differences):
-      ``is_error`` false and ``raw["returnCodeInterpretation"]`` set, with no number -> None;
-    - sent to the background (``backgroundTaskId``), interrupted, refused by a hook or invalid input
-      (no "Exit code" line) -> None: it did not finish, or not as far as the CLI could tell.
-    """
-    if is_error:
-        match = _EXIT_LINE.match(output)
-        return int(match.group(1)) if match else None
-    if not isinstance(raw, dict) or raw.get("interrupted") or raw.get("backgroundTaskId"):
-        return None
-    if raw.get("returnCodeInterpretation"):
-        return None
-    return 0
-
-
-def _tool_call(use: ToolUseBlock, outcome: tuple[ToolResultBlock, Any] | None) -> ToolCall:
-    if outcome is None:
-        return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, is_error=True,
-                        output="(no result: the query ended before the tool finished)")
-    block, raw = outcome
-    output = _content_text(block.content)
-    is_error = bool(block.is_error)
-    exit_code = bash_exit_code(is_error=is_error, output=output, raw=raw) if use.name == "Bash" else None
-    return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, output=_tail(output),
-                    is_error=is_error, exit_code=exit_code)
-
-
-def _content_text(content: str | list[dict[str, Any]] | None) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-
-
-def _tail(text: str, limit: int = _OUTPUT_TAIL) -> str:
-    return text if len(text) <= limit else "[...]" + text[-limit:]
-
-
-def _usage(data: Mapping[str, Any]) -> Usage:
-    def count(key: str) -> int:
-        value = data.get(key)
-        return value if isinstance(value, int) else 0
-
-    return Usage(
-        input_tokens=count("input_tokens"),
-        output_tokens=count("output_tokens"),
-        cache_read_tokens=count("cache_read_input_tokens"),
-        cache_creation_tokens=count("cache_creation_input_tokens"),
-    )
-
-
-def _result_error(result: ResultMessage, max_turns: int) -> str:
-    """Why the CLI ended the turn with an error, in words the orchestrator can act on."""
-    detail = "; ".join(result.errors or []) or (result.result or "").strip() or result.subtype
-    status = result.api_error_status
-    if result.subtype == "error_max_turns":
-        return f"turn limit {max_turns} reached"
-    if status in (401, 403):
-        return (f"the model API refused the credential (HTTP {status}): {detail}; check ANTHROPIC_API_KEY, "
-                "ANTHROPIC_AUTH_TOKEN or CLAUDE_CODE_OAUTH_TOKEN")
-    if status is not None:
-        return f"the model API failed (HTTP {status}): {detail}"
-    return f"Claude Code ended the turn with an error ({result.subtype}): {detail}"
-
-
-# --- files and processes ------------------------------------------------------------------------------
-
-
-def _transcript(config: Path, session_id: str) -> Path | None:
-    """The CLI's transcript of a session: ``<CLAUDE_CONFIG_DIR>/projects/<folder per cwd>/<id>.jsonl``."""
-    return next(iter(sorted(config.glob(f"projects/*/{session_id}.jsonl"))), None)
-
-
-def _restored_cost(config: Path, session_id: str) -> float:
-    """The cumulative cost a resumed CLI starts from: the last ``cost-state`` line of the transcript.
-
-    The CLI writes that line when it exits cleanly and restores it on resume (after a kill there is none
-    newer, and it restores the older one or 0). Knowing it lets the first query after a resume be charged
-    only for itself.
-    """
-    path = _transcript(config, session_id)
-    if path is None:
-        return 0.0
-    cost = 0.0
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if '"cost-state"' not in line:
-                continue
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if entry.get("type") == "cost-state" and isinstance(entry.get("totalCostUSD"), (int, float)):
-                    cost = float(entry["totalCostUSD"])
-    return cost
-
-
-def _cli_pid(client: ClaudeSDKClient) -> int | None:
-    # The SDK offers no accessor for the CLI process; its subprocess transport keeps anyio's Process as
-    # ``_process``. Should that change, pid is None and cleanup relies on the SDK's own close() alone.
-    process = getattr(getattr(client, "_transport", None), "_process", None)
-    pid = getattr(process, "pid", None)
-    return pid if isinstance(pid, int) else None
-
-
-def _process_tree(pid: int | None) -> list[Any]:
-    """The CLI process and everything it started, as psutil handles taken now (before anything exits)."""
-    if pid is None or psutil is None:
-        return []
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
-def _reap(processes: list[Any], grace_s: float = 3.0) -> None:
-    """Terminate, then kill, whichever of these processes still run. psutil checks each handle's start
-    time before signalling, so a pid reused by an unrelated process is never touched."""
-    alive = [p for p in processes if _running(p)]
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(alive, timeout=grace_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-
-
-def _running(proc: Any) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
