@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kodo_bot._files import read_config_text
 from kodo_bot.errors import ConfigError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -111,13 +112,7 @@ def default_team() -> Team:
 
 
 def load_team(path: Path) -> Team:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"team file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"team file {path} cannot be read: {exc}") from exc
-    return parse_team(text, source=str(path))
+    return parse_team(read_config_text(path, "team file"), source=str(path))
 
 
 def parse_team(text: str, *, source: str) -> Team:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kodo_bot._files import read_config_text
 from kodo_bot.engine.team import format_validation_error
 from kodo_bot.errors import ConfigError
 
@@ -139,12 +140,7 @@ class Scenario(_Strict):
     @classmethod
     def load(cls, path: Path | str) -> Scenario:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"scenario file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"scenario file {path} cannot be read: {exc}") from exc
+        text = read_config_text(path, "scenario file")
         return cls.from_yaml(text, source=str(path))
 
 
