@@ -204,7 +204,7 @@ class Dispatcher:
     def _headers(self, token, kind: str, response: Response) -> dict[str, str]:
         """Response headers, lower-cased as GitHub sends them over HTTP/2."""
         self._request_no += 1
-        out = {"content-type": "application/json; charset=utf-8", "server": "GitHub.com",
+        out = {"content-type": "application/json; charset=utf-8",
                "x-github-media-type": "github.v3; format=json",
                "x-github-request-id": f"EMU0:{self._request_no:06X}"}
         if token is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kodo_bot.sandbox.github_emulator._errors import forbidden_for
+from kodo_bot.sandbox.github_emulator._errors import ApiError, forbidden_for
 from kodo_bot.sandbox.github_emulator._models import legacy_permission, role_at_least
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 
@@ -15,6 +15,9 @@ def get_repo(ctx: Ctx) -> Response:
 
 def get_permission(ctx: Ctx) -> Response:
     repo = ctx.repo()
+    caller = ctx.store.user(ctx.login)
+    if caller.type != "Bot" and not role_at_least(ctx.store.role_of(repo, caller.login), "write"):
+        raise ApiError(403, "Must have push access to view collaborator permission.")
     user = ctx.store.user(ctx.params["username"])
     role = ctx.store.role_of(repo, user.login)
     body = dict(ctx.render.user(user.login))
@@ -24,7 +27,8 @@ def get_permission(ctx: Ctx) -> Response:
         "admin": role_at_least(role, "admin"),
     }
     body["role_name"] = role
-    # ``permission`` is the legacy base role: maintain reads as write, triage as read.
+    # ``permission`` is the legacy base role: maintain reads as write, triage as read. A user who is
+    # not a collaborator reads as "read" on a public repository (anyone can read it), "none" otherwise.
     return Response(200, {"permission": legacy_permission(role), "role_name": role, "user": body})
 
 

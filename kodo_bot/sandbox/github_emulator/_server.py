@@ -24,8 +24,6 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "GitHub.com"
-    sys_version = ""
     timeout = 60  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
@@ -33,6 +31,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def version_string(self) -> str:
+        return "GitHub.com"
 
     def log_message(self, format: str, *args) -> None:  # the call log replaces access logs
         pass
