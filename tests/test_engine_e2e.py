@@ -137,3 +137,25 @@ def test_budget_stop_keeps_the_work(tmp_path, capsys):
     assert "API spend" in result["reason"]
     # Nothing lost: what the worker wrote is committed on the branch.
     assert {"hello.py", "test_hello.py"} <= branch_files(project, result["branch"])
+
+
+def test_unreachable_model_api_ends_resumable_with_a_clear_reason(tmp_path):
+    import asyncio
+    import socket
+
+    from kodo_bot.cli import backends_from_env
+    from kodo_bot.engine.launch import RunRequest, start_run
+    from kodo_bot.engine.models import Outcome
+    from kodo_bot.engine.state import RunSettings
+    from kodo_bot.engine.team import default_team
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    project = make_project(tmp_path)
+    backends = backends_from_env(agent_test_env(dead), model_retries=1, model_backoff_s=0.01)
+    settings = RunSettings(team=default_team(), ui=False)
+    state = asyncio.run(start_run(RunRequest(goal="Add hello", project=project, settings=settings), backends))
+    assert state.outcome is Outcome.error and state.resumable
+    assert f"cannot reach the model API at {dead}" in state.reason and "kodo-bot resume" in state.reason
+    assert state.branch in [h.name for h in git.Repo(project).heads]
