@@ -79,3 +79,35 @@ def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
     code = main(["resume", "no-such-run", "--project", str(project)], env=dict(os.environ))
     assert code == 2
     assert "no run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_an_interrupted_run_that_resumes(tmp_path, capsys):
+    roles = {
+        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), {**done("Added hello()."), "delay_s": 60}],
+        "worker_fast": hello_worker_steps(),
+        "verifier/tester": verifier_passes(TESTS),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = agent_test_env(server.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project), "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, err.decode()
+        assert b"kodo-bot resume" in err
+        run_dir = next((project / ".kodo" / "runs").iterdir())
+        state = json.loads((run_dir / "state.json").read_text())
+        assert state["outcome"] == "interrupted"
+
+        code, result = run_cli(["resume", "--project", str(project)], env, capsys)  # the latest resumable run
+        server.assert_complete()
+    assert code == 0 and result["run_id"] == run_dir.name and result["outcome"] == "accepted"
