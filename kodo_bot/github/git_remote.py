@@ -1,0 +1,140 @@
+"""Clone, fetch and push the target repository without the token ever touching disk, URLs or logs.
+
+The token travels only in the environment of the one ``git`` process that needs it, as an
+``http.extraHeader`` given through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` (git >= 2.31).
+So ``.git/config`` holds a plain ``origin`` URL, ``ps`` shows no secret in any command line, the agents (who
+run in the clone with a scrubbed environment) find nothing to reuse, and an error message is redacted before
+it is raised. Against the emulator the remote is a ``file://`` URL: no header is sent, the code path is the
+same.
+
+Deliberately not here: deciding what to push or when (the sink does), committing (the engine does), or
+GitHub's REST API.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
+from kodo_bot.errors import GitHubError
+from kodo_bot.github.redact import redact
+
+#: variables that would make git read another repository or config than the one we name
+_GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE")
+
+
+class GitRemote:
+    """The target repository's git remote (``clone_url`` from the REST API) and how to authenticate to it."""
+
+    def __init__(self, url: str, token: str | SecretStr | None, *, base_env: Mapping[str, str] | None = None,
+                 timeout_s: float = 600) -> None:
+        self.url = url
+        self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
+        self._base_env = dict(os.environ if base_env is None else base_env)
+        self.timeout_s = timeout_s
+
+    # ------------------------------------------------------------------ operations
+    def clone_or_fetch(self, dest: Path, default_branch: str) -> Path:
+        """A clone of the repository at ``dest`` on ``default_branch``, up to date with the remote.
+
+        An existing clone (a run on this machine before) is fetched, not replaced: it may hold an interrupted
+        run's state and worktree, which a takeover resumes from.
+        """
+        if (dest / ".git").is_dir():
+            self._git(["fetch", "--prune", "origin"], cwd=dest, what="fetch")
+            self._git(["checkout", "--quiet", "--force", default_branch], cwd=dest, what="check out", auth=False)
+            self._git(["reset", "--quiet", "--hard", f"origin/{default_branch}"], cwd=dest, what="update", auth=False)
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._git(["clone", "--quiet", "--branch", default_branch, "--", self.url, str(dest)], cwd=dest.parent,
+                  what="clone")
+        return dest
+
+    def track_branch(self, clone: Path, branch: str) -> bool:
+        """Make ``branch`` a local branch when the remote has it (an earlier run's work). True if it exists.
+
+        A local branch that is already there is left alone: it may be ahead of the remote (commits of an
+        interrupted run that were never pushed), and those must not be lost.
+        """
+        if self._git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=clone, what="inspect",
+                     auth=False, check=False).returncode == 0:
+            return True
+        if self._git(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"], cwd=clone,
+                     what="inspect", auth=False, check=False).returncode != 0:
+            return False
+        self._git(["branch", "--quiet", branch, f"origin/{branch}"], cwd=clone, what="create the branch", auth=False)
+        return True
+
+    def remote_branches(self, clone: Path, prefix: str) -> list[str]:
+        """Branches on the remote (as of the last fetch) whose names start with ``prefix``."""
+        out = self._git(["for-each-ref", "--format=%(refname:strip=3)", f"refs/remotes/origin/{prefix}*"],
+                        cwd=clone, what="list branches", auth=False)
+        return [line for line in out.stdout.splitlines() if line and line != "HEAD"]
+
+    def push(self, clone: Path, branch: str) -> str:
+        """Push ``branch`` to the remote; returns the pushed commit. Never forces: a rejected push (someone
+        else pushed to the branch) is an error a person must look at, not something to overwrite."""
+        sha = self._git(["rev-parse", f"refs/heads/{branch}"], cwd=clone, what="inspect", auth=False).stdout.strip()
+        self._git(["push", "--quiet", "--porcelain", "origin", f"refs/heads/{branch}:refs/heads/{branch}"],
+                  cwd=clone, what=f"push {branch}")
+        return sha
+
+    # ------------------------------------------------------------------ plumbing
+    def env(self, *, auth: bool = True) -> dict[str, str]:
+        """The environment for one git process: the caller's, minus redirections, plus the auth header."""
+        env = {k: v for k, v in self._base_env.items() if k not in _GIT_REDIRECTS}
+        env.update({
+            "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
+            "GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+            "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+        })
+        if auth and self._token and self.url.startswith(("https://", "http://")):
+            # Append after any GIT_CONFIG_* the runner already set, rather than replacing them.
+            n = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env.update({
+                "GIT_CONFIG_COUNT": str(n + 1),
+                f"GIT_CONFIG_KEY_{n}": "http.extraHeader",
+                f"GIT_CONFIG_VALUE_{n}": f"AUTHORIZATION: basic {basic}",
+            })
+        return env
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        if not self._token:
+            return ()
+        basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+        return (self._token, basic)
+
+    def _git(self, args: list[str], *, cwd: Path, what: str, auth: bool = True,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            proc = subprocess.run(["git", *args], cwd=cwd, env=self.env(auth=auth), capture_output=True, text=True,
+                                  timeout=self.timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise GitHubError(f"git could not {what} within {self.timeout_s:.0f} s",
+                              hint="check the runner's network and the repository's size") from None
+        except FileNotFoundError:
+            raise GitHubError("git is not installed on this runner", hint="install git (2.31 or newer)") from None
+        if check and proc.returncode != 0:
+            detail = redact((proc.stderr or proc.stdout).strip(), self.secrets)[-2000:]
+            raise GitHubError(f"git could not {what}: {detail or f'exit {proc.returncode}'}",
+                              hint=_hint(detail))
+        return proc
+
+
+def _hint(detail: str) -> str | None:
+    low = detail.lower()
+    if "403" in low or "permission" in low or "denied" in low:
+        return "the token needs `contents: write` to push (set it under `permissions:` in the workflow)"
+    if "non-fast-forward" in low or "rejected" in low or "fetch first" in low:
+        return "someone else pushed to the run's branch; kodo-bot does not force-push over their work"
+    if "could not resolve host" in low or "unable to access" in low:
+        return "check the runner's network and GITHUB_SERVER_URL"
+    return None

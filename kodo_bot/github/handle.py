@@ -1,0 +1,347 @@
+"""The GitHub flow, performed once, in one place: a labelled issue in, a finished run (or a reply) out.
+
+    trigger -> config (.github/kodo.yml) -> sender's permission -> trust decision
+        refused: one polite comment, label removed, nothing started
+    -> issue + comments -> lease (live: point at the running run; stale: take over)
+    -> progress comment + kodo:running  (the first thing a waiting person sees, before any slow step)
+    -> goal text from trusted words -> clone -> engine run on kodo/issue-<N>-<slug>, the GitHubSink attached
+
+Decisions are the pure functions of ``trust``, ``lease``, ``goal_text`` and ``config``; this module only
+sequences them and performs the side effects. ``kodo-bot action`` and ``kodo-bot handle`` both end here.
+
+A takeover of a stale lease continues the same branch: with the dead run's checkpoint on this machine, the
+engine resumes it (same run id, nothing finished is redone); elsewhere, a new engine run continues the branch
+(``RunRequest.continue_branch``). Either way the issue keeps its one progress comment.
+
+Not here: reading argv, the environment or the event file (``cli``), and anything the sink does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.launch import Backends, RunRequest, resume_run, start_run
+from kodo_bot.engine.log import read_events
+from kodo_bot.engine.models import EXIT_BAD_INPUT, CostReport, Outcome
+from kodo_bot.engine.state import RunSettings, RunStore
+from kodo_bot.engine.team import Team, default_team, load_team
+from kodo_bot.errors import ConfigError, KodoError
+from kodo_bot.github import render
+from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
+from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, KodoConfig, parse_kodo_config
+from kodo_bot.github.context import LabelTrigger
+from kodo_bot.github.git_remote import GitRemote
+from kodo_bot.github.goal_text import IssueComment, branch_name, build_goal_text
+from kodo_bot.github.comments import markers_by_slot
+from kodo_bot.github.lease import LeaseCheck, acquire, has_markers, inspect_lease, own_comments
+from kodo_bot.github.markers import render_marker
+from kodo_bot.github.progress import ProgressState, apply, initial_state
+from kodo_bot.github.sink import GitHubSink, IssueRun, utcnow
+from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, is_bot, is_trusted_commenter, needs_permission
+
+#: commenters whose permission is looked up for the goal; beyond this, comments are left out as untrusted
+MAX_PERMISSION_LOOKUPS = 20
+
+
+@dataclass(frozen=True)
+class RunOverrides:
+    """Settings given to the action (its inputs) or to ``kodo-bot handle``; they win over ``.github/kodo.yml``."""
+
+    max_cycles: int | None = None
+    max_cost_usd: float | None = None
+    max_minutes: float | None = None
+    orchestrator_model: str | None = None
+    #: a team file on the runner (an input), rather than the repository's
+    team_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class HandleOptions:
+    #: where clones (and, inside them, runs' state) live on this runner; kept between jobs so that a run
+    #: killed here can be resumed here
+    work_root: Path
+    runner: str = ""
+    job_url: str | None = None
+    #: names this attempt in markers of comments that belong to no run (refusals, duplicates)
+    attempt_id: str = ""
+    config_path: str = DEFAULT_CONFIG_PATH
+    overrides: RunOverrides = RunOverrides()
+    #: the bot's login when known (else asked of GitHub when needed)
+    bot_login: str | None = None
+    #: a trigger by hand (``kodo-bot handle``): the token's holder is the sender, and the label is added
+    manual: bool = False
+    heartbeat_s: float = 60.0
+    retry_s: float = 5.0
+    drain_s: float = 120.0
+    #: None: from the config (``progress_min_interval_s``)
+    min_interval_s: float | None = None
+    extra_sinks: tuple[EventSink, ...] = ()
+
+
+Status = Literal["ignored", "refused", "duplicate", "invalid_config", "finished"]
+
+
+@dataclass
+class HandleResult:
+    status: Status
+    message: str
+    issue_number: int | None = None
+    run_id: str | None = None
+    outcome: Outcome | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+    progress_url: str | None = None
+    finished: ev.RunFinished | None = None
+    log_path: Path | None = None
+    #: seconds from the start of handling to the progress comment being posted
+    first_comment_s: float | None = None
+    undelivered: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "finished":
+            return (self.outcome or Outcome.error).exit_code
+        return EXIT_BAD_INPUT if self.status == "invalid_config" else 0
+
+
+def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: SecretStr, backends: Backends,
+                   options: HandleOptions, clock: Callable[[], datetime] = utcnow) -> HandleResult:
+    """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``."""
+    started = time.monotonic()
+    n = trigger.issue_number
+    options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
+    repo = client.repo_info()
+    config, config_error = _load_config(client, options.config_path, repo.default_branch)
+    if options.manual:
+        trigger = trigger.model_copy(update={"label": config.label})
+    if options.manual and not trigger.sender_login:
+        # By hand with an App/Actions token: whoever holds a token for this repository is the operator.
+        permission, decision = None, Start(trigger=trigger)
+    else:
+        permission = client.permission(trigger.sender_login) if needs_permission(trigger, config) else None
+        decision = decide_trigger(trigger, permission, config)
+    if isinstance(decision, Ignore):
+        return HandleResult("ignored", decision.reason, n)
+    if isinstance(decision, Refuse):
+        client.create_comment(n, render.render_refusal(decision, run_id=options.attempt_id))
+        if decision.remove_label:
+            client.remove_label(n, trigger.label)
+        return HandleResult("refused", decision.reason, n)
+    if config_error is not None:
+        client.create_comment(n, _config_error_comment(config_error, options))
+        client.add_labels(n, LABEL_FAILED)
+        client.remove_label(n, trigger.label)
+        return HandleResult("invalid_config", str(config_error), n)
+
+    issue = client.issue(n)
+    comments = client.comments(n)
+    own_login = options.bot_login or (client.viewer_login() if has_markers(comments) else None)
+    own = own_comments(comments, own_login)
+    check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
+    if check.state == "live":
+        body = render.render_duplicate(run_id=options.attempt_id, holder=check.lease,
+                                       progress_url=check.progress.html_url if check.progress else None)
+        client.create_comment(n, body)
+        return HandleResult("duplicate", f"run {check.lease.run} holds a live lease on issue #{n}", n,
+                            run_id=check.lease.run, progress_url=check.progress.html_url if check.progress else None)
+
+    plan = _plan(options, repo.full_name, n, check)
+    progress = plan.progress(n, options.job_url)
+    body = render.render_progress(progress, now=clock(), runner=options.runner)
+    comment = acquire(client, n, body, check.progress if check.state == "stale" else None,
+                      extra_labels=(trigger.label,) if options.manual else ())
+    result = HandleResult("finished", "", n, run_id=plan.run_id, progress_url=comment.html_url,
+                          first_comment_s=time.monotonic() - started)
+    remote = GitRemote(repo.clone_url, token)
+    _run(trigger, issue, comments, own, permission, config, repo.default_branch, remote, plan, progress,
+         comment, client=client, backends=backends, options=options, clock=clock, result=result)
+    return result
+
+
+def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:
+    """``kodo-bot handle --issue N``: the issue as if its holder of the token had just labelled it."""
+    issue = client.issue(number)
+    return LabelTrigger(
+        repo=client.repo_name, issue_number=number, label="", sender_login=client.viewer_login() or "",
+        is_pull_request=issue.is_pull_request, issue_title=issue.title, issue_body=issue.body,
+        issue_state="closed" if issue.state == "closed" else "open", issue_author=issue.author,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which run this trigger drives: a fresh one, the dead run resumed here, or a new one continuing its branch."""
+
+    run_id: str
+    clone: Path
+    store: RunStore
+    resume: bool
+    taken_over_from: str | None
+
+    def progress(self, issue_number: int, job_url: str | None) -> ProgressState:
+        state = initial_state(self.run_id, issue_number=issue_number, job_url=job_url)
+        if self.resume:  # rebuild the comment from the run's own log: verdicts so far, cost, plan
+            for event in read_events(self.store.events_path(self.run_id)):
+                state = apply(state, event)
+        elif self.taken_over_from:
+            state = apply(state, ev.Notice(run_id=self.run_id, message=(
+                f"took over from run {self.taken_over_from}, whose runner stopped; continuing its branch")))
+        return state
+
+
+def _plan(options: HandleOptions, repo: str, issue_number: int, check: LeaseCheck) -> _Plan:
+    clone = options.work_root / repo / f"issue-{issue_number}"
+    store = RunStore(clone / ".kodo")
+    previous = check.lease.run if check.state == "stale" and check.lease else None
+    if previous and _resumable_here(store, previous):
+        return _Plan(previous, clone, store, resume=True, taken_over_from=previous)
+    return _Plan(store.new_run_id(), clone, store, resume=False, taken_over_from=previous)
+
+
+def _resumable_here(store: RunStore, run_id: str) -> bool:
+    try:
+        return store.load(run_id).resumable
+    except (KodoError, ValueError, OSError):
+        return False
+
+
+def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
+         sender_permission: str | None, config: KodoConfig, default_branch: str, remote: GitRemote, plan: _Plan,
+         progress: ProgressState, comment: CommentInfo, *, client: GitHubClient, backends: Backends,
+         options: HandleOptions, clock: Callable[[], datetime], result: HandleResult) -> None:
+    n = issue.number
+    goal = _goal(client, issue, comments, own, trigger, sender_permission, config)
+    branch = branch_name(n, issue.title)
+    run = IssueRun(
+        issue_number=n, branch=branch, base=default_branch, title=goal.title, goal=goal.text,
+        trigger_label=config.label, runner=options.runner, job_url=options.job_url,
+        min_interval_s=config.progress_min_interval_s if options.min_interval_s is None else options.min_interval_s,
+        heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3), retry_s=options.retry_s,
+        drain_s=options.drain_s,
+    )
+    sink = None
+    try:
+        remote.clone_or_fetch(plan.clone, default_branch)
+        if plan.resume:
+            branch = plan.store.load(plan.run_id).branch
+        else:
+            branch = next(iter(remote.remote_branches(plan.clone, f"kodo/issue-{n}-")), branch)
+        continuing = remote.track_branch(plan.clone, branch)
+        run = replace(run, branch=branch)
+        pull = client.find_pull(branch) if continuing else None
+        slots = markers_by_slot(own)
+        if pull is not None:
+            slots |= markers_by_slot(own_comments(client.comments(pull.number), comment.author))
+        sink = GitHubSink(client=client, remote=remote, clone=plan.clone, run=run, progress=progress,
+                          progress_comment=comment, slots=slots, pull=pull, clock=clock)
+        sinks = [sink, *options.extra_sinks]
+        if plan.resume:
+            state = asyncio.run(resume_run(plan.store, plan.run_id, backends, sinks))
+        else:
+            settings = _settings(config, options.overrides, plan.clone)
+            request = RunRequest(goal=goal.text, goal_title=goal.title, project=plan.clone, settings=settings,
+                                 state_dir=plan.store.state_dir, branch=branch, base=default_branch,
+                                 run_id=plan.run_id, continue_branch=continuing)
+            state = asyncio.run(start_run(request, backends, sinks))
+        result.log_path = plan.store.events_path(state.run_id)
+    except Exception as exc:
+        # The person waiting hears how it ended, whatever failed: an outcome comment, kodo:failed.
+        reason = str(exc) + (f" ({exc.hint})" if isinstance(exc, KodoError) and exc.hint else "")
+        sink = sink or GitHubSink(client=client, remote=remote, clone=plan.clone, run=run, progress=progress,
+                                  progress_comment=comment, clock=clock, background=False)
+        if sink.state.outcome is None:
+            sink.handle(_failed(plan.run_id, branch, reason))
+        result.message = reason
+        if not isinstance(exc, KodoError):
+            raise
+    finally:
+        if sink is not None:
+            sink.close()
+            _conclude(result, sink)
+
+
+def _conclude(result: HandleResult, sink: GitHubSink) -> None:
+    result.finished = sink.finished
+    result.outcome = sink.state.outcome
+    result.run_id = sink.state.run_id
+    result.undelivered = sink.undelivered
+    if sink.pull is not None:
+        result.pr_number, result.pr_url = sink.pull.number, sink.pull.html_url
+    if not result.message and sink.finished is not None:
+        result.message = sink.finished.reason
+
+
+def _failed(run_id: str, branch: str, reason: str) -> ev.RunFinished:
+    return ev.RunFinished(run_id=run_id, outcome=Outcome.error, reason=reason, cycles=0, rounds=0,
+                          cost=CostReport(), duration_s=0.0, branch=branch)
+
+
+def _load_config(client: GitHubClient, path: str, ref: str) -> tuple[KodoConfig, ConfigError | None]:
+    """The repository's settings; an invalid file yields the defaults (to decide trust) and the error."""
+    try:
+        return parse_kodo_config(client.file_text(path, ref=ref), source=path), None
+    except ConfigError as exc:
+        return KodoConfig(), exc
+
+
+def _config_error_comment(error: ConfigError, options: HandleOptions) -> str:
+    hint = f"\n\n{error.hint}" if error.hint else ""
+    return (f"{render_marker(options.attempt_id or 'config', 'outcome')}\n"
+            f"kodo-bot did not start: `{options.config_path}` on the default branch is invalid.\n\n"
+            f"```\n{error}\n```{hint}\n\n"
+            "**What to do:** fix the file on the default branch, then add the label again. "
+            "I removed it and labelled the issue `kodo:failed`.")
+
+
+def _goal(client: GitHubClient, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
+          trigger: LabelTrigger, sender_permission: str | None, config: KodoConfig):
+    """The goal from the issue and the comments of people who could have triggered the run themselves."""
+    own_ids = {c.id for c in own}
+    known = {trigger.sender_login.lower(): sender_permission}
+    lookups = 0
+    parts = []
+    for c in comments:
+        if c.id in own_ids:
+            parts.append(IssueComment(author=c.author, body=c.body, own=True))
+            continue
+        key = c.author.lower()
+        if key not in known and not is_bot(c.author, c.author_type) and lookups < MAX_PERMISSION_LOOKUPS:
+            known[key] = client.permission(c.author)
+            lookups += 1
+        trusted = is_trusted_commenter(c.author, c.author_type, known.get(key), config)
+        parts.append(IssueComment(author=c.author, body=c.body, trusted=trusted))
+    return build_goal_text(issue.title, issue.body, parts, max_chars=config.max_goal_chars)
+
+
+def _settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> RunSettings:
+    b = config.budgets
+    model = overrides.orchestrator_model or config.orchestrator_model
+    return RunSettings(
+        max_cycles=overrides.max_cycles or b.max_cycles,
+        max_cost_usd=overrides.max_cost_usd or b.max_cost_usd,
+        max_minutes=overrides.max_minutes or b.max_minutes,
+        check_commands=list(config.check_commands),
+        team=_team(config, overrides, clone),
+        **({"orchestrator_model": model} if model else {}),
+    )
+
+
+def _team(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Team:
+    if overrides.team_file is not None:
+        return load_team(overrides.team_file)
+    if isinstance(config.team, Team):
+        return config.team
+    if isinstance(config.team, str):
+        return load_team(clone / config.team)
+    local = clone / "kodo-team.yaml"
+    return load_team(local) if local.exists() else default_team()

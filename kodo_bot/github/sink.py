@@ -1,0 +1,387 @@
+"""``GitHubSink``: the engine's events become pushes, comments, a pull request, statuses and labels.
+
+The engine calls ``handle`` inline, so the sink only folds the event into what GitHub *should* show and
+wakes a worker thread; the worker makes GitHub match (:meth:`GitHubSink._reconcile`). Working from a desired
+state rather than a queue of calls gives three properties cheaply:
+
+- a GitHub failure never reaches the run: it is logged, the item stays outstanding, and the next pass (the
+  next event, or a retry timer) tries again; a failed push is shown in the progress comment meanwhile;
+- nothing is posted twice: every comment has a marker slot (run, kind, round), a slot already filled is
+  edited, and a create whose answer was lost is looked up by its marker before it is tried again;
+- progress edits coalesce by themselves (at most one per ``min_interval_s``, always one at a cycle end,
+  a verification result and the end), and the same timer refreshes the lease heartbeat while an agent
+  works for a long time without events.
+
+``stop_requested`` (polled by the engine at each cycle end) costs one GET: the issue closed or the trigger
+label removed stops the run there.
+
+Not here: deciding whether to run, taking the lease, cloning (``handle``, ``lease``), or the words posted
+(``render``). Everything posted goes through the client, which redacts the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.models import Outcome
+from kodo_bot.errors import GitHubError, KodoError
+from kodo_bot.github import _md, render
+from kodo_bot.github.client import CommentInfo, GitHubClient, PullInfo
+from kodo_bot.github.config import LABEL_RUNNING
+from kodo_bot.github.git_remote import GitRemote
+from kodo_bot.github.comments import CommentSlots
+from kodo_bot.github.markers import Marker
+from kodo_bot.github.progress import ProgressState, apply, should_publish
+from kodo_bot.github.redact import redact
+
+log = logging.getLogger(__name__)
+
+STATUS_CONTEXT = "kodo/verification"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class IssueRun:
+    """What the sink works on: one issue, its branch, and how often to talk to GitHub."""
+
+    issue_number: int
+    branch: str
+    base: str
+    title: str
+    goal: str
+    trigger_label: str = "kodo"
+    runner: str = ""
+    job_url: str | None = None
+    min_interval_s: float = 10.0
+    #: refresh the lease at least this often when nothing else edits the progress comment
+    heartbeat_s: float = 60.0
+    #: wait before retrying something GitHub refused
+    retry_s: float = 5.0
+    #: how long ``close`` keeps trying to deliver what is outstanding
+    drain_s: float = 120.0
+
+
+@dataclass
+class _Want:
+    """What GitHub should show that it does not yet. Guarded by the sink's lock."""
+
+    push: bool = False
+    progress_due: bool = False
+    progress_owed: bool = False
+    rounds: dict[int, ev.VerificationFinished] = field(default_factory=dict)
+    statuses: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # sha -> (state, text, round)
+    finished: ev.RunFinished | None = None
+    final_steps: list[str] = field(default_factory=list)
+
+
+class GitHubSink(EventSink):
+    def __init__(
+        self,
+        *,
+        client: GitHubClient,
+        remote: GitRemote,
+        clone: Path,
+        run: IssueRun,
+        progress: ProgressState,
+        progress_comment: CommentInfo,
+        slots: dict[Marker, CommentInfo] | None = None,
+        pull: PullInfo | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        background: bool = True,
+    ) -> None:
+        self.client, self.remote, self.clone, self.run = client, remote, clone, run
+        self.progress_comment = progress_comment
+        #: the bot's login, as GitHub reports it on the comments it made
+        self.own_login = progress_comment.author
+        self.pull = pull
+        self.push_error: str | None = None
+        self.pushed_sha: str | None = None
+        self.undelivered: list[str] = []
+        self._state = progress
+        self._slots = CommentSlots(client, progress_comment.author, slots)
+        self._pull_uncertain = False
+        self._round_urls: dict[int, str] = {}
+        self._clock = clock
+        self._want = _Want()
+        self._last_published: datetime | None = None
+        self._cv = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._work, name="kodo-github-sink", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ EventSink
+    def handle(self, event: ev.Event) -> None:
+        with self._cv:
+            self._state = apply(self._state, event)
+            self._fold(event)
+            if should_publish(event, last_published=self._last_published, now=self._clock(),
+                              min_interval_s=self.run.min_interval_s):
+                self._want.progress_due = True
+            else:
+                self._want.progress_owed = True
+            self._cv.notify_all()
+        if self._thread is None and not self._closing:
+            self._reconcile()
+
+    def _fold(self, event: ev.Event) -> None:
+        w = self._want
+        match event:
+            case ev.RunStarted() | ev.CycleCommitted():
+                # RunStarted too: a resumed or continued run may hold commits that never reached GitHub.
+                w.push = True
+            case ev.VerificationFinished():
+                w.rounds[event.round] = event
+                state, text = render.verification_status(event)
+                w.statuses[event.sha] = (state, text, event.round)
+            case ev.RunFinished():
+                w.finished, w.push = event, True
+                w.final_steps = _final_steps(event.outcome)
+
+    def stop_requested(self) -> str | None:
+        try:
+            issue = self.client.issue(self.run.issue_number)
+        except KodoError as exc:
+            log.warning("could not check whether issue #%s wants the run stopped: %s", self.run.issue_number, exc)
+            return None
+        if issue.state == "closed":
+            return "the issue was closed"
+        if self.run.trigger_label not in issue.labels:
+            return f"the `{self.run.trigger_label}` label was removed from the issue"
+        return None
+
+    def close(self) -> None:
+        """Deliver what is outstanding (for at most ``drain_s``), then stop the worker.
+
+        Safe to call again: events handled after the first close (the caller reporting a failure the engine
+        could not) are delivered by the next close, in the caller's thread.
+        """
+        with self._cv:
+            first, self._closing = not self._closing, True
+            self._cv.notify_all()
+        if first and self._thread is not None:
+            self._thread.join()
+        self._drain()
+        self.undelivered = self._outstanding()
+        if self.undelivered:
+            log.error("kodo-bot gave up delivering to GitHub: %s", ", ".join(self.undelivered))
+
+    # ------------------------------------------------------------------ results for the caller
+    @property
+    def state(self) -> ProgressState:
+        return self._state
+
+    @property
+    def finished(self) -> ev.RunFinished | None:
+        return self._want.finished
+
+    @property
+    def verdict_urls(self) -> dict[int, str]:
+        return dict(self._round_urls)
+
+    # ------------------------------------------------------------------ the worker
+    def _work(self) -> None:
+        deadline: float | None = None
+        ok = True
+        while True:
+            with self._cv:
+                if not self._closing:
+                    self._cv.wait(timeout=self._next_wait(ok))
+                if self._closing and deadline is None:
+                    deadline = time.monotonic() + self.run.drain_s
+            ok = self._reconcile()
+            if deadline is not None and (not self._outstanding() or time.monotonic() >= deadline):
+                return
+            if deadline is not None and not ok:
+                time.sleep(self.run.retry_s)
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self.run.drain_s
+        while self._outstanding() and not self._reconcile() and time.monotonic() < deadline:
+            time.sleep(self.run.retry_s)
+
+    def _next_wait(self, last_ok: bool) -> float:
+        w = self._want
+        if not last_ok:
+            return self.run.retry_s
+        if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps:
+            return 0.0
+        since = (self._clock() - self._last_published).total_seconds() if self._last_published else 0.0
+        if w.progress_owed:
+            return max(0.0, self.run.min_interval_s - since)
+        return max(0.05, self.run.heartbeat_s - since)
+
+    def _outstanding(self) -> list[str]:
+        w = self._want
+        left = ["push"] if w.push else []
+        left += [f"verdicts of round {r}" for r in w.rounds] + [f"status on {s[:12]}" for s in w.statuses]
+        left += list(w.final_steps)
+        left += ["progress comment"] if w.progress_due or w.progress_owed else []
+        return left
+
+    def _reconcile(self) -> bool:
+        """One pass making GitHub match what the run says, in dependency order; True if nothing failed."""
+        ok = self._push()
+        # GitHub refuses a PR without commits: open it once a cycle's commit is on the remote.
+        if self.pushed_sha and self.pull is None and self._state.commits:
+            ok = self._step("open the pull request", self._open_pull) and ok
+        with self._cv:
+            rounds, shas = sorted(self._want.rounds), list(self._want.statuses)
+        if self.pull is not None and self.pushed_sha:
+            for number in rounds:
+                ok = self._step(f"post verification round {number}", lambda n=number: self._post_round(n)) and ok
+            for sha in shas:
+                ok = self._step(f"set the status on {sha[:12]}", lambda s=sha: self._post_status(s)) and ok
+        # The end is reported once earlier items are through, or when closing even if they are stuck:
+        # the person waiting must hear how the run ended whatever else failed.
+        w = self._want
+        if w.finished is not None and (self._closing or not (w.push or w.rounds or w.statuses)):
+            for step in list(w.final_steps):
+                ok = self._step(f"report the end ({step})", lambda s=step: self._final(s)) and ok
+        if self._progress_now():
+            ok = self._step("edit the progress comment", self._edit_progress) and ok
+        return ok
+
+    def _step(self, what: str, action: Callable[[], None]) -> bool:
+        try:
+            action()
+            return True
+        except Exception as exc:  # noqa: BLE001 - GitHub trouble must never break the run
+            log.warning("kodo-bot could not %s (will retry): %s", what, self._redact(str(exc)))
+            return False
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.client.secrets + self.remote.secrets)
+
+    # ------------------------------------------------------------------ the steps
+    def _push(self) -> bool:
+        with self._cv:
+            wanted, self._want.push = self._want.push, False
+        if not wanted:
+            return True
+        try:
+            sha = self.remote.push(self.clone, self.run.branch)
+        except Exception as exc:  # noqa: BLE001
+            error = self._redact(str(exc))
+            with self._cv:
+                self._want.push = True
+                if error != self.push_error:
+                    self._want.progress_due = True  # a failed push must be visible in the progress comment
+                self.push_error = error
+            log.warning("kodo-bot could not push %s (will retry): %s", self.run.branch, error)
+            return False
+        with self._cv:
+            if self.push_error is not None:
+                self._want.progress_due = True  # take the failure note off the comment again
+            self.push_error, self.pushed_sha = None, sha
+        return True
+
+    def _open_pull(self) -> None:
+        # A create whose answer was lost may have opened the PR anyway: look before opening another.
+        found = self.client.find_pull(self.run.branch) if self._pull_uncertain else None
+        if found is None:
+            body = render.render_pr_body(state=self._state, issue_number=self.run.issue_number, goal=self.run.goal)
+            self._pull_uncertain = True
+            try:
+                found = self.client.create_pull(title=self.run.title, body=body, head=self.run.branch,
+                                                base=self.run.base, draft=True)
+            except GitHubError as exc:
+                if "draft" not in str(exc).lower():
+                    raise
+                # Draft PRs are unavailable on some plans: open a normal one; marking it ready is then moot.
+                found = self.client.create_pull(title=self.run.title, body=body, head=self.run.branch,
+                                                base=self.run.base, draft=False)
+        self.pull, self._pull_uncertain = found, False
+
+    def _post_round(self, number: int) -> None:
+        event = self._want.rounds[number]
+        marker = Marker(run=event.run_id, kind="verdicts", round=number)
+        posted = self._slots.upsert(self.pull.number, marker, render.render_verification_round(event))
+        self._round_urls[number] = posted.html_url
+        with self._cv:
+            if self._want.rounds.get(number) is event:
+                del self._want.rounds[number]
+
+    def _post_status(self, sha: str) -> None:
+        state, text, number = self._want.statuses[sha]
+        self.client.create_status(sha, state=state, context=STATUS_CONTEXT, description=text,
+                                  target_url=self._round_urls.get(number))
+        with self._cv:
+            self._want.statuses.pop(sha, None)
+
+    def _final(self, step: str) -> None:
+        f = self._want.finished
+        n, pr = self.run.issue_number, (self.pull.number if self.pull else None)
+        label = render.label_for_outcome(f.outcome)
+        if step == "summary":
+            body = render.render_accepted(f, pr_number=pr, job_url=self.run.job_url)
+            self._slots.upsert(pr or n, Marker(run=f.run_id, kind="summary"), body)
+        elif step == "outcome":
+            body = render.render_not_accepted(f, label=label, pr_number=pr, job_url=self.run.job_url)
+            self._slots.upsert(n, Marker(run=f.run_id, kind="outcome"), body)
+        elif step == "ready" and self.pull is not None and self.pull.draft:
+            self.client.mark_ready(self.pull)
+        elif step == "pr body" and self.pull is not None:
+            body = render.render_pr_body(state=self._state, issue_number=n, goal=self.run.goal)
+            self.client.edit_pull_body(self.pull.number, body)
+        elif step == "labels":
+            if label:
+                self.client.add_labels(n, label)
+            self.client.remove_label(n, LABEL_RUNNING)
+        with self._cv:
+            if step in self._want.final_steps:
+                self._want.final_steps.remove(step)
+            self._want.progress_due = True
+
+    def _progress_now(self) -> bool:
+        w = self._want
+        if w.progress_due:
+            return True
+        if self._last_published is None:
+            return True
+        since = (self._clock() - self._last_published).total_seconds()
+        if w.progress_owed:
+            return since >= self.run.min_interval_s or self._closing
+        return since >= self.run.heartbeat_s and not self._state.finished
+
+    def _edit_progress(self) -> None:
+        with self._cv:
+            now, state = self._clock(), self._state
+            self._want.progress_due = self._want.progress_owed = False
+        body = render.render_progress(state, now=now, runner=self.run.runner)
+        if self.push_error:
+            body = _with_push_warning(body, self.push_error)
+        try:
+            self.client.edit_comment(self.progress_comment.id, body)
+        except Exception:
+            with self._cv:
+                self._want.progress_due = True
+            raise
+        with self._cv:
+            self._last_published = now
+
+
+def _final_steps(outcome: Outcome) -> list[str]:
+    if outcome is Outcome.accepted:
+        return ["summary", "ready", "pr body", "labels"]
+    if outcome is Outcome.interrupted:
+        return []  # resumable: keep the lease label; the heartbeat going stale lets another runner take over
+    return ["outcome", "pr body", "labels"]
+
+
+def _with_push_warning(body: str, error: str) -> str:
+    head, sep, rest = body.partition("\n\n")
+    warning = f"> ⚠️ **Pushing the branch failed; kodo-bot keeps retrying.** {_md.inline(error, 400)}"
+    return f"{head}{sep}{warning}\n\n{rest}" if sep else f"{body}\n\n{warning}"
