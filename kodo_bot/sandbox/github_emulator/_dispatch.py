@@ -89,11 +89,7 @@ class Dispatcher:
                 self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
                 return Outcome(0, None, {}, drop=True)
         try:
-            if rule is not None and rule.status:
-                token = self._token(headers)
-                user_id = self.store.users[token.login.lower()].id if token else None
-                ex.response = Response(*rule.answer(user_id))
-            else:
+            if rule is None or not rule.status or rule.applied:
                 self._answer(ex, headers, raw)
         except ApiError as exc:
             docs = _GRAPHQL_DOCS if kind == "graphql" else REST_DOCS
@@ -101,6 +97,10 @@ class Dispatcher:
         except Exception:  # a bug in the emulator: answer 500 and keep the trace for the test to show
             self.internal_errors.append(traceback.format_exc())
             ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
+        if rule is not None and rule.status:  # the injected answer replaces whatever happened
+            token = ex.token or self._token(headers)
+            user_id = self.store.users[token.login.lower()].id if token else None
+            ex.response = Response(*rule.answer(user_id))
         response = ex.response
         if self.validator is not None and kind == "rest" and ex.fault is None:
             if raw.strip() and ex.parsed:

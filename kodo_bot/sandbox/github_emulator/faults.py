@@ -6,6 +6,7 @@ matching rule that still has uses left fires. Faults fire before authentication,
 rate limiter would, and each fired fault is recorded in ``emulator.calls`` like any other answer.
 
     emu.faults.add(method="POST", path_regex=r"/comments$", status=502, times=2)
+    emu.faults.add(method="POST", path_regex=r"/comments$", status=502, applied=True)  # write, then 502
     emu.faults.rate_limit(times=1)                   # primary: 403, x-ratelimit-remaining: 0
     emu.faults.secondary_rate_limit(retry_after_s=0) # 403 + retry-after + GitHub's message
     emu.faults.slow(path_regex=r"/pulls", delay_s=0.5)
@@ -38,7 +39,10 @@ class FaultRule:
     skip: int = 0
     delay_s: float = 0.0
     drop_connection: bool = False  # close the socket without answering
-    kind: str = "error"  # "error", "primary_rate_limit", "secondary_rate_limit", "delay"
+    #: the request takes effect, but the client sees the fault (GitHub's 502 after a write went through:
+    #: a client that retries a POST blindly posts twice)
+    applied: bool = False
+    kind: str = "error"  # "error", "primary_rate_limit", "secondary_rate_limit", "delay", "disconnect"
     reset_in_s: int = 60  # primary rate limit: seconds until ``x-ratelimit-reset``
     hits: int = 0  # how many times it fired
     seen: int = 0  # how many requests matched (fired or skipped)
@@ -88,10 +92,13 @@ class Faults:
 
     def add(self, *, method: str | None = None, path_regex: str | None = None, status: int | None = 502,
             body: Any = None, headers: dict[str, str] | None = None, times: int | None = 1,
-            skip: int = 0, delay_s: float = 0.0, drop_connection: bool = False) -> FaultRule:
-        """A plain failure: answer ``status`` (with GitHub's error shape unless ``body`` is given)."""
+            skip: int = 0, delay_s: float = 0.0, drop_connection: bool = False,
+            applied: bool = False) -> FaultRule:
+        """A plain failure: answer ``status`` (with GitHub's error shape unless ``body`` is given).
+        ``applied=True`` performs the request first, then answers with the fault."""
         return self._add(FaultRule(method, path_regex, status, body, dict(headers or {}), times, skip,
-                                   delay_s, drop_connection, "error" if status else "delay"))
+                                   delay_s, drop_connection, applied,
+                                   "disconnect" if drop_connection else "error" if status else "delay"))
 
     def rate_limit(self, *, method: str | None = None, path_regex: str | None = None, times: int | None = 1,
                    reset_in_s: int = 60, skip: int = 0) -> FaultRule:
