@@ -60,10 +60,11 @@ class Outcome:
 class Dispatcher:
     def __init__(self, render: Renderer, router: Router, faults: Faults, *, rate_limit: int,
                  on_call: Callable[[Call], None], on_deliveries: Callable[[list[Delivery]], None],
-                 validator: Any = None) -> None:
+                 validator: Any = None, installation_id: int | None = None) -> None:
         self.render, self.store, self.router, self.faults = render, render.store, router, faults
         self.rate_limit = rate_limit
         self.on_call, self.on_deliveries, self.validator = on_call, on_deliveries, validator
+        self.installation_id = installation_id
         self.internal_errors: list[str] = []
         self._rate_lock = threading.Lock()
         self._used: dict[str, int] = {}
@@ -190,7 +191,7 @@ class Dispatcher:
         """Render the webhooks queued by the last change (call with the store's lock held)."""
         out = []
         for pending in self.store.take_pending():
-            delivery = render_delivery(self.render, pending)
+            delivery = render_delivery(self.render, pending, self.installation_id)
             if delivery is not None:
                 out.append(delivery)
         return out

@@ -122,7 +122,7 @@ class Renderer(GitViews):
             "allow_forking": True, "web_commit_signoff_required": False,
             "subscribers_count": 0, "network_count": 0, "license": None,
             "forks": 0, "open_issues": sum(i.state == "open" for i in repo.issues.values()),
-            "watchers": 0,
+            "watchers": 0, "custom_properties": {},
         })
         if viewer is not None:
             role = self.store.role_of(repo, viewer)

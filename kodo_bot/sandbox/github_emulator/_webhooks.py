@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from kodo_bot.sandbox.github_emulator._models import node_id
 from kodo_bot.sandbox.github_emulator._render import Renderer
 from kodo_bot.sandbox.github_emulator._store import PendingEvent
 
@@ -36,8 +37,9 @@ class Delivery:
                 "User-Agent": "GitHub-Hookshot/emulator", "Content-Type": "application/json"}
 
 
-def render_delivery(render: Renderer, event: PendingEvent) -> Delivery | None:
-    """The delivery for a queued event, or None when its subject no longer exists."""
+def render_delivery(render: Renderer, event: PendingEvent, installation_id: int | None = None) -> Delivery | None:
+    """The delivery for a queued event, or None when its subject no longer exists. ``installation_id``
+    adds the ``installation`` key a GitHub App's deliveries carry."""
     store = render.store
     repo = store.repos.get(event.repo.lower())
     if repo is None or event.number not in repo.issues:
@@ -48,8 +50,11 @@ def render_delivery(render: Renderer, event: PendingEvent) -> Delivery | None:
         payload["number"] = issue.number
         pull = store.refresh_pull(repo, repo.pulls[issue.number])
         payload["pull_request"] = render.pull(repo, pull, observe=False)
+        if event.action == "opened":  # GitHub computes mergeability after announcing the PR
+            payload["pull_request"].update(mergeable=None, rebaseable=None, mergeable_state="unknown")
     else:
         payload["issue"] = render.issue(repo, issue)
+        payload["issue"].setdefault("draft", False)  # webhook issues always carry it; REST ones only for PRs
     if event.comment_id is not None:
         comment = store.comments.get(event.comment_id)
         if comment is None:
@@ -62,5 +67,21 @@ def render_delivery(render: Renderer, event: PendingEvent) -> Delivery | None:
     if event.changes:
         payload["changes"] = event.changes
     payload["repository"] = render.repo(repo)
+    owner = store.user(repo.owner)
+    if owner.type == "Organization":
+        payload["organization"] = _organization(render, owner.login, owner.id)
     payload["sender"] = render.user(event.sender)
+    if installation_id is not None:
+        payload["installation"] = {"id": installation_id, "node_id": node_id("Integration", installation_id)}
     return Delivery(event.event, event.action, payload)
+
+
+def _organization(render: Renderer, login: str, ident: int) -> dict[str, Any]:
+    api = f"{render.urls.api}/orgs/{login}"
+    return {
+        "login": login, "id": ident, "node_id": node_id("Organization", ident), "url": api,
+        "repos_url": f"{api}/repos", "events_url": f"{api}/events", "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues", "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": f"{render.urls.origin}/avatars/u/{ident}?v=4", "description": None,
+    }

@@ -51,11 +51,14 @@ _ROUTE_MODULES = (_routes_repos, _routes_issues, _routes_comments, _routes_label
 class GitHubEmulator:
     """See the module docstring. ``root`` holds the bare repositories (a temporary directory, removed
     on ``stop``, when not given). ``validate`` names GitHub's REST OpenAPI description: every request
-    and response is then checked against it and the findings collected in ``validation``."""
+    and response is then checked against it and the findings collected in ``validation``.
+    ``rate_limit`` is the per-token primary limit per hour (403 beyond it). ``installation_id`` adds the
+    ``installation`` key to webhook payloads, as a GitHub App receives them. ``clock`` returns the
+    current UTC time (for deterministic timestamps)."""
 
     def __init__(self, root: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  validate: str | Path | None = None, rate_limit: int = 5000,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 installation_id: int | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self._owned_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="github-emulator-") if root is None else root)
         self._store = Store(self.root, clock)
@@ -77,7 +80,7 @@ class GitHubEmulator:
         self._render = Renderer(self._store, Urls(f"http://{bound_host}:{bound_port}"))
         self._dispatcher = Dispatcher(self._render, router, self.faults, rate_limit=rate_limit,
                                       on_call=self._record_call, on_deliveries=self._deliver,
-                                      validator=self.validation)
+                                      validator=self.validation, installation_id=installation_id)
         self._server.attach(self._dispatcher)
 
     # -- lifecycle -----------------------------------------------------------------------------------
