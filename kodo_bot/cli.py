@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,9 @@ from kodo_bot.report import render_report, run_summary, runs_table_rows
 from kodo_bot.view import LiveView, PlainView
 
 PROJECT_TEAM_FILE = "kodo-team.yaml"
+#: where `kodo-bot action`/`handle` keep clones and runs: outside the job's workspace, so a run killed on this
+#: runner can be resumed by the next job here
+DEFAULT_WORK_DIR = "~/.kodo-bot/work"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole flow offline: scripted model, real Claude Code CLI")
     demo.add_argument("--dir", type=Path, help="where to put the demo project (default: a new temp dir)")
     demo.add_argument("--json", action="store_true")
+
+    sub.add_parser("action", help="handle the GitHub Actions event that started this job (reads GITHUB_* and KODO_*)")
+
+    handle = sub.add_parser("handle", help="run an issue by hand, as if its label had just been added")
+    handle.add_argument("--issue", type=int, required=True, help="the issue number")
+    handle.add_argument("--repo", required=True, help="OWNER/NAME")
+    handle.add_argument("--api-url", help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com)")
+    handle.add_argument("--work-dir", type=Path, help=f"where clones and runs live (default: KODO_WORK_DIR, else {DEFAULT_WORK_DIR})")
+    handle.add_argument("--config-file", help="settings file in the repository (default .github/kodo.yml)")
+    handle.add_argument("--team", type=Path, help="a team YAML on this machine (default: the repository's)")
+    handle.add_argument("--cycles", type=int, help="most cycles (default: .github/kodo.yml)")
+    handle.add_argument("--max-cost-usd", type=float)
+    handle.add_argument("--max-minutes", type=float)
+    handle.add_argument("--orchestrator-model")
     return p
 
 
@@ -227,7 +245,77 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return run_demo(args.dir, env=env, json_mode=args.json)
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cmd_report, "demo": cmd_demo}
+def _env_number(env: Mapping[str, str], name: str, kind: type):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UserError(f"{name} should be a number, not {raw!r}") from None
+    if value <= 0:
+        raise UserError(f"{name} should be positive, not {raw!r}")
+    return value
+
+
+def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides=None, **extra):
+    from kodo_bot.github.entry import BotSettings
+    from kodo_bot.github.handle import RunOverrides
+
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    overrides = overrides or RunOverrides(
+        max_cycles=_env_number(env, "KODO_MAX_CYCLES", int), max_cost_usd=_env_number(env, "KODO_MAX_COST_USD", float),
+        max_minutes=_env_number(env, "KODO_MAX_MINUTES", float), orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
+        team_path=get("KODO_TEAM"),
+    )
+    runs_dir = get("KODO_RUNS_DIR")
+    return BotSettings(
+        work_root=(work_dir or Path(get("KODO_WORK_DIR") or DEFAULT_WORK_DIR)).expanduser().resolve(),
+        overrides=overrides, runner=get("RUNNER_NAME") or socket.gethostname(),
+        runs_dir=Path(runs_dir) if runs_dir else None, bot_login=get("KODO_BOT_LOGIN"),
+        fast=get("KODO_GITHUB_FAST") in ("1", "true", "yes"), extra_sinks=(PlainView(sys.stderr),), **extra,
+    )
+
+
+def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.github.context import parse_actions_env
+    from kodo_bot.github.entry import run_action
+
+    ctx = parse_actions_env(env)
+    try:
+        payload = ctx.event_path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read the event payload GITHUB_EVENT_PATH={ctx.event_path}: {exc.strerror}") from None
+    settings = _bot_settings(env, label=(env.get("KODO_LABEL") or "").strip() or None,
+                             config_path=(env.get("KODO_CONFIG_FILE") or "").strip() or None)
+    return run_action(ctx, payload, settings, backends_from_env(env), sys.stdout)
+
+
+def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from pydantic import SecretStr
+
+    from kodo_bot.github.entry import run_handle
+    from kodo_bot.github.handle import RunOverrides
+
+    token = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
+    if not token:
+        raise UserError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)",
+                        hint="a token with contents, issues, pull-requests and statuses write on the repository")
+    if "/" not in args.repo:
+        raise UserError(f"--repo should look like OWNER/NAME, not {args.repo!r}")
+    if args.issue < 1:
+        raise UserError("--issue must be a positive issue number")
+    overrides = RunOverrides(max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
+                             orchestrator_model=args.orchestrator_model, team_file=args.team)
+    settings = _bot_settings(env, work_dir=args.work_dir, overrides=overrides, config_path=args.config_file)
+    api_url = (args.api_url or env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    return run_handle(args.repo, args.issue, SecretStr(token), api_url, settings, backends_from_env(env), sys.stdout)
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cmd_report, "demo": cmd_demo,
+            "action": cmd_action, "handle": cmd_handle}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -249,6 +337,13 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     except KeyboardInterrupt:
         err.print("kodo-bot: interrupted; the run is saved: continue it with `kodo-bot resume`")
         return Outcome.interrupted.exit_code
+    except Exception as exc:
+        if args.command not in ("action", "handle") or env.get("KODO_DEBUG"):
+            raise
+        # A bug of ours; in an Actions log a one-line cause with where to look beats a traceback wall.
+        err.print(f"[bold red]kodo-bot {args.command}: internal error:[/] {escape(type(exc).__name__)}: "
+                  f"{escape(str(exc)[:500])}\n  set KODO_DEBUG=1 for the traceback, and please report it")
+        return 1
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ class RunOverrides:
     max_cost_usd: float | None = None
     max_minutes: float | None = None
     orchestrator_model: str | None = None
-    #: a team file on the runner (an input), rather than the repository's
+    #: a team file in the repository (the action's ``team`` input)
+    team_path: str | None = None
+    #: a team file on this machine (``kodo-bot handle --team``)
     team_file: Path | None = None
 
 
@@ -76,6 +78,8 @@ class HandleOptions:
     attempt_id: str = ""
     config_path: str = DEFAULT_CONFIG_PATH
     overrides: RunOverrides = RunOverrides()
+    #: the trigger label, when the action's ``label`` input names one (else ``.github/kodo.yml``'s)
+    label: str | None = None
     #: the bot's login when known (else asked of GitHub when needed)
     bot_login: str | None = None
     #: a trigger by hand (``kodo-bot handle``): the token's holder is the sender, and the label is added
@@ -122,6 +126,8 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = client.repo_info()
     config, config_error = _load_config(client, options.config_path, repo.default_branch)
+    if options.label:
+        config = config.model_copy(update={"label": options.label})
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
     if options.manual and not trigger.sender_login:
@@ -339,9 +345,18 @@ def _settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> RunSe
 def _team(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Team:
     if overrides.team_file is not None:
         return load_team(overrides.team_file)
+    if overrides.team_path:
+        return load_team(_inside(clone, overrides.team_path))
     if isinstance(config.team, Team):
         return config.team
     if isinstance(config.team, str):
-        return load_team(clone / config.team)
+        return load_team(_inside(clone, config.team))
     local = clone / "kodo-team.yaml"
     return load_team(local) if local.exists() else default_team()
+
+
+def _inside(clone: Path, relative: str) -> Path:
+    path = (clone / relative).resolve()
+    if not path.is_relative_to(clone.resolve()):
+        raise ConfigError(f"the team file {relative!r} must be a path inside the repository")
+    return path

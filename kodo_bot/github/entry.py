@@ -1,0 +1,144 @@
+"""What ``kodo-bot action`` and ``kodo-bot handle`` do once ``cli.py`` has read argv and the environment.
+
+``run_action`` turns one Actions event into a result: an event kodo-bot does not act on is said so and
+exits 0; a labelled issue goes through ``handle.handle_trigger``. Either way the job gets its step summary
+(``GITHUB_STEP_SUMMARY``) and outputs (``run-id``, ``outcome``, ``pr-number`` in ``GITHUB_OUTPUT``), and the
+run log is copied where the action uploads it from. ``run_handle`` does the same for an issue named by hand.
+
+The exit status is the run's outcome (0 only when verification accepted the work); a trigger that was
+ignored, refused or answered as a duplicate exits 0, since nothing went wrong with the bot.
+
+Not here: reading ``os.environ``, argv or the event file (``cli``), or any decision (``handle``, ``trust``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import SecretStr
+
+from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.launch import Backends
+from kodo_bot.github import render
+from kodo_bot.github.client import GitHubClient, RetryPolicy
+from kodo_bot.github.context import ActionsContext, Ignored, parse_event
+from kodo_bot.github.handle import HandleOptions, HandleResult, RunOverrides, handle_trigger, manual_trigger
+from kodo_bot.github.redact import redact
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """Everything about how the bot runs that is not in the event: the action's inputs, where work lives."""
+
+    work_root: Path
+    overrides: RunOverrides = RunOverrides()
+    label: str | None = None
+    config_path: str | None = None
+    runner: str = ""
+    #: the action copies run logs here and uploads them as an artifact
+    runs_dir: Path | None = None
+    bot_login: str | None = None
+    #: for rehearsals against the emulator: no throttling, short retries and timers
+    fast: bool = False
+    extra_sinks: tuple[EventSink, ...] = field(default_factory=tuple)
+
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy.fast() if self.fast else RetryPolicy()
+
+    def options(self, *, job_url: str | None, attempt_id: str, manual: bool) -> HandleOptions:
+        timers = {"retry_s": 0.2, "drain_s": 20.0} if self.fast else {}
+        return HandleOptions(
+            work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id,
+            overrides=self.overrides, bot_login=self.bot_login, manual=manual, label=self.label,
+            extra_sinks=self.extra_sinks, **({"config_path": self.config_path} if self.config_path else {}),
+            **timers,
+        )
+
+
+def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Backends,
+               out: TextIO) -> int:
+    """Handle the event that started the job."""
+    trigger = parse_event(ctx.event_name, payload)
+    if isinstance(trigger, Ignored):
+        print(f"kodo-bot: nothing to do: {trigger.reason}", file=out)
+        _write_outputs(ctx, run_id="", outcome="ignored", pr_number=None)
+        _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=None, note=trigger.reason))
+        return 0
+    token = ctx.require_token()
+    client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
+    try:
+        options = settings.options(job_url=ctx.run_url, attempt_id=f"actions-{ctx.run_id or 'local'}", manual=False)
+        result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
+    finally:
+        client.close()
+    _report(result, out, secrets=(token.get_secret_value(),))
+    _write_outputs(ctx, run_id=result.run_id if result.status == "finished" else "",
+                   outcome=result.outcome.value if result.outcome else result.status, pr_number=result.pr_number)
+    _write_summary(ctx, _summary(ctx.repository, result))
+    _copy_log(result, settings.runs_dir)
+    return result.exit_code
+
+
+def run_handle(repo: str, issue: int, token: SecretStr, api_url: str, settings: BotSettings,
+               backends: Backends, out: TextIO) -> int:
+    """``kodo-bot handle --issue N --repo OWNER/NAME``: as if the token's holder had labelled the issue."""
+    client = GitHubClient(token=token, repo=repo, api_url=api_url, retry=settings.retry())
+    try:
+        trigger = manual_trigger(client, issue)
+        options = settings.options(job_url=None, attempt_id="", manual=True)
+        result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
+    finally:
+        client.close()
+    _report(result, out, secrets=(token.get_secret_value(),))
+    _copy_log(result, settings.runs_dir)
+    return result.exit_code
+
+
+def _report(result: HandleResult, out: TextIO, *, secrets: tuple[str, ...]) -> None:
+    lines = [f"kodo-bot: issue #{result.issue_number}: {result.status}"]
+    if result.outcome is not None:
+        lines[0] += f" ({result.outcome.value})"
+    if result.message:
+        lines.append(f"  {result.message}")
+    for label, value in (("run", result.run_id), ("pull request", result.pr_url),
+                         ("progress comment", result.progress_url), ("log", result.log_path)):
+        if value and (result.status == "finished" or label == "progress comment"):
+            lines.append(f"  {label}: {value}")
+    if result.undelivered:
+        lines.append(f"  not delivered to GitHub: {', '.join(result.undelivered)}")
+    print(redact("\n".join(lines), secrets), file=out)
+
+
+def _summary(repo: str, result: HandleResult) -> str:
+    if result.finished is None:
+        note = f"{result.status}: {result.message}" if result.message else result.status
+        return render.render_step_summary(repo=repo, issue_number=result.issue_number, note=note,
+                                          progress_url=result.progress_url)
+    note = f"not delivered to GitHub: {', '.join(result.undelivered)}" if result.undelivered else ""
+    return render.render_step_summary(repo=repo, issue_number=result.issue_number, finished=result.finished,
+                                      note=note, pr_url=result.pr_url, progress_url=result.progress_url)
+
+
+def _write_outputs(ctx: ActionsContext, *, run_id: str, outcome: str, pr_number: int | None) -> None:
+    if ctx.output is None:
+        return
+    with open(ctx.output, "a", encoding="utf-8") as fh:
+        fh.write(f"run-id={run_id}\noutcome={outcome}\npr-number={pr_number or ''}\n")
+
+
+def _write_summary(ctx: ActionsContext, text: str) -> None:
+    if ctx.step_summary is None:
+        return
+    with open(ctx.step_summary, "a", encoding="utf-8") as fh:
+        fh.write(text.rstrip("\n") + "\n")
+
+
+def _copy_log(result: HandleResult, runs_dir: Path | None) -> None:
+    if runs_dir is None or result.log_path is None or not result.log_path.exists():
+        return
+    target = runs_dir / (result.run_id or "run")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(result.log_path, target / result.log_path.name)
