@@ -8,6 +8,7 @@ deliveries it queued are rendered under that lock and handed out after it is rel
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -69,7 +70,7 @@ class Dispatcher:
         self._rate_lock = threading.Lock()
         self._used: dict[str, int] = {}
         self._reset = int(time.time()) + 3600
-        self._request_no = 0
+        self._request_ids = itertools.count(1)
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                raw: bytes) -> Outcome:
@@ -204,10 +205,9 @@ class Dispatcher:
 
     def _headers(self, token, kind: str, response: Response) -> dict[str, str]:
         """Response headers, lower-cased as GitHub sends them over HTTP/2."""
-        self._request_no += 1
         out = {"content-type": "application/json; charset=utf-8",
                "x-github-media-type": "github.v3; format=json",
-               "x-github-request-id": f"EMU0:{self._request_no:06X}"}
+               "x-github-request-id": f"EMU0:{next(self._request_ids):06X}"}
         if token is not None:
             bucket = self.rate_bucket(token.value)
             out.update({"x-ratelimit-limit": str(bucket["limit"]),

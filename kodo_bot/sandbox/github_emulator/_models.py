@@ -191,3 +191,17 @@ class Repo:
 def snapshot(record):
     """A deep copy, so callers of the Python API cannot change the emulator's state by accident."""
     return copy.deepcopy(record)
+
+
+@dataclass
+class PendingEvent:
+    """A webhook GitHub would send: ``event`` (``issues``...) and ``action`` (``labeled``...)."""
+
+    event: str
+    action: str
+    repo: str
+    sender: str
+    number: int | None = None
+    comment_id: int | None = None
+    label: str | None = None
+    changes: dict = field(default_factory=dict)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
-from kodo_bot.sandbox.github_emulator._errors import ApiError, forbidden_for, invalid_request, not_found
+from kodo_bot.sandbox.github_emulator._errors import forbidden_for, invalid_request, not_found
 from kodo_bot.sandbox.github_emulator._models import Repo, Token, role_at_least
 
 if TYPE_CHECKING:
@@ -106,14 +106,14 @@ class Ctx:
         repo = self.store.repo(f"{self.params['owner']}/{self.params['repo']}")
         if self.token.repos is not None and repo.full_name.lower() not in self.token.repos:
             raise not_found()
-        if not self._is_app() and self.store.role_of(repo, self.login) == "none":
+        if not self.is_app() and self.store.role_of(repo, self.login) == "none":
             raise not_found()
         return repo
 
     def require_role(self, repo: Repo, role: str, *, unless_author: str | None = None) -> None:
         """For user tokens: the user's role on the repo must reach ``role`` (authors may edit their own
         things). App installation tokens are not collaborators; their permissions decide alone."""
-        if self._is_app() or role_at_least(self.store.role_of(repo, self.login), role):
+        if self.is_app() or role_at_least(self.store.role_of(repo, self.login), role):
             return
         if unless_author is not None and unless_author.lower() == self.login.lower():
             return
@@ -129,7 +129,8 @@ class Ctx:
         if not self.token.allows(category, level):
             raise forbidden_for(self.store.user(self.login).type)
 
-    def _is_app(self) -> bool:
+    def is_app(self) -> bool:
+        """A GitHub App installation token: not a collaborator; its permissions decide alone."""
         return self.store.user(self.login).type == "Bot"
 
     # -- input ---------------------------------------------------------------------------------------

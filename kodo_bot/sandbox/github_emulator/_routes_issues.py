@@ -48,7 +48,7 @@ def create_issue(ctx: Ctx) -> Response:
     body = ctx.field("body", str, nullable=True)
     labels = ctx.field("labels", list) or []
     assignees = ctx.field("assignees", list) or []
-    if not role_at_least(ctx.store.role_of(repo, ctx.login), "triage") and not ctx._is_app():
+    if not role_at_least(ctx.store.role_of(repo, ctx.login), "write") and not ctx.is_app():
         labels, assignees = [], []  # GitHub silently drops these without push access
     names = [entry["name"] if isinstance(entry, dict) else entry for entry in labels]
     issue = ctx.store.create_issue(repo, title=str(title), body=body, user=ctx.login,

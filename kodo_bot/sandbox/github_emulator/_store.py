@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import count
 from pathlib import Path
@@ -28,6 +27,7 @@ from kodo_bot.sandbox.github_emulator._models import (
     Issue,
     IssueEvent,
     Label,
+    PendingEvent,
     Repo,
     Token,
     User,
@@ -35,20 +35,6 @@ from kodo_bot.sandbox.github_emulator._models import (
 from kodo_bot.sandbox.github_emulator._store_pulls import PullsMixin
 
 _COLOR = re.compile(r"^[0-9a-fA-F]{6}$")
-
-
-@dataclass
-class PendingEvent:
-    """A webhook GitHub would send: ``event`` (``issues``...) and ``action`` (``labeled``...)."""
-
-    event: str
-    action: str
-    repo: str
-    sender: str
-    number: int | None = None
-    comment_id: int | None = None
-    label: str | None = None
-    changes: dict[str, Any] = field(default_factory=dict)
 
 
 class Store(PullsMixin):

@@ -11,10 +11,10 @@ import re
 from typing import TYPE_CHECKING
 
 from kodo_bot.sandbox.github_emulator._errors import ApiError, not_found, validation_failed
-from kodo_bot.sandbox.github_emulator._models import Issue, PullRequest, Repo, Status
+from kodo_bot.sandbox.github_emulator._models import Issue, IssueEvent, PendingEvent, PullRequest, Repo, Status
 
 if TYPE_CHECKING:
-    from kodo_bot.sandbox.github_emulator._store import PendingEvent, Store  # noqa: F401
+    from kodo_bot.sandbox.github_emulator._store import Store
 
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 STATUS_STATES = ("error", "failure", "pending", "success")
@@ -40,8 +40,6 @@ class PullsMixin:
     def create_pull(self: Store, repo: Repo, *, title: str | None, body: str | None, head: str,
                     base: str, user: str, draft: bool = False,
                     maintainer_can_modify: bool = False) -> PullRequest:
-        from kodo_bot.sandbox.github_emulator._store import PendingEvent
-
         with self.lock:
             head_owner, sep, head_ref = head.rpartition(":")
             if sep and head_owner.lower() != repo.owner.lower():
@@ -95,9 +93,6 @@ class PullsMixin:
 
     def set_draft(self: Store, repo: Repo, pull: PullRequest, draft: bool, actor: str) -> PullRequest:
         """The GraphQL ``markPullRequestReadyForReview`` / ``convertPullRequestToDraft`` mutations."""
-        from kodo_bot.sandbox.github_emulator._models import IssueEvent
-        from kodo_bot.sandbox.github_emulator._store import PendingEvent
-
         with self.lock:
             issue = repo.issues[pull.number]
             if issue.state != "open":

@@ -12,9 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from kodo_bot.sandbox.github_emulator._models import node_id
+from kodo_bot.sandbox.github_emulator._models import PendingEvent, node_id
 from kodo_bot.sandbox.github_emulator._render import Renderer
-from kodo_bot.sandbox.github_emulator._store import PendingEvent
 
 
 @dataclass(frozen=True)

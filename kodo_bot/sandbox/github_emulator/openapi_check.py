@@ -24,7 +24,6 @@ How GitHub's descriptions are read, and why:
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
