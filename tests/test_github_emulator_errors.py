@@ -169,3 +169,18 @@ def test_pygithub_leaves_slashes_in_label_names_unencoded(scene, gh_factory):
         gh_factory(emu, scene.token).get_repo(REPO).get_issue(issue.number).remove_from_labels("area/api")
     answer = call(emu, "DELETE", f"/repos/{REPO}/issues/{issue.number}/labels/area%2Fapi", scene.token)
     assert answer.status_code == 200 and emu.labels(REPO, issue.number) == []
+
+
+def test_an_emulator_bug_answers_500_and_keeps_the_traceback(scene, gh_factory, monkeypatch):
+    emu = scene.emu
+    issue = emu.create_issue(REPO, "Buggy", user="alice")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(emu._dispatcher.render, "issue", broken)
+    with pytest.raises(GithubException) as caught:
+        gh_factory(emu, scene.token).get_repo(REPO).get_issue(issue.number)
+    assert caught.value.status == 500
+    assert "renderer exploded" in emu.internal_errors[0]
+    emu.internal_errors.clear()  # the fixture asserts none are left

@@ -4,10 +4,13 @@ with every request and response checked against GitHub's OpenAPI description."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 
 import pytest
 import requests
 from github import GithubException, UnknownObjectException
+
+from kodo_bot.sandbox.github_emulator import GitHubEmulator
 
 from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
     BOT,
@@ -310,3 +313,12 @@ def test_concurrent_clients_do_not_lose_writes(scene, gh_factory):
     comments = emu.comments(REPO, issue.number)
     assert len(comments) == 48 and len({c.id for c in comments}) == 48
     emu.validation.assert_clean()
+
+
+def test_an_injected_clock_makes_timestamps_deterministic(tmp_path, gh_factory):
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    with GitHubEmulator(tmp_path / "gh", clock=lambda: moment) as emu:
+        emu.add_repo(REPO)
+        issue = emu.create_issue(REPO, "When", user="alice")
+        answer = gh_factory(emu, emu.add_token(BOT)).get_repo(REPO).get_issue(issue.number)
+        assert answer.raw_data["created_at"] == "2024-01-02T03:04:05Z" and answer.created_at == moment

@@ -90,21 +90,23 @@ class Dispatcher:
             if rule.drop_connection:
                 self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
                 return Outcome(0, None, {}, drop=True)
+        injected = rule is not None and bool(rule.status)
         try:
-            if rule is None or not rule.status or rule.applied:
+            if not injected or rule.applied:
                 self._answer(ex, headers, raw)
         except ApiError as exc:
             docs = _GRAPHQL_DOCS if kind == "graphql" else REST_DOCS
             ex.response = Response(exc.status, exc.body(docs), exc.headers)
         except Exception:  # a bug in the emulator: answer 500 and keep the trace for the test to show
             self.internal_errors.append(traceback.format_exc())
+            self.store.take_pending()  # half-made changes announce nothing
             ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
-        if rule is not None and rule.status:  # the injected answer replaces whatever happened
+        if injected:  # the injected answer replaces whatever happened
             token = ex.token or self._token(headers)
             user_id = self.store.users[token.login.lower()].id if token else None
             ex.response = Response(*rule.answer(user_id))
         response = ex.response
-        if self.validator is not None and kind == "rest" and ex.fault is None:
+        if self.validator is not None and kind == "rest" and not injected:
             if raw.strip() and ex.parsed:
                 self.validator.check_request(method, api_path, ex.body)
             self.validator.check_response(method, api_path, response.status, response.body)
