@@ -184,3 +184,13 @@ def test_an_emulator_bug_answers_500_and_keeps_the_traceback(scene, gh_factory, 
     assert caught.value.status == 500
     assert "renderer exploded" in emu.internal_errors[0]
     emu.internal_errors.clear()  # the fixture asserts none are left
+
+
+def test_token_permissions_accept_the_workflow_spelling_and_refuse_typos(scene, gh_factory):
+    emu = scene.emu
+    token = emu.add_token("hyphen[bot]", permissions={"pull-requests": "read", "contents": "read"})
+    assert gh_factory(emu, token).get_repo(REPO).get_pulls().totalCount == 0
+    with pytest.raises(ValueError, match="unknown token permission 'pullrequests'"):
+        emu.add_token("typo[bot]", permissions={"pullrequests": "write"})
+    with pytest.raises(ValueError, match="must be none, read or write"):
+        emu.add_token("typo[bot]", permissions={"issues": "admin"})

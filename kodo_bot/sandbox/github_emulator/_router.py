@@ -7,6 +7,7 @@ line each handler up with the description, and the validator can find the operat
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,6 +186,4 @@ class Ctx:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)

@@ -36,7 +36,17 @@ from kodo_bot.sandbox.github_emulator import (
     _routes_statuses,
 )
 from kodo_bot.sandbox.github_emulator._dispatch import Call, Dispatcher
-from kodo_bot.sandbox.github_emulator._models import Comment, Issue, PullRequest, Repo, Status, Token, User, snapshot
+from kodo_bot.sandbox.github_emulator._models import (
+    CATEGORIES,
+    Comment,
+    Issue,
+    PullRequest,
+    Repo,
+    Status,
+    Token,
+    User,
+    snapshot,
+)
 from kodo_bot.sandbox.github_emulator._render import Renderer, Urls, repo_clone_url
 from kodo_bot.sandbox.github_emulator._router import Router
 from kodo_bot.sandbox.github_emulator._server import HttpServer
@@ -129,7 +139,7 @@ class GitHubEmulator:
         repositories it sees (others answer 404). Returns the token string."""
         value = value or f"ghs_{secrets.token_hex(18)}"
         limit = frozenset(r.lower() for r in repos) if repos is not None else None
-        self._store.add_token(Token(value, login, dict(permissions) if permissions else None, limit))
+        self._store.add_token(Token(value, login, _permissions(permissions), limit))
         return value
 
     def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False,
@@ -280,3 +290,19 @@ class GitHubEmulator:
         for delivery in deliveries:
             for callback in list(self._subscribers):
                 callback(delivery)
+
+
+def _permissions(given: dict[str, str] | None) -> dict[str, str] | None:
+    """Token permissions, accepting the workflow spelling (``pull-requests``) and refusing typos, which
+    would otherwise silently deny everything in that category."""
+    if given is None:
+        return None
+    out = {}
+    for category, level in given.items():
+        name = category.replace("-", "_")
+        if name not in CATEGORIES:
+            raise ValueError(f"unknown token permission {category!r}; use one of {', '.join(CATEGORIES)}")
+        if level not in ("none", "read", "write"):
+            raise ValueError(f"token permission {category!r} must be none, read or write, not {level!r}")
+        out[name] = level
+    return out
