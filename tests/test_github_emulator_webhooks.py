@@ -131,3 +131,17 @@ def test_deliveries_carry_githubs_headers(org_emu):
     headers = delivery.headers()
     assert headers["X-GitHub-Event"] == "issues" and headers["X-GitHub-Delivery"] == delivery.id
     assert delivery.name == "issues.opened"
+
+
+def test_a_failing_subscriber_is_reported_without_failing_the_request(org_emu, gh_factory):
+    emu = org_emu
+    issue = emu.create_issue(REPO, "Fragile hook", user="alice")
+
+    def explode(delivery) -> None:
+        raise RuntimeError("subscriber bug")
+
+    emu.on_webhook(explode)
+    token = emu.add_token(BOT, permissions=ALL_WRITE)
+    gh_factory(emu, token).get_repo(REPO).get_issue(issue.number).create_comment("still posted")
+    assert [c.body for c in emu.comments(REPO, issue.number)] == ["still posted"]
+    assert "subscriber bug" in emu.internal_errors[0]

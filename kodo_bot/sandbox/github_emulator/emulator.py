@@ -21,6 +21,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -217,7 +218,8 @@ class GitHubEmulator:
     # -- inspection ----------------------------------------------------------------------------------
 
     def repo(self, repo: str) -> Repo:
-        return snapshot(self._store.repo(repo))
+        with self._store.lock:
+            return snapshot(self._store.repo(repo))
 
     def issue(self, repo: str, number: int) -> Issue:
         with self._store.lock:
@@ -272,12 +274,14 @@ class GitHubEmulator:
                 and (path_regex is None or re.search(path_regex, c.path))]
 
     def on_webhook(self, callback: Callable[[Delivery], None]) -> None:
-        """Call ``callback(delivery)`` for every webhook, after the change (outside the lock)."""
+        """Call ``callback(delivery)`` for every webhook, after the change (outside the lock). A callback
+        that raises is reported in ``internal_errors``; the request that caused the event still succeeds."""
         self._subscribers.append(callback)
 
     @property
     def internal_errors(self) -> list[str]:
-        """Tracebacks of emulator bugs answered with 500; tests should assert this stays empty."""
+        """Tracebacks of emulator bugs answered with 500, and of webhook subscribers that raised; tests
+        should assert this stays empty."""
         return self._dispatcher.internal_errors
 
     def _record_call(self, call: Call) -> None:
@@ -289,7 +293,11 @@ class GitHubEmulator:
             self.deliveries.extend(deliveries)
         for delivery in deliveries:
             for callback in list(self._subscribers):
-                callback(delivery)
+                try:
+                    callback(delivery)
+                except Exception:  # a failing subscriber must not fail the request that caused the event
+                    self.internal_errors.append(f"webhook subscriber failed on {delivery.name}:\n"
+                                                + traceback.format_exc())
 
 
 def _permissions(given: dict[str, str] | None) -> dict[str, str] | None:
