@@ -72,6 +72,9 @@ class Store(PullsMixin):
         with self.lock:
             existing = self.users.get(login.lower())
             if existing:
+                if type is not None and type != existing.type:
+                    raise ValueError(f"{login} already exists as a {existing.type}; add it before anything "
+                                     f"that creates it (a repository owner is created as a User)")
                 return existing
             kind = type or ("Bot" if login.endswith("[bot]") else "User")
             user = User(login, self.next_id("user"), kind, name, email, created_at=self.clock())
