@@ -16,7 +16,7 @@ import pytest
 from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, demo_story
-from tests.e2e_support import BASE_FILES, HELLO, accepted_roles
+from tests.e2e_support import BASE_FILES, accepted_roles
 from tests.github_support import REPO, READER, WRITER, action, kodo_yml, make_scene
 
 pytestmark = pytest.mark.e2e
@@ -176,3 +176,73 @@ def test_token_without_issue_permission_names_it(tmp_path, capsys):
         assert scene.token not in err
     finally:
         scene.emu.stop()
+
+
+def test_github_5xx_and_rate_limits_lose_nothing(demo_scene, capsys):
+    scene, story = demo_scene
+    faults = scene.emu.faults
+    # GitHub saved the comment, then answered 502: a blind retry would post it twice.
+    faults.add(method="POST", path_regex=r"/issues/\d+/comments$", status=502, times=1, skip=1, applied=True)
+    faults.add(method="POST", path_regex=r"/issues/\d+/comments$", status=503, times=1, skip=1)
+    faults.add(method="POST", path_regex=r"/issues/\d+/comments$", drop_connection=True, times=1, skip=1)
+    faults.add(method="PATCH", path_regex=r"/issues/comments/", status=503, headers={"Retry-After": "1"}, times=2)
+    faults.secondary_rate_limit(method="POST", path_regex=r"/statuses/", retry_after_s=1)
+    faults.secondary_rate_limit(method="POST", path_regex=r"/pulls$", retry_after_s=1, status=429)
+    faults.rate_limit(method="GET", path_regex=r"/issues/\d+$", reset_in_s=1)
+    faults.add(method="POST", path_regex=r"/labels$", status=500, times=2)
+    faults.add(path_regex=r"/graphql", status=502, times=1)
+    n = scene.issue("Add multiplication to the calculator", story.goal)
+    with ScriptedModelServer(story.scenario) as server:
+        code = action(scene.env(scene.label(n), model_url=server.url))
+        server.assert_complete()
+    assert code == 0, capsys.readouterr()
+    assert all(rule.exhausted for rule in faults.rules), [(r.path_regex, r.hits) for r in faults.rules]
+    (pull,) = scene.pulls()
+    assert not pull.draft
+    assert scene.kinds(n) == {"progress": 1}
+    assert scene.kinds(pull.number) == {"verdicts:1": 1, "verdicts:2": 1, "summary": 1}
+    assert scene.emu.branches(REPO)[pull.head_ref] == pull.head_sha
+    assert [s.state for s in scene.emu.statuses(REPO, pull.head_sha)] == ["success"]
+    assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
+    assert "accepted" in scene.bot_comments(n)[0].body
+    scene.assert_valid()
+
+
+def test_issue_closed_mid_run_stops_at_the_cycle_end(demo_scene, capsys):
+    scene, story = demo_scene
+    n = scene.issue("Add multiplication to the calculator", story.goal)
+
+    def close_when_the_pr_opens(delivery):
+        if delivery.event == "pull_request" and delivery.payload.get("action") == "opened":
+            scene.emu.close_issue(REPO, n, actor=WRITER)
+
+    scene.emu.on_webhook(close_when_the_pr_opens)
+    with ScriptedModelServer(story.scenario) as server:
+        code = action(scene.env(scene.label(n), model_url=server.url))
+        assert server.served("orchestrator") == 2  # no second cycle
+    assert code == 6, capsys.readouterr()
+    assert scene.outputs()["outcome"] == "stopped"
+    outcome = next(c for c in scene.bot_comments(n) if find_marker(c.body, "outcome"))
+    assert "the issue was closed" in outcome.body
+    assert "kodo:running" not in scene.emu.labels(REPO, n) and "kodo:needs-human" in scene.emu.labels(REPO, n)
+    (pull,) = scene.pulls()
+    assert scene.kinds(pull.number) == {"verdicts:1": 1}
+    scene.assert_valid()
+
+
+def test_hostile_title_and_a_1_mb_body(scene, capsys):
+    title = "../../etc/passwd; rm -rf / $(whoami) `id` && echo 🚀 Ünïcode"
+    body = "Add hello(name).\n\n" + ("lorem ipsum " * 90_000)
+    n = scene.issue(title, body)
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
+        code = action(scene.env(scene.label(n), model_url=server.url))
+        server.assert_complete()
+        seed = next(b for b, r in zip(server.request_bodies, server.requests) if r.role == "orchestrator")
+    assert code == 0, capsys.readouterr()
+    (pull,) = scene.pulls()
+    assert re.fullmatch(rf"kodo/issue-{n}-[a-z0-9]+(-[a-z0-9]+)*", pull.head_ref) and len(pull.head_ref) <= 60
+    assert pull.head_ref in scene.emu.branches(REPO)
+    goal = seed["messages"][0]["content"]
+    assert len(goal) < 30_000 and "characters cut here" in goal
+    assert "shortened this goal" in (scene.emu.issue(REPO, pull.number).body or "")
+    scene.assert_valid()

@@ -19,7 +19,7 @@ import git
 
 from kodo_bot.agents.base import SessionFactory
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.log import JsonlLog
+from kodo_bot.engine.log import JsonlLog, read_events
 from kodo_bot.engine.orchestrator import ApiOrchestrator
 from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
@@ -163,7 +163,10 @@ async def resume_run(
 async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
     log = JsonlLog(store.events_path(state.run_id))
-    bus = ev.EventBus([log, *sinks], next_seq=state.next_seq)
+    # Events emitted after the last checkpoint of a killed run are in the log but not in state.next_seq:
+    # continue after the log's last one, so every seq stays unique (sinks skip seqs they have seen).
+    logged = read_events(store.events_path(state.run_id))
+    bus = ev.EventBus([log, *sinks], next_seq=max(state.next_seq, (logged[-1].seq + 1) if logged else 1))
     orchestrator = None
     try:
         repo = open_project(Path(state.project), allow_dirty=True)

@@ -23,19 +23,18 @@ It deliberately does not decide anything (who may trigger, what to post), render
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
-from collections import Counter
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
-from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.IssueComment import IssueComment
 from pydantic import SecretStr
 
 from kodo_bot.errors import GitHubError
+from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
 from kodo_bot.github.redact import redact
 
 #: the permission each kind of write needs, as a workflow's ``permissions:`` block spells it
@@ -44,44 +43,6 @@ PERM_PULLS = "pull-requests: write"
 PERM_STATUSES = "statuses: write"
 PERM_CONTENTS_READ = "contents: read"
 PERM_METADATA = "metadata: read"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before giving up. Every wait is capped, so the worst case is bounded:
-    about ``retries * max_wait_s`` seconds for one call."""
-
-    retries: int = 5
-    backoff_s: float = 1.0
-    #: cap on any single wait: exponential backoff, ``Retry-After``, a rate-limit reset
-    max_wait_s: float = 60.0
-    #: wait after a secondary rate limit that names no time (GitHub asks for at least a minute)
-    secondary_wait_s: float = 60.0
-    #: seconds PyGithub keeps between requests / between writes (GitHub's advice for bots); 0 in tests
-    between_requests_s: float = 0.25
-    between_writes_s: float = 1.0
-    timeout_s: int = 30
-
-    @classmethod
-    def fast(cls) -> RetryPolicy:
-        """For tests, the demo and the benchmark against the emulator: no throttling, short waits."""
-        return cls(retries=5, backoff_s=0.05, max_wait_s=2.0, secondary_wait_s=0.5,
-                   between_requests_s=0.0, between_writes_s=0.0, timeout_s=30)
-
-    def urllib3_retry(self) -> GithubRetry:
-        return GithubRetry(
-            total=self.retries,
-            backoff_factor=self.backoff_s,
-            backoff_max=self.max_wait_s,
-            retry_after_max=max(1, int(self.max_wait_s)),
-            secondary_rate_wait=self.secondary_wait_s,
-            max_rate_limit_wait=self.max_wait_s,
-            # GithubRetry adds 403 (rate limits) itself; 429 is how GitHub also signals a secondary limit.
-            status_forcelist=[429, *range(500, 600)],
-            # PATCH is not retried by default, and progress edits are PATCHes.
-            allowed_methods=frozenset({"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"}),
-            raise_on_status=False,
-        )
 
 
 @dataclass(frozen=True)
@@ -122,35 +83,6 @@ class PullInfo:
     head_ref: str
 
 
-class CallCounter:
-    """REST and GraphQL requests as PyGithub sent them (a retried request counts once), by kind."""
-
-    _RULES = (
-        (re.compile(r"/\d+(?=/|$)"), "/:n"),
-        (re.compile(r"/statuses/[0-9a-fA-F]+$"), "/statuses/:sha"),
-        (re.compile(r"/(labels|contents|collaborators)/[^?]+$"), r"/\1/:name"),
-    )
-
-    def __init__(self) -> None:
-        self.by_kind: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def record(self, verb: str, path: str, repo: str) -> None:
-        path = path.split("?", 1)[0].replace(f"/repos/{repo}", "/repos/:repo")
-        for pattern, replacement in self._RULES:
-            path = pattern.sub(replacement, path)
-        with self._lock:
-            self.by_kind[f"{verb} {path}"] += 1
-
-    @property
-    def graphql(self) -> int:
-        return sum(n for kind, n in self.by_kind.items() if kind.endswith("/graphql"))
-
-    @property
-    def rest(self) -> int:
-        return sum(self.by_kind.values()) - self.graphql
-
-
 class GitHubClient:
     """One repository on one GitHub (or GHES, or the emulator), through PyGithub. Thread-safe: the sink's
     worker thread and the engine's stop check share it, one request at a time."""
@@ -160,19 +92,25 @@ class GitHubClient:
         self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
         if not self._token:
             raise GitHubError("no GitHub token", hint="set GITHUB_TOKEN (or GH_TOKEN)")
-        policy = retry or RetryPolicy()
+        self.policy = policy = retry or RetryPolicy()
         self.repo_name = repo
         self.api_url = api_url.rstrip("/")
         self.counter = counter or CallCounter()
-        self._gh = Github(
-            base_url=self.api_url, auth=Auth.Token(self._token), retry=policy.urllib3_retry(),
-            timeout=policy.timeout_s, per_page=100, lazy=True,
-            seconds_between_requests=policy.between_requests_s or None,
-            seconds_between_writes=policy.between_writes_s or None,
-        )
-        self._hook_counter(self._gh.requester)
-        self._repo = self._gh.get_repo(repo)
+        self._gh, self._repo = self._connect(policy.urllib3_retry())
+        # Posting a comment is the one write that is not idempotent: a 5xx may come after GitHub saved it,
+        # and a blind retry would post it twice. It gets no transport retry; ``create_comment`` looks first.
+        self._gh_once, self._repo_once = self._connect(policy.urllib3_retry(post=False))
         self._lock = threading.RLock()
+
+    def _connect(self, retry: GithubRetry):
+        p = self.policy
+        gh = Github(
+            base_url=self.api_url, auth=Auth.Token(self._token), retry=retry, timeout=p.timeout_s, per_page=100,
+            lazy=True, seconds_between_requests=p.between_requests_s or None,
+            seconds_between_writes=p.between_writes_s or None,
+        )
+        self._hook_counter(gh.requester)
+        return gh, gh.get_repo(self.repo_name)
 
     def _hook_counter(self, requester) -> None:
         # Every request PyGithub makes (REST, GraphQL, pagination) passes through this private method once,
@@ -189,8 +127,9 @@ class GitHubClient:
         requester._Requester__requestEncode = counted  # noqa: SLF001
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._gh.close()
+        for gh in (self._gh, self._gh_once):
+            with contextlib.suppress(Exception):
+                gh.close()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -266,10 +205,24 @@ class GitHubClient:
 
     # ------------------------------------------------------------------ writing
     def create_comment(self, number: int, body: str) -> CommentInfo:
-        with self._call(f"comment on #{number}", PERM_ISSUES):
-            c = self._repo.get_issue(number).create_comment(self._clean(body))
-            return CommentInfo(c.id, c.user.login if c.user else "", c.user.type if c.user else "Bot",
-                               c.body or "", c.html_url)
+        """Post a comment exactly once: after a failure that may hide a success (5xx, a dropped connection,
+        a rate limit), wait as GitHub asks, then look for the comment before posting again."""
+        body, what = self._clean(body), f"comment on #{number}"
+        for attempt in range(self.policy.retries + 1):
+            try:
+                with self._call(what, PERM_ISSUES):
+                    c = self._repo_once.get_issue(number).create_comment(body)
+                    return CommentInfo(c.id, c.user.login if c.user else "", c.user.type if c.user else "Bot",
+                                       c.body or "", c.html_url)
+            except GitHubError as exc:
+                wait = transient_wait(exc.__cause__ or exc.__context__, self.policy, attempt)
+                if wait is None or attempt == self.policy.retries:
+                    raise
+            time.sleep(wait)
+            found = next((c for c in reversed(self.comments(number)) if c.body.strip() == body.strip()), None)
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")
 
     def edit_comment(self, comment_id: int, body: str) -> None:
         with self._call("edit a comment", PERM_ISSUES):
@@ -326,12 +279,13 @@ class GitHubClient:
             with self._lock:
                 yield
         except GithubException as exc:
-            raise self._translate(exc, what, permission) from None
+            # ``from exc`` keeps the HTTP answer for create_comment's retry decision; the message is redacted.
+            raise self._translate(exc, what, permission) from exc
         except (requests.RequestException, OSError) as exc:
             raise GitHubError(
                 f"cannot reach GitHub at {self.api_url} to {what}: {self._clean(str(exc))}",
                 hint="check GITHUB_API_URL and the runner's network",
-            ) from None
+            ) from exc
 
     def _translate(self, exc: GithubException, what: str, permission: str) -> GitHubError:
         return translate(exc, what=what, permission=permission, secrets=self.secrets)
@@ -339,36 +293,6 @@ class GitHubClient:
 
 def _pull(p) -> PullInfo:
     return PullInfo(p.number, p.node_id, p.html_url, bool(p.draft), p.head.ref)
-
-
-def translate(exc: GithubException, *, what: str, permission: str, secrets: tuple[str, ...] = ()) -> GitHubError:
-    """A PyGithub error as a ``GitHubError`` that says what failed and what to grant or fix."""
-    data = exc.data if isinstance(exc.data, dict) else {}
-    message = redact(str(data.get("message") or exc.message or exc.data or ""), secrets).strip()
-    detail = f"{exc.status} {message}".strip()
-    if isinstance(exc, RateLimitExceededExceedsMaxWait):
-        return GitHubError(f"GitHub rate-limited the request to {what} and asked to wait longer than allowed ({detail})",
-                           hint="try again later; the run's work is committed on its branch")
-    if exc.status == 401:
-        return GitHubError(f"GitHub rejected the token ({detail}) when trying to {what}",
-                           hint="the token is missing, expired or revoked: pass a valid `github-token`")
-    if exc.status == 403 and "rate limit" in message.lower():
-        return GitHubError(f"GitHub kept rate-limiting the request to {what} ({detail})",
-                           hint="try again later; the run's work is committed on its branch")
-    if exc.status == 403:
-        return GitHubError(f"the token cannot {what} ({detail}): grant `{permission}`",
-                           hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)")
-    if exc.status == 404:
-        return GitHubError(f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
-                           f"see it (grant `{permission}`)",
-                           hint="check the repository name and the token's access to it")
-    if exc.status >= 500:
-        return GitHubError(f"GitHub kept failing ({detail}) when trying to {what}, after retries",
-                           hint="GitHub may be having an incident; try again later")
-    errors = data.get("errors")
-    if errors:
-        detail += f": {redact(str(errors), secrets)[:500]}"
-    return GitHubError(f"GitHub refused to {what} ({detail})")
 
 
 __all__ = [

@@ -243,11 +243,12 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
         else:
             branch = next(iter(remote.remote_branches(plan.clone, f"kodo/issue-{n}-")), branch)
         continuing = remote.track_branch(plan.clone, branch)
-        run = replace(run, branch=branch)
         pull = client.find_pull(branch) if continuing else None
         slots = markers_by_slot(own)
         if pull is not None:
             slots |= markers_by_slot(own_comments(client.comments(pull.number), comment.author))
+        earlier = [m.round or 0 for m in slots if m.kind == "verdicts" and m.run != plan.run_id]
+        run = replace(run, branch=branch, round_offset=max(earlier, default=0))
         sink = GitHubSink(client=client, remote=remote, clone=plan.clone, run=run, progress=progress,
                           progress_comment=comment, slots=slots, pull=pull, clock=clock)
         sinks = [sink, *options.extra_sinks]

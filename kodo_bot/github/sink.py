@@ -70,6 +70,9 @@ class IssueRun:
     retry_s: float = 5.0
     #: how long ``close`` keeps trying to deliver what is outstanding
     drain_s: float = 120.0
+    #: verification rounds earlier runs already posted on this PR (a takeover on another machine numbers
+    #: its rounds after theirs, so the PR reads round 1, round 2 ... across runners)
+    round_offset: int = 0
 
 
 @dataclass
@@ -143,6 +146,7 @@ class GitHubSink(EventSink):
                 # RunStarted too: a resumed or continued run may hold commits that never reached GitHub.
                 w.push = True
             case ev.VerificationFinished():
+                event = event.model_copy(update={"round": event.round + self.run.round_offset})
                 w.rounds[event.round] = event
                 state, text = render.verification_status(event)
                 w.statuses[event.sha] = (state, text, event.round)

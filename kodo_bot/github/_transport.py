@@ -1,0 +1,140 @@
+"""How the client talks to GitHub: retry policy, call counting, and GitHub's errors in words people act on.
+
+Kept apart from ``client`` so the operations read on their own. Nothing here performs a request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import requests
+from github import GithubException, GithubRetry
+from github.GithubException import RateLimitExceededExceedsMaxWait
+
+from kodo_bot.errors import GitHubError
+from kodo_bot.github.redact import redact
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up. Every wait is capped, so the worst case is bounded:
+    about ``retries * max_wait_s`` seconds for one call."""
+
+    retries: int = 5
+    backoff_s: float = 1.0
+    #: cap on any single wait: exponential backoff, ``Retry-After``, a rate-limit reset
+    max_wait_s: float = 60.0
+    #: wait after a secondary rate limit that names no time (GitHub asks for at least a minute)
+    secondary_wait_s: float = 60.0
+    #: seconds PyGithub keeps between requests / between writes (GitHub's advice for bots); 0 in tests
+    between_requests_s: float = 0.25
+    between_writes_s: float = 1.0
+    timeout_s: int = 30
+
+    @classmethod
+    def fast(cls) -> RetryPolicy:
+        """For tests, the demo and the benchmark against the emulator: no throttling, short waits."""
+        return cls(retries=5, backoff_s=0.05, max_wait_s=2.0, secondary_wait_s=0.5,
+                   between_requests_s=0.0, between_writes_s=0.0, timeout_s=30)
+
+    def urllib3_retry(self, *, post: bool = True) -> GithubRetry:
+        methods = {"GET", "HEAD", "PATCH", "PUT", "DELETE"} | ({"POST"} if post else set())
+        return GithubRetry(
+            total=self.retries,
+            backoff_factor=self.backoff_s,
+            backoff_max=self.max_wait_s,
+            retry_after_max=max(1, int(self.max_wait_s)),
+            secondary_rate_wait=self.secondary_wait_s,
+            max_rate_limit_wait=self.max_wait_s,
+            # GithubRetry adds 403 (rate limits) itself; 429 is how GitHub also signals a secondary limit.
+            status_forcelist=[429, *range(500, 600)],
+            # PATCH is not retried by default, and progress edits are PATCHes.
+            allowed_methods=frozenset(methods),
+            raise_on_status=False,
+        )
+
+
+class CallCounter:
+    """REST and GraphQL requests as PyGithub sent them (a retried request counts once), by kind."""
+
+    _RULES = (
+        (re.compile(r"/\d+(?=/|$)"), "/:n"),
+        (re.compile(r"/statuses/[0-9a-fA-F]+$"), "/statuses/:sha"),
+        (re.compile(r"/(labels|contents|collaborators)/[^?]+$"), r"/\1/:name"),
+    )
+
+    def __init__(self) -> None:
+        self.by_kind: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, verb: str, path: str, repo: str) -> None:
+        path = path.split("?", 1)[0].replace(f"/repos/{repo}", "/repos/:repo")
+        for pattern, replacement in self._RULES:
+            path = pattern.sub(replacement, path)
+        with self._lock:
+            self.by_kind[f"{verb} {path}"] += 1
+
+    @property
+    def graphql(self) -> int:
+        return sum(n for kind, n in self.by_kind.items() if kind.endswith("/graphql"))
+
+    @property
+    def rest(self) -> int:
+        return sum(self.by_kind.values()) - self.graphql
+
+
+def transient_wait(cause: BaseException | None, policy: RetryPolicy, attempt: int) -> float | None:
+    """Seconds to wait before trying again after ``cause``, or None when trying again cannot help."""
+    backoff = min(policy.max_wait_s, policy.backoff_s * (2 ** attempt))
+    if isinstance(cause, (requests.RequestException, OSError)):
+        return backoff
+    if not isinstance(cause, GithubException):
+        return None
+    headers = {k.lower(): v for k, v in (cause.headers or {}).items()}
+    message = str((cause.data or {}).get("message", "")) if isinstance(cause.data, dict) else ""
+    limited = cause.status == 429 or (cause.status == 403 and ("retry-after" in headers or "rate limit" in message.lower()))
+    if not (cause.status >= 500 or limited):
+        return None
+    try:
+        asked = float(headers.get("retry-after", "nan"))
+    except ValueError:
+        asked = float("nan")
+    if asked == asked:  # not NaN: GitHub said how long
+        return min(policy.max_wait_s, max(asked, 0.0))
+    if "x-ratelimit-reset" in headers and headers.get("x-ratelimit-remaining") == "0":
+        return min(policy.max_wait_s, max(0.0, float(headers["x-ratelimit-reset"]) - time.time() + 1))
+    return backoff
+
+
+def translate(exc: GithubException, *, what: str, permission: str, secrets: tuple[str, ...] = ()) -> GitHubError:
+    """A PyGithub error as a ``GitHubError`` that says what failed and what to grant or fix."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = redact(str(data.get("message") or exc.message or exc.data or ""), secrets).strip()
+    detail = f"{exc.status} {message}".strip()
+    if isinstance(exc, RateLimitExceededExceedsMaxWait):
+        return GitHubError(f"GitHub rate-limited the request to {what} and asked to wait longer than allowed ({detail})",
+                           hint="try again later; the run's work is committed on its branch")
+    if exc.status == 401:
+        return GitHubError(f"GitHub rejected the token ({detail}) when trying to {what}",
+                           hint="the token is missing, expired or revoked: pass a valid `github-token`")
+    if exc.status == 403 and "rate limit" in message.lower():
+        return GitHubError(f"GitHub kept rate-limiting the request to {what} ({detail})",
+                           hint="try again later; the run's work is committed on its branch")
+    if exc.status == 403:
+        return GitHubError(f"the token cannot {what} ({detail}): grant `{permission}`",
+                           hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)")
+    if exc.status == 404:
+        return GitHubError(f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
+                           f"see it (grant `{permission}`)",
+                           hint="check the repository name and the token's access to it")
+    if exc.status >= 500:
+        return GitHubError(f"GitHub kept failing ({detail}) when trying to {what}, after retries",
+                           hint="GitHub may be having an incident; try again later")
+    errors = data.get("errors")
+    if errors:
+        detail += f": {redact(str(errors), secrets)[:500]}"
+    return GitHubError(f"GitHub refused to {what} ({detail})")
