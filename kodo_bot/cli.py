@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +23,6 @@ from rich.table import Table
 
 from kodo_bot import __version__
 from kodo_bot.engine.events import EventSink
-from kodo_bot.engine.launch import Backends, RunRequest, default_state_dir, resume_run, start_run
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
@@ -30,6 +30,12 @@ from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
 from kodo_bot.report import render_report, run_summary, runs_table_rows
 from kodo_bot.view import LiveView, PlainView
+
+if TYPE_CHECKING:
+    from kodo_bot.engine.launch import Backends
+
+# kodo_bot.engine.launch (and with it the anthropic SDK, about a second to import) is imported where it is
+# used: `kodo-bot action` must post its first comment within two seconds of starting.
 
 PROJECT_TEAM_FILE = "kodo-team.yaml"
 #: where `kodo-bot action`/`handle` keep clones and runs: outside the job's workspace, so a run killed on this
@@ -75,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--state-dir", type=Path)
     rep.add_argument("--json", action="store_true")
 
-    demo = sub.add_parser("demo", help="the whole flow offline: scripted model, real Claude Code CLI")
-    demo.add_argument("--dir", type=Path, help="where to put the demo project (default: a new temp dir)")
+    demo = sub.add_parser("demo", help="the whole GitHub flow offline: emulated GitHub, scripted model, real Claude Code CLI")
+    demo.add_argument("--dir", type=Path, help="where to put the demo (default: a new temp dir)")
+    demo.add_argument("--local", action="store_true", help="the engine alone on a local project, without GitHub")
     demo.add_argument("--json", action="store_true")
 
     sub.add_parser("action", help="handle the GitHub Actions event that started this job (reads GITHUB_* and KODO_*)")
@@ -140,6 +147,7 @@ def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
     """Credentials and endpoints from the environment; agents get a scrubbed copy, never the secrets."""
     from kodo_bot.agents.claude import ClaudeSessionFactory
     from kodo_bot.agents.env import is_secret_name
+    from kodo_bot.engine.launch import Backends
 
     base_url = env.get("ANTHROPIC_BASE_URL") or None
     cli_path = env.get("KODO_CLAUDE_CLI") or None
@@ -163,11 +171,15 @@ def _sinks(json_mode: bool) -> list[EventSink]:
 
 
 def _store(project: Path, state_dir: Path | None) -> RunStore:
+    from kodo_bot.engine.launch import default_state_dir
+
     return RunStore((state_dir or default_state_dir(project.resolve())).resolve())
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.engine.launch import RunRequest, start_run
+
     goal = read_goal_file(args.goal_file) if args.goal_file else args.goal
     if not goal or not goal.strip():
         raise UserError("the goal is empty")
@@ -185,6 +197,8 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.engine.launch import resume_run
+
     store = _store(args.project, args.state_dir)
     limits = {"max_cycles": args.cycles, "max_cost_usd": args.max_cost_usd, "max_minutes": args.max_minutes,
               "max_rejections": args.max_rejections}
@@ -240,9 +254,13 @@ def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from kodo_bot.sandbox.demo import run_demo
+    if args.local:
+        from kodo_bot.sandbox.demo import run_demo
 
-    return run_demo(args.dir, env=env, json_mode=args.json)
+        return run_demo(args.dir, env=env, json_mode=args.json)
+    from kodo_bot.sandbox.github_demo import run_github_demo
+
+    return run_github_demo(args.dir, env=env, json_mode=args.json)
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type):
@@ -290,7 +308,7 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UserError(f"cannot read the event payload GITHUB_EVENT_PATH={ctx.event_path}: {exc.strerror}") from None
     settings = _bot_settings(env, label=(env.get("KODO_LABEL") or "").strip() or None,
                              config_path=(env.get("KODO_CONFIG_FILE") or "").strip() or None)
-    return run_action(ctx, payload, settings, backends_from_env(env), sys.stdout)
+    return run_action(ctx, payload, settings, lambda: backends_from_env(env), sys.stdout)
 
 
 def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -311,7 +329,8 @@ def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                              orchestrator_model=args.orchestrator_model, team_file=args.team)
     settings = _bot_settings(env, work_dir=args.work_dir, overrides=overrides, config_path=args.config_file)
     api_url = (args.api_url or env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    return run_handle(args.repo, args.issue, SecretStr(token), api_url, settings, backends_from_env(env), sys.stdout)
+    return run_handle(args.repo, args.issue, SecretStr(token), api_url, settings, lambda: backends_from_env(env),
+                      sys.stdout)
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cmd_report, "demo": cmd_demo,

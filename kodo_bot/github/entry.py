@@ -14,14 +14,17 @@ Not here: reading ``os.environ``, argv or the event file (``cli``), or any decis
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pydantic import SecretStr
 
+if TYPE_CHECKING:
+    from kodo_bot.engine.launch import Backends
+
 from kodo_bot.engine.events import EventSink
-from kodo_bot.engine.launch import Backends
 from kodo_bot.github import render
 from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
@@ -58,9 +61,9 @@ class BotSettings:
         )
 
 
-def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Backends,
+def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Callable[[], Backends],
                out: TextIO) -> int:
-    """Handle the event that started the job."""
+    """Handle the event that started the job. ``backends`` is called once a run is about to start."""
     trigger = parse_event(ctx.event_name, payload)
     if isinstance(trigger, Ignored):
         print(f"kodo-bot: nothing to do: {trigger.reason}", file=out)
@@ -83,7 +86,7 @@ def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backe
 
 
 def run_handle(repo: str, issue: int, token: SecretStr, api_url: str, settings: BotSettings,
-               backends: Backends, out: TextIO) -> int:
+               backends: Callable[[], Backends], out: TextIO) -> int:
     """``kodo-bot handle --issue N --repo OWNER/NAME``: as if the token's holder had labelled the issue."""
     client = GitHubClient(token=token, repo=repo, api_url=api_url, retry=settings.retry())
     try:

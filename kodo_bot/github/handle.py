@@ -24,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
+if TYPE_CHECKING:
+    from kodo_bot.engine.launch import Backends
+
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
-from kodo_bot.engine.launch import Backends, RunRequest, resume_run, start_run
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, CostReport, Outcome
 from kodo_bot.engine.state import RunSettings, RunStore
@@ -118,9 +120,14 @@ class HandleResult:
         return EXIT_BAD_INPUT if self.status == "invalid_config" else 0
 
 
-def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: SecretStr, backends: Backends,
-                   options: HandleOptions, clock: Callable[[], datetime] = utcnow) -> HandleResult:
-    """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``."""
+def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: SecretStr,
+                   backends: Callable[[], Backends], options: HandleOptions,
+                   clock: Callable[[], datetime] = utcnow) -> HandleResult:
+    """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``.
+
+    ``backends`` is called only once the progress comment is up: building them imports the agent and model
+    SDKs, which takes longer than a waiting person should wait for the first sign of life.
+    """
     started = time.monotonic()
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
@@ -223,7 +230,7 @@ def _resumable_here(store: RunStore, run_id: str) -> bool:
 
 def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
          sender_permission: str | None, config: KodoConfig, default_branch: str, remote: GitRemote, plan: _Plan,
-         progress: ProgressState, comment: CommentInfo, *, client: GitHubClient, backends: Backends,
+         progress: ProgressState, comment: CommentInfo, *, client: GitHubClient, backends: Callable[[], Backends],
          options: HandleOptions, clock: Callable[[], datetime], result: HandleResult) -> None:
     n = issue.number
     goal = _goal(client, issue, comments, own, trigger, sender_permission, config)
@@ -237,6 +244,8 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
     )
     sink = None
     try:
+        from kodo_bot.engine.launch import RunRequest, resume_run, start_run  # slow imports: after the comment
+
         remote.clone_or_fetch(plan.clone, default_branch)
         if plan.resume:
             branch = plan.store.load(plan.run_id).branch
@@ -253,13 +262,13 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
                           progress_comment=comment, slots=slots, pull=pull, clock=clock)
         sinks = [sink, *options.extra_sinks]
         if plan.resume:
-            state = asyncio.run(resume_run(plan.store, plan.run_id, backends, sinks))
+            state = asyncio.run(resume_run(plan.store, plan.run_id, backends(), sinks))
         else:
             settings = _settings(config, options.overrides, plan.clone)
             request = RunRequest(goal=goal.text, goal_title=goal.title, project=plan.clone, settings=settings,
                                  state_dir=plan.store.state_dir, branch=branch, base=default_branch,
                                  run_id=plan.run_id, continue_branch=continuing)
-            state = asyncio.run(start_run(request, backends, sinks))
+            state = asyncio.run(start_run(request, backends(), sinks))
         result.log_path = plan.store.events_path(state.run_id)
     except Exception as exc:
         # The person waiting hears how it ended, whatever failed: an outcome comment, kodo:failed.

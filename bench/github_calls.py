@@ -1,0 +1,76 @@
+"""Benchmark of the GitHub side: what a two-cycle run costs in API calls, and how soon a person sees a reply.
+
+    .venv/bin/python bench/github_calls.py [--throttle] [--runs N]
+
+Plays the demo story offline (one rejection, then acceptance) through ``python -m kodo_bot.cli action`` in a
+child process, as on a runner: the GitHub emulator, real git, the scripted model server and the real Claude
+Code CLI. Prints the REST calls by operation, the GraphQL calls, the time from starting the process to the
+progress comment existing on the issue, and the total wall time. Target (issue 3): under 40 REST calls for
+a two-cycle run, progress edits included; the first comment within 2 s.
+
+``--throttle`` keeps PyGithub's production pacing (0.25 s between requests, 1 s between writes) instead of
+the rehearsal settings, to see what a run on GitHub would spend waiting on its own politeness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kodo_bot.sandbox.demo import offline_env  # noqa: E402
+from kodo_bot.sandbox.github_demo import REPO, job_environment, stage  # noqa: E402
+from kodo_bot.sandbox.github_emulator import GitHubEmulator  # noqa: E402
+from kodo_bot.sandbox.model_server import ScriptedModelServer  # noqa: E402
+from kodo_bot.sandbox.stories import demo_story  # noqa: E402
+
+
+def one_run(root: Path, *, throttle: bool) -> dict:
+    story = demo_story()
+    with GitHubEmulator(root / "github") as emu, ScriptedModelServer(story.scenario) as server:
+        token, number, event = stage(emu, story)
+        env = job_environment(offline_env(os.environ, server.url), root / "job", emu, token, event)
+        env |= {"KODO_WORK_DIR": str(root / "work"), "KODO_GITHUB_FAST": "" if throttle else "1"}
+        spawned = datetime.now(timezone.utc)
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, capture_output=True)
+        wall = time.monotonic() - started
+        if proc.returncode != 0:
+            sys.exit(f"the run failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}")
+        first = min(c.created_at for c in emu.comments(REPO, number))
+        rest = Counter(f"{c.method} {c.operation}" for c in emu.calls if c.kind == "rest")
+        return {"rest": rest, "graphql": emu.graphql_call_count(), "first_comment_s": (first - spawned).total_seconds(),
+                "wall_s": wall, "cycles": 2}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--throttle", action="store_true", help="PyGithub's production pacing between requests")
+    parser.add_argument("--runs", type=int, default=1, help="repeat and report each run")
+    args = parser.parse_args()
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="kodo-bench-github-") as tmp:
+            r = one_run(Path(tmp), throttle=args.throttle)
+        total = sum(r["rest"].values())
+        print(f"run {i + 1}: two cycles, one rejection, accepted")
+        print(f"  REST calls: {total} (target < 40)   GraphQL calls: {r['graphql']}")
+        for kind, n in sorted(r["rest"].items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"    {n:3d}  {kind}")
+        print(f"  time to the first comment: {r['first_comment_s']:.2f} s from process start (target < 2 s)")
+        print(f"  total wall time: {r['wall_s']:.1f} s")
+        if total >= 40 or r["first_comment_s"] >= 2:
+            print("  MISSED a target")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""``kodo-bot demo``: the whole GitHub story offline, in under a minute.
+
+A GitHub emulator serves a repository backed by a real bare git repository; a maintainer opens an issue and
+labels it ``kodo``; ``kodo-bot action`` handles that event exactly as on a runner (the same code path, the
+same PyGithub client); the scripted model server plays the orchestrator and the agents' model, and the real
+Claude Code CLI edits files and runs commands. Two cycles: the tester rejects the first attempt, the second
+is accepted, and the draft PR becomes ready for review. The demo then prints what the bot posted.
+
+It touches nothing outside its temporary directory and 127.0.0.1. The engine-only demo is ``--local``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from kodo_bot.github.context import parse_actions_env
+from kodo_bot.github.entry import BotSettings, run_action
+from kodo_bot.github.markers import find_marker
+from kodo_bot.sandbox.demo import offline_env
+from kodo_bot.sandbox.github_emulator import GitHubEmulator
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import TESTS, Story, demo_story
+from kodo_bot.view import PlainView
+
+REPO = "demo/calc"
+MAINTAINER = "maya"
+BOT = "github-actions[bot]"
+#: what the workflow template grants the job's GITHUB_TOKEN
+PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write"}
+
+
+def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
+    from kodo_bot.cli import backends_from_env
+
+    root = Path(where or tempfile.mkdtemp(prefix="kodo-github-demo-")).resolve()
+    if root.exists() and any(root.iterdir()):
+        print(f"kodo-bot demo: {root} is not empty; pass an empty --dir", file=sys.stderr)
+        return 2
+    out = sys.stderr if json_mode else sys.stdout
+    story = demo_story()
+    started = time.monotonic()
+    with GitHubEmulator(root / "github") as emu, \
+            ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server:
+        token, number, event = stage(emu, story)
+        print(f"GitHub emulator: {emu.html_url}/{REPO}\n@{MAINTAINER} labelled issue #{number} "
+              f"{emu.issue(REPO, number).title!r} with `kodo`; running `kodo-bot action` on that event.\n", file=out)
+        job_env = job_environment(env, root / "job", emu, token, event)
+        settings = BotSettings(work_root=root / "runner-work", runner="demo-runner", fast=True,
+                               runs_dir=root / "runs", extra_sinks=(PlainView(out),))
+        agent_env = offline_env(env, server.url)
+        code = run_action(parse_actions_env(job_env), json.dumps(event).encode(), settings,
+                          lambda: backends_from_env(agent_env, model_backoff_s=0.2), out)
+        wall = time.monotonic() - started
+        posted = _posted(emu, number)
+        outputs = dict(line.split("=", 1) for line in (root / "job" / "output.txt").read_text().splitlines())
+        calls = emu.rest_call_count()
+        graphql = emu.graphql_call_count()
+    log = next((root / "runs").rglob("events.jsonl"), None)
+    if json_mode:
+        print(json.dumps({"outcome": outputs.get("outcome"), "pr_number": outputs.get("pr-number"),
+                          "run_id": outputs.get("run-id"), "rest_calls": calls, "graphql_calls": graphql,
+                          "wall_s": round(wall, 1), "log": str(log) if log else None, "comments": posted}))
+        return code
+    print("\nWhat the bot posted:\n", file=out)
+    for item in posted:
+        print(f"--- {item['where']}: {item['kind']} ---\n{_clip(item['body'])}\n", file=out)
+    print(f"Outcome: {outputs.get('outcome')} · PR #{outputs.get('pr-number') or '-'} · {calls} REST calls, "
+          f"{graphql} GraphQL · {wall:.0f} s", file=out)
+    print(f"Event log: {log}\nProject clone: {root / 'runner-work'}", file=out)
+    return code
+
+
+def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict]:
+    """The repository (the story's files and settings), a maintainer, the job's token, and the issue the
+    maintainer opens and labels. Returns the token, the issue number and the ``issues.labeled`` payload."""
+    files = {**story.files, ".github/kodo.yml": f"check_commands: [{json.dumps(TESTS)}]\nbudgets: {{max_cycles: 4}}\n"}
+    emu.add_repo(REPO, files=files)
+    emu.add_collaborator(REPO, MAINTAINER, "maintain")
+    token = emu.add_token(BOT, permissions=PERMISSIONS)
+    title, _, body = story.goal.lstrip("# ").partition("\n")
+    issue = emu.create_issue(REPO, title.strip(), body.strip(), user=MAINTAINER)
+    return token, issue.number, emu.label_issue(REPO, issue.number, "kodo", actor=MAINTAINER)
+
+
+def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str, event: dict) -> dict[str, str]:
+    """What Actions would give the step: the event file, the repository, the token, the API's URL."""
+    job.mkdir(parents=True, exist_ok=True)
+    (job / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    return {**env, "GITHUB_EVENT_NAME": "issues", "GITHUB_EVENT_PATH": str(job / "event.json"),
+            "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": token, "GITHUB_API_URL": emu.api_url,
+            "GITHUB_SERVER_URL": emu.html_url, "GITHUB_RUN_ID": "1",
+            "GITHUB_STEP_SUMMARY": str(job / "summary.md"), "GITHUB_OUTPUT": str(job / "output.txt")}
+
+
+def _posted(emu: GitHubEmulator, issue_number: int) -> list[dict]:
+    """The bot's comments, issue first then the PR, in the order a reader meets them."""
+    numbers = [issue_number] + [p.number for p in emu.pulls(REPO)]
+    posted = []
+    for n in numbers:
+        where = f"issue #{n}" if n == issue_number else f"pull request #{n}"
+        for c in emu.comments(REPO, n):
+            if c.user == BOT:
+                marker = find_marker(c.body)
+                posted.append({"where": where, "kind": marker.kind if marker else "comment", "body": c.body})
+    return posted
+
+
+def _clip(body: str, lines: int = 30) -> str:
+    shown = [line for line in body.splitlines() if not line.startswith("<!-- kodo-bot")]
+    more = len(shown) - lines
+    return "\n".join(shown[:lines]) + (f"\n… ({more} more lines)" if more > 0 else "")
