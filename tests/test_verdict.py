@@ -81,3 +81,13 @@ def test_last_json_block_wins():
 def test_failing_check_feedback_names_the_command_and_output():
     feedback = rejection_feedback([CheckResult(command="pytest -q", exit_code=2, output_tail="E   assert 0 == -6")], [])
     assert "pytest -q" in feedback and "exit 2" in feedback and "assert 0 == -6" in feedback
+
+
+def test_commit_messages_have_a_short_subject_and_no_repetition():
+    from kodo_bot.engine.workspace import commit_message
+
+    assert commit_message("Added multiply.") == "Added multiply."
+    long = "Added multiply(a, b) to calc.py, with tests for positive, negative and zero arguments, and docs."
+    subject, _, body = commit_message(long).partition("\n\n")
+    assert len(subject) <= 72 and subject.endswith("...") and body == long
+    assert commit_message("Fixed it.\n\nDetails here.") == "Fixed it.\n\nDetails here."

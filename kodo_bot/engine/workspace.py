@@ -100,7 +100,7 @@ class RunWorkspace:
         repo = self.repo
         before = repo.head.commit.hexsha
         repo.git.add("-A")
-        message = f"{_first_line(summary)}\n\n{summary.strip()}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
+        message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
         repo.git.commit("--allow-empty", "--no-verify", "-m", message, env=_bot_identity())
         after = repo.head.commit.hexsha
         files = repo.git.diff("--name-only", before, after).splitlines()
@@ -134,9 +134,14 @@ class CleanCheckout:
             self.project.git.worktree("prune")
 
 
-def _first_line(summary: str) -> str:
-    line = next((ln.strip() for ln in summary.splitlines() if ln.strip()), "kodo-bot cycle")
-    return line if len(line) <= 72 else line[:69] + "..."
+def commit_message(summary: str) -> str:
+    """A subject line (at most 72 characters) and, when the summary says more, a body with the rest."""
+    text = summary.strip() or "kodo-bot cycle"
+    first, _, rest = text.partition("\n")
+    first, rest = first.strip(), rest.strip()
+    if len(first) > 72:
+        return f"{first[:69]}...\n\n{text}"  # the body keeps the whole, uncut summary
+    return f"{first}\n\n{rest}" if rest else first
 
 
 def _bot_identity() -> dict[str, str]:
