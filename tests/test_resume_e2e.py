@@ -30,23 +30,30 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
-    roles = {
-        # The orchestrator's second answer is slow: the run is killed while waiting for it, after the
-        # worker's call finished and was checkpointed.
+def slow_second_answer() -> dict:
+    """The orchestrator's second answer is slow: the run is stopped while waiting for it, after the
+    worker's call finished and was checkpointed."""
+    return {
         "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), {**done("Added hello()."), "delay_s": 60}],
         "worker_fast": hello_worker_steps(),
         "verifier/tester": verifier_passes(TESTS),
         "verifier/architect": verifier_passes("git show --stat HEAD"),
     }
+
+
+def start_run_process(project, env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project),
+         "--check", TESTS, "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
     project = make_project(tmp_path)
-    with ScriptedModelServer({"roles": roles}) as server:
+    with ScriptedModelServer({"roles": slow_second_answer()}) as server:
         env = agent_test_env(server.url)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project),
-             "--check", TESTS, "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        proc = start_run_process(project, env)
         try:
             wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
             children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
@@ -82,19 +89,10 @@ def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
 
 
 def test_ctrl_c_saves_an_interrupted_run_that_resumes(tmp_path, capsys):
-    roles = {
-        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), {**done("Added hello()."), "delay_s": 60}],
-        "worker_fast": hello_worker_steps(),
-        "verifier/tester": verifier_passes(TESTS),
-        "verifier/architect": verifier_passes("git show --stat HEAD"),
-    }
     project = make_project(tmp_path)
-    with ScriptedModelServer({"roles": roles}) as server:
+    with ScriptedModelServer({"roles": slow_second_answer()}) as server:
         env = agent_test_env(server.url)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project), "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        proc = start_run_process(project, env)
         try:
             wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
             os.kill(proc.pid, signal.SIGINT)
