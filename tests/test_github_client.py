@@ -97,13 +97,25 @@ def test_posting_a_comment_waits_as_github_asks(client, monkeypatch):
     assert slept == [1.0]
 
 
+PRIMARY = {"message": "API rate limit exceeded for installation ID 1."}
+
+
 @responses.activate
-def test_primary_rate_limit_waits_for_the_reset(client):
-    reset = int(time.time()) + 1
-    responses.get(ISSUE, status=403, json={"message": "API rate limit exceeded for installation ID 1."},
-                  headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+def test_primary_rate_limit_is_retried_after_the_reset(client):
+    reset = int(time.time())  # resetting now: the retry waits at most the one second GitHub's clock may lag
+    responses.get(ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
     responses.get(ISSUE, json=issue_json())
     assert client.issue(7).number == 7
+
+
+@responses.activate
+def test_a_rate_limit_longer_than_allowed_is_a_clear_error_not_a_hang(client):
+    reset = int(time.time()) + 3600
+    responses.get(ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+    started = time.monotonic()
+    with pytest.raises(GitHubError, match="asked to wait longer than allowed"):
+        client.issue(7)
+    assert time.monotonic() - started < 2
 
 
 @responses.activate

@@ -66,6 +66,7 @@ def test_accepted_run_posts_everything(scene, capsys):
     assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
     assert any(c.operation == "markPullRequestReadyForReview" for c in scene.emu.calls if c.graphql)
     assert "accepted" in scene.summary()
+    assert (scene.tmp / "job" / "runs" / out["run-id"] / "events.jsonl").exists()  # for the artifact upload
     scene.assert_valid()
 
 
@@ -246,3 +247,38 @@ def test_hostile_title_and_a_1_mb_body(scene, capsys):
     assert len(goal) < 30_000 and "characters cut here" in goal
     assert "shortened this goal" in (scene.emu.issue(REPO, pull.number).body or "")
     scene.assert_valid()
+
+
+def test_an_error_after_the_lease_is_reported_where_the_person_waits(tmp_path, capsys):
+    files = {**BASE_FILES, ".github/kodo.yml": "team: .github/no-such-team.yml\n"}
+    scene = make_scene(tmp_path, files)
+    try:
+        n = scene.issue("Add hello")  # an empty body: the title alone is the goal
+        assert action(scene.env(scene.label(n))) == 1
+        assert scene.outputs()["outcome"] == "error"
+        outcome = next(c for c in scene.bot_comments(n) if find_marker(c.body, "outcome"))
+        assert "failed with an error" in outcome.body and "no-such-team.yml" in outcome.body
+        assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:failed"]
+        progress = next(c for c in scene.bot_comments(n) if find_marker(c.body, "progress"))
+        assert find_lease(progress.body) is None
+        scene.assert_valid()
+    finally:
+        scene.emu.stop()
+
+
+def test_handle_by_hand_with_a_personal_token(scene, capsys):
+    from kodo_bot.cli import main
+
+    n = scene.issue("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
+    pat = scene.emu.add_token(WRITER)
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
+        env = scene.env({}, model_url=server.url, GITHUB_TOKEN="", GH_TOKEN=pat)
+        code = main(["handle", "--issue", str(n), "--repo", REPO, "--api-url", scene.emu.api_url], env=env)
+        server.assert_complete()
+    assert code == 0, capsys.readouterr()
+    # By hand, the token's holder is the sender; the label shows the issue is kodo-bot's.
+    assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
+    (pull,) = scene.pulls()
+    assert [find_marker(c.body).kind for c in scene.emu.comments(REPO, n)] == ["progress"]
+    assert {c.user for c in scene.emu.comments(REPO, pull.number)} == {WRITER}
+    assert "pull request" in capsys.readouterr().out

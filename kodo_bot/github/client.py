@@ -37,6 +37,8 @@ from kodo_bot.errors import GitHubError
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
 from kodo_bot.github.redact import redact
 
+_UNKNOWN = object()
+
 #: the permission each kind of write needs, as a workflow's ``permissions:`` block spells it
 PERM_ISSUES = "issues: write"
 PERM_PULLS = "pull-requests: write"
@@ -101,6 +103,7 @@ class GitHubClient:
         # and a blind retry would post it twice. It gets no transport retry; ``create_comment`` looks first.
         self._gh_once, self._repo_once = self._connect(policy.urllib3_retry(post=False))
         self._lock = threading.RLock()
+        self._viewer: str | None | object = _UNKNOWN
 
     def _connect(self, retry: GithubRetry):
         p = self.policy
@@ -143,13 +146,16 @@ class GitHubClient:
 
     def viewer_login(self) -> str | None:
         """The token's own login, or None for an installation token (GitHub refuses ``GET /user`` to those)."""
+        if self._viewer is not _UNKNOWN:
+            return self._viewer
         try:
             with self._lock:
-                return self._gh.get_user().login
+                self._viewer = self._gh.get_user().login
         except GithubException as exc:
-            if exc.status in (403, 404):
-                return None
-            raise self._translate(exc, "read the token's user", PERM_METADATA) from None
+            if exc.status not in (403, 404):
+                raise self._translate(exc, "read the token's user", PERM_METADATA) from None
+            self._viewer = None
+        return self._viewer
 
     def permission(self, login: str) -> str | None:
         """The user's role (``role_name``: admin, maintain, write, triage, read), None if not a collaborator."""

@@ -47,7 +47,8 @@ class GitRemote:
         run's state and worktree, which a takeover resumes from.
         """
         if (dest / ".git").is_dir():
-            self._git(["fetch", "--prune", "origin"], cwd=dest, what="fetch")
+            self._git(["fetch", "--quiet", "--prune", self.url, "+refs/heads/*:refs/remotes/origin/*"], cwd=dest,
+                      what="fetch")
             self._git(["checkout", "--quiet", "--force", default_branch], cwd=dest, what="check out", auth=False)
             self._git(["reset", "--quiet", "--hard", f"origin/{default_branch}"], cwd=dest, what="update", auth=False)
             return dest
@@ -81,7 +82,8 @@ class GitRemote:
         """Push ``branch`` to the remote; returns the pushed commit. Never forces: a rejected push (someone
         else pushed to the branch) is an error a person must look at, not something to overwrite."""
         sha = self._git(["rev-parse", f"refs/heads/{branch}"], cwd=clone, what="inspect", auth=False).stdout.strip()
-        self._git(["push", "--quiet", "--porcelain", "origin", f"refs/heads/{branch}:refs/heads/{branch}"],
+        # To the URL we hold, not to whatever `origin` says: the auth header is scoped to that URL.
+        self._git(["push", "--quiet", "--porcelain", self.url, f"refs/heads/{branch}:refs/heads/{branch}"],
                   cwd=clone, what=f"push {branch}")
         return sha
 

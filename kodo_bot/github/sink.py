@@ -142,16 +142,17 @@ class GitHubSink(EventSink):
     def _fold(self, event: ev.Event) -> None:
         w = self._want
         match event:
-            case ev.RunStarted() | ev.CycleCommitted():
-                # RunStarted too: a resumed or continued run may hold commits that never reached GitHub.
+            case ev.CycleCommitted():
                 w.push = True
+            case ev.RunStarted(resumed=True):
+                w.push = True  # the interrupted run may have committed without pushing before it died
             case ev.VerificationFinished():
                 event = event.model_copy(update={"round": event.round + self.run.round_offset})
                 w.rounds[event.round] = event
                 state, text = render.verification_status(event)
                 w.statuses[event.sha] = (state, text, event.round)
             case ev.RunFinished():
-                w.finished, w.push = event, True
+                w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
                 w.final_steps = _final_steps(event.outcome)
 
     def stop_requested(self) -> str | None:
@@ -162,7 +163,7 @@ class GitHubSink(EventSink):
             return None
         if issue.state == "closed":
             return "the issue was closed"
-        if self.run.trigger_label not in issue.labels:
+        if self.run.trigger_label.lower() not in {label.lower() for label in issue.labels}:  # GitHub ignores case
             return f"the `{self.run.trigger_label}` label was removed from the issue"
         return None
 
