@@ -278,7 +278,7 @@ def _env_number(env: Mapping[str, str], name: str, kind: type):
 
 def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides=None, **extra):
     from kodo_bot.github.entry import BotSettings
-    from kodo_bot.github.handle import RunOverrides
+    from kodo_bot.github.run_inputs import RunOverrides
 
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
@@ -315,7 +315,7 @@ def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from pydantic import SecretStr
 
     from kodo_bot.github.entry import run_handle
-    from kodo_bot.github.handle import RunOverrides
+    from kodo_bot.github.run_inputs import RunOverrides
 
     token = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
     if not token:

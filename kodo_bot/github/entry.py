@@ -28,7 +28,8 @@ from kodo_bot.engine.events import EventSink
 from kodo_bot.github import render
 from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
-from kodo_bot.github.handle import HandleOptions, HandleResult, RunOverrides, handle_trigger, manual_trigger
+from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
+from kodo_bot.github.run_inputs import RunOverrides
 from kodo_bot.github.redact import redact
 
 

@@ -35,39 +35,21 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, CostReport, Outcome
-from kodo_bot.engine.state import RunSettings, RunStore
-from kodo_bot.engine.team import Team, default_team, load_team
+from kodo_bot.engine.state import RunStore
 from kodo_bot.errors import ConfigError, KodoError
 from kodo_bot.github import render
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
 from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, KodoConfig, parse_kodo_config
 from kodo_bot.github.context import LabelTrigger
 from kodo_bot.github.git_remote import GitRemote
-from kodo_bot.github.goal_text import IssueComment, branch_name, build_goal_text
+from kodo_bot.github.goal_text import branch_name
 from kodo_bot.github.comments import markers_by_slot
 from kodo_bot.github.lease import LeaseCheck, acquire, has_markers, inspect_lease, own_comments
 from kodo_bot.github.markers import render_marker
 from kodo_bot.github.progress import ProgressState, apply, initial_state
 from kodo_bot.github.sink import GitHubSink, IssueRun, utcnow
-from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, is_bot, is_trusted_commenter, needs_permission
-
-#: commenters whose permission is looked up for the goal; beyond this, comments are left out as untrusted
-MAX_PERMISSION_LOOKUPS = 20
-
-
-@dataclass(frozen=True)
-class RunOverrides:
-    """Settings given to the action (its inputs) or to ``kodo-bot handle``; they win over ``.github/kodo.yml``."""
-
-    max_cycles: int | None = None
-    max_cost_usd: float | None = None
-    max_minutes: float | None = None
-    orchestrator_model: str | None = None
-    #: a team file in the repository (the action's ``team`` input)
-    team_path: str | None = None
-    #: a team file on this machine (``kodo-bot handle --team``)
-    team_file: Path | None = None
-
+from kodo_bot.github.run_inputs import RunOverrides, issue_goal, run_settings
+from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, needs_permission
 
 @dataclass(frozen=True)
 class HandleOptions:
@@ -132,29 +114,12 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = client.repo_info()
-    config, config_error = _load_config(client, options.config_path, repo.default_branch)
-    if options.label:
-        config = config.model_copy(update={"label": options.label})
+    config, config_error = _load_config(client, options, repo.default_branch)
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
-    if options.manual and not trigger.sender_login:
-        # By hand with an App/Actions token: whoever holds a token for this repository is the operator.
-        permission, decision = None, Start(trigger=trigger)
-    else:
-        permission = client.permission(trigger.sender_login) if needs_permission(trigger, config) else None
-        decision = decide_trigger(trigger, permission, config)
-    if isinstance(decision, Ignore):
-        return HandleResult("ignored", decision.reason, n)
-    if isinstance(decision, Refuse):
-        client.create_comment(n, render.render_refusal(decision, run_id=options.attempt_id))
-        if decision.remove_label:
-            client.remove_label(n, trigger.label)
-        return HandleResult("refused", decision.reason, n)
-    if config_error is not None:
-        client.create_comment(n, _config_error_comment(config_error, options))
-        client.add_labels(n, LABEL_FAILED)
-        client.remove_label(n, trigger.label)
-        return HandleResult("invalid_config", str(config_error), n)
+    permission, decision = _decide(client, trigger, config, options)
+    if (reply := _reply_instead(client, trigger, decision, config_error, options)) is not None:
+        return reply
 
     issue = client.issue(n)
     comments = client.comments(n)
@@ -162,11 +127,7 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     own = own_comments(comments, own_login)
     check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
     if check.state == "live":
-        body = render.render_duplicate(run_id=options.attempt_id, holder=check.lease,
-                                       progress_url=check.progress.html_url if check.progress else None)
-        client.create_comment(n, body)
-        return HandleResult("duplicate", f"run {check.lease.run} holds a live lease on issue #{n}", n,
-                            run_id=check.lease.run, progress_url=check.progress.html_url if check.progress else None)
+        return _point_at_live_run(client, n, check, options)
 
     plan = _plan(options, repo.full_name, n, check)
     progress = plan.progress(n, options.job_url)
@@ -179,6 +140,42 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     _run(trigger, issue, comments, own, permission, config, repo.default_branch, remote, plan, progress,
          comment, client=client, backends=backends, options=options, clock=clock, result=result)
     return result
+
+
+def _decide(client: GitHubClient, trigger: LabelTrigger, config: KodoConfig,
+            options: HandleOptions) -> tuple[str | None, Start | Refuse | Ignore]:
+    """The sender's permission (asked only when it matters) and the trust decision."""
+    if options.manual and not trigger.sender_login:
+        # By hand with an App/Actions token: whoever holds a token for this repository is the operator.
+        return None, Start(trigger=trigger)
+    permission = client.permission(trigger.sender_login) if needs_permission(trigger, config) else None
+    return permission, decide_trigger(trigger, permission, config)
+
+
+def _reply_instead(client: GitHubClient, trigger: LabelTrigger, decision: Start | Refuse | Ignore,
+                   config_error: ConfigError | None, options: HandleOptions) -> HandleResult | None:
+    """Ignore, refuse (one polite comment, the label off), or report broken settings; None: go on."""
+    n = trigger.issue_number
+    if isinstance(decision, Ignore):
+        return HandleResult("ignored", decision.reason, n)
+    if isinstance(decision, Refuse):
+        client.create_comment(n, render.render_refusal(decision, run_id=options.attempt_id))
+        if decision.remove_label:
+            client.remove_label(n, trigger.label)
+        return HandleResult("refused", decision.reason, n)
+    if config_error is not None:
+        client.create_comment(n, _config_error_comment(config_error, options))
+        client.add_labels(n, LABEL_FAILED)
+        client.remove_label(n, trigger.label)
+        return HandleResult("invalid_config", str(config_error), n)
+    return None
+
+
+def _point_at_live_run(client: GitHubClient, n: int, check: LeaseCheck, options: HandleOptions) -> HandleResult:
+    url = check.progress.html_url if check.progress else None
+    client.create_comment(n, render.render_duplicate(run_id=options.attempt_id, holder=check.lease, progress_url=url))
+    return HandleResult("duplicate", f"run {check.lease.run} holds a live lease on issue #{n}", n,
+                        run_id=check.lease.run, progress_url=url)
 
 
 def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:
@@ -233,7 +230,7 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
          progress: ProgressState, comment: CommentInfo, *, client: GitHubClient, backends: Callable[[], Backends],
          options: HandleOptions, clock: Callable[[], datetime], result: HandleResult) -> None:
     n = issue.number
-    goal = _goal(client, issue, comments, own, trigger, sender_permission, config)
+    goal = issue_goal(client, issue, comments, own, trigger, sender_permission, config)
     branch = branch_name(n, issue.title)
     run = IssueRun(
         issue_number=n, branch=branch, base=default_branch, title=goal.title, goal=goal.text,
@@ -264,7 +261,7 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
         if plan.resume:
             state = asyncio.run(resume_run(plan.store, plan.run_id, backends(), sinks))
         else:
-            settings = _settings(config, options.overrides, plan.clone)
+            settings = run_settings(config, options.overrides, plan.clone)
             request = RunRequest(goal=goal.text, goal_title=goal.title, project=plan.clone, settings=settings,
                                  state_dir=plan.store.state_dir, branch=branch, base=default_branch,
                                  run_id=plan.run_id, continue_branch=continuing)
@@ -302,12 +299,15 @@ def _failed(run_id: str, branch: str, reason: str) -> ev.RunFinished:
                           cost=CostReport(), duration_s=0.0, branch=branch)
 
 
-def _load_config(client: GitHubClient, path: str, ref: str) -> tuple[KodoConfig, ConfigError | None]:
-    """The repository's settings; an invalid file yields the defaults (to decide trust) and the error."""
+def _load_config(client: GitHubClient, options: HandleOptions, ref: str) -> tuple[KodoConfig, ConfigError | None]:
+    """The repository's settings (the action's label wins); an invalid file yields the defaults, to decide
+    trust with, and the error."""
+    path = options.config_path
     try:
-        return parse_kodo_config(client.file_text(path, ref=ref), source=path), None
+        config, error = parse_kodo_config(client.file_text(path, ref=ref), source=path), None
     except ConfigError as exc:
-        return KodoConfig(), exc
+        config, error = KodoConfig(), exc
+    return (config.model_copy(update={"label": options.label}) if options.label else config), error
 
 
 def _config_error_comment(error: ConfigError, options: HandleOptions) -> str:
@@ -317,56 +317,3 @@ def _config_error_comment(error: ConfigError, options: HandleOptions) -> str:
             f"```\n{error}\n```{hint}\n\n"
             "**What to do:** fix the file on the default branch, then add the label again. "
             "I removed it and labelled the issue `kodo:failed`.")
-
-
-def _goal(client: GitHubClient, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
-          trigger: LabelTrigger, sender_permission: str | None, config: KodoConfig):
-    """The goal from the issue and the comments of people who could have triggered the run themselves."""
-    own_ids = {c.id for c in own}
-    known = {trigger.sender_login.lower(): sender_permission}
-    lookups = 0
-    parts = []
-    for c in comments:
-        if c.id in own_ids:
-            parts.append(IssueComment(author=c.author, body=c.body, own=True))
-            continue
-        key = c.author.lower()
-        if key not in known and not is_bot(c.author, c.author_type) and lookups < MAX_PERMISSION_LOOKUPS:
-            known[key] = client.permission(c.author)
-            lookups += 1
-        trusted = is_trusted_commenter(c.author, c.author_type, known.get(key), config)
-        parts.append(IssueComment(author=c.author, body=c.body, trusted=trusted))
-    return build_goal_text(issue.title, issue.body, parts, max_chars=config.max_goal_chars)
-
-
-def _settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> RunSettings:
-    b = config.budgets
-    model = overrides.orchestrator_model or config.orchestrator_model
-    return RunSettings(
-        max_cycles=overrides.max_cycles or b.max_cycles,
-        max_cost_usd=overrides.max_cost_usd or b.max_cost_usd,
-        max_minutes=overrides.max_minutes or b.max_minutes,
-        check_commands=list(config.check_commands),
-        team=_team(config, overrides, clone),
-        **({"orchestrator_model": model} if model else {}),
-    )
-
-
-def _team(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Team:
-    if overrides.team_file is not None:
-        return load_team(overrides.team_file)
-    if overrides.team_path:
-        return load_team(_inside(clone, overrides.team_path))
-    if isinstance(config.team, Team):
-        return config.team
-    if isinstance(config.team, str):
-        return load_team(_inside(clone, config.team))
-    local = clone / "kodo-team.yaml"
-    return load_team(local) if local.exists() else default_team()
-
-
-def _inside(clone: Path, relative: str) -> Path:
-    path = (clone / relative).resolve()
-    if not path.is_relative_to(clone.resolve()):
-        raise ConfigError(f"the team file {relative!r} must be a path inside the repository")
-    return path

@@ -105,8 +105,6 @@ class GitHubSink(EventSink):
     ) -> None:
         self.client, self.remote, self.clone, self.run = client, remote, clone, run
         self.progress_comment = progress_comment
-        #: the bot's login, as GitHub reports it on the comments it made
-        self.own_login = progress_comment.author
         self.pull = pull
         self.push_error: str | None = None
         self.pushed_sha: str | None = None
@@ -177,8 +175,9 @@ class GitHubSink(EventSink):
             first, self._closing = not self._closing, True
             self._cv.notify_all()
         if first and self._thread is not None:
-            self._thread.join()
-        self._drain()
+            self._thread.join()  # the worker drains before it ends
+        else:
+            self._drain()
         self.undelivered = self._outstanding()
         if self.undelivered:
             log.error("kodo-bot gave up delivering to GitHub: %s", ", ".join(self.undelivered))
@@ -192,24 +191,22 @@ class GitHubSink(EventSink):
     def finished(self) -> ev.RunFinished | None:
         return self._want.finished
 
-    @property
-    def verdict_urls(self) -> dict[int, str]:
-        return dict(self._round_urls)
-
     # ------------------------------------------------------------------ the worker
     def _work(self) -> None:
         deadline: float | None = None
-        ok = True
+        ok = progressed = True
         while True:
             with self._cv:
                 if not self._closing:
-                    self._cv.wait(timeout=self._next_wait(ok))
+                    self._cv.wait(timeout=self._next_wait(ok, progressed))
                 if self._closing and deadline is None:
                     deadline = time.monotonic() + self.run.drain_s
+            before = self._outstanding()
             ok = self._reconcile()
+            progressed = self._outstanding() != before
             if deadline is not None and (not self._outstanding() or time.monotonic() >= deadline):
                 return
-            if deadline is not None and not ok:
+            if deadline is not None and not (ok and progressed):
                 time.sleep(self.run.retry_s)
 
     def _drain(self) -> None:
@@ -217,12 +214,13 @@ class GitHubSink(EventSink):
         while self._outstanding() and not self._reconcile() and time.monotonic() < deadline:
             time.sleep(self.run.retry_s)
 
-    def _next_wait(self, last_ok: bool) -> float:
+    def _next_wait(self, last_ok: bool, progressed: bool) -> float:
         w = self._want
         if not last_ok:
             return self.run.retry_s
         if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps:
-            return 0.0
+            # Items waiting on others (a round before its PR exists) must not spin the loop.
+            return 0.0 if progressed else self.run.retry_s
         since = (self._clock() - self._last_published).total_seconds() if self._last_published else 0.0
         if w.progress_owed:
             return max(0.0, self.run.min_interval_s - since)
