@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kodo_bot.engine.launch import Backends
 
 from kodo_bot.engine.events import EventSink
+from kodo_bot.errors import KodoError
 from kodo_bot.github import render
 from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
@@ -71,13 +72,21 @@ def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backe
         _write_outputs(ctx, run_id="", outcome="ignored", pr_number=None)
         _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=None, note=trigger.reason))
         return 0
-    token = ctx.require_token()
-    client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
     try:
-        options = settings.options(job_url=ctx.run_url, attempt_id=f"actions-{ctx.run_id or 'local'}", manual=False)
-        result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
-    finally:
-        client.close()
+        token = ctx.require_token()
+        client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
+        try:
+            options = settings.options(job_url=ctx.run_url, attempt_id=f"actions-{ctx.run_id or 'local'}",
+                                       manual=False)
+            result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
+        finally:
+            client.close()
+    except KodoError as exc:
+        # Later steps of the workflow read the outputs: say it ended in an error before cli.py reports it.
+        _write_outputs(ctx, run_id="", outcome="error", pr_number=None)
+        _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=trigger.issue_number,
+                                                       note=f"kodo-bot failed: {exc}"))
+        raise
     _report(result, out, secrets=(token.get_secret_value(),))
     _write_outputs(ctx, run_id=result.run_id if result.status == "finished" else "",
                    outcome=result.outcome.value if result.outcome else result.status, pr_number=result.pr_number)

@@ -18,7 +18,7 @@ what holds across workflow re-runs and manual ``kodo-bot handle`` calls, which c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
 from kodo_bot.github.config import LABEL_RUNNING
@@ -53,6 +53,11 @@ def inspect_lease(issue: IssueInfo, own: list[CommentInfo], *, now: datetime, st
     if LABEL_RUNNING not in issue.labels or progress is None:
         return LeaseCheck("none", None, progress)
     lease = find_lease(progress.body)
+    if lease is None:
+        # Still labelled running but no lease: the run was interrupted (Ctrl-C, a cancelled job) and said so
+        # in its last edit. Nobody is working on it; the next trigger resumes it.
+        run = find_marker(progress.body, "progress").run
+        return LeaseCheck("stale", Lease(run=run, heartbeat=datetime.min.replace(tzinfo=timezone.utc)), progress)
     return LeaseCheck(lease_state(lease, now, stale_after_s), lease, progress)
 
 

@@ -1,0 +1,52 @@
+"""Reading an issue's lease: pure decisions from its labels and the bot's own comments."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from kodo_bot.github.client import CommentInfo, IssueInfo
+from kodo_bot.github.lease import inspect_lease, own_comments
+from kodo_bot.github.markers import Lease, render_lease, render_marker
+
+NOW = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+BOT = "github-actions[bot]"
+
+
+def issue(*labels: str) -> IssueInfo:
+    return IssueInfo(number=1, title="t", body="", state="open", labels=labels, author="alice",
+                     is_pull_request=False, html_url="")
+
+
+def progress(run: str, heartbeat: datetime | None, author: str = BOT, cid: int = 1) -> CommentInfo:
+    body = render_marker(run, "progress") + "\n"
+    if heartbeat is not None:
+        body += render_lease(Lease(run=run, heartbeat=heartbeat, runner="box")) + "\n"
+    return CommentInfo(cid, author, "Bot" if author.endswith("[bot]") else "User", body + "working", "")
+
+
+def check(labels, comments, own_login=None):
+    return inspect_lease(issue(*labels), own_comments(comments, own_login), now=NOW, stale_after_s=900)
+
+
+def test_no_running_label_means_nobody_holds_it():
+    assert check(["kodo"], [progress("r1", NOW)]).state == "none"
+
+
+def test_a_fresh_heartbeat_is_live_and_an_old_one_stale():
+    live = check(["kodo", "kodo:running"], [progress("r1", NOW - timedelta(minutes=1))])
+    assert live.state == "live" and live.lease.run == "r1"
+    stale = check(["kodo", "kodo:running"], [progress("r1", NOW - timedelta(minutes=20))])
+    assert stale.state == "stale" and stale.progress.id == 1
+
+
+def test_an_interrupted_run_is_taken_over():
+    found = check(["kodo", "kodo:running"], [progress("r1", None)])
+    assert found.state == "stale" and found.lease.run == "r1"
+
+
+def test_markers_typed_by_someone_else_are_not_believed():
+    forged = progress("evil", NOW, author="mallory")
+    assert check(["kodo", "kodo:running"], [forged]).state == "none"
+    # The latest progress comment of the bot's own login counts (a PAT's user when run by hand).
+    mine = progress("r2", NOW, author="alice", cid=2)
+    assert check(["kodo", "kodo:running"], [forged, mine], own_login="alice").lease.run == "r2"
