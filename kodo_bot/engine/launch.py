@@ -124,7 +124,7 @@ _TRAILER_LINE = re.compile(r"^Kodo-(?:Run|Cycle):.*$", re.MULTILINE)
 
 def prior_cycles(repo: git.Repo, branch: str, base_sha: str) -> tuple[int, list[str]]:
     """What an existing branch says about earlier cycles: the highest ``Kodo-Cycle`` and each cycle's
-    summary (the commit message without its subject line and trailers), oldest first."""
+    summary read back from its commit message (see ``workspace.commit_message``), oldest first."""
     cycles, summaries = 0, []
     for commit in reversed(list(repo.iter_commits(f"{base_sha}..{branch}"))):
         message = str(commit.message)
@@ -132,9 +132,12 @@ def prior_cycles(repo: git.Repo, branch: str, base_sha: str) -> tuple[int, list[
         if not found:
             continue  # a person's commit on the branch: not a cycle
         cycles = max(cycles, *map(int, found))
-        body = _TRAILER_LINE.sub("", message).strip()
-        _, _, rest = body.partition("\n\n")
-        summaries.append((rest or body).strip())
+        subject, _, body = _TRAILER_LINE.sub("", message).strip().partition("\n\n")
+        body = body.strip()
+        if subject.endswith("...") and body.startswith(subject[:-3]):
+            summaries.append(body)  # a long first line was cut for the subject; the body has it whole
+        else:
+            summaries.append(f"{subject}\n{body}" if body else subject)
     return cycles, summaries
 
 
