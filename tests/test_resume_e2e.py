@@ -15,7 +15,7 @@ import pytest
 from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes
+from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verifier_passes
 from tests.e2e_support import events, hello_worker_steps, make_project, run_cli, agent_test_env
 
 pytestmark = pytest.mark.e2e
@@ -50,8 +50,16 @@ def start_run_process(project, env) -> subprocess.Popen:
 
 
 def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
+    roles = slow_second_answer()
+    # After the resume the worker gets a second task: it must continue its own conversation from before.
+    roles["orchestrator"] = [
+        roles["orchestrator"][0],
+        {**delegate(("worker_fast", "Now run the tests once more.")), "delay_s": 60},
+        done("Added hello()."),
+    ]
+    roles["worker_fast"] += [bash(TESTS), say("Still green.")]
     project = make_project(tmp_path)
-    with ScriptedModelServer({"roles": slow_second_answer()}) as server:
+    with ScriptedModelServer({"roles": roles}) as server:
         env = agent_test_env(server.url)
         proc = start_run_process(project, env)
         try:
@@ -71,12 +79,16 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
         run_dir = next((project / ".kodo" / "runs").iterdir())
         code, result = run_cli(["resume", run_dir.name, "--project", str(project)], env, capsys)
         server.assert_complete()
-        assert server.served("worker_fast") == worker_requests_before  # the worker was not asked again
+        # The first task was not run again: the worker was asked only for the second one...
+        assert server.served("worker_fast") == worker_requests_before + 2
+        resumed = [b for b, r in zip(server.request_bodies, server.requests) if r.role == "worker_fast"][-2]
+        # ... in its own conversation, restored from its session: the first task is still in it.
+        assert "Add hello(name) with a test." in json.dumps(resumed["messages"])
 
     assert code == 0 and result["outcome"] == "accepted" and result["run_id"] == run_dir.name
     log = events(project, run_dir.name)
-    started = [e for e in log if isinstance(e, ev.AgentCallStarted)]
-    assert len(started) == 1  # one agent call in the whole run, across both processes
+    started = [e.task for e in log if isinstance(e, ev.AgentCallStarted)]
+    assert started == ["Add hello(name) with a test.", "Now run the tests once more."]  # each exactly once
     assert [e.resumed for e in log if isinstance(e, ev.RunStarted)] == [False, True]
     assert [e.seq for e in log] == sorted({e.seq for e in log})  # numbering continues across the resume
 
