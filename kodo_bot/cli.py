@@ -8,7 +8,6 @@ input; 3 needs_human, 4 max cycles, 5 budget, 6 stopped, 1 an error, 130 interru
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -208,8 +207,10 @@ def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _drive(coro, sinks: list[EventSink]) -> RunState:
+    from kodo_bot.engine.launch import drive
+
     try:
-        return asyncio.run(coro)
+        return drive(coro)
     finally:
         for sink in sinks:
             sink.close()

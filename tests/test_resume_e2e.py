@@ -100,14 +100,15 @@ def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
-def test_ctrl_c_saves_an_interrupted_run_that_resumes(tmp_path, capsys):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_an_interrupted_run_that_resumes(tmp_path, capsys, signum):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": slow_second_answer()}) as server:
         env = agent_test_env(server.url)
         proc = start_run_process(project, env)
         try:
             wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signum)
             _, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:

@@ -6,14 +6,17 @@ agent backend); the GitHub layer and the CLI both come through here, with whatev
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import signal
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -88,6 +91,38 @@ class RunLock:
         if not self._fh.closed:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
+
+
+def drive(coro: Coroutine[Any, Any, RunState]) -> RunState:
+    """Run a ``start_run``/``resume_run`` to its end in this process.
+
+    SIGTERM (a cancelled Actions job, a stopping service) is treated like Ctrl-C: the run is saved as
+    interrupted, resumable, and ``KeyboardInterrupt`` is raised for the entry point to report.
+    """
+
+    async def main() -> RunState:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        terminated = False
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (ValueError, RuntimeError, NotImplementedError):
+            pass  # not the main thread: SIGTERM keeps its default meaning
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if terminated:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(main())
 
 
 async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSink] | None = None) -> RunState:

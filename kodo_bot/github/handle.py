@@ -18,7 +18,6 @@ Not here: reading argv, the environment or the event file (``cli``), and anythin
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -241,7 +240,7 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
     )
     sink = None
     try:
-        from kodo_bot.engine.launch import RunRequest, resume_run, start_run  # slow imports: after the comment
+        from kodo_bot.engine.launch import RunRequest, drive, resume_run, start_run  # slow imports: after the comment
 
         remote.clone_or_fetch(plan.clone, default_branch)
         if plan.resume:
@@ -259,13 +258,13 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
                           progress_comment=comment, slots=slots, pull=pull, clock=clock)
         sinks = [sink, *options.extra_sinks]
         if plan.resume:
-            state = asyncio.run(resume_run(plan.store, plan.run_id, backends(), sinks))
+            state = drive(resume_run(plan.store, plan.run_id, backends(), sinks))
         else:
             settings = run_settings(config, options.overrides, plan.clone)
             request = RunRequest(goal=goal.text, goal_title=goal.title, project=plan.clone, settings=settings,
                                  state_dir=plan.store.state_dir, branch=branch, base=default_branch,
                                  run_id=plan.run_id, continue_branch=continuing)
-            state = asyncio.run(start_run(request, backends(), sinks))
+            state = drive(start_run(request, backends(), sinks))
         result.log_path = plan.store.events_path(state.run_id)
     except Exception as exc:
         # The person waiting hears how it ended, whatever failed: an outcome comment, kodo:failed.
