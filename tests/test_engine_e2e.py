@@ -159,3 +159,33 @@ def test_unreachable_model_api_ends_resumable_with_a_clear_reason(tmp_path):
     assert state.outcome is Outcome.error and state.resumable
     assert f"cannot reach the model API at {dead}" in state.reason and "kodo-bot resume" in state.reason
     assert state.branch in [h.name for h in git.Repo(project).heads]
+
+
+def test_delegations_in_one_reply_run_concurrently(tmp_path, capsys):
+    slow = {"delay_s": 1.5}
+    roles = {
+        "orchestrator": [
+            delegate(("worker_fast", "Write a.txt"), ("worker_smart", "Write b.txt")),
+            done("Wrote a.txt and b.txt."),
+        ],
+        "worker_fast": [{**write_file("a.txt", "a\n"), **slow}, say("wrote a.txt")],
+        "worker_smart": [{**write_file("b.txt", "b\n"), **slow}, say("wrote b.txt")],
+        "verifier/tester": verifier_passes("cat a.txt b.txt"),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        code, result = run_cli(["run", "--goal", "Write a.txt and b.txt", "--project", str(project)],
+                               agent_test_env(server.url), capsys)
+        server.assert_complete()
+    assert code == 0 and {"a.txt", "b.txt"} <= branch_files(project, result["branch"])
+    log = events(project, result["run_id"])
+    kinds = [(type(e).__name__, getattr(e, "agent", None)) for e in log
+             if isinstance(e, (ev.AgentCallStarted, ev.AgentCallFinished))]
+    # Both agents were at work before either finished.
+    assert [k for k, _ in kinds] == ["AgentCallStarted", "AgentCallStarted", "AgentCallFinished", "AgentCallFinished"]
+    calls = {e.result.agent: e.result for e in log if isinstance(e, ev.AgentCallFinished)}
+    started = {e.agent: e.at for e in log if isinstance(e, ev.AgentCallStarted)}
+    finished = {e.result.agent: e.at for e in log if isinstance(e, ev.AgentCallFinished)}
+    overlap = min(finished.values()) - max(started.values())
+    assert overlap.total_seconds() > 1.0, (calls, overlap)
