@@ -41,22 +41,31 @@ def progress_comment(scene, n):
     return next(c for c in scene.bot_comments(n) if find_marker(c.body, "progress"))
 
 
-def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
+def killed_in_cycle_two(tmp_path):
+    """The demo story with cycle 2's first orchestrator answer slow: a runner is killed while waiting for
+    it, after cycle 1 was committed, pushed, verified (rejected) and reported. Returns the scenario,
+    the scene, the issue number and the labelling event."""
     story = demo_story()
     roles = {role: list(steps) for role, steps in story.scenario.model_dump()["roles"].items()}
-    # Cycle 2's first orchestrator answer is slow: the runner is killed while waiting for it, after cycle 1
-    # was committed, pushed, verified (rejected) and reported.
     roles["orchestrator"][2] = {**roles["orchestrator"][2], "delay_s": 120}
     scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS], stale_minutes=STALE_MINUTES)})
     n = scene.issue("Add multiplication to the calculator", story.goal)
-    event = scene.label(n)
+    return Scenario.from_dict({"roles": roles}), scene, n, scene.label(n)
+
+
+def wait_for_cycle_two(server, scene) -> None:
+    wait_for(lambda: server.served("orchestrator") == 3, 120, "cycle 2's first orchestrator request")
+    wait_for(lambda: scene.pulls() and scene.kinds(scene.pulls()[0].number).get("verdicts:1"), 30,
+             "round 1's verdicts on the PR")
+
+
+def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
+    scenario, scene, n, event = killed_in_cycle_two(tmp_path)
     try:
-        with ScriptedModelServer(Scenario.from_dict({"roles": roles})) as server:
+        with ScriptedModelServer(scenario) as server:
             runner_a = spawn(scene.env(event, model_url=server.url, name="a"), tmp_path / "a.log")
             try:
-                wait_for(lambda: server.served("orchestrator") == 3, 120, "cycle 2's first orchestrator request")
-                wait_for(lambda: scene.pulls() and scene.kinds(scene.pulls()[0].number).get("verdicts:1"), 30,
-                         "round 1's verdicts on the PR")
+                wait_for_cycle_two(server, scene)
                 # A second delivery of the event while the run is alive: a pointer to it, nothing started.
                 assert action(scene.env(event, model_url=server.url, name="b")) == 0
                 assert scene.outputs("b")["outcome"] == "duplicate"
@@ -94,19 +103,13 @@ def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
 
 def test_takeover_on_another_runner_continues_the_branch(tmp_path, capsys):
     """The dead run's checkpoint is not on this machine: a new run continues its branch and its comment."""
-    story = demo_story()
-    roles = {role: list(steps) for role, steps in story.scenario.model_dump()["roles"].items()}
-    roles["orchestrator"][2] = {**roles["orchestrator"][2], "delay_s": 120}
-    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS], stale_minutes=STALE_MINUTES)})
-    n = scene.issue("Add multiplication to the calculator", story.goal)
-    event = scene.label(n)
+    scenario, scene, n, event = killed_in_cycle_two(tmp_path)
+    roles = scenario.model_dump()["roles"]
     try:
-        with ScriptedModelServer(Scenario.from_dict({"roles": roles})) as first:
+        with ScriptedModelServer(scenario) as first:
             runner_a = spawn(scene.env(event, model_url=first.url, name="a"), tmp_path / "a.log")
             try:
-                wait_for(lambda: first.served("orchestrator") == 3, 120, "cycle 2's first orchestrator request")
-                wait_for(lambda: scene.pulls() and scene.kinds(scene.pulls()[0].number).get("verdicts:1"), 30,
-                         "round 1's verdicts on the PR")
+                wait_for_cycle_two(first, scene)
             finally:
                 os.kill(runner_a.pid, signal.SIGKILL)
                 runner_a.wait(timeout=10)
