@@ -189,3 +189,17 @@ def test_delegations_in_one_reply_run_concurrently(tmp_path, capsys):
     finished = {e.result.agent: e.at for e in log if isinstance(e, ev.AgentCallFinished)}
     overlap = min(finished.values()) - max(started.values())
     assert overlap.total_seconds() > 1.0, (calls, overlap)
+
+
+def test_a_verifier_that_edits_the_code_cannot_pass_it(tmp_path, capsys):
+    roles = accepted_roles()
+    # The tester "fixes" the code in its checkout before running the tests, then claims a pass.
+    roles["verifier/tester"] = [bash("echo 'def hello(name):\n    return 1' > hello.py"), *verifier_passes(TESTS)]
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project), "--max-rejections", "1"],
+                               agent_test_env(server.url), capsys)
+    assert code == 3 and result["verification_rounds"][0]["verdicts"]["tester"] == "fail"
+    (round1,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.VerificationFinished)]
+    tester = next(v for v in round1.verdicts if v.verifier == "tester")
+    assert "hello.py" in tester.engine_note and "changed files" in tester.engine_note

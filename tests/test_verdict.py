@@ -91,3 +91,10 @@ def test_commit_messages_have_a_short_subject_and_no_repetition():
     subject, _, body = commit_message(long).partition("\n\n")
     assert len(subject) <= 72 and subject.endswith("...") and body == long
     assert commit_message("Fixed it.\n\nDetails here.") == "Fixed it.\n\nDetails here."
+
+
+def test_a_pass_on_an_edited_checkout_is_a_fail():
+    text = block(verdict="pass", checks=[{"command": "pytest -q", "exit_code": 0}])
+    edited = result(text, ("pytest -q", 0)).model_copy(update={"changed_files": ("calc.py",)})
+    v = judge("tester", edited)
+    assert not v.passed and "calc.py" in v.engine_note and "as it is" in v.engine_note

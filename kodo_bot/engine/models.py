@@ -66,6 +66,8 @@ class AgentResult(_Frozen):
     error: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     duration_s: float = 0.0
+    #: tracked files the agent left changed in its checkout (recorded for verifiers, whose edits are discarded)
+    changed_files: tuple[str, ...] = ()
 
     @property
     def commands(self) -> tuple[ToolCall, ...]:

@@ -77,55 +77,38 @@ def judge(verifier: str, result: AgentResult) -> Verdict:
     """The verdict the engine believes, given what the verifier said and what it was seen to do."""
     evidence = observed_evidence(result)
 
-    def fail(note: str, *, summary: str = "", findings: tuple[Finding, ...] = ()) -> Verdict:
-        return Verdict(
-            verifier=verifier,
-            passed=False,
-            summary=summary,
-            findings=findings,
-            evidence=evidence,
-            engine_note=note,
-            cost_usd=result.cost_usd,
-        )
+    def verdict(passed: bool, note: str | None = None, *, summary: str = "", findings: tuple = ()) -> Verdict:
+        return Verdict(verifier=verifier, passed=passed, summary=summary, findings=findings, evidence=evidence,
+                       engine_note=note, cost_usd=result.cost_usd)
 
     if result.is_error:
-        return fail(f"the verifier did not finish: {result.error or 'error result'}")
+        return verdict(False, f"the verifier did not finish: {result.error or 'error result'}")
     claimed = parse_claim(result.text)
     if isinstance(claimed, str):
-        return fail(f"the verdict could not be read: {claimed}")
-    findings = tuple(Finding(**f.model_dump()) for f in claimed.findings)
-    verdict = claimed.verdict.strip().lower()
-    if verdict not in ("pass", "fail"):
-        return fail(f"verdict must be 'pass' or 'fail', got {claimed.verdict!r}", summary=claimed.summary)
-    if verdict == "fail":
-        return Verdict(
-            verifier=verifier,
-            passed=False,
-            summary=claimed.summary,
-            findings=findings,
-            evidence=evidence,
-            cost_usd=result.cost_usd,
-        )
+        return verdict(False, f"the verdict could not be read: {claimed}")
+    said = {"summary": claimed.summary, "findings": tuple(Finding(**f.model_dump()) for f in claimed.findings)}
+    word = claimed.verdict.strip().lower()
+    if word not in ("pass", "fail"):
+        return verdict(False, f"verdict must be 'pass' or 'fail', got {claimed.verdict!r}", **said)
+    if word == "fail":
+        return verdict(False, **said)
     if not evidence:
-        return fail("a pass needs evidence, but no command was observed", summary=claimed.summary, findings=findings)
+        return verdict(False, "a pass needs evidence, but no command was observed", **said)
     if not claimed.checks:
-        return fail("a pass must list the commands that prove it", summary=claimed.summary, findings=findings)
+        return verdict(False, "a pass must list the commands that prove it", **said)
+    if result.changed_files:
+        # Its edits are thrown away, so a pass earned on an edited checkout says nothing about the commit.
+        listed = ", ".join(result.changed_files[:10])
+        return verdict(False, f"the verifier changed files it was verifying ({listed}); a pass must hold for the commit as it is", **said)
     unproven = [c for c in claimed.checks if not _observed(c, evidence)]
     if unproven:
         listed = "; ".join(f"`{c.command}` (claimed exit {c.exit_code})" for c in unproven)
-        return fail(f"claimed checks not matched by what was observed: {listed}", summary=claimed.summary, findings=findings)
+        return verdict(False, f"claimed checks not matched by what was observed: {listed}", **said)
     failing = [e for e in evidence if any(_same(c.command, e.command) for c in claimed.checks) and e.exit_code != 0]
     if failing:
         listed = "; ".join(f"`{e.command}` exited {e.exit_code}" for e in failing)
-        return fail(f"a pass rests on commands that failed: {listed}", summary=claimed.summary, findings=findings)
-    return Verdict(
-        verifier=verifier,
-        passed=True,
-        summary=claimed.summary,
-        findings=findings,
-        evidence=evidence,
-        cost_usd=result.cost_usd,
-    )
+        return verdict(False, f"a pass rests on commands that failed: {listed}", **said)
+    return verdict(True, **said)
 
 
 def parse_claim(text: str) -> _ClaimedVerdict | str:

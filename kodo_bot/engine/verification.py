@@ -19,7 +19,7 @@ from kodo_bot.engine.checks import run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
 from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task
-from kodo_bot.engine.workspace import CleanCheckout
+from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
 from kodo_bot.errors import AgentError
 
 
@@ -94,9 +94,10 @@ class Verification:
                     timeout_s=spec.timeout_s,
                 )
                 try:
-                    return await session.query(verifier_task(goal, sha, summary))
+                    result = await session.query(verifier_task(goal, sha, summary))
                 finally:
                     await session.close()
+                return result.model_copy(update={"changed_files": tuple(changed_tracked_files(path))})
             except AgentError as exc:
                 return AgentResult(
                     agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started

@@ -134,6 +134,12 @@ class CleanCheckout:
             self.project.git.worktree("prune")
 
 
+def changed_tracked_files(checkout: Path) -> list[str]:
+    """Tracked files that differ from the checkout's commit (new untracked files, caches and the like, are
+    not the commit's content and do not count)."""
+    return git.Repo(checkout).git.diff("--name-only", "HEAD").splitlines()
+
+
 def commit_message(summary: str) -> str:
     """A subject line (at most 72 characters) and, when the summary says more, a body with the rest."""
     text = summary.strip() or "kodo-bot cycle"
