@@ -82,7 +82,7 @@ class LiveView(EventSink):
     def handle(self, event: ev.Event) -> None:
         match event:
             case ev.RunStarted():
-                self.rows.update(run=event.run_id, branch=event.branch, cycle="-", cost="$0.0000")
+                self.rows.update({"run": event.run_id, "branch": event.branch, "cycle": "-", "API cost": "$0.0000"})
             case ev.CycleStarted():
                 self.rows["cycle"] = str(event.cycle)
             case ev.AgentCallStarted():
@@ -90,8 +90,13 @@ class LiveView(EventSink):
             case ev.AgentCallFinished():
                 self.agents[event.result.agent] = "error" if event.result.is_error else "idle"
             case ev.OrchestratorReplied():
-                total = float(self.rows.get("cost", "$0").lstrip("$")) + event.cost_usd
-                self.rows["cost"] = f"${total:.4f}"
+                total = float(self.rows.get("API cost", "$0").lstrip("$")) + event.cost_usd
+                self.rows["API cost"] = f"${total:.4f}"
+            case ev.VerificationStarted():
+                for name in event.verifiers:
+                    self.agents[f"verifier/{name}"] = f"verifying {event.sha[:12]} (round {event.round})"
+            case ev.VerdictReceived():
+                self.agents[f"verifier/{event.verdict.verifier}"] = "pass" if event.verdict.passed else "FAIL"
             case ev.RunFinished():
                 self.rows["outcome"] = event.outcome.value
         line = describe(event)
