@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kodo_bot.engine.launch import prior_cycles
+from kodo_bot.engine.workspace import prior_cycles
 from kodo_bot.engine.workspace import RunWorkspace
 from kodo_bot.sandbox.demo import seed_project
 

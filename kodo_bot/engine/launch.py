@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import re
 import shutil
 import signal
 from collections.abc import Callable, Coroutine, Mapping
@@ -18,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import git
 
 from kodo_bot.agents.base import SessionFactory
 from kodo_bot.engine import events as ev
@@ -28,7 +26,7 @@ from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team
 from kodo_bot.engine.verification import Verification
-from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project
+from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project, prior_cycles
 from kodo_bot.errors import ConfigError, UserError
 
 
@@ -151,29 +149,6 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
         state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)
         state.head_sha = repo.commit(branch).hexsha
     return await _drive(state, store, backends, sinks or [], resumed=False)
-
-
-_CYCLE_TRAILER = re.compile(r"^Kodo-Cycle:\s*(\d+)\s*$", re.MULTILINE)
-_TRAILER_LINE = re.compile(r"^Kodo-(?:Run|Cycle):.*$", re.MULTILINE)
-
-
-def prior_cycles(repo: git.Repo, branch: str, base_sha: str) -> tuple[int, list[str]]:
-    """What an existing branch says about earlier cycles: the highest ``Kodo-Cycle`` and each cycle's
-    summary read back from its commit message (see ``workspace.commit_message``), oldest first."""
-    cycles, summaries = 0, []
-    for commit in reversed(list(repo.iter_commits(f"{base_sha}..{branch}"))):
-        message = str(commit.message)
-        found = _CYCLE_TRAILER.findall(message)
-        if not found:
-            continue  # a person's commit on the branch: not a cycle
-        cycles = max(cycles, *map(int, found))
-        subject, _, body = _TRAILER_LINE.sub("", message).strip().partition("\n\n")
-        body = body.strip()
-        if subject.endswith("...") and body.startswith(subject[:-3]):
-            summaries.append(body)  # a long first line was cut for the subject; the body has it whole
-        else:
-            summaries.append(f"{subject}\n{body}" if body else subject)
-    return cycles, summaries
 
 
 async def resume_run(

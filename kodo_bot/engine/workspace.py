@@ -7,6 +7,7 @@ only committed work can convince them. Everything goes through GitPython (real g
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,29 @@ def commit_message(summary: str) -> str:
     if len(first) > 72:
         return f"{first[:69]}...\n\n{text}"  # the body keeps the whole, uncut summary
     return f"{first}\n\n{rest}" if rest else first
+
+
+_CYCLE_TRAILER = re.compile(r"^Kodo-Cycle:\s*(\d+)\s*$", re.MULTILINE)
+_TRAILER_LINE = re.compile(r"^Kodo-(?:Run|Cycle):.*$", re.MULTILINE)
+
+
+def prior_cycles(repo: git.Repo, branch: str, base_sha: str) -> tuple[int, list[str]]:
+    """What an existing branch says about earlier cycles: the highest ``Kodo-Cycle`` and each cycle's
+    summary read back from its commit message (see ``workspace.commit_message``), oldest first."""
+    cycles, summaries = 0, []
+    for commit in reversed(list(repo.iter_commits(f"{base_sha}..{branch}"))):
+        message = str(commit.message)
+        found = _CYCLE_TRAILER.findall(message)
+        if not found:
+            continue  # a person's commit on the branch: not a cycle
+        cycles = max(cycles, *map(int, found))
+        subject, _, body = _TRAILER_LINE.sub("", message).strip().partition("\n\n")
+        body = body.strip()
+        if subject.endswith("...") and body.startswith(subject[:-3]):
+            summaries.append(body)  # a long first line was cut for the subject; the body has it whole
+        else:
+            summaries.append(f"{subject}\n{body}" if body else subject)
+    return cycles, summaries
 
 
 def _bot_identity() -> dict[str, str]:
