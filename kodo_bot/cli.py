@@ -145,7 +145,7 @@ def choose_team(team_file: Path | None, project: Path) -> Team:
 def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
     """Credentials and endpoints from the environment; agents get a scrubbed copy, never the secrets."""
     from kodo_bot.agents.claude import ClaudeSessionFactory
-    from kodo_bot.agents.env import is_secret_name
+    from kodo_bot.agents.env import is_secret_name, secret_values
     from kodo_bot.engine.launch import Backends
 
     base_url = env.get("ANTHROPIC_BASE_URL") or None
@@ -159,6 +159,7 @@ def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
         base_url=base_url,
         session_factory=factory,
         check_env={k: v for k, v in env.items() if not is_secret_name(k)},
+        secrets=secret_values(env),
         **overrides,
     )
 

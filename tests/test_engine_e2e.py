@@ -6,6 +6,8 @@ checks and verifiers really run in clean checkouts, and git is real git.
 
 from __future__ import annotations
 
+import json
+
 import git
 import pytest
 
@@ -203,3 +205,29 @@ def test_a_verifier_that_edits_the_code_cannot_pass_it(tmp_path, capsys):
     (round1,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.VerificationFinished)]
     tester = next(v for v in round1.verdicts if v.verifier == "tester")
     assert "hello.py" in tester.engine_note and "changed files" in tester.engine_note
+
+
+def test_an_agent_that_prints_its_credentials_cannot_leak_them(tmp_path, capsys):
+    from kodo_bot.sandbox.demo import DEMO_KEY
+
+    roles = accepted_roles()
+    # The CLI's own key is necessarily in the agent's environment; printing it must not put it in the log.
+    roles["worker_fast"] = [bash("env | grep -E 'ANTHROPIC_API_KEY|GITHUB_TOKEN'"), *roles["worker_fast"]]
+    env = {**agent_test_env(""), "GITHUB_TOKEN": "ghs_" + "x" * 36}
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env["ANTHROPIC_BASE_URL"] = server.url
+        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project)], env, capsys)
+        server.assert_complete()
+        worker_bodies = json.dumps([b for b, r in zip(server.request_bodies, server.requests) if r.role == "worker_fast"])
+    assert code == 0
+    run_dir = project / ".kodo" / "runs" / result["run_id"]
+    (printed,) = [c for e in events(project, result["run_id"]) if isinstance(e, ev.AgentCallFinished)
+                  for c in e.result.tool_calls if "grep" in (c.command or "")]
+    assert "ANTHROPIC_API_KEY=[redacted]" in printed.output
+    assert "GITHUB_TOKEN=\n" in printed.output + "\n"  # scrubbed: the agent's copy is empty
+    for path in (run_dir / "events.jsonl", run_dir / "state.json"):
+        text = path.read_text()
+        assert DEMO_KEY not in text and "ghs_" + "x" * 36 not in text, path
+    # (The model itself did see the key in the tool result, as it would with any CLI: the key is the CLI's.)
+    assert DEMO_KEY in worker_bodies

@@ -49,7 +49,7 @@ from kodo_bot.github.markers import (
     render_lease,
     render_marker,
 )
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 from kodo_bot.github.router import Router, WebhookEvent
 from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, is_trusted_commenter, needs_permission
 

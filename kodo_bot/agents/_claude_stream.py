@@ -18,7 +18,8 @@ from typing import Any
 
 from claude_agent_sdk import AssistantMessage, ResultMessage, TextBlock, ToolResultBlock, ToolUseBlock, UserMessage
 
-from kodo_bot.engine.models import ToolCall, Usage
+from kodo_bot.engine.models import AgentResult, ToolCall, Usage
+from kodo_bot.redact import redact
 
 #: how much of a tool's output an AgentResult keeps: the end, where errors and test summaries are
 OUTPUT_TAIL = 4000
@@ -213,3 +214,20 @@ def restored_cost(config: Path, session_id: str) -> float:
     return cost
 
 
+
+
+def without_secrets(result: AgentResult, secrets: tuple[str, ...]) -> AgentResult:
+    """The result with every secret (and every known token shape) masked in the text, the error and each
+    tool call's input and output, before it reaches the engine's log, checkpoint or any comment."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value, secrets)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    calls = tuple(c.model_copy(update={"input": clean(c.input), "output": clean(c.output)}) for c in result.tool_calls)
+    return result.model_copy(update={"text": clean(result.text), "error": clean(result.error), "tool_calls": calls})

@@ -56,9 +56,10 @@ from kodo_bot.agents._claude_stream import (
     result_error,
     transcript,
     usage_from,
+    without_secrets,
 )
 from kodo_bot.agents._processes import cli_pid, process_tree, reap
-from kodo_bot.agents.env import agent_environment, config_dir, tmp_dir
+from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment, config_dir, tmp_dir
 from kodo_bot.engine.models import AgentResult
 from kodo_bot.errors import AgentError
 
@@ -208,6 +209,7 @@ class ClaudeSession:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._stderr: deque[str] = deque(maxlen=40)
+        self._credentials: tuple[str, ...] = ()  # set with the environment in _options
         self._run: QueryProgress | None = None
         #: the CLI's cumulative total_cost_usd as last seen (it counts per conversation, not per query)
         self._cost_seen = 0.0
@@ -281,6 +283,8 @@ class ClaudeSession:
         # even when kodo-bot was handed a different mapping (which wins where both have a value).
         inherited = {**os.environ, **(self._parent_env or {})}
         env = agent_environment(inherited, state_dir=self.state_dir, extra=self._env)
+        # The CLI needs its own credential, and so can show it to the agent (`env`); it must not come back.
+        self._credentials = tuple(v for k, v in env.items() if k in CLI_CREDENTIALS and v)
         return ClaudeAgentOptions(
             system_prompt=self.system_prompt,
             cwd=self.cwd,
@@ -467,7 +471,7 @@ class ClaudeSession:
         text = run.last_text
         if result is not None and not result.is_error and result.result:
             text = result.result
-        return AgentResult(
+        return without_secrets(AgentResult(
             agent=self.agent,
             text=text,
             turns=run.turns,
@@ -478,7 +482,7 @@ class ClaudeSession:
             error=error,
             tool_calls=run.tool_calls(),
             duration_s=round(duration_s, 3),
-        )
+        ), self._credentials)
 
     def _stderr_tail(self) -> str:
         lines = [line for line in self._stderr if line.strip()][-8:]

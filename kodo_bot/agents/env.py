@@ -147,3 +147,23 @@ def agent_environment(
 def _is_root() -> bool:
     geteuid = getattr(os, "geteuid", None)  # absent on Windows
     return geteuid is not None and geteuid() == 0
+
+
+def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The values in ``env`` that are credentials, for masking wherever text is written or posted.
+
+    Narrower than ``is_secret_name``, which also keeps configuration (``KODO_*``), runtime URLs and the
+    ssh-agent socket from agents: those values are paths and addresses, and masking them would garble logs.
+    Here: the CLI's own credentials, GitHub tokens and every name with a secret word (TOKEN, API_KEY ...).
+    """
+    return tuple(
+        value
+        for name, value in env.items()
+        if value
+        and (
+            name.upper() in CLI_CREDENTIALS
+            or name.upper() in _NAMED - {"SSH_AUTH_SOCK"}
+            or name.upper().startswith("GITHUB_PAT")
+            or bool(_SECRET_WORDS.search(name.upper()))
+        )
+    )

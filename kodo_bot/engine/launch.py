@@ -42,6 +42,8 @@ class Backends:
     check_env: Mapping[str, str] = field(default_factory=dict)
     model_retries: int = 4
     model_backoff_s: float = 2.0
+    #: values that must never be written to the run's log (tokens, keys), whatever quotes them
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -175,7 +177,7 @@ async def resume_run(
 
 async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
-    log = JsonlLog(store.events_path(state.run_id))
+    log = JsonlLog(store.events_path(state.run_id), secrets=backends.secrets)
     # Events emitted after the last checkpoint of a killed run are in the log but not in state.next_seq:
     # continue after the log's last one, so every seq stays unique (sinks skip seqs they have seen).
     logged = read_events(store.events_path(state.run_id))

@@ -9,16 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from kodo_bot.engine.events import Event, EventSink, parse_event
+from kodo_bot.redact import redact
 
 
 class JsonlLog(EventSink):
-    def __init__(self, path: Path) -> None:
+    """Appends events; masks ``secrets`` (and known token shapes) because the log is shared: uploaded as an
+    Actions artifact, attached to bug reports."""
+
+    def __init__(self, path: Path, *, secrets: tuple[str, ...] = ()) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.secrets = secrets
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
 
     def handle(self, event: Event) -> None:
-        self._fh.write(event.model_dump_json() + "\n")
+        self._fh.write(redact(event.model_dump_json(), self.secrets) + "\n")
         self._fh.flush()
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from github import GithubException, GithubRetry
 from github.GithubException import RateLimitExceededExceedsMaxWait
 
 from kodo_bot.errors import GitHubError
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from pydantic import SecretStr
 
 from kodo_bot.errors import GitHubError
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 
 _UNKNOWN = object()
 

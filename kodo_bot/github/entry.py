@@ -31,7 +31,7 @@ from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
 from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
 from kodo_bot.github.run_inputs import RunOverrides
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
 from kodo_bot.errors import GitHubError
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 
 #: variables that would make git read another repository or config than the one we name
 _GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE")

@@ -40,7 +40,7 @@ from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.comments import CommentSlots
 from kodo_bot.github.markers import Marker
 from kodo_bot.github.progress import ProgressState, apply, should_publish
-from kodo_bot.github.redact import redact
+from kodo_bot.redact import redact
 
 log = logging.getLogger(__name__)
 
