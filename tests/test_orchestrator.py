@@ -90,3 +90,15 @@ def test_missing_key_is_a_clear_error():
 def test_cycle_seed_carries_only_goal_summary_and_rejection():
     seed = cycle_seed("Do X", cycle=3, max_cycles=5, previous="did half of X", rejection="tests fail")
     assert "Do X" in seed and "Cycle 3 of at most 5" in seed and "did half of X" in seed and "tests fail" in seed
+
+
+def test_agent_results_reach_the_orchestrator_bounded_with_observed_commands():
+    from kodo_bot.engine.models import AgentResult, ToolCall
+    from kodo_bot.engine.orchestrator import RESULT_TEXT_LIMIT, describe_result
+
+    calls = tuple(ToolCall(name="Bash", input={"command": f"step {i}"}, exit_code=i % 2) for i in range(12))
+    text = describe_result(AgentResult(agent="tester", text="x" * (RESULT_TEXT_LIMIT + 500), turns=7,
+                                       is_error=True, error="turn limit 7 reached", tool_calls=calls))
+    assert text.startswith("tester finished after 7 turns, with an error: turn limit 7 reached.")
+    assert "[... cut]" in text and "x" * RESULT_TEXT_LIMIT in text and "x" * (RESULT_TEXT_LIMIT + 1) not in text
+    assert "- `step 11` -> exit 1" in text and "`step 1` " not in text  # the last ten commands

@@ -134,10 +134,6 @@ class Outcome(str, enum.Enum):
     def exit_code(self) -> int:
         return EXIT_CODES[self]
 
-    @property
-    def final(self) -> bool:
-        return self is not Outcome.interrupted
-
 
 #: what `kodo-bot run` exits with, so scripts can trust it. 2 is reserved for bad input (UserError).
 EXIT_CODES: dict[Outcome, int] = {

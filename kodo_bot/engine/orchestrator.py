@@ -17,7 +17,7 @@ import anthropic
 from pydantic import BaseModel, ConfigDict
 
 from kodo_bot.agents.base import role_marker
-from kodo_bot.engine.models import Usage
+from kodo_bot.engine.models import AgentResult, Usage
 from kodo_bot.engine.team import Team
 from kodo_bot.errors import ModelAPIError, ModelAuthError
 
@@ -181,6 +181,29 @@ class ApiOrchestrator:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+#: how much of an agent's final text the orchestrator is shown
+RESULT_TEXT_LIMIT = 6000
+
+
+def tool_result(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text, "is_error": is_error}
+
+
+def describe_result(result: AgentResult) -> str:
+    """An agent's result as the orchestrator reads it: bounded, with the commands it was seen to run."""
+    head = f"{result.agent} finished after {result.turns} turns"
+    if result.is_error:
+        head += f", with an error: {result.error or 'unknown'}"
+    text = result.text.strip()
+    if len(text) > RESULT_TEXT_LIMIT:
+        text = text[:RESULT_TEXT_LIMIT] + "\n[... cut]"
+    lines = [head + ".", text]
+    commands = result.commands[-10:]
+    if commands:
+        lines.append("Commands observed:\n" + "\n".join(f"- `{c.command}` -> exit {c.exit_code}" for c in commands))
+    return "\n\n".join(x for x in lines if x)
 
 
 _RESUME_HINT = "the run is saved: fix the cause and continue it with `kodo-bot resume`."

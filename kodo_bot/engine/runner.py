@@ -20,6 +20,8 @@ from kodo_bot.engine.models import AgentResult, Outcome, Verdict
 from kodo_bot.engine.orchestrator import (
     DELEGATE_PREFIX,
     DONE_TOOL,
+    describe_result,
+    tool_result,
     ApiOrchestrator,
     ToolUse,
     cycle_seed,
@@ -31,9 +33,6 @@ from kodo_bot.engine.verdict import rejection_feedback
 from kodo_bot.engine.verification import Verification
 from kodo_bot.engine.workspace import RunWorkspace
 from kodo_bot.errors import AgentError, KodoError, ModelAPIError
-
-RESULT_TEXT_LIMIT = 6000
-
 
 @dataclass(frozen=True)
 class _Continue:
@@ -181,7 +180,7 @@ class Run:
         if done is not None and isinstance(done.input.get("summary"), str) and "success" in done.input:
             return _Done(done.input["summary"], bool(done.input["success"]))
         if done is not None:
-            results.append(_tool_result(done.id, "done needs `summary` (string) and `success` (boolean).", True))
+            results.append(tool_result(done.id, "done needs `summary` (string) and `success` (boolean).", True))
         s.messages.append({"role": "user", "content": list(results)})
         self._checkpoint()
         return _Continue()
@@ -219,11 +218,11 @@ class Run:
         agent = use.name.removeprefix(DELEGATE_PREFIX)
         task = use.input.get("task")
         if not use.name.startswith(DELEGATE_PREFIX) or agent not in self._team.agents:
-            return _tool_result(use.id, f"Unknown tool {use.name!r}. Use the delegate_* tools or done.", True)
+            return tool_result(use.id, f"Unknown tool {use.name!r}. Use the delegate_* tools or done.", True)
         if not isinstance(task, str) or not task.strip():
-            return _tool_result(use.id, "A delegation needs a non-empty `task` string.", True)
+            return tool_result(use.id, "A delegation needs a non-empty `task` string.", True)
         result = await self._delegate(use.id, agent, task, bool(use.input.get("fresh")))
-        return _tool_result(use.id, describe_result(result), result.is_error)
+        return tool_result(use.id, describe_result(result), result.is_error)
 
     async def _delegate(self, call_id: str, agent: str, task: str, fresh: bool) -> AgentResult:
         s = self.state
@@ -384,22 +383,3 @@ class Run:
             team=list(self._team.agents), resumed=self.resumed, max_cycles=s.settings.max_cycles,
             max_cost_usd=s.settings.max_cost_usd, max_minutes=s.settings.max_minutes,
         )
-
-
-def _tool_result(tool_use_id: str, text: str, is_error: bool) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text, "is_error": is_error}
-
-
-def describe_result(result: AgentResult) -> str:
-    """An agent's result as the orchestrator reads it: bounded, with the commands it was seen to run."""
-    head = f"{result.agent} finished after {result.turns} turns"
-    if result.is_error:
-        head += f", with an error: {result.error or 'unknown'}"
-    text = result.text.strip()
-    if len(text) > RESULT_TEXT_LIMIT:
-        text = text[:RESULT_TEXT_LIMIT] + "\n[... cut]"
-    lines = [head + ".", text]
-    commands = result.commands[-10:]
-    if commands:
-        lines.append("Commands observed:\n" + "\n".join(f"- `{c.command}` -> exit {c.exit_code}" for c in commands))
-    return "\n\n".join(x for x in lines if x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import git
@@ -21,15 +21,6 @@ from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task
 from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
 from kodo_bot.errors import AgentError
-
-
-class RoundResult:
-    def __init__(self, checks: list[CheckResult], verdicts: list[Verdict], wall_s: float) -> None:
-        self.checks, self.verdicts, self.wall_s = checks, verdicts, wall_s
-
-    @property
-    def accepted(self) -> bool:
-        return all(c.passed for c in self.checks) and all(v.passed for v in self.verdicts)
 
 
 class Verification:
@@ -62,7 +53,7 @@ class Verification:
         round_no: int,
         verifiers: list[AgentSpec],
         cached: Callable[[str], AgentResult | None],
-        on_result: Callable[[str, AgentResult, Verdict], Awaitable[None] | None],
+        on_result: Callable[[str, AgentResult, Verdict], None],
     ) -> list[Verdict]:
         """Every verifier at once; ``cached`` returns results a resumed run already has."""
 
@@ -72,9 +63,7 @@ class Verification:
             if result is None:
                 result = await self._ask(spec, sha, goal, summary, round_no)
             verdict = judge(spec.name, result)
-            maybe = on_result(key, result, verdict)
-            if asyncio.iscoroutine(maybe):
-                await maybe
+            on_result(key, result, verdict)
             return verdict
 
         return list(await asyncio.gather(*(one(v) for v in verifiers)))
