@@ -7,6 +7,13 @@ run in the clone with a scrubbed environment) find nothing to reuse, and an erro
 it is raised. Against the emulator the remote is a ``file://`` URL: no header is sent, the code path is the
 same.
 
+Agents write in worktrees of the clone, so the clone's config and hooks are theirs to plant. Every git
+command here runs with ``_git_env.git_env`` (no hooks, no global or system config, no credential helper),
+and the two that carry the token, fetch and push, do not run in the clone at all: they run in a bare
+repository made for that one command in a fresh temporary directory, borrowing the clone's objects through
+``objects/info/alternates``. Its config is the one ``git init`` just wrote, so no ``url.*.insteadOf``,
+``http.proxy`` or ``http.<url>.sslVerify`` an agent left in the clone can redirect or read the header.
+
 Deliberately not here: deciding what to push or when (the sink does), committing (the engine does), or
 GitHub's REST API.
 """
@@ -16,17 +23,17 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from kodo_bot._git_env import git_env
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
 from kodo_bot.errors import GitHubError
 from kodo_bot.redact import redact
-
-#: variables that would make git read another repository or config than the one we name
-_GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE")
 
 
 class GitRemote:
@@ -47,8 +54,11 @@ class GitRemote:
         run's state and worktree, which a takeover resumes from.
         """
         if (dest / ".git").is_dir():
-            self._git(["fetch", "--quiet", "--prune", self.url, "+refs/heads/*:refs/remotes/origin/*"], cwd=dest,
-                      what="fetch")
+            with self._one_shot(dest) as scratch:
+                self._git(["fetch", "--quiet", self.url, "+refs/heads/*:refs/remotes/origin/*"], cwd=scratch,
+                          what="fetch")
+                self._git(["fetch", "--quiet", "--prune", "--no-tags", str(scratch),
+                           "+refs/remotes/origin/*:refs/remotes/origin/*"], cwd=dest, what="fetch", auth=False)
             self._git(["checkout", "--quiet", "--force", default_branch], cwd=dest, what="check out", auth=False)
             self._git(["reset", "--quiet", "--hard", f"origin/{default_branch}"], cwd=dest, what="update", auth=False)
             return dest
@@ -82,30 +92,33 @@ class GitRemote:
         """Push ``branch`` to the remote; returns the pushed commit. Never forces: a rejected push (someone
         else pushed to the branch) is an error a person must look at, not something to overwrite."""
         sha = self._git(["rev-parse", f"refs/heads/{branch}"], cwd=clone, what="inspect", auth=False).stdout.strip()
-        # To the URL we hold, not to whatever `origin` says: the auth header is scoped to that URL.
-        self._git(["push", "--quiet", "--porcelain", self.url, f"refs/heads/{branch}:refs/heads/{branch}"],
-                  cwd=clone, what=f"push {branch}")
+        # To the URL we hold, not to whatever `origin` says, from a repository no agent has seen.
+        with self._one_shot(clone) as scratch:
+            self._git(["push", "--quiet", "--porcelain", self.url, f"{sha}:refs/heads/{branch}"], cwd=scratch,
+                      what=f"push {branch}")
         return sha
 
     # ------------------------------------------------------------------ plumbing
     def env(self, *, auth: bool = True) -> dict[str, str]:
-        """The environment for one git process: the caller's, minus redirections, plus the auth header."""
-        env = {k: v for k, v in self._base_env.items() if k not in _GIT_REDIRECTS}
-        env.update({
-            "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
-            "GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-            "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-        })
+        """The environment for one git process: hardened (``git_env``), plus the auth header when asked."""
+        header = []
         if auth and self._token and self.url.startswith(("https://", "http://")):
-            # Append after any GIT_CONFIG_* the runner already set, rather than replacing them.
-            n = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
             basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-            env.update({
-                "GIT_CONFIG_COUNT": str(n + 1),
-                f"GIT_CONFIG_KEY_{n}": "http.extraHeader",
-                f"GIT_CONFIG_VALUE_{n}": f"AUTHORIZATION: basic {basic}",
-            })
+            header = [("http.extraHeader", f"AUTHORIZATION: basic {basic}")]
+        env = git_env(self._base_env, config=header)
+        env.update({"GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                    "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL})
         return env
+
+    @contextmanager
+    def _one_shot(self, clone: Path) -> Iterator[Path]:
+        """A bare repository for one authenticated command, sharing the clone's objects, removed after."""
+        with tempfile.TemporaryDirectory(prefix="kodo-git-") as tmp:
+            scratch = Path(tmp)
+            self._git(["init", "--quiet", "--bare", str(scratch)], cwd=scratch, what="prepare", auth=False)
+            objects = (clone / ".git" / "objects").resolve()
+            (scratch / "objects" / "info" / "alternates").write_text(f"{objects}\n", encoding="utf-8")
+            yield scratch
 
     @property
     def secrets(self) -> tuple[str, ...]:
