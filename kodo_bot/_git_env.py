@@ -64,3 +64,10 @@ def git_env(base: Mapping[str, str], *, config: Iterable[tuple[str, str]] = ()) 
         env[f"GIT_CONFIG_KEY_{n}"] = key
         env[f"GIT_CONFIG_VALUE_{n}"] = value
     return env
+
+
+def harden(repo, *, config: Iterable[tuple[str, str]] = ()):
+    """``repo`` (a GitPython ``Repo``) with every later git command it runs given the hardened config."""
+    overrides = git_env({}, config=config)
+    repo.git.update_environment(**overrides)
+    return repo

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-dirty", action="store_true", help="start although the project has uncommitted changes")
     run.add_argument("--check", action="append", default=[], metavar="CMD",
                      help="a check command the engine runs in a clean checkout before verifiers (repeatable)")
+    run.add_argument("--no-default-check", dest="default_check", action="store_false",
+                     help="without --check, do not run the project's detected test command (the summary warns)")
     _limits(run)
     run.add_argument("--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)")
     run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-5-5)")
@@ -185,8 +187,8 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UserError("the goal is empty")
     settings = RunSettings(
         max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
-        max_rejections=args.max_rejections, check_commands=args.check, ui=args.ui,
-        team=choose_team(args.team, args.project),
+        max_rejections=args.max_rejections, check_commands=args.check, default_check=args.default_check,
+        ui=args.ui, team=choose_team(args.team, args.project),
         **({"orchestrator_model": args.orchestrator_model} if args.orchestrator_model else {}),
     )
     req = RunRequest(goal=goal, project=args.project, settings=settings, state_dir=args.state_dir,

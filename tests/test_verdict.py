@@ -6,9 +6,23 @@ from kodo_bot.engine.models import AgentResult, CheckResult, ToolCall
 from kodo_bot.engine.verdict import judge, parse_claim, rejection_feedback
 
 
-def result(text: str, *commands: tuple[str, int | None], is_error: bool = False) -> AgentResult:
-    calls = tuple(ToolCall(name="Bash", input={"command": c}, exit_code=code, output=f"ran {c}") for c, code in commands)
-    return AgentResult(agent="tester", text=text, tool_calls=calls, is_error=is_error, error="boom" if is_error else None)
+CHECKOUT = "/runs/r1/round1-tester"
+
+
+def result(text: str, *commands: tuple, is_error: bool = False, after: str = "") -> AgentResult:
+    """A verifier's result: each command is (line, exit) run on the clean checkout, or (line, exit, edit)
+    with ``edit`` what the watch saw changed around it."""
+    calls = tuple(
+        ToolCall(name="Bash", input={"command": c[0]}, exit_code=c[1], output=f"ran {c[0]}",
+                 checkout_before=c[2] if len(c) > 2 else "", checkout_after=c[2] if len(c) > 2 else "")
+        for c in commands
+    )
+    return AgentResult(agent="tester", text=text, tool_calls=calls, is_error=is_error,
+                       error="boom" if is_error else None, checkout_after=after)
+
+
+def passes(*claims: tuple[str, int]) -> str:
+    return block(verdict="pass", summary="ok", checks=[{"command": c, "exit_code": code} for c, code in claims])
 
 
 def block(**body) -> str:
@@ -40,9 +54,89 @@ def test_claimed_command_never_run_is_a_fail():
     assert not v.passed and "make lint" in v.engine_note
 
 
-def test_wrapped_command_counts_as_the_claimed_one():
-    text = block(verdict="pass", checks=[{"command": "pytest -q", "exit_code": 0}])
-    assert judge("tester", result(text, ("cd /w && timeout 60 pytest -q", 0))).passed
+def test_neutral_wrappers_count_as_the_claimed_command():
+    text = passes(("pytest -q", 0))
+    for line in (f"cd {CHECKOUT} && timeout 60 pytest -q", "cd tests && pytest -q", "timeout -s KILL 5m env CI=1 pytest -q 2>&1",
+                 "pytest   -q", "set -o pipefail; pytest -q | tail -20", "CI=true pytest -q > /dev/null"):
+        assert judge("tester", result(text, (line, 0)), checkout=CHECKOUT).passed, line
+
+
+def test_wrappers_that_can_change_the_status_or_the_command_void_the_match():
+    text = passes(("python -m pytest -q", 0))
+    cases = {
+        "python -m pytest -q || true": "`||`",
+        "python -m pytest -q; true": "runs before it" ,
+        "echo python -m pytest -q": "was only run as",
+        "python -m pytest -q | tail -5": "pipe without",
+        "(python -m pytest -q)": "subshell",
+        "python -m pytest -q &": "background",
+        "cd /tmp/patched && python -m pytest -q": "runs before it",
+        "cd ../other && python -m pytest -q": "runs before it",
+        "PYTHONPATH=/tmp/patch python -m pytest -q": "was only run as",
+        "env -i python -m pytest -q": "changes the command's environment",
+        "python -m pytest -q $(true)": "substitution",
+        "true && python -m pytest -q": "runs before it",
+    }
+    for line, reason in cases.items():
+        v = judge("tester", result(text, (line, 0)), checkout=CHECKOUT)
+        assert not v.passed, line
+        assert "python -m pytest -q" in v.engine_note and reason in v.engine_note, (line, v.engine_note)
+
+
+def test_a_claimed_command_that_is_itself_a_trick_is_refused_with_the_reason():
+    v = judge("tester", result(passes(("pytest -q || true", 0)), ("pytest -q || true", 0)), checkout=CHECKOUT)
+    assert not v.passed and "cannot stand for a check" in v.engine_note and "`||`" in v.engine_note
+
+
+def test_a_failing_test_command_left_out_of_the_claims_sinks_the_pass():
+    text = passes(("python -c 'import calc'", 0))
+    v = judge("tester", result(text, ("python -m pytest -q", 1), ("python -c 'import calc'", 0)),
+              test_commands=["python -m pytest -q"])
+    assert not v.passed and "leave out a failing test command" in v.engine_note and "exited 1" in v.engine_note
+
+
+def test_a_listed_check_that_failed_earlier_counts_only_if_it_passed_later():
+    text = passes(("pytest -q", 0))
+    assert judge("tester", result(text, ("pytest -q", 1), ("pytest -q", 0))).passed  # flaky, then green
+    v = judge("tester", result(text, ("pytest -q", 0), ("pytest -q", 1)))
+    assert not v.passed and "`pytest -q` exited 1 on the commit" in v.engine_note
+
+
+def test_fix_test_revert_is_a_fail_even_though_the_checkout_ends_clean():
+    text = passes(("pytest -q", 0))
+    v = judge("tester", result(text, ("pytest -q", 1), ("sed -i s/0/1/ calc.py", 0, "changed calc.py"),
+                               ("pytest -q", 0, "changed calc.py"), ("git checkout calc.py", 0, "changed calc.py")))
+    assert not v.passed and "exited 1 on the commit as it is, and only passed on an edited checkout (changed calc.py)" in v.engine_note
+
+
+def test_an_untracked_patch_makes_the_checks_after_it_count_for_nothing():
+    text = passes(("pytest -q", 0))
+    v = judge("tester", result(text, ("cat > conftest.py <<EOF\npatch\nEOF", 0, "added conftest.py"),
+                               ("pytest -q", 0, "added conftest.py")), test_commands=["pytest -q"])
+    assert not v.passed and "added conftest.py" in v.engine_note
+
+
+def test_an_edit_that_lands_while_the_check_runs_is_seen_after_it():
+    text = passes(("pytest -q", 0))
+    call = ToolCall(name="Bash", input={"command": "pytest -q"}, exit_code=0, checkout_before="",
+                    checkout_after="added conftest.py")
+    v = judge("tester", AgentResult(agent="tester", text=text, tool_calls=(call,), checkout_after=""))
+    assert not v.passed and "added conftest.py" in v.engine_note
+
+
+def test_an_unwatched_command_does_not_count():
+    text = passes(("pytest -q", 0))
+    call = ToolCall(name="Bash", input={"command": "pytest -q"}, exit_code=0)
+    v = judge("tester", AgentResult(agent="tester", text=text, tool_calls=(call,)))
+    assert not v.passed and "not watched" in v.engine_note
+
+
+def test_a_cut_off_command_is_judged_by_the_next_look_at_the_checkout():
+    text = passes(("pytest -q", 0))
+    first = ToolCall(name="Bash", input={"command": "pytest -q"}, exit_code=0, checkout_before="")
+    second = ToolCall(name="Read", input={"file_path": "x"}, checkout_before="changed calc.py", checkout_after="")
+    v = judge("tester", AgentResult(agent="tester", text=text, tool_calls=(first, second), checkout_after=""))
+    assert not v.passed and "changed calc.py" in v.engine_note
 
 
 def test_pass_with_no_claimed_checks_is_a_fail():
@@ -94,7 +188,12 @@ def test_commit_messages_have_a_short_subject_and_no_repetition():
 
 
 def test_a_pass_on_an_edited_checkout_is_a_fail():
-    text = block(verdict="pass", checks=[{"command": "pytest -q", "exit_code": 0}])
-    edited = result(text, ("pytest -q", 0)).model_copy(update={"changed_files": ("calc.py",)})
-    v = judge("tester", edited)
+    v = judge("tester", result(passes(("pytest -q", 0)), ("pytest -q", 0, "changed calc.py")))
     assert not v.passed and "calc.py" in v.engine_note and "as it is" in v.engine_note
+
+
+def test_an_edit_left_after_the_checks_does_not_undo_them():
+    # The checks ran on the commit as it is; a scratch file written afterwards says nothing about them.
+    v = judge("tester", result(passes(("pytest -q", 0)), ("pytest -q", 0), ("touch notes.txt", 0, "added notes.txt"),
+                               after="added notes.txt"))
+    assert v.passed

@@ -39,6 +39,9 @@ class QueryProgress:
         self._tool_turn: dict[str, int] = {}
         self._uses: dict[str, ToolUseBlock] = {}
         self._results: dict[str, tuple[ToolResultBlock, Any]] = {}
+        #: what the checkout watch said just before and just after each tool ran (watched sessions only)
+        self.checkout_before: dict[str, str] = {}
+        self.checkout_after: dict[str, str] = {}
         self._seen = asyncio.Event()
 
     @property
@@ -98,7 +101,12 @@ class QueryProgress:
         return total
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
-        return tuple(tool_call(use, self._results.get(use.id)) for use in self._uses.values())
+        calls = (tool_call(use, self._results.get(use.id)) for use in self._uses.values())
+        return tuple(
+            c.model_copy(update={"checkout_before": self.checkout_before.get(c.tool_use_id),
+                                 "checkout_after": self.checkout_after.get(c.tool_use_id)})
+            for c in calls
+        )
 
 
 # --- turning CLI messages into values (pure) --------------------------------------------------------

@@ -6,6 +6,7 @@ holding the final text, usage, cost and, as evidence, every tool call with the r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -56,4 +57,9 @@ class SessionFactory(Protocol):
         idle_timeout_s: float,
         timeout_s: float,
         resume: str | None = None,
-    ) -> Session: ...
+        watch: Callable[[], str] | None = None,
+    ) -> Session:
+        """``watch``, when given, is called just before and just after every tool the agent uses; it
+        returns what differs in the agent's checkout from the commit it should hold ("" when nothing),
+        and the session records both answers on each ``ToolCall`` (``checkout_before``/``_after``)."""
+        ...

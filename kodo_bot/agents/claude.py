@@ -143,6 +143,7 @@ class ClaudeSessionFactory:
         idle_timeout_s: float,
         timeout_s: float,
         resume: str | None = None,
+        watch: Callable[[], str] | None = None,
     ) -> ClaudeSession:
         # ``role`` is already the first line of system_prompt (role_marker); the session needs nothing else.
         callback = self.on_session_id
@@ -150,7 +151,7 @@ class ClaudeSessionFactory:
             agent=agent, system_prompt=system_prompt, cwd=cwd, state_dir=self.state_dir, model=model,
             max_turns=max_turns, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, resume=resume,
             cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
-            on_session_id=(lambda sid: callback(agent, sid)) if callback else None,
+            on_session_id=(lambda sid: callback(agent, sid)) if callback else None, watch=watch,
         )
 
 
@@ -182,6 +183,7 @@ class ClaudeSession:
         env: Mapping[str, str] | None = None,
         on_session_id: Callable[[str], None] | None = None,
         cli_enforces_max_turns: bool = True,
+        watch: Callable[[], str] | None = None,
     ) -> None:
         problem = cli_problem(cli_path)
         if problem:
@@ -203,6 +205,7 @@ class ClaudeSession:
         self._parent_env = dict(parent_env) if parent_env is not None else None
         self._env = dict(env or {})
         self._on_session_id = on_session_id
+        self._watch = watch
         self._cli_max_turns = max_turns if cli_enforces_max_turns else None
         self._client: ClaudeSDKClient | None = None
         self._pid: int | None = None
@@ -297,7 +300,11 @@ class ClaudeSession:
             cli_path=self._cli_path,
             stderr=self._stderr.append,
             max_buffer_size=_MAX_LINE,
-            hooks={"PreToolUse": [HookMatcher(hooks=[self._gate_tool])]},
+            hooks={
+                "PreToolUse": [HookMatcher(hooks=[self._gate_tool])],
+                "PostToolUse": [HookMatcher(hooks=[self._after_tool])],
+                "PostToolUseFailure": [HookMatcher(hooks=[self._after_tool])],
+            },
         )
 
     def _start_error(self, exc: Exception) -> AgentError:
@@ -445,6 +452,9 @@ class ClaudeSession:
         run = self._run
         if run is None or tool_use_id is None:
             return {}
+        if self._watch is not None:
+            # The tool waits for this hook, so what the watch sees is the checkout the tool will run on.
+            run.checkout_before[tool_use_id] = await asyncio.to_thread(self._watch)
         turn = await run.turn_of(tool_use_id, _GRACE_S)
         if not run.stopping and (turn if turn is not None else run.turns) <= run.limit:
             return {}
@@ -458,6 +468,13 @@ class ClaudeSession:
                 "permissionDecisionReason": reason,
             },
         }
+
+    async def _after_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        """PostToolUse(Failure) hook: what the tool left in a watched checkout."""
+        run = self._run
+        if run is not None and tool_use_id is not None and self._watch is not None:
+            run.checkout_after[tool_use_id] = await asyncio.to_thread(self._watch)
+        return {}
 
     def _result(self, run: QueryProgress, error: str | None, duration_s: float) -> AgentResult:
         result = run.result

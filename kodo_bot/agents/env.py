@@ -53,6 +53,14 @@ _QUIET = {
     "DISABLE_ERROR_REPORTING": "1",
 }
 
+#: How commands behave in an agent's shell. Every Bash call starts in the agent's own checkout, so a `cd`
+#: into a patched copy elsewhere cannot carry over to the next command (a verifier's checks are judged as
+#: run in the checkout), and Python writes no bytecode into the tree it is working on or verifying.
+SHELL_DEFAULTS = {
+    "CLAUDE_BASH_MAINTAIN_PROJECT_WORKING_DIR": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
 #: GitHub Actions' runtime credentials: they let a job upload artifacts, use the cache and mint OIDC
 #: tokens. The URLs are not secret by themselves but are useless without the tokens and name the runner.
 _ACTIONS = frozenset({
@@ -123,7 +131,7 @@ def agent_environment(
        overrides the inherited value with nothing;
     2. the CLI's own credentials (``CLI_CREDENTIALS``) and settings such as ``ANTHROPIC_BASE_URL``, copied
        from ``parent_env`` when set there;
-    3. the quiet variables (no telemetry, update checks or side requests), ``CLAUDE_CONFIG_DIR`` and
+    3. the quiet variables (no telemetry, update checks or side requests), ``SHELL_DEFAULTS``, ``CLAUDE_CONFIG_DIR`` and
        ``CLAUDE_CODE_TMPDIR`` under ``state_dir`` (so sessions stay out of ``~/.claude`` and a resume finds
        them), and ``IS_SANDBOX=1`` when running as root (else bypassPermissions refuses to start);
     4. ``extra``, verbatim: what the caller deliberately sets, such as the scripted model server's URL and
@@ -136,6 +144,7 @@ def agent_environment(
         if parent_env.get(name):
             env[name] = parent_env[name]
     env.update(_QUIET)
+    env.update(SHELL_DEFAULTS)
     env["CLAUDE_CONFIG_DIR"] = str(config_dir(state_dir))
     env["CLAUDE_CODE_TMPDIR"] = str(tmp_dir(state_dir))
     if _is_root() if as_root is None else as_root:

@@ -16,6 +16,8 @@ from pathlib import Path
 from kodo_bot.engine.models import CheckResult
 
 OUTPUT_TAIL = 4000
+#: what every check runs with: no bytecode written into the checkout under test
+CHECK_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run_checks(

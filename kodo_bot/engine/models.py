@@ -44,6 +44,10 @@ class ToolCall(_Frozen):
     is_error: bool = False
     #: for Bash: the exit status the CLI observed (0 when it reported success, None when unknown)
     exit_code: int | None = None
+    #: when the engine watched the checkout (verifiers): what differed from the commit under review just
+    #: before the tool ran and just after it ("" = nothing); None when it was not observed
+    checkout_before: str | None = None
+    checkout_after: str | None = None
 
     @property
     def command(self) -> str | None:
@@ -68,6 +72,8 @@ class AgentResult(_Frozen):
     duration_s: float = 0.0
     #: tracked files the agent left changed in its checkout (recorded for verifiers, whose edits are discarded)
     changed_files: tuple[str, ...] = ()
+    #: for a watched checkout: what differed from the commit when the agent had finished ("" = nothing)
+    checkout_after: str | None = None
 
     @property
     def commands(self) -> tuple[ToolCall, ...]:
@@ -90,6 +96,8 @@ class Evidence(_Frozen):
     command: str
     exit_code: int | None
     output_tail: str = ""
+    #: what differed from the commit under review while it ran ("" = nothing, None = not watched)
+    edited: str | None = None
 
 
 class Verdict(_Frozen):
@@ -107,9 +115,11 @@ class Verdict(_Frozen):
 
 
 class CheckResult(_Frozen):
-    """A configured check command the engine itself ran in a clean checkout."""
+    """A check command the engine itself ran in a clean checkout."""
 
     command: str
+    #: "configured" (--check, check_commands) or "detected" (the project's own test command, found by the engine)
+    source: Literal["configured", "detected"] = "configured"
     exit_code: int
     output_tail: str = ""
     duration_s: float = 0.0

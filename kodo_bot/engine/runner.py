@@ -156,11 +156,12 @@ class Run:
             return head.hexsha  # this cycle was committed before an interruption: don't commit it twice
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
         s.head_sha = commit.sha
+        s.left_out = sorted({*s.left_out, *commit.left_out})
         self._checkpoint()
         self._emit(
             ev.CycleCommitted(
                 run_id=s.run_id, cycle=s.cycle, sha=commit.sha, branch=s.branch, summary=summary,
-                files_changed=commit.files_changed,
+                files_changed=commit.files_changed, left_out=commit.left_out,
             )
         )
         return commit.sha
@@ -263,14 +264,16 @@ class Run:
     async def _verify(self, pending: VerificationInProgress) -> _Finish | None:
         s = self.state
         started = time.monotonic()
-        checks = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round)
+        checks = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
+                                                detect=s.settings.default_check)
         s.add_wait("checks", time.monotonic() - started)
+        self._tell_detected(checks)
         verdicts: list[Verdict] = []
         if checks:
             self._emit(ev.ChecksFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
                                          results=checks, passed=all(c.passed for c in checks)))
         if all(c.passed for c in checks):
-            verdicts = await self._run_verifiers(pending)
+            verdicts = await self._run_verifiers(pending, [c.command for c in checks])
         wall = time.monotonic() - started
         s.add_wait("verification", wall)
         accepted = all(c.passed for c in checks) and all(v.passed for v in verdicts)
@@ -288,7 +291,17 @@ class Run:
             return _Finish(Outcome.needs_human, f"verification rejected the work {s.rejections} times", self._handoff(pending.summary))
         return self._close_cycle(f"verification round {pending.round} rejected", pending.summary)
 
-    async def _run_verifiers(self, pending: VerificationInProgress) -> list[Verdict]:
+    def _tell_detected(self, checks: list) -> None:
+        s = self.state
+        if s.settings.check_commands or not s.settings.default_check:
+            return
+        if checks:
+            message = f"no check configured: the engine ran the project's test command `{checks[0].command}` itself"
+        else:
+            message = "no check configured and no test command detected: only the verifiers judge this round"
+        self._emit(ev.Notice(run_id=s.run_id, level="info" if checks else "warning", message=message))
+
+    async def _run_verifiers(self, pending: VerificationInProgress, test_commands: list[str]) -> list[Verdict]:
         s = self.state
         verifiers = self._team.verifiers_for(s.goal, ui=s.settings.ui)
         self._emit(ev.VerificationStarted(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
@@ -303,7 +316,7 @@ class Run:
 
         return await self.verification.verdicts(
             pending.sha, goal=s.goal, summary=pending.summary, round_no=pending.round, verifiers=verifiers,
-            cached=s.completed_calls.get, on_result=recorded,
+            test_commands=test_commands, cached=s.completed_calls.get, on_result=recorded,
         )
 
     # ----------------------------------------------------------------- budgets and the end
@@ -346,8 +359,16 @@ class Run:
                 summary=s.summaries[-1] if s.summaries else s.last_text, cycles=s.cycle, rounds=s.rounds,
                 cost=s.ledger.report(), duration_s=round(s.elapsed_s, 3), branch=s.branch, head_sha=s.head_sha,
                 handoff=finish.handoff, files_changed=self.workspace.files_changed_since(s.base_sha),
+                left_out=s.left_out, warnings=self._warnings(),
             )
         )
+
+    def _warnings(self) -> list[str]:
+        settings = self.state.settings
+        if not settings.check_commands and not settings.default_check:
+            return ["the default check was turned off (--no-default-check): no command run by the engine itself "
+                    "backs this result, only the verifiers' word and the evidence they were seen to produce"]
+        return []
 
     def _handoff(self, last_summary: str) -> str:
         s = self.state

@@ -34,6 +34,8 @@ class RunSettings(BaseModel):
     max_rejections: int = Field(default=5, ge=1)
     orchestrator_model: str = "claude-sonnet-5-5"
     check_commands: list[str] = Field(default_factory=list)
+    #: with no check_commands, run the project's detected test command as a check (``--no-default-check``)
+    default_check: bool = True
     check_timeout_s: float = 1800
     #: True/False forces UI verifiers on/off; None decides from the goal text
     ui: bool | None = None
@@ -75,6 +77,8 @@ class RunState(BaseModel):
     rejections: int = 0
     verifying: VerificationInProgress | None = None
     head_sha: str | None = None
+    #: build output the cycle commits left out, so far
+    left_out: list[str] = Field(default_factory=list)
     ledger: Ledger = Field(default_factory=Ledger)
     #: seconds the run has been active, across resumes (what --max-minutes limits)
     elapsed_s: float = 0.0

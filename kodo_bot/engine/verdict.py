@@ -1,17 +1,22 @@
 """Turning a verifier's answer into a ``Verdict`` the run can trust.
 
 The verifier is asked to end with a JSON verdict. Its claims are then checked against what the engine saw it
-do: a command it says passed must appear among the Bash calls the CLI reported, with the same exit status.
-An answer that cannot be read, or a pass with no observed evidence, is a fail with that reason. All pure.
+do. A command it says passed must be, up to neutral wrappers (``engine/commands.py``), a Bash call the CLI
+reported with exit 0, run while the checkout still held the commit exactly (the checkout watch's looks on
+each tool call). A test command that failed on the commit, and did not pass later, sinks a pass even when
+the verifier leaves it out. An answer that cannot be read, or a pass with no observed evidence, is a fail
+with that reason. All pure.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kodo_bot.engine.commands import core_command
 from kodo_bot.engine.models import AgentResult, Evidence, Finding, Severity, Verdict
 
 VERDICT_INSTRUCTIONS = """\
@@ -28,8 +33,14 @@ When you are done, end your answer with one fenced JSON block in exactly this sh
   "checks": [{{"command": "the exact command you ran", "exit_code": 0}}]}}
 ```
 
-List in "checks" only commands you really ran; they are compared with what was observed. A pass must list
-at least one.
+List in "checks" only commands you really ran, exactly as you ran them; they are compared with what was
+observed. A pass must list at least one, and only counts when:
+- each listed command ran plainly, as one command: no `|| ...`, `; ...`, `&`, `echo`, subshell, or a pipe
+  (`| tail`) without `set -o pipefail`, since those hide its exit status. `cd` into this checkout,
+  `timeout N` and `env VAR=...` in front are fine. Long output is trimmed for you anyway;
+- it ran on the checkout exactly as committed. Do not edit, add or delete files here, not even temporarily
+  (write scratch files under $TMPDIR); a check run after an edit does not count, even if you revert it;
+- no test command you ran failed on the commit without passing later. If one fails, the verdict is fail.
 """
 
 _FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
@@ -67,14 +78,38 @@ def verifier_task(goal: str, sha: str, summary: str) -> str:
 
 
 def observed_evidence(result: AgentResult) -> tuple[Evidence, ...]:
-    return tuple(
-        Evidence(command=c.command or "", exit_code=c.exit_code, output_tail=_tail(c.output))
-        for c in result.commands
-    )
+    """Every shell command the verifier was seen to run, with its status and whether its checkout was edited.
+
+    A command counts as run on an unmodified checkout only if the watch found nothing changed just before
+    it *and* just after it (a background edit landing mid-run shows after). When the after-look is missing
+    (the tool was cut off), the next tool's before-look, or the final one, stands in.
+    """
+    calls = result.tool_calls
+    looks = [c.checkout_before for c in calls] + [result.checkout_after]
+    evidence = []
+    for i, call in enumerate(calls):
+        if call.command is None:
+            continue
+        after = call.checkout_after if call.checkout_after is not None else next(
+            (look for look in looks[i + 1:] if look is not None), None)
+        evidence.append(Evidence(command=call.command, exit_code=call.exit_code, output_tail=_tail(call.output),
+                                 edited=_edited(call.checkout_before, after)))
+    return tuple(evidence)
 
 
-def judge(verifier: str, result: AgentResult) -> Verdict:
-    """The verdict the engine believes, given what the verifier said and what it was seen to do."""
+def _edited(before: str | None, after: str | None) -> str | None:
+    if before is None or after is None:
+        return None
+    return "; ".join(dict.fromkeys(x for x in (before, after) if x))
+
+
+def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
+          test_commands: Sequence[str] = ()) -> Verdict:
+    """The verdict the engine believes, given what the verifier said and what it was seen to do.
+
+    ``checkout`` is where the verifier worked (a ``cd`` inside it is neutral); ``test_commands`` are the run's
+    checks and the detected test command, which, like the checks the verifier lists, may not fail unmentioned.
+    """
     evidence = observed_evidence(result)
 
     def verdict(passed: bool, note: str | None = None, *, summary: str = "", findings: tuple = ()) -> Verdict:
@@ -96,19 +131,58 @@ def judge(verifier: str, result: AgentResult) -> Verdict:
         return verdict(False, "a pass needs evidence, but no command was observed", **said)
     if not claimed.checks:
         return verdict(False, "a pass must list the commands that prove it", **said)
-    if result.changed_files:
-        # Its edits are thrown away, so a pass earned on an edited checkout says nothing about the commit.
-        listed = ", ".join(result.changed_files[:10])
-        return verdict(False, f"the verifier changed files it was verifying ({listed}); a pass must hold for the commit as it is", **said)
-    unproven = [c for c in claimed.checks if not _observed(c, evidence)]
+    unproven = [why for c in claimed.checks if (why := _unproven(c, evidence, checkout))]
     if unproven:
-        listed = "; ".join(f"`{c.command}` (claimed exit {c.exit_code})" for c in unproven)
-        return verdict(False, f"claimed checks not matched by what was observed: {listed}", **said)
-    failing = [e for e in evidence if any(_same(c.command, e.command) for c in claimed.checks) and e.exit_code != 0]
-    if failing:
-        listed = "; ".join(f"`{e.command}` exited {e.exit_code}" for e in failing)
-        return verdict(False, f"a pass rests on commands that failed: {listed}", **said)
+        return verdict(False, "claimed checks not matched by what was observed: " + "; ".join(unproven), **said)
+    tests = [*test_commands, *(c.command for c in claimed.checks)]
+    if left_out := _failing_tests(evidence, tests, checkout):
+        return verdict(False, "a pass cannot leave out a failing test command: " + "; ".join(left_out), **said)
     return verdict(True, **said)
+
+
+def _unproven(claim: _ClaimedCheck, evidence: tuple[Evidence, ...], checkout: str | None) -> str | None:
+    """Why ``claim`` is not proven by what was observed, or None when an observed run proves it."""
+    shown = f"`{claim.command}`"
+    core = core_command(claim.command, checkout=checkout)
+    if core.command is None:
+        return f"{shown} cannot stand for a check: {core.void}"
+    if claim.exit_code not in (0, None):
+        return f"{shown} exited {claim.exit_code}, and a pass cannot rest on a failing command"
+    runs = [e for e in evidence if core_command(e.command, checkout=checkout).command == core.command]
+    if not runs:
+        near = next((e for e in evidence if " ".join(claim.command.split()) in " ".join(e.command.split())), None)
+        if near is not None:
+            return f"{shown} was only run as `{near.command}`, which does not count: " + (
+                core_command(near.command, checkout=checkout).void or "it is a different command")
+        return f"{shown} was never run"
+    clean = [e for e in runs if e.edited == ""]
+    if any(e.exit_code == 0 for e in clean):
+        return None
+    said = []
+    if clean:
+        said.append(f"exited {', '.join(str(e.exit_code) for e in clean)} on the commit as it is")
+    if edited := [e for e in runs if e.edited]:
+        said.append(f"only passed on an edited checkout ({edited[0].edited}); a check counts only on the commit as it is"
+                    if any(e.exit_code == 0 for e in edited) else f"ran on an edited checkout ({edited[0].edited})")
+    if any(e.edited is None for e in runs):
+        said.append("ran where the checkout was not watched")
+    return f"{shown} " + ", and ".join(said)
+
+
+def _failing_tests(evidence: tuple[Evidence, ...], tests: Sequence[str], checkout: str | None) -> list[str]:
+    """Test commands that failed on the unmodified checkout and never passed on it afterwards."""
+    wanted = {c for t in tests if (c := core_command(t, checkout=checkout).command)}
+    found = []
+    runs = [(core_command(e.command, checkout=checkout).command, e) for e in evidence if e.edited == ""]
+    for i, (core, e) in enumerate(runs):
+        if core not in wanted or e.exit_code == 0:
+            continue
+        if any(later == core and f.exit_code == 0 for later, f in runs[i + 1:]):
+            continue
+        text = f"`{e.command}` exited {e.exit_code if e.exit_code is not None else '(unknown)'} on the commit"
+        if text not in found:
+            found.append(text)
+    return found
 
 
 def parse_claim(text: str) -> _ClaimedVerdict | str:
@@ -139,19 +213,6 @@ def _bare_objects(text: str) -> list[str]:
     if start < 0:
         start = text.rfind("{")
     return [text[start:].strip().rstrip("`").strip()] if start >= 0 else []
-
-
-def _observed(claim: _ClaimedCheck, evidence: tuple[Evidence, ...]) -> bool:
-    return any(
-        _same(claim.command, e.command) and (claim.exit_code is None or claim.exit_code == e.exit_code)
-        for e in evidence
-    )
-
-
-def _same(claimed: str, observed: str) -> bool:
-    a, b = " ".join(claimed.split()), " ".join(observed.split())
-    # Agents often wrap a command (cd, timeouts, pipes): the claimed one inside the observed one counts.
-    return bool(a) and (a == b or a in b)
 
 
 def _tail(text: str) -> str:

@@ -1,8 +1,10 @@
 """One verification round of a committed cycle: the engine's own checks, then independent verifiers.
 
 Checks run first, by the engine, in a clean checkout: a failure rejects at once without spending verifier
-tokens. Verifiers then run concurrently, each in its own clean checkout of the commit with a fresh session,
+tokens. With no check configured, the engine detects the project's test command and runs that. Verifiers then run concurrently, each in its own clean checkout of the commit with a fresh session,
 so nothing uncommitted can fool them and they cannot disturb each other; whatever they edit is thrown away.
+Each verifier's checkout is watched before and after every tool it uses (``CheckoutWatch``), so a check it
+ran on an edited checkout does not count, even if it reverted the edit later.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 import git
 
 from kodo_bot.agents.base import SessionFactory, role_marker
-from kodo_bot.engine.checks import run_checks
+from kodo_bot.engine.checkout_watch import CheckoutWatch
+from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
+from kodo_bot.engine.project_tests import detect_test_command
 from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task
 from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
@@ -36,13 +40,19 @@ class Verification:
         self.project, self.scratch, self.factory = project, scratch, factory
         self.check_env, self.check_timeout_s = check_env, check_timeout_s
 
-    async def checks(self, sha: str, commands: list[str], round_no: int) -> list[CheckResult]:
-        if not commands:
+    async def checks(self, sha: str, commands: list[str], round_no: int, *, detect: bool = True) -> list[CheckResult]:
+        """The configured checks; without any (and unless ``detect`` is off), the project's own test command,
+        detected in the checkout of ``sha`` (results marked ``source="detected"``). [] when there is none."""
+        if not commands and not detect:
             return []
+        env = {**self.check_env, **CHECK_DEFAULTS}
         with CleanCheckout(self.project, sha, self.scratch / f"round{round_no}-checks") as path:
-            return await asyncio.to_thread(
-                run_checks, commands, path, env=self.check_env, timeout_s=self.check_timeout_s
-            )
+            source = "configured"
+            if not commands:
+                found = await asyncio.to_thread(detect_test_command, path, env)
+                commands, source = ([found] if found else []), "detected"
+            results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s)
+        return [r.model_copy(update={"source": source}) for r in results]
 
     async def verdicts(
         self,
@@ -52,17 +62,20 @@ class Verification:
         summary: str,
         round_no: int,
         verifiers: list[AgentSpec],
+        test_commands: list[str] = (),
         cached: Callable[[str], AgentResult | None],
         on_result: Callable[[str, AgentResult, Verdict], None],
     ) -> list[Verdict]:
-        """Every verifier at once; ``cached`` returns results a resumed run already has."""
+        """Every verifier at once; ``cached`` returns results a resumed run already has. ``test_commands``
+        (the round's checks) may not fail in a verifier's hands without sinking its pass."""
 
         async def one(spec: AgentSpec) -> Verdict:
             key = f"verify:{round_no}:{spec.name}"
             result = cached(key)
             if result is None:
                 result = await self._ask(spec, sha, goal, summary, round_no)
-            verdict = judge(spec.name, result)
+            verdict = judge(spec.name, result, checkout=str(self._checkout_path(round_no, spec)),
+                            test_commands=list(test_commands))
             on_result(key, result, verdict)
             return verdict
 
@@ -70,7 +83,8 @@ class Verification:
 
     async def _ask(self, spec: AgentSpec, sha: str, goal: str, summary: str, round_no: int) -> AgentResult:
         started = time.monotonic()
-        with CleanCheckout(self.project, sha, self.scratch / f"round{round_no}-{spec.name}") as path:
+        with CleanCheckout(self.project, sha, self._checkout_path(round_no, spec)) as path:
+            watch = CheckoutWatch(self.project, sha, path)
             try:
                 session = self.factory.open(
                     agent=spec.name,
@@ -81,13 +95,19 @@ class Verification:
                     max_turns=spec.max_turns,
                     idle_timeout_s=spec.idle_timeout_s,
                     timeout_s=spec.timeout_s,
+                    watch=watch,
                 )
                 try:
                     result = await session.query(verifier_task(goal, sha, summary))
                 finally:
                     await session.close()
-                return result.model_copy(update={"changed_files": tuple(changed_tracked_files(path))})
+                after = await asyncio.to_thread(watch)
+                return result.model_copy(update={"changed_files": tuple(changed_tracked_files(path)),
+                                                 "checkout_after": after})
             except AgentError as exc:
                 return AgentResult(
                     agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started
                 )
+
+    def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:
+        return (self.scratch / f"round{round_no}-{spec.name}").resolve()

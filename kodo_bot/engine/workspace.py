@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 
+from kodo_bot._git_env import harden
+from kodo_bot.engine.checkout_watch import build_output_file
 from kodo_bot.errors import UserError
 
 BOT_NAME = "kodo-bot"
@@ -31,6 +33,7 @@ def open_project(path: Path, *, allow_dirty: bool = False) -> git.Repo:
             f"{path} is not a git repository",
             hint="kodo-bot works on a branch of a git project: run `git init` and commit first.",
         ) from None
+    harden(repo)
     if repo.bare:
         raise UserError(f"{path} is a bare repository; point --project at a checkout")
     if not repo.head.is_valid():
@@ -62,6 +65,8 @@ def exclude_from_git(repo: git.Repo, state_dir: Path) -> None:
 class Commit:
     sha: str
     files_changed: list[str]
+    #: build output and caches in the worktree that the commit left out (the built-in ignore list)
+    left_out: list[str] = field(default_factory=list)
 
 
 class RunWorkspace:
@@ -87,7 +92,8 @@ class RunWorkspace:
 
     @property
     def repo(self) -> git.Repo:
-        return git.Repo(self.path)
+        # The built-in ignore list applies to everything git does here: the commit, and what counts as a change.
+        return harden(git.Repo(self.path), config=[("core.excludesFile", str(build_output_file()))])
 
     def head(self) -> str:
         return self.repo.head.commit.hexsha
@@ -100,15 +106,28 @@ class RunWorkspace:
         the whole story (and a resumed run on another machine can count cycles from it)."""
         repo = self.repo
         before = repo.head.commit.hexsha
+        left_out = build_output_left_out(repo)
         repo.git.add("-A")
         message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
         repo.git.commit("--allow-empty", "--no-verify", "-m", message, env=_bot_identity())
         after = repo.head.commit.hexsha
-        files = repo.git.diff("--name-only", before, after).splitlines()
-        return Commit(sha=after, files_changed=files)
+        files = repo.git.diff("--name-only", "--no-renames", before, after).splitlines()
+        return Commit(sha=after, files_changed=files, left_out=left_out)
 
     def files_changed_since(self, base: str) -> list[str]:
         return self.repo.git.diff("--name-only", base, "HEAD").splitlines()
+
+
+def build_output_left_out(repo: git.Repo) -> list[str]:
+    """Untracked paths that only the built-in ignore list keeps out of a commit (the project's own ignore
+    rules would not): ``__pycache__/``, ``.venv/`` and the like, a directory once rather than file by file."""
+
+    def ignored(excludes: str) -> set[str]:
+        out = repo.git.execute(["git", "-c", f"core.excludesFile={excludes}", "status", "--porcelain", "-z",
+                                "--ignored=traditional", "--untracked-files=normal"])
+        return {entry[3:] for entry in out.split("\0") if entry.startswith("!! ")}
+
+    return sorted(ignored(str(build_output_file())) - ignored("/dev/null"))
 
 
 class CleanCheckout:
