@@ -42,6 +42,7 @@ from kodo_bot.github.context import (
 from kodo_bot.github.goal_text import IssueComment, branch_name, build_goal_text, slugify, strip_hidden
 from kodo_bot.github.markers import (
     Lease,
+    find_claim,
     find_lease,
     find_marker,
     find_markers,
@@ -625,15 +626,18 @@ def test_not_accepted_comment_says_which_why_done_left_and_label(outcome: Outcom
     assert render.label_for_outcome(Outcome.interrupted) is None
 
 
-def test_refusal_and_duplicate_comments_carry_markers():
+def test_refusal_comments_carry_markers():
     decision = decide_trigger(_trigger(), "read", KodoConfig())
     body = render.render_refusal(decision, run_id="gh-99")
     assert find_marker(body).model_dump() == {"run": "gh-99", "kind": "refused", "round": None}
     assert body.endswith(decision.comment)
-    holder = Lease(run="r1", heartbeat=T0, runner="box-1")
-    dup = render.render_duplicate(run_id="r2", holder=holder, progress_url="https://x/issues/7#c1")
-    assert find_marker(dup).kind == "duplicate" and find_lease(dup) is None  # never claims the lease
-    assert "`r1`" in dup and "`box-1`" in dup and "(https://x/issues/7#c1)" in dup
+
+
+def test_the_progress_comment_records_its_claim_after_the_run_ends():
+    state = _fold(_run_events()).model_copy(update={"claim": 4})
+    assert find_claim(render.render_progress(state, now=T0, runner="box-1")) == 4
+    assert find_claim(render.render_progress(state.model_copy(update={"claim": 0}), now=T0)) == 0
+    assert find_claim("<!-- kodo-bot-claim: 12 --> hand-typed") == 12 and find_claim(None) == 0
 
 
 def test_pr_body_closes_the_issue_holds_the_goal_and_cannot_close_others():

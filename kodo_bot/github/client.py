@@ -44,6 +44,7 @@ PERM_ISSUES = "issues: write"
 PERM_PULLS = "pull-requests: write"
 PERM_STATUSES = "statuses: write"
 PERM_CONTENTS_READ = "contents: read"
+PERM_CONTENTS = "contents: write"
 PERM_METADATA = "metadata: read"
 
 
@@ -209,7 +210,34 @@ class GitHubClient:
                 return _pull(p)
         return None
 
+    def head_sha(self, branch: str) -> str:
+        """The commit ``branch`` points at on GitHub."""
+        with self._call(f"read the branch {branch}", PERM_CONTENTS_READ):
+            return self._repo.get_git_ref(f"heads/{branch}").object.sha
+
     # ------------------------------------------------------------------ writing
+    def create_ref(self, ref: str, sha: str) -> bool:
+        """Create ``ref`` (``refs/...``) at ``sha`` in one atomic step: False when it already exists."""
+        try:
+            with self._lock:
+                self._repo.create_git_ref(ref, sha)
+            return True
+        except GithubException as exc:
+            message = str(exc.data.get("message", "")) if isinstance(exc.data, dict) else ""
+            if exc.status == 422 and "already exists" in message.lower():
+                return False
+            raise self._translate(exc, f"create the ref {ref}", PERM_CONTENTS) from exc
+
+    def delete_ref(self, ref: str) -> None:
+        """Delete ``ref``; one that is not there is not an error."""
+        try:
+            with self._lock:
+                self._gh.requester.requestJsonAndCheck("DELETE", f"{self._repo.url}/git/{ref}")
+        except GithubException as exc:
+            if exc.status in (404, 422):
+                return
+            raise self._translate(exc, f"delete the ref {ref}", PERM_CONTENTS) from exc
+
     def create_comment(self, number: int, body: str) -> CommentInfo:
         """Post a comment exactly once: after a failure that may hide a success (5xx, a dropped connection,
         a rate limit), wait as GitHub asks, then look for the comment before posting again."""

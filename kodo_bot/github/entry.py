@@ -54,7 +54,7 @@ class BotSettings:
         return RetryPolicy.fast() if self.fast else RetryPolicy()
 
     def options(self, *, job_url: str | None, attempt_id: str, manual: bool) -> HandleOptions:
-        timers = {"retry_s": 0.2, "drain_s": 20.0} if self.fast else {}
+        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 1.0} if self.fast else {}
         return HandleOptions(
             work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id,
             overrides=self.overrides, bot_login=self.bot_login, manual=manual, label=self.label,

@@ -2,7 +2,8 @@
 
     trigger -> config (.github/kodo.yml) -> sender's permission -> trust decision
         refused: one polite comment, label removed, nothing started
-    -> issue + comments -> lease (live: point at the running run; stale: take over)
+    -> issue + comments -> lease (live: change nothing, exit `duplicate`; stale: take over)
+    -> the claim ref (one atomic create; lost: change nothing, exit `duplicate`)
     -> progress comment + kodo:running  (the first thing a waiting person sees, before any slow step)
     -> goal text from trusted words -> clone -> engine run on kodo/issue-<N>-<slug>, the GitHubSink attached
 
@@ -43,7 +44,15 @@ from kodo_bot.github.context import LabelTrigger
 from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.goal_text import branch_name
 from kodo_bot.github.comments import markers_by_slot
-from kodo_bot.github.lease import LeaseCheck, acquire, has_markers, inspect_lease, own_comments
+from kodo_bot.github.lease import (
+    LeaseCheck,
+    acquire,
+    has_markers,
+    inspect_lease,
+    own_comments,
+    release_claim,
+    take_claim,
+)
 from kodo_bot.github.markers import render_marker
 from kodo_bot.github.progress import ProgressState, apply, initial_state
 from kodo_bot.github.sink import GitHubSink, IssueRun, utcnow
@@ -68,6 +77,8 @@ class HandleOptions:
     #: a trigger by hand (``kodo-bot handle``): the token's holder is the sender, and the label is added
     manual: bool = False
     heartbeat_s: float = 60.0
+    #: how long the loser of a claim waits for the winner's progress comment before calling the claim orphaned
+    claim_settle_s: float = 10.0
     retry_s: float = 5.0
     drain_s: float = 120.0
     #: None: from the config (``progress_min_interval_s``)
@@ -126,13 +137,18 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     own = own_comments(comments, own_login)
     check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
     if check.state == "live":
-        return _point_at_live_run(client, n, check, options)
+        return _duplicate(n, check)
+    claim = take_claim(client, n, check, sha=client.head_sha(repo.default_branch), settle_s=options.claim_settle_s,
+                       reread=lambda: own_comments(client.comments(n), own_login))
+    if claim is None:
+        return _duplicate(n, check)
 
     plan = _plan(options, repo.full_name, n, check)
-    progress = plan.progress(n, options.job_url)
+    progress = plan.progress(n, options.job_url).model_copy(update={"claim": claim})
     body = render.render_progress(progress, now=clock(), runner=options.runner)
     comment = acquire(client, n, body, check.progress if check.state == "stale" else None,
                       extra_labels=(trigger.label,) if options.manual else ())
+    release_claim(client, n, claim - 1)
     result = HandleResult("finished", "", n, run_id=plan.run_id, progress_url=comment.html_url,
                           first_comment_s=time.monotonic() - started)
     remote = GitRemote(repo.clone_url, token)
@@ -170,11 +186,11 @@ def _reply_instead(client: GitHubClient, trigger: LabelTrigger, decision: Start 
     return None
 
 
-def _point_at_live_run(client: GitHubClient, n: int, check: LeaseCheck, options: HandleOptions) -> HandleResult:
-    url = check.progress.html_url if check.progress else None
-    client.create_comment(n, render.render_duplicate(run_id=options.attempt_id, holder=check.lease, progress_url=url))
-    return HandleResult("duplicate", f"run {check.lease.run} holds a live lease on issue #{n}", n,
-                        run_id=check.lease.run, progress_url=url)
+def _duplicate(n: int, check: LeaseCheck) -> HandleResult:
+    """Another run holds the issue, or won the race for it: change nothing, say so in the job's summary."""
+    url = check.progress.html_url if check.progress and check.state == "live" else None
+    holder = f"run {check.lease.run}" if check.state == "live" and check.lease else "another runner"
+    return HandleResult("duplicate", f"{holder} holds issue #{n}; this trigger changed nothing", n, progress_url=url)
 
 
 def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:

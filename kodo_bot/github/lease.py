@@ -10,19 +10,37 @@ time, runner name; see ``markers``). The running sink refreshes the heartbeat wi
 
 Only comments written by the bot's own login count: anyone can type a marker into a comment.
 
-:func:`inspect_lease` is pure. :func:`acquire` performs the two writes that take the lease. Actions'
-``concurrency`` group per issue makes a race between two triggers unlikely; the label-and-comment lease is
-what holds across workflow re-runs and manual ``kodo-bot handle`` calls, which concurrency does not see.
+Reading the comments and then writing one is not atomic: two triggers delivered at once would both read
+"nobody holds it". So before any comment, a run takes a **claim**: it creates the ref
+``refs/kodo/claims/issue-N/K`` in the repository, where K is one more than the claim the latest progress
+comment records. GitHub creates a ref exactly once (422 "Reference already exists" to everyone after), so
+of all the triggers that read the same comments, one wins; the others change nothing and end as
+``duplicate``. The winner records K in its progress comment, so the next trigger races for K+1.
+
+A winner that died between its claim and its first comment would block K forever, so a loser waits
+``settle_s`` for the winner's comment; if none records K by then, it races for K+1 instead. (A winner
+slower than that between two requests could then run beside the taker; ``settle_s`` is sized so that it
+does not happen without a GitHub outage.) Claims older than the previous one are deleted.
+
+:func:`inspect_lease` is pure. :func:`take_claim` and :func:`acquire` perform the writes that take the
+lease. Actions' ``concurrency`` group per issue queues most repeat triggers before a runner is taken; the
+claim is what holds across runners, workflow re-runs and manual ``kodo-bot handle`` calls.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
 from kodo_bot.github.config import LABEL_RUNNING
-from kodo_bot.github.markers import Lease, LeaseState, find_lease, find_marker, lease_state
+from kodo_bot.errors import GitHubError
+from kodo_bot.github.markers import Lease, LeaseState, find_claim, find_lease, find_marker, lease_state
+
+log = logging.getLogger(__name__)
 
 #: who GitHub says wrote a comment made with an Actions ``GITHUB_TOKEN`` (it cannot ask ``GET /user``)
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
@@ -47,9 +65,13 @@ def has_markers(comments: list[CommentInfo]) -> bool:
     return any(find_marker(c.body) is not None for c in comments)
 
 
+def latest_progress(own: list[CommentInfo]) -> CommentInfo | None:
+    return next((c for c in reversed(own) if find_marker(c.body, "progress")), None)
+
+
 def inspect_lease(issue: IssueInfo, own: list[CommentInfo], *, now: datetime, stale_after_s: float) -> LeaseCheck:
     """Who holds the issue, from its labels and the bot's own comments (``own_comments``)."""
-    progress = next((c for c in reversed(own) if find_marker(c.body, "progress")), None)
+    progress = latest_progress(own)
     if LABEL_RUNNING not in issue.labels or progress is None:
         return LeaseCheck("none", None, progress)
     lease = find_lease(progress.body)
@@ -75,3 +97,35 @@ def acquire(client: GitHubClient, issue_number: int, progress_body: str, existin
         comment = client.create_comment(issue_number, progress_body)
     client.add_labels(issue_number, LABEL_RUNNING, *extra_labels)
     return comment
+
+
+def claim_ref(issue_number: int, number: int) -> str:
+    return f"refs/kodo/claims/issue-{issue_number}/{number}"
+
+
+def take_claim(client: GitHubClient, issue_number: int, check: LeaseCheck, *, sha: str, settle_s: float,
+               reread: Callable[[], list[CommentInfo]]) -> int | None:
+    """The claim number this trigger won, or None when another trigger holds the issue (see the module
+    docstring). ``sha`` is any commit in the repository (a ref must point at one); ``reread`` returns the
+    bot's own comments as they are now."""
+    number = (find_claim(check.progress.body) if check.progress else 0) + 1
+    if client.create_ref(claim_ref(issue_number, number), sha):
+        return number
+    time.sleep(settle_s)
+    latest = latest_progress(reread())
+    if latest is not None and find_claim(latest.body) >= number:
+        return None  # the winner is at work
+    log.warning("claim %s on issue #%s has no run behind it after %.0f s; claiming the next one",
+                number, issue_number, settle_s)
+    number += 1
+    return number if client.create_ref(claim_ref(issue_number, number), sha) else None
+
+
+def release_claim(client: GitHubClient, issue_number: int, number: int) -> None:
+    """Delete an old claim (best effort: a leftover ref costs nothing but tidiness)."""
+    if number < 1:
+        return
+    try:
+        client.delete_ref(claim_ref(issue_number, number))
+    except GitHubError as exc:
+        log.warning("could not delete the old claim %s: %s", claim_ref(issue_number, number), exc)

@@ -9,6 +9,11 @@ comment instead of posting a duplicate. The progress comment also carries the le
 
     <!-- kodo-bot-lease: {"run": "r-1a2b", "heartbeat": "2025-01-01T12:00:00Z", "runner": "gpu-box-1"} -->
 
+and the number of the claim its run won (``lease.claim_ref``), which stays after the run ends so that the
+next trigger knows which claim to race for::
+
+    <!-- kodo-bot-claim: 3 -->
+
 The JSON inside is escaped so that no value can contain ``<`` or ``>``: a run id or runner name can then
 never close the comment early (``-->``, ``--!>``) and spill into the rendered page, and the parser can
 find the end of the JSON without understanding it.
@@ -36,6 +41,7 @@ _LEASE_PREFIX = "kodo-bot-lease"
 # ``[^<>]*`` is safe because rendered JSON never contains those characters (see _dumps).
 _MARKER_RE = re.compile(r"<!--\s*" + _PREFIX + r":\s*(\{[^<>]*?\})\s*-->")
 _LEASE_RE = re.compile(r"<!--\s*" + _LEASE_PREFIX + r":\s*(\{[^<>]*?\})\s*-->")
+_CLAIM_RE = re.compile(r"<!--\s*kodo-bot-claim:\s*(\d{1,9})\s*-->")
 # A zero-width space breaks the HTML comment syntax and our regexes without changing what a reader sees.
 _ZWSP = "\u200b"
 _COMMENT_TOKENS = (
@@ -119,6 +125,16 @@ def find_lease(body: str | None) -> Lease | None:
         except (ValueError, ValidationError):
             continue
     return None
+
+
+def render_claim(number: int) -> str:
+    return f"<!-- kodo-bot-claim: {int(number)} -->"
+
+
+def find_claim(body: str | None) -> int:
+    """The claim number a progress comment records; 0 when it records none (no claim made yet)."""
+    match = _CLAIM_RE.search(body or "")
+    return int(match.group(1)) if match else 0
 
 
 def lease_state(lease: Lease | None, now: datetime, stale_after_s: float) -> LeaseState:

@@ -53,6 +53,8 @@ class RoundLine(_Frozen):
 
 class ProgressState(_Frozen):
     run_id: str
+    #: the lease claim this run won (``lease.claim_ref``); 0 before claims existed
+    claim: int = 0
     issue_number: int | None = None
     #: the Actions run's page, when running in Actions
     job_url: str | None = None

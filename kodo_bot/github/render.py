@@ -20,7 +20,7 @@ from kodo_bot.engine.models import CostReport, Outcome
 from kodo_bot.github import _md
 from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
-from kodo_bot.github.markers import Lease, render_lease, render_marker
+from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker
 from kodo_bot.github.progress import ProgressState
 from kodo_bot.github.trust import Refuse
 
@@ -93,6 +93,8 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
     """
     heartbeat = now or state.heartbeat
     lines = [render_marker(state.run_id, "progress")]
+    if state.claim:
+        lines.append(render_claim(state.claim))
     if runner and heartbeat is not None and not state.finished:
         lines.append(render_lease(Lease(run=state.run_id, heartbeat=heartbeat, runner=runner)))
     if state.outcome is not None:
@@ -227,20 +229,6 @@ def render_refusal(decision: Refuse, *, run_id: str) -> str:
     return f"{render_marker(run_id, 'refused')}\n{decision.comment}"
 
 
-def render_duplicate(*, run_id: str, holder: Lease, progress_url: str | None = None) -> str:
-    """A second trigger while another run holds a live lease: point at that run, start nothing."""
-    where = f"[its progress comment]({progress_url})" if progress_url else "its progress comment above"
-    return "\n".join([
-        render_marker(run_id, "duplicate"),
-        f"kodo-bot is already working on this issue (run {_md.code_span(holder.run)} on "
-        f"{_md.code_span(holder.runner or 'a runner')}, last heartbeat {_md.when(holder.heartbeat)}), "
-        f"so this trigger did not start a second run. Follow {where}.",
-        "",
-        "If that run has stopped, a new trigger takes over once its heartbeat is stale, and resumes "
-        "from what its branch holds.",
-    ])
-
-
 # -- the pull request and the step summary ----------------------------------------------------------------
 
 
@@ -289,6 +277,8 @@ def render_step_summary(
     target = f"{_md.inline(repo)}#{issue_number}" if issue_number else _md.inline(repo)
     if finished is None:
         lines.append(f"No run started for {target}: {_md.inline(note, 500) or 'nothing to do'}.")
+        if progress_url:
+            lines.append(f"\nThe run at work: {progress_url}")
         return "\n".join(lines)
     icon = _PASS if finished.outcome is Outcome.accepted else _FAIL
     lines += [f"{icon} **{_OUTCOME_TITLES[finished.outcome]}** for {target}", ""]
