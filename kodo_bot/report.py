@@ -31,6 +31,8 @@ def run_summary(state: RunState, events: list[ev.Event]) -> dict:
         "cost": state.ledger.report().model_dump(mode="json"),
         "duration_s": round(state.elapsed_s, 3),
         "left_out": state.left_out,
+        "build_output_not_committed": state.build_output,
+        "default_check": state.settings.default_check,
     }
 
 
@@ -52,7 +54,7 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
     for r in rounds:
         lines.append(f"  round {r.round} on {r.sha[:12]}: {'accepted' if r.accepted else 'rejected'}")
         for c in r.checks:
-            lines.append(f"    check `{c.command}`: exit {c.exit_code}")
+            lines.append(f"    check `{c.command}`{' (detected)' if c.source == 'detected' else ''}: exit {c.exit_code}")
         for v in r.verdicts:
             lines.append(f"    {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (f" - {v.summary}" if v.summary else ""))
             if v.engine_note:
@@ -63,6 +65,10 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
     lines += ["", *cost_lines(state.ledger.report())]
     if state.left_out:
         lines += ["", f"Left out (unavailable here): {', '.join(state.left_out)}"]
+    if state.build_output:
+        lines += ["", f"Not committed (build output and caches): {', '.join(state.build_output)}"]
+    if not state.settings.check_commands and not state.settings.default_check:
+        lines += ["", "Warning: the default check was off (--no-default-check); only the verifiers judged the work."]
     return "\n".join(lines)
 
 

@@ -123,6 +123,6 @@ def test_cycle_commits_leave_build_output_out_even_without_a_gitignore(project: 
     (ws.path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
     commit = ws.commit("Fix multiply", run_id="x", cycle=1)
     assert sorted(commit.files_changed) == ["calc.py", "pkg/mod.py"]
-    assert commit.left_out == [".venv/", "__pycache__/", "pkg/__pycache__/"]
+    assert commit.build_output == [".venv/", "__pycache__/", "pkg/__pycache__/"]
     assert not ws.has_changes()  # caches left behind are not work waiting to be committed
-    assert build_output_left_out(ws.repo) == commit.left_out
+    assert build_output_left_out(ws.repo) == commit.build_output

@@ -204,7 +204,7 @@ def test_a_verifier_that_edits_the_code_cannot_pass_it(tmp_path, capsys):
     assert code == 3 and result["verification_rounds"][0]["verdicts"]["tester"] == "fail"
     (round1,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.VerificationFinished)]
     tester = next(v for v in round1.verdicts if v.verifier == "tester")
-    assert "hello.py" in tester.engine_note and "changed files" in tester.engine_note
+    assert "edited checkout (changed hello.py)" in tester.engine_note
 
 
 def test_an_agent_that_prints_its_credentials_cannot_leak_them(tmp_path, capsys):

@@ -95,6 +95,14 @@ def test_a_failing_test_command_left_out_of_the_claims_sinks_the_pass():
     assert not v.passed and "leave out a failing test command" in v.engine_note and "exited 1" in v.engine_note
 
 
+def test_any_failing_test_run_sinks_a_pass_resting_on_a_narrower_one():
+    text = passes(("python3 -m pytest -q -k add", 0))
+    v = judge("tester", result(text, ("python3 -m pytest -q -x", 1), ("python3 -m pytest -q -k add", 0)))
+    assert not v.passed and "`python3 -m pytest -q -x` exited 1 on the commit" in v.engine_note
+    # a failing command that runs no tests (grep finding nothing, a probe) is the verifier's business
+    assert judge("tester", result(passes(("pytest -q", 0)), ("grep -q TODO calc.py", 1), ("pytest -q", 0))).passed
+
+
 def test_a_listed_check_that_failed_earlier_counts_only_if_it_passed_later():
     text = passes(("pytest -q", 0))
     assert judge("tester", result(text, ("pytest -q", 1), ("pytest -q", 0))).passed  # flaky, then green

@@ -184,3 +184,19 @@ def _unwrap(words: list[str]) -> tuple[list[str], list[str], str | None]:
 def _kept(assignment: str) -> list[str]:
     name = assignment.split("=", 1)[0]
     return [assignment] if _LOADER_VARS.match(name) else []
+
+
+_TEST_RUNNER = re.compile(
+    r"^(?:(?:\S*/)?python[0-9.]*\s+-m\s+(?:pytest|unittest|nose2)|(?:\S*/)?(?:pytest|py\.test)|tox|nox|"
+    r"(?:npm|pnpm|yarn|bun)\s+(?:run\s+)?test|npx\s+(?:jest|vitest|mocha)|jest|vitest|mocha|cargo\s+test|"
+    r"go\s+test|make\s+(?:test|check)|ctest|mvn\s+\S*\s*test|(?:\./)?gradlew?\s+test|(?:bundle\s+exec\s+)?rspec|"
+    r"phpunit|dotnet\s+test|mix\s+test)(?:\s|$)"
+)
+
+
+def runs_tests(core: str) -> bool:
+    """Whether a core command (from ``core_command``) runs a test suite: pytest, npm test, cargo test ..."""
+    words = core.split(" ")
+    while words and _NAME.match(words[0]):
+        words = words[1:]
+    return bool(_TEST_RUNNER.match(" ".join(words)))

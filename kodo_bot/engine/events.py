@@ -93,7 +93,7 @@ class CycleCommitted(_Event):
     summary: str
     files_changed: list[str] = Field(default_factory=list)
     #: build output and caches in the worktree that the commit left out (``__pycache__/``, ``.venv/`` ...)
-    left_out: list[str] = Field(default_factory=list)
+    build_output: list[str] = Field(default_factory=list)
 
 
 class ChecksFinished(_Event):
@@ -163,8 +163,8 @@ class RunFinished(_Event):
     #: for a person taking over: what is done, what is left, the last findings
     handoff: str = ""
     files_changed: list[str] = Field(default_factory=list)
-    #: build output the cycle commits left out, over the whole run
-    left_out: list[str] = Field(default_factory=list)
+    #: build output and caches the cycle commits left out, over the whole run
+    build_output: list[str] = Field(default_factory=list)
     #: what a person should know about how the result was reached (e.g. the default check was turned off)
     warnings: list[str] = Field(default_factory=list)
 

@@ -156,12 +156,12 @@ class Run:
             return head.hexsha  # this cycle was committed before an interruption: don't commit it twice
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
         s.head_sha = commit.sha
-        s.left_out = sorted({*s.left_out, *commit.left_out})
+        s.build_output = sorted({*s.build_output, *commit.build_output})
         self._checkpoint()
         self._emit(
             ev.CycleCommitted(
                 run_id=s.run_id, cycle=s.cycle, sha=commit.sha, branch=s.branch, summary=summary,
-                files_changed=commit.files_changed, left_out=commit.left_out,
+                files_changed=commit.files_changed, build_output=commit.build_output,
             )
         )
         return commit.sha
@@ -264,8 +264,9 @@ class Run:
     async def _verify(self, pending: VerificationInProgress) -> _Finish | None:
         s = self.state
         started = time.monotonic()
-        checks = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
-                                                detect=s.settings.default_check)
+        ran = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
+                                             run_detected=s.settings.default_check)
+        checks = ran.results
         s.add_wait("checks", time.monotonic() - started)
         self._tell_detected(checks)
         verdicts: list[Verdict] = []
@@ -273,7 +274,7 @@ class Run:
             self._emit(ev.ChecksFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
                                          results=checks, passed=all(c.passed for c in checks)))
         if all(c.passed for c in checks):
-            verdicts = await self._run_verifiers(pending, [c.command for c in checks])
+            verdicts = await self._run_verifiers(pending, ran.test_commands)
         wall = time.monotonic() - started
         s.add_wait("verification", wall)
         accepted = all(c.passed for c in checks) and all(v.passed for v in verdicts)
@@ -359,7 +360,7 @@ class Run:
                 summary=s.summaries[-1] if s.summaries else s.last_text, cycles=s.cycle, rounds=s.rounds,
                 cost=s.ledger.report(), duration_s=round(s.elapsed_s, 3), branch=s.branch, head_sha=s.head_sha,
                 handoff=finish.handoff, files_changed=self.workspace.files_changed_since(s.base_sha),
-                left_out=s.left_out, warnings=self._warnings(),
+                build_output=s.build_output, warnings=self._warnings(),
             )
         )
 

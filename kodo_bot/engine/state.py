@@ -77,8 +77,8 @@ class RunState(BaseModel):
     rejections: int = 0
     verifying: VerificationInProgress | None = None
     head_sha: str | None = None
-    #: build output the cycle commits left out, so far
-    left_out: list[str] = Field(default_factory=list)
+    #: build output and caches the cycle commits left out, so far
+    build_output: list[str] = Field(default_factory=list)
     ledger: Ledger = Field(default_factory=Ledger)
     #: seconds the run has been active, across resumes (what --max-minutes limits)
     elapsed_s: float = 0.0

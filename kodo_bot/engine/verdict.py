@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kodo_bot.engine.commands import core_command
+from kodo_bot.engine.commands import core_command, runs_tests
 from kodo_bot.engine.models import AgentResult, Evidence, Finding, Severity, Verdict
 
 VERDICT_INSTRUCTIONS = """\
@@ -170,12 +170,16 @@ def _unproven(claim: _ClaimedCheck, evidence: tuple[Evidence, ...], checkout: st
 
 
 def _failing_tests(evidence: tuple[Evidence, ...], tests: Sequence[str], checkout: str | None) -> list[str]:
-    """Test commands that failed on the unmodified checkout and never passed on it afterwards."""
+    """Test commands that failed on the unmodified checkout and never passed on it afterwards.
+
+    A test command is one of ``tests`` (the round's checks, the detected one, the verifier's own claims), or
+    any run of a test runner (``pytest -k add`` failing is not made up for by a passing ``pytest -k sub``).
+    """
     wanted = {c for t in tests if (c := core_command(t, checkout=checkout).command)}
     found = []
     runs = [(core_command(e.command, checkout=checkout).command, e) for e in evidence if e.edited == ""]
     for i, (core, e) in enumerate(runs):
-        if core not in wanted or e.exit_code == 0:
+        if core is None or e.exit_code == 0 or (core not in wanted and not runs_tests(core)):
             continue
         if any(later == core and f.exit_code == 0 for later, f in runs[i + 1:]):
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,6 +28,14 @@ from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
 from kodo_bot.errors import AgentError
 
 
+@dataclass(frozen=True)
+class RoundChecks:
+    #: what the engine ran, in order, stopping at the first failure
+    results: list[CheckResult]
+    #: the configured checks, or the detected test command (run or not); [] when there is none
+    test_commands: list[str]
+
+
 class Verification:
     def __init__(
         self,
@@ -40,19 +49,20 @@ class Verification:
         self.project, self.scratch, self.factory = project, scratch, factory
         self.check_env, self.check_timeout_s = check_env, check_timeout_s
 
-    async def checks(self, sha: str, commands: list[str], round_no: int, *, detect: bool = True) -> list[CheckResult]:
-        """The configured checks; without any (and unless ``detect`` is off), the project's own test command,
-        detected in the checkout of ``sha`` (results marked ``source="detected"``). [] when there is none."""
-        if not commands and not detect:
-            return []
+    async def checks(self, sha: str, commands: list[str], round_no: int, *, run_detected: bool = True) -> RoundChecks:
+        """The configured checks; without any, the project's own test command detected in the checkout of
+        ``sha`` (results marked ``source="detected"``), run unless ``run_detected`` is off. Either way the
+        round's test commands are known, so a verifier cannot leave a failing one out of its evidence."""
         env = {**self.check_env, **CHECK_DEFAULTS}
         with CleanCheckout(self.project, sha, self.scratch / f"round{round_no}-checks") as path:
             source = "configured"
             if not commands:
                 found = await asyncio.to_thread(detect_test_command, path, env)
                 commands, source = ([found] if found else []), "detected"
+            if source == "detected" and not run_detected:
+                return RoundChecks(results=[], test_commands=commands)
             results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s)
-        return [r.model_copy(update={"source": source}) for r in results]
+        return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
 
     async def verdicts(
         self,

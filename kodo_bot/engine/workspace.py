@@ -66,7 +66,7 @@ class Commit:
     sha: str
     files_changed: list[str]
     #: build output and caches in the worktree that the commit left out (the built-in ignore list)
-    left_out: list[str] = field(default_factory=list)
+    build_output: list[str] = field(default_factory=list)
 
 
 class RunWorkspace:
@@ -112,7 +112,7 @@ class RunWorkspace:
         repo.git.commit("--allow-empty", "--no-verify", "-m", message, env=_bot_identity())
         after = repo.head.commit.hexsha
         files = repo.git.diff("--name-only", "--no-renames", before, after).splitlines()
-        return Commit(sha=after, files_changed=files, left_out=left_out)
+        return Commit(sha=after, files_changed=files, build_output=left_out)
 
     def files_changed_since(self, base: str) -> list[str]:
         return self.repo.git.diff("--name-only", base, "HEAD").splitlines()

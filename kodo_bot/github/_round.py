@@ -36,7 +36,9 @@ def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
         + (f" · {_md.duration(event.wall_s)}" if event.wall_s else ""),
     ]
     if event.checks:
-        lines += ["", "**Checks** (run by kodo-bot itself in a clean checkout)", ""]
+        detected = any(c.source == "detected" for c in event.checks)
+        lines += ["", "**Checks** (no check is configured, so kodo-bot detected the project's test command and ran "
+                  "it itself in a clean checkout)" if detected else "**Checks** (run by kodo-bot itself in a clean checkout)", ""]
         lines += [_check_line(c) for c in event.checks]
         failed = [c for c in event.checks if not c.passed and c.output_tail and tail]
         if failed:
@@ -53,7 +55,8 @@ def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
 def _check_line(check: CheckResult) -> str:
     icon = _PASS if check.passed else _FAIL
     took = f" in {_md.duration(check.duration_s)}" if check.duration_s else ""
-    return f"- {icon} {_md.code_span(check.command)} exited {check.exit_code}{took}"
+    source = " (detected)" if check.source == "detected" else ""
+    return f"- {icon} {_md.code_span(check.command)}{source} exited {check.exit_code}{took}"
 
 
 def _verdict_row(v: Verdict) -> str:
@@ -103,6 +106,8 @@ def _evidence_details(evidence: tuple[Evidence, ...], tail: int) -> str:
     items = []
     for e in evidence:
         status = "exit status unknown" if e.exit_code is None else f"exit {e.exit_code}"
+        if e.edited:
+            status += f" · on an edited checkout ({_md.inline(e.edited, 200)}): does not count"
         items.append(f"- {_md.code_span(e.command)} → {status}")
         if e.output_tail and tail:
             items.append("\n" + _indent(_md.code_block(e.output_tail, tail), "  ") + "\n")

@@ -13,6 +13,7 @@ may have seen one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from kodo_bot.engine import events as ev
@@ -157,9 +158,22 @@ def render_accepted(
         _md.quote(finished.summary, empty="_(the run gave no summary)_"),
         "",
         _totals_table(finished),
+        *_run_notes(finished),
     ]
     lines += ["", _files_details(finished.files_changed), "", _cost_details(finished.cost)]
     return _md.fit("\n".join(lines))
+
+
+def _run_notes(f: ev.RunFinished) -> list[str]:
+    """Warnings about how the result was reached, and the build output the commits left out."""
+    lines = []
+    for warning in f.warnings:
+        lines += ["", f"**Warning:** {_md.inline(warning, 500)}"]
+    if f.build_output:
+        shown = ", ".join(_md.code_span(p) for p in f.build_output[:10])
+        more = f" and {len(f.build_output) - 10} more" if len(f.build_output) > 10 else ""
+        lines += ["", f"Left out of the commits as build output or caches: {shown}{more}."]
+    return lines
 
 
 def render_not_accepted(
@@ -181,6 +195,7 @@ def render_not_accepted(
         _md.quote(finished.handoff, empty="_(no hand-off notes)_"),
         "",
         _totals_table(finished),
+        *_run_notes(finished),
     ]
     if finished.head_sha:
         lines += ["", f"Everything committed is on {_md.code_span(finished.branch)} at "
@@ -268,8 +283,13 @@ def render_step_summary(
     note: str = "",
     pr_url: str | None = None,
     progress_url: str | None = None,
+    refusals: Sequence[str] = (),
+    undelivered: Sequence[str] = (),
 ) -> str:
     """The Actions job summary. Without ``finished`` (ignored or refused trigger) it states ``note``.
+
+    What GitHub refused (with the fix) and what could not be delivered are listed here always: the summary
+    is the one place kodo-bot can still write when GitHub refuses everything else.
 
     It carries no marker: it is a file of the job, never searched for or edited like a comment.
     """
@@ -289,5 +309,11 @@ def render_step_summary(
         lines.append(f"- progress comment: {progress_url}")
     if note:
         lines.append(f"- {_md.inline(note, 500)}")
+    if refusals:
+        lines += ["", "**GitHub refused, and retrying could not help:**"]
+        lines += [f"- {_md.inline(r, 1000)}" for r in refusals]
+    if undelivered:
+        lines += ["", "**Not delivered to GitHub** (the run's work is on its branch in the runner's work dir):"]
+        lines += [f"- {_md.inline(u, 200)}" for u in undelivered]
     lines += ["", _totals_table(finished), "", _cost_details(finished.cost)]
     return "\n".join(lines)
