@@ -78,6 +78,9 @@ class KodoConfig(_Strict):
     team: TeamSetting | None = None
     #: shell commands the engine runs itself, in a clean checkout, before any verifier is asked
     check_commands: tuple[str, ...] = ()
+    #: without check_commands, the engine detects the project's test command and runs it; false turns that
+    #: off (the summary comment then warns that only the verifiers judged the work)
+    default_check: bool = True
     budgets: Budgets = Budgets()
     #: the orchestrator's model; None: kodo-bot's default
     orchestrator_model: str | None = None

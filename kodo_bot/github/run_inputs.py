@@ -67,6 +67,7 @@ def run_settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Ru
         max_cost_usd=overrides.max_cost_usd or b.max_cost_usd,
         max_minutes=overrides.max_minutes or b.max_minutes,
         check_commands=list(config.check_commands),
+        default_check=config.default_check,
         team=_team(config, overrides, clone),
         **({"orchestrator_model": model} if model else {}),
     )
