@@ -14,6 +14,7 @@ import responses
 from urllib3.response import HTTPResponse
 
 from kodo_bot.errors import GitHubError
+from kodo_bot.github._transport import GitHubRefused
 from kodo_bot.github.client import GitHubClient, PullInfo, RetryPolicy
 
 API = "https://api.github.com:443"  # PyGithub puts the port in the URL it sends
@@ -57,8 +58,9 @@ def test_5xx_is_retried_and_counted_once(client):
 def test_5xx_forever_gives_up_bounded_with_a_clear_error(client):
     responses.get(ISSUE, status=500, json={"message": "Server Error"})
     started = time.monotonic()
-    with pytest.raises(GitHubError, match="kept failing .*500.* read issue #7"):
+    with pytest.raises(GitHubError, match="kept failing .*500.* read issue #7") as err:
         client.issue(7)
+    assert not isinstance(err.value, GitHubRefused)  # transient: worth trying again later
     assert len(responses.calls) == 4  # the first try and three retries
     assert time.monotonic() - started < 5
 
@@ -113,15 +115,16 @@ def test_a_rate_limit_longer_than_allowed_is_a_clear_error_not_a_hang(client):
     reset = int(time.time()) + 3600
     responses.get(ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
     started = time.monotonic()
-    with pytest.raises(GitHubError, match="asked to wait longer than allowed"):
+    with pytest.raises(GitHubRefused, match="rate limit is used up") as err:
         client.issue(7)
     assert time.monotonic() - started < 2
+    assert "reset" in err.value.hint and "label again" in err.value.hint
 
 
 @responses.activate
 def test_401_says_the_token_is_bad(client):
     responses.get(ISSUE, status=401, json={"message": "Bad credentials"})
-    with pytest.raises(GitHubError, match="rejected the token") as err:
+    with pytest.raises(GitHubRefused, match="rejected the token") as err:
         client.issue(7)
     assert "valid `github-token`" in err.value.hint
 
@@ -129,7 +132,7 @@ def test_401_says_the_token_is_bad(client):
 @responses.activate
 def test_403_names_the_missing_permission(client):
     responses.post(COMMENTS, status=403, json={"message": "Resource not accessible by integration"})
-    with pytest.raises(GitHubError, match=r"cannot comment on #7 .*grant `issues: write`") as err:
+    with pytest.raises(GitHubRefused, match=r"cannot comment on #7 .*grant `issues: write`") as err:
         client.create_comment(7, "hello")
     assert "permissions:" in err.value.hint
     assert len(responses.calls) == 1  # a plain 403 is not retried
@@ -138,8 +141,19 @@ def test_403_names_the_missing_permission(client):
 @responses.activate
 def test_404_says_missing_or_invisible(client):
     responses.get(ISSUE, status=404, json={"message": "Not Found"})
-    with pytest.raises(GitHubError, match="does not exist, or the token cannot see it"):
+    with pytest.raises(GitHubRefused, match="does not exist, or the token cannot see it"):
         client.issue(7)
+
+
+@responses.activate
+def test_the_actions_pull_request_setting_is_named_with_its_alternatives(client):
+    message = "GitHub Actions is not permitted to create or approve pull requests."
+    responses.post(f"{API}/repos/octo/app/pulls", status=403, json={"message": message})
+    with pytest.raises(GitHubRefused, match="does not let GitHub Actions open pull requests") as err:
+        client.create_pull(title="t", body="b", head="kodo/x", base="main")
+    assert '"Allow GitHub Actions to create and approve pull requests"' in err.value.hint
+    assert "App" in err.value.hint and "personal access token" in err.value.hint
+    assert len(responses.calls) == 1
 
 
 @responses.activate

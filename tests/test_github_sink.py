@@ -111,14 +111,21 @@ def test_a_failed_push_shows_in_the_progress_comment_and_clears_when_it_works(wo
     assert pull.draft and pull.head_ref == BRANCH
 
 
-def test_stop_is_requested_when_the_issue_is_closed_or_the_label_removed(world):
+@pytest.mark.parametrize("change, reason", [
+    (lambda emu, n: emu.unlabel_issue(REPO, n, "kodo", actor=WRITER), "the `kodo` label was removed from the issue"),
+    (lambda emu, n: emu.close_issue(REPO, n, actor=WRITER), "the issue was closed"),
+])
+def test_stop_is_requested_when_the_issue_is_closed_or_the_label_removed(world, change, reason):
     scene, n, clone, clock, make_sink = world
     sink = make_sink()
-    assert sink.stop_requested() is None
-    scene.emu.unlabel_issue(REPO, n, "kodo", actor=WRITER)
-    assert "label was removed" in sink.stop_requested()
-    scene.emu.close_issue(REPO, n, actor=WRITER)
-    assert sink.stop_requested() == "the issue was closed"
+    sink.handle(started())
+    change(scene.emu, n)
+    reads = scene.emu.rest_call_count("GET", rf"/issues/{n}$")
+    assert sink.stop_requested() is None  # what the worker knew; asking costs nothing
+    assert scene.emu.rest_call_count("GET", rf"/issues/{n}$") == reads
+    sha = commit(clone, "hello.py")
+    sink.handle(ev.CycleCommitted(run_id=RUN, seq=2, cycle=1, sha=sha, branch=BRANCH, summary="hello"))
+    assert sink.stop_requested() == reason  # the worker read the issue after the cycle's push
 
 
 def test_a_second_sink_for_the_same_run_edits_instead_of_reposting(world):

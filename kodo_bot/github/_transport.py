@@ -1,5 +1,14 @@
 """How the client talks to GitHub: retry policy, call counting, and GitHub's errors in words people act on.
 
+GitHub's answers fall in two kinds, and everything after depends on telling them apart:
+
+- **transient**: 5xx, secondary rate limits, dropped connections. The transport retries them with backoff
+  (``RetryPolicy``); if they outlast that, a ``GitHubError`` says so, and the sink tries again later.
+- **permanent**: 401, 403 for a permission or a repository setting, 404, 422, a primary rate limit that
+  resets later than the run may wait, a rejected push. Asking again cannot help, so they raise
+  :class:`GitHubRefused`, whose message names what was refused and whose ``hint`` the exact permission or
+  setting to change. The sink stops retrying them and ends the run as ``error`` with that reason.
+
 Kept apart from ``client`` so the operations read on their own. Nothing here performs a request.
 """
 
@@ -17,6 +26,16 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 
 from kodo_bot.errors import GitHubError
 from kodo_bot.redact import redact
+
+
+#: what GitHub says when a workflow token may not open pull requests (a repository or organisation setting)
+ACTIONS_PR_SETTING = "Allow GitHub Actions to create and approve pull requests"
+_ACTIONS_PR_REFUSAL = "not permitted to create or approve pull requests"
+
+
+class GitHubRefused(GitHubError):
+    """GitHub refused for good: a permission, a setting, something missing, a rejected push. Retrying cannot
+    help; the message says what was refused and ``hint`` what a person must change."""
 
 
 @dataclass(frozen=True)
@@ -111,30 +130,39 @@ def transient_wait(cause: BaseException | None, policy: RetryPolicy, attempt: in
 
 
 def translate(exc: GithubException, *, what: str, permission: str, secrets: tuple[str, ...] = ()) -> GitHubError:
-    """A PyGithub error as a ``GitHubError`` that says what failed and what to grant or fix."""
+    """A PyGithub error as a ``GitHubError`` that says what failed and what to grant or fix; permanent
+    refusals are ``GitHubRefused``."""
     data = exc.data if isinstance(exc.data, dict) else {}
     message = redact(str(data.get("message") or exc.message or exc.data or ""), secrets).strip()
     detail = f"{exc.status} {message}".strip()
     if isinstance(exc, RateLimitExceededExceedsMaxWait):
-        return GitHubError(f"GitHub rate-limited the request to {what} and asked to wait longer than allowed ({detail})",
-                           hint="try again later; the run's work is committed on its branch")
+        return GitHubRefused(f"GitHub's rate limit is used up: it refused to {what} until a reset later than "
+                             f"kodo-bot may wait ({detail})",
+                             hint="wait for the hourly limit to reset, then add the label again; the run's work "
+                                  "is committed on its branch (a GitHub App token has a higher limit)")
     if exc.status == 401:
-        return GitHubError(f"GitHub rejected the token ({detail}) when trying to {what}",
-                           hint="the token is missing, expired or revoked: pass a valid `github-token`")
+        return GitHubRefused(f"GitHub rejected the token ({detail}) when trying to {what}",
+                             hint="the token is missing, expired or revoked: pass a valid `github-token`")
+    if exc.status == 403 and _ACTIONS_PR_REFUSAL in message.lower():
+        return GitHubRefused(f"GitHub refused to {what}: this repository does not let GitHub Actions open pull "
+                             f"requests ({detail})",
+                             hint=f"turn on \"{ACTIONS_PR_SETTING}\" under Settings > Actions > General > "
+                                  "Workflow permissions (for an organisation, in its settings first), or pass "
+                                  "a GitHub App or personal access token as `github-token`")
     if exc.status == 403 and "rate limit" in message.lower():
         return GitHubError(f"GitHub kept rate-limiting the request to {what} ({detail})",
                            hint="try again later; the run's work is committed on its branch")
     if exc.status == 403:
-        return GitHubError(f"the token cannot {what} ({detail}): grant `{permission}`",
-                           hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)")
+        return GitHubRefused(f"the token cannot {what} ({detail}): grant `{permission}`",
+                             hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)")
     if exc.status == 404:
-        return GitHubError(f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
-                           f"see it (grant `{permission}`)",
-                           hint="check the repository name and the token's access to it")
+        return GitHubRefused(f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
+                             f"see it (grant `{permission}`)",
+                             hint="check the repository name and the token's access to it")
     if exc.status >= 500:
         return GitHubError(f"GitHub kept failing ({detail}) when trying to {what}, after retries",
                            hint="GitHub may be having an incident; try again later")
     errors = data.get("errors")
     if errors:
         detail += f": {redact(str(errors), secrets)[:500]}"
-    return GitHubError(f"GitHub refused to {what} ({detail})")
+    return GitHubRefused(f"GitHub refused to {what} ({detail})")

@@ -200,6 +200,9 @@ class ActionsContext(_Frozen):
     run_id: str | None = None
     step_summary: Path | None = None
     output: Path | None = None
+    #: ``KODO_JOB_DEADLINE``: when the job will be killed (Unix time; the action sets it from the job's
+    #: start and its timeout), so that delivering what is left never runs past it
+    job_deadline: float | None = None
 
     @property
     def owner(self) -> str:
@@ -254,6 +257,11 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
         urls[name] = url
     token = get("GITHUB_TOKEN")
     summary, output = get("GITHUB_STEP_SUMMARY"), get("GITHUB_OUTPUT")
+    deadline = get("KODO_JOB_DEADLINE")
+    try:
+        job_deadline = float(deadline) if deadline else None
+    except ValueError:
+        raise UserError(f"KODO_JOB_DEADLINE should be a Unix time in seconds, not {deadline!r}") from None
     return ActionsContext(
         event_name=need("GITHUB_EVENT_NAME"),
         event_path=Path(need("GITHUB_EVENT_PATH")),
@@ -264,4 +272,5 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
         run_id=get("GITHUB_RUN_ID"),
         step_summary=Path(summary) if summary else None,
         output=Path(output) if output else None,
+        job_deadline=job_deadline,
     )

@@ -53,10 +53,11 @@ class BotSettings:
     def retry(self) -> RetryPolicy:
         return RetryPolicy.fast() if self.fast else RetryPolicy()
 
-    def options(self, *, job_url: str | None, attempt_id: str, manual: bool) -> HandleOptions:
-        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 1.0} if self.fast else {}
+    def options(self, *, job_url: str | None, attempt_id: str, manual: bool,
+                deadline: float | None = None) -> HandleOptions:
+        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 1.0, "write_retry_s": 5.0} if self.fast else {}
         return HandleOptions(
-            work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id,
+            work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id, deadline=deadline,
             overrides=self.overrides, bot_login=self.bot_login, manual=manual, label=self.label,
             extra_sinks=self.extra_sinks, **({"config_path": self.config_path} if self.config_path else {}),
             **timers,
@@ -77,7 +78,7 @@ def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backe
         client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
         try:
             options = settings.options(job_url=ctx.run_url, attempt_id=f"actions-{ctx.run_id or 'local'}",
-                                       manual=False)
+                                       manual=False, deadline=ctx.job_deadline)
             result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
         finally:
             client.close()
@@ -120,6 +121,7 @@ def _report(result: HandleResult, out: TextIO, *, secrets: tuple[str, ...]) -> N
                          ("progress comment", result.progress_url), ("log", result.log_path)):
         if value and (result.status == "finished" or label == "progress comment"):
             lines.append(f"  {label}: {value}")
+    lines += [f"  GitHub refused: {refusal}" for refusal in result.refusals if refusal not in result.message]
     if result.undelivered:
         lines.append(f"  not delivered to GitHub: {', '.join(result.undelivered)}")
     print(redact("\n".join(lines), secrets), file=out)
@@ -130,9 +132,9 @@ def _summary(repo: str, result: HandleResult) -> str:
         note = f"{result.status}: {result.message}" if result.message else result.status
         return render.render_step_summary(repo=repo, issue_number=result.issue_number, note=note,
                                           progress_url=result.progress_url)
-    note = f"not delivered to GitHub: {', '.join(result.undelivered)}" if result.undelivered else ""
     return render.render_step_summary(repo=repo, issue_number=result.issue_number, finished=result.finished,
-                                      note=note, pr_url=result.pr_url, progress_url=result.progress_url)
+                                      pr_url=result.pr_url, progress_url=result.progress_url,
+                                      refusals=result.refusals, undelivered=result.undelivered)
 
 
 def _write_outputs(ctx: ActionsContext, *, run_id: str, outcome: str, pr_number: int | None) -> None:

@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from kodo_bot._git_env import git_env
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
 from kodo_bot.errors import GitHubError
+from kodo_bot.github._transport import GitHubRefused
 from kodo_bot.redact import redact
 
 
@@ -138,18 +139,37 @@ class GitRemote:
         except FileNotFoundError:
             raise GitHubError("git is not installed on this runner", hint="install git (2.31 or newer)") from None
         if check and proc.returncode != 0:
-            detail = redact((proc.stderr or proc.stdout).strip(), self.secrets)[-2000:]
+            detail = redact(f"{proc.stderr}\n{proc.stdout}".strip(), self.secrets)[-2000:]
+            refused = _refusal(detail)
+            if refused is not None:  # asking again cannot help
+                raise GitHubRefused(f"GitHub refused to let git {what}: {_gist(detail)}", hint=refused)
             raise GitHubError(f"git could not {what}: {detail or f'exit {proc.returncode}'}",
                               hint=_hint(detail))
         return proc
 
 
+def _refusal(detail: str) -> str | None:
+    """What to change, when git's answer is a refusal rather than trouble on the way."""
+    low = detail.lower()
+    if "403" in low or "permission" in low or "denied" in low or "401" in low:
+        return "grant `contents: write` under `permissions:` in the workflow (or to the token)"
+    if any(word in low for word in ("non-fast-forward", "[rejected]", "fetch first", "remote rejected",
+                                    "updates were rejected")):
+        return ("someone else pushed to the run's branch, or a rule protects it; kodo-bot does not force-push "
+                "over their work: look at the branch, then add the label again")
+    return None
+
+
+def _gist(detail: str) -> str:
+    """git's answer in one line: the rejected ref's reason (``--porcelain``), else its last errors."""
+    lines = [line.strip() for line in detail.splitlines() if line.strip() and not line.startswith("hint:")]
+    rejected = [line.split("\t")[-1] for line in lines if line.startswith("!")]
+    errors = [line for line in lines if line.startswith(("error:", "fatal:", "remote:"))]
+    return "; ".join(rejected or errors[-2:] or lines[-1:])[:500]
+
+
 def _hint(detail: str) -> str | None:
     low = detail.lower()
-    if "403" in low or "permission" in low or "denied" in low:
-        return "the token needs `contents: write` to push (set it under `permissions:` in the workflow)"
-    if "non-fast-forward" in low or "rejected" in low or "fetch first" in low:
-        return "someone else pushed to the run's branch; kodo-bot does not force-push over their work"
     if "could not resolve host" in low or "unable to access" in low:
         return "check the runner's network and GITHUB_SERVER_URL"
     return None

@@ -81,6 +81,9 @@ class HandleOptions:
     claim_settle_s: float = 10.0
     retry_s: float = 5.0
     drain_s: float = 120.0
+    write_retry_s: float = 60.0
+    #: ``time.time()`` by which the job ends (``KODO_JOB_DEADLINE``); the drain stops before it
+    deadline: float | None = None
     #: None: from the config (``progress_min_interval_s``)
     min_interval_s: float | None = None
     extra_sinks: tuple[EventSink, ...] = ()
@@ -104,6 +107,8 @@ class HandleResult:
     #: seconds from the start of handling to the progress comment being posted
     first_comment_s: float | None = None
     undelivered: list[str] = field(default_factory=list)
+    #: what GitHub refused for good, each with what to change
+    refusals: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -252,7 +257,7 @@ def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], o
         trigger_label=config.label, runner=options.runner, job_url=options.job_url,
         min_interval_s=config.progress_min_interval_s if options.min_interval_s is None else options.min_interval_s,
         heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3), retry_s=options.retry_s,
-        drain_s=options.drain_s,
+        drain_s=options.drain_s, write_retry_s=options.write_retry_s, deadline=options.deadline,
     )
     sink = None
     try:
@@ -303,6 +308,7 @@ def _conclude(result: HandleResult, sink: GitHubSink) -> None:
     result.outcome = sink.state.outcome
     result.run_id = sink.state.run_id
     result.undelivered = sink.undelivered
+    result.refusals = sink.refusals
     if sink.pull is not None:
         result.pr_number, result.pr_url = sink.pull.number, sink.pull.html_url
     if not result.message and sink.finished is not None:

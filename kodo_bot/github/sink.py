@@ -4,16 +4,27 @@ The engine calls ``handle`` inline, so the sink only folds the event into what G
 wakes a worker thread; the worker makes GitHub match (:meth:`GitHubSink._reconcile`). Working from a desired
 state rather than a queue of calls gives three properties cheaply:
 
-- a GitHub failure never reaches the run: it is logged, the item stays outstanding, and the next pass (the
-  next event, or a retry timer) tries again; a failed push is shown in the progress comment meanwhile;
+- a transient GitHub failure never reaches the run: it is logged, the item stays outstanding, and the next
+  pass (the next event, or a retry timer) tries again; a failed push is shown in the progress comment
+  meanwhile;
+- a permanent refusal (``GitHubRefused``: a permission, a setting, a rejected push) is not retried: the
+  item is dropped, the run is asked to stop at its next cycle end, and the run ends as ``error`` with the
+  refusal and its fix as the reason, whatever the engine concluded (an "accepted" whose PR could not be
+  opened, or whose status could not be set, is not what happened on GitHub);
 - nothing is posted twice: every comment has a marker slot (run, kind, round), a slot already filled is
   edited, and a create whose answer was lost is looked up by its marker before it is tried again;
 - progress edits coalesce by themselves (at most one per ``min_interval_s``, always one at a cycle end,
   a verification result and the end), and the same timer refreshes the lease heartbeat while an agent
   works for a long time without events.
 
-``stop_requested`` (polled by the engine at each cycle end) costs one GET: the issue closed or the trigger
-label removed stops the run there.
+``stop_requested`` (polled by the engine at each cycle end) never waits on GitHub: it returns what the worker
+last learned. The worker reads the issue once per committed cycle, after that cycle's push, so a closed
+issue, a removed trigger label or a refusal stops the run at the cycle end, while a slow GitHub delays only
+the worker.
+
+``close`` is bounded: each write gets at most ``write_retry_s`` of retries once closing, and the whole drain
+at most ``drain_s``, and never past ``deadline`` (the job's end, when known). What is left is listed in
+``undelivered``; if that includes anything the outcome depends on, the run's outcome becomes ``error``.
 
 Not here: deciding whether to run, taking the lease, cloning (``handle``, ``lease``), or the words posted
 (``render``). Everything posted goes through the client, which redacts the token.
@@ -32,8 +43,9 @@ from pathlib import Path
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.models import Outcome
-from kodo_bot.errors import GitHubError, KodoError
+from kodo_bot.errors import GitHubError
 from kodo_bot.github import _md, render
+from kodo_bot.github._transport import GitHubRefused
 from kodo_bot.github.client import CommentInfo, GitHubClient, PullInfo
 from kodo_bot.github.config import LABEL_RUNNING
 from kodo_bot.github.git_remote import GitRemote
@@ -70,6 +82,10 @@ class IssueRun:
     retry_s: float = 5.0
     #: how long ``close`` keeps trying to deliver what is outstanding
     drain_s: float = 120.0
+    #: once closing, how long one write may keep failing before it is given up
+    write_retry_s: float = 60.0
+    #: ``time.time()`` by which the job ends (the drain stops before it); None when unknown
+    deadline: float | None = None
     #: verification rounds earlier runs already posted on this PR (a takeover on another machine numbers
     #: its rounds after theirs, so the PR reads round 1, round 2 ... across runners)
     round_offset: int = 0
@@ -86,6 +102,8 @@ class _Want:
     statuses: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # sha -> (state, text, round)
     finished: ev.RunFinished | None = None
     final_steps: list[str] = field(default_factory=list)
+    #: read the issue (is it closed, the label removed?) for the next stop check
+    issue_check: bool = False
 
 
 class GitHubSink(EventSink):
@@ -109,6 +127,12 @@ class GitHubSink(EventSink):
         self.push_error: str | None = None
         self.pushed_sha: str | None = None
         self.undelivered: list[str] = []
+        #: permanent refusals, each with what to change: any of them makes the outcome ``error``
+        self.refusals: list[str] = []
+        self._refused: set[str] = set()  # steps never to try again ("push", "pull", "progress", final steps)
+        self._given_up: list[str] = []
+        self._failing: dict[str, float] = {}
+        self._stop: str | None = None
         self._state = progress
         self._slots = CommentSlots(client, progress_comment.author, slots)
         self._pull_uncertain = False
@@ -126,6 +150,7 @@ class GitHubSink(EventSink):
     # ------------------------------------------------------------------ EventSink
     def handle(self, event: ev.Event) -> None:
         with self._cv:
+            event = self._truthful(event)
             self._state = apply(self._state, event)
             self._fold(event)
             if should_publish(event, last_published=self._last_published, now=self._clock(),
@@ -141,7 +166,7 @@ class GitHubSink(EventSink):
         w = self._want
         match event:
             case ev.CycleCommitted():
-                w.push = True
+                w.push = w.issue_check = True
             case ev.RunStarted(resumed=True):
                 w.push = True  # the interrupted run may have committed without pushing before it died
             case ev.VerificationFinished():
@@ -151,19 +176,22 @@ class GitHubSink(EventSink):
                 w.statuses[event.sha] = (state, text, event.round)
             case ev.RunFinished():
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
-                w.final_steps = _final_steps(event.outcome)
+                w.final_steps = [s for s in _final_steps(event.outcome) if s not in self._refused]
+
+    def _truthful(self, event: ev.Event) -> ev.Event:
+        """The run's end as it happened on GitHub: after a refusal, an error whatever the engine concluded."""
+        if isinstance(event, ev.RunFinished) and self.refusals and event.outcome is not Outcome.error:
+            return event.model_copy(update={"outcome": Outcome.error, "reason": self.refusal_reason})
+        return event
+
+    @property
+    def refusal_reason(self) -> str:
+        return "GitHub refused: " + "; ".join(self.refusals)
 
     def stop_requested(self) -> str | None:
-        try:
-            issue = self.client.issue(self.run.issue_number)
-        except KodoError as exc:
-            log.warning("could not check whether issue #%s wants the run stopped: %s", self.run.issue_number, exc)
-            return None
-        if issue.state == "closed":
-            return "the issue was closed"
-        if self.run.trigger_label.lower() not in {label.lower() for label in issue.labels}:  # GitHub ignores case
-            return f"the `{self.run.trigger_label}` label was removed from the issue"
-        return None
+        """What the worker last learned (a refusal, the issue closed, the label removed); never waits."""
+        with self._cv:
+            return self._stop
 
     def close(self) -> None:
         """Deliver what is outstanding (for at most ``drain_s``), then stop the worker.
@@ -174,11 +202,16 @@ class GitHubSink(EventSink):
         with self._cv:
             first, self._closing = not self._closing, True
             self._cv.notify_all()
+            self._failing.clear()  # each write gets its own ``write_retry_s`` from here
         if first and self._thread is not None:
             self._thread.join()  # the worker drains before it ends
         else:
             self._drain()
-        self.undelivered = self._outstanding()
+        with self._cv:
+            self.undelivered = [*self._given_up, *self._outstanding()]
+            self._given_up.clear()
+            if [u for u in self.undelivered if u != "progress comment"]:
+                self._end_as_error(f"kodo-bot could not deliver to GitHub: {', '.join(self.undelivered)}")
         if self.undelivered:
             log.error("kodo-bot gave up delivering to GitHub: %s", ", ".join(self.undelivered))
 
@@ -200,7 +233,7 @@ class GitHubSink(EventSink):
                 if not self._closing:
                     self._cv.wait(timeout=self._next_wait(ok, progressed))
                 if self._closing and deadline is None:
-                    deadline = time.monotonic() + self.run.drain_s
+                    deadline = time.monotonic() + self._drain_budget()
             before = self._outstanding()
             ok = self._reconcile()
             progressed = self._outstanding() != before
@@ -209,8 +242,12 @@ class GitHubSink(EventSink):
             if deadline is not None and not (ok and progressed):
                 time.sleep(self.run.retry_s)
 
+    def _drain_budget(self) -> float:
+        left = self.run.deadline - time.time() if self.run.deadline is not None else self.run.drain_s
+        return max(0.0, min(self.run.drain_s, left))
+
     def _drain(self) -> None:
-        deadline = time.monotonic() + self.run.drain_s
+        deadline = time.monotonic() + self._drain_budget()
         while self._outstanding() and not self._reconcile() and time.monotonic() < deadline:
             time.sleep(self.run.retry_s)
 
@@ -218,7 +255,7 @@ class GitHubSink(EventSink):
         w = self._want
         if not last_ok:
             return self.run.retry_s
-        if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps:
+        if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps or w.issue_check:
             # Items waiting on others (a round before its PR exists) must not spin the loop.
             return 0.0 if progressed else self.run.retry_s
         since = (self._clock() - self._last_published).total_seconds() if self._last_published else 0.0
@@ -226,44 +263,102 @@ class GitHubSink(EventSink):
             return max(0.0, self.run.min_interval_s - since)
         return max(0.05, self.run.heartbeat_s - since)
 
+    def _outstanding_rounds(self) -> list[str]:
+        w = self._want
+        return [f"verdicts of round {r}" for r in w.rounds] + [f"status on {s[:12]}" for s in w.statuses]
+
     def _outstanding(self) -> list[str]:
         w = self._want
         left = ["push"] if w.push else []
-        left += [f"verdicts of round {r}" for r in w.rounds] + [f"status on {s[:12]}" for s in w.statuses]
+        left += self._outstanding_rounds()
         left += list(w.final_steps)
-        left += ["progress comment"] if w.progress_due or w.progress_owed else []
+        left += ["progress comment"] if (w.progress_due or w.progress_owed) and "progress" not in self._refused else []
         return left
 
     def _reconcile(self) -> bool:
         """One pass making GitHub match what the run says, in dependency order; True if nothing failed."""
+        w = self._want
         ok = self._push()
         # GitHub refuses a PR without commits: open it once a cycle's commit is on the remote.
-        if self.pushed_sha and self.pull is None and self._state.commits:
-            ok = self._step("open the pull request", self._open_pull) and ok
+        if self.pushed_sha and self.pull is None and self._state.commits and "pull" not in self._refused:
+            ok = self._step("open the pull request", self._open_pull, lambda: self._refused.add("pull")) and ok
         with self._cv:
-            rounds, shas = sorted(self._want.rounds), list(self._want.statuses)
+            if self.pull is None and ("pull" in self._refused or ("push" in self._refused and not self.pushed_sha)):
+                # Verdicts go on the PR, and a status on a commit GitHub has: neither can ever be delivered.
+                self._given_up += self._outstanding_rounds()
+                w.rounds.clear()
+                w.statuses.clear()
+            rounds, shas = sorted(w.rounds), list(w.statuses)
         if self.pull is not None and self.pushed_sha:
             for number in rounds:
-                ok = self._step(f"post verification round {number}", lambda n=number: self._post_round(n)) and ok
+                ok = self._step(f"post verification round {number}", lambda n=number: self._post_round(n),
+                                lambda n=number: w.rounds.pop(n, None)) and ok
             for sha in shas:
-                ok = self._step(f"set the status on {sha[:12]}", lambda s=sha: self._post_status(s)) and ok
+                ok = self._step(f"set the status on {sha[:12]}", lambda s=sha: self._post_status(s),
+                                lambda s=sha: w.statuses.pop(s, None)) and ok
+        if w.issue_check and not self._closing:
+            ok = self._step("read the issue", self._check_issue, lambda: setattr(w, "issue_check", False)) and ok
         # The end is reported once earlier items are through, or when closing even if they are stuck:
         # the person waiting must hear how the run ended whatever else failed.
-        w = self._want
         if w.finished is not None and (self._closing or not (w.push or w.rounds or w.statuses)):
             for step in list(w.final_steps):
-                ok = self._step(f"report the end ({step})", lambda s=step: self._final(s)) and ok
-        if self._progress_now():
-            ok = self._step("edit the progress comment", self._edit_progress) and ok
+                ok = self._step(f"report the end ({step})", lambda s=step: self._final(s),
+                                lambda s=step: self._drop_final(s)) and ok
+        if self._progress_now() and "progress" not in self._refused:
+            ok = self._step("edit the progress comment", self._edit_progress, self._drop_progress) and ok
         return ok
 
-    def _step(self, what: str, action: Callable[[], None]) -> bool:
+    def _step(self, what: str, action: Callable[[], None], drop: Callable[[], object]) -> bool:
+        """Try one item. True when there is nothing to retry: it worked, GitHub refused it for good (then
+        ``drop`` forgets it and the refusal is recorded), or, when closing, it failed for ``write_retry_s``."""
         try:
             action()
+            self._failing.pop(what, None)
+            return True
+        except GitHubRefused as exc:
+            with self._cv:
+                drop()
+            self._refuse(exc)
             return True
         except Exception as exc:  # noqa: BLE001 - GitHub trouble must never break the run
+            first = self._failing.setdefault(what, time.monotonic())
+            if self._closing and time.monotonic() - first >= self.run.write_retry_s:
+                with self._cv:
+                    drop()
+                    self._given_up.append(what)
+                log.error("kodo-bot gave up trying to %s: %s", what, self._redact(str(exc)))
+                return True
             log.warning("kodo-bot could not %s (will retry): %s", what, self._redact(str(exc)))
             return False
+
+    def _refuse(self, exc: GitHubRefused) -> None:
+        text = self._redact(str(exc)) + (f" (to fix: {exc.hint})" if exc.hint else "")
+        log.error("GitHub refused, and retrying cannot help: %s", text)
+        with self._cv:
+            # One line per cause: a used-up rate limit refuses every write alike.
+            if not any(text == r or (exc.hint and exc.hint in r) for r in self.refusals):
+                self.refusals.append(text)
+            self._stop = self._stop or f"GitHub refused: {text}"
+            self._want.progress_due = True
+            self._end_as_error(self.refusal_reason)
+
+    def _end_as_error(self, reason: str) -> None:
+        """A run already reported as finished ends as ``error`` after all (call with the lock held)."""
+        w = self._want
+        if w.finished is None or w.finished.outcome is Outcome.error:
+            return
+        w.finished = w.finished.model_copy(update={"outcome": Outcome.error, "reason": reason})
+        self._state = self._state.model_copy(update={"outcome": Outcome.error, "outcome_reason": reason})
+        w.final_steps = [s for s in _final_steps(Outcome.error) if s not in self._refused]
+
+    def _drop_final(self, step: str) -> None:
+        self._refused.add(step)
+        if step in self._want.final_steps:
+            self._want.final_steps.remove(step)
+
+    def _drop_progress(self) -> None:
+        self._refused.add("progress")
+        self._want.progress_due = self._want.progress_owed = False
 
     def _redact(self, text: str) -> str:
         return redact(text, self.client.secrets + self.remote.secrets)
@@ -274,8 +369,16 @@ class GitHubSink(EventSink):
             wanted, self._want.push = self._want.push, False
         if not wanted:
             return True
+        if "push" in self._refused:
+            return True
         try:
             sha = self.remote.push(self.clone, self.run.branch)
+        except GitHubRefused as exc:
+            with self._cv:
+                self._refused.add("push")
+                self.push_error = self._redact(str(exc))
+            self._refuse(exc)
+            return True
         except Exception as exc:  # noqa: BLE001
             error = self._redact(str(exc))
             with self._cv:
@@ -316,6 +419,17 @@ class GitHubSink(EventSink):
         with self._cv:
             if self._want.rounds.get(number) is event:
                 del self._want.rounds[number]
+
+    def _check_issue(self) -> None:
+        issue = self.client.issue(self.run.issue_number)
+        reason = None
+        if issue.state == "closed":
+            reason = "the issue was closed"
+        elif self.run.trigger_label.lower() not in {label.lower() for label in issue.labels}:  # GitHub ignores case
+            reason = f"the `{self.run.trigger_label}` label was removed from the issue"
+        with self._cv:
+            self._want.issue_check = False
+            self._stop = self._stop or reason
 
     def _post_status(self, sha: str) -> None:
         state, text, number = self._want.statuses[sha]
@@ -364,8 +478,11 @@ class GitHubSink(EventSink):
             now, state = self._clock(), self._state
             self._want.progress_due = self._want.progress_owed = False
         body = render.render_progress(state, now=now, runner=self.run.runner)
-        if self.push_error:
-            body = _with_push_warning(body, self.push_error)
+        if self.refusals and not state.finished:
+            body = _with_warning(body, "GitHub refused, so the run stops at the end of this cycle.",
+                                 " ".join(self.refusals))
+        elif self.push_error:
+            body = _with_warning(body, "Pushing the branch failed; kodo-bot keeps retrying.", self.push_error)
         try:
             self.client.edit_comment(self.progress_comment.id, body)
         except Exception:
@@ -384,7 +501,7 @@ def _final_steps(outcome: Outcome) -> list[str]:
     return ["outcome", "pr body", "labels"]
 
 
-def _with_push_warning(body: str, error: str) -> str:
+def _with_warning(body: str, title: str, detail: str) -> str:
     head, sep, rest = body.partition("\n\n")
-    warning = f"> ⚠️ **Pushing the branch failed; kodo-bot keeps retrying.** {_md.inline(error, 400)}"
+    warning = f"> ⚠️ **{title}** {_md.inline(detail, 1200)}"
     return f"{head}{sep}{warning}\n\n{rest}" if sep else f"{body}\n\n{warning}"

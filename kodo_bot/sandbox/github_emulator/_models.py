@@ -182,6 +182,9 @@ class Repo:
     next_number: int = 1
     #: False makes draft PRs fail with GitHub's 422, as on private repos of free plans.
     draft_prs: bool = True
+    #: the setting "Allow GitHub Actions to create and approve pull requests" (off by default on GitHub for
+    #: new repositories and organisations): False refuses PR creation by ``github-actions[bot]`` with a 403
+    actions_can_open_prs: bool = True
 
     @property
     def full_name(self) -> str:

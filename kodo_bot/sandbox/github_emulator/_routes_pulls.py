@@ -1,13 +1,14 @@
 """Pull requests: open (draft or not), read, list by head/base/state, edit.
 
 Opening a PR needs the head branch to exist in the bare repository (the client pushes it with git
-first) and at least one commit between base and head, as on GitHub. Marking a draft ready for review
+first) and at least one commit between base and head, as on GitHub. A repository whose setting "Allow GitHub
+Actions to create and approve pull requests" is off refuses the workflow token (``github-actions[bot]``). Marking a draft ready for review
 is GraphQL-only on GitHub; see ``_graphql``.
 """
 
 from __future__ import annotations
 
-from kodo_bot.sandbox.github_emulator._errors import invalid_request
+from kodo_bot.sandbox.github_emulator._errors import ApiError, invalid_request
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 
 _DOCS = "https://docs.github.com/rest/pulls/pulls"
@@ -25,9 +26,15 @@ def list_pulls(ctx: Ctx) -> Response:
     return ctx.page(pulls, lambda p: ctx.render.pull(repo, p, simple=True))
 
 
+#: who GitHub says acts for a workflow's GITHUB_TOKEN
+ACTIONS_BOT = "github-actions[bot]"
+
+
 def create_pull(ctx: Ctx) -> Response:
     repo = ctx.repo()
     ctx.require_role(repo, "read")
+    if not repo.actions_can_open_prs and ctx.login.lower() == ACTIONS_BOT:
+        raise ApiError(403, "GitHub Actions is not permitted to create or approve pull requests.")
     pull = ctx.store.create_pull(
         repo,
         title=ctx.field("title", str),

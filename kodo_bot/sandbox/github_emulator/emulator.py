@@ -161,6 +161,11 @@ class GitHubEmulator:
             git = self._store.git(found)
             return git.commit_files(branch or found.default_branch, files, message, author)
 
+    def allow_actions_to_open_prs(self, repo: str, allowed: bool) -> None:
+        """The repository setting "Allow GitHub Actions to create and approve pull requests"."""
+        with self._store.lock:
+            self._store.repo(repo).actions_can_open_prs = allowed
+
     def add_collaborator(self, repo: str, login: str, role: str = "write") -> None:
         """Give ``login`` a role: none, read, triage, write, maintain or admin."""
         with self._store.lock:
