@@ -157,7 +157,7 @@ class CleanCheckout:
 def changed_tracked_files(checkout: Path) -> list[str]:
     """Tracked files that differ from the checkout's commit (new untracked files, caches and the like, are
     not the commit's content and do not count)."""
-    return git.Repo(checkout).git.diff("--name-only", "HEAD").splitlines()
+    return harden(git.Repo(checkout)).git.diff("--name-only", "HEAD").splitlines()
 
 
 def commit_message(summary: str) -> str:
