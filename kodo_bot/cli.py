@@ -153,8 +153,9 @@ def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
     base_url = env.get("ANTHROPIC_BASE_URL") or None
     cli_path = env.get("KODO_CLAUDE_CLI") or None
 
-    def factory(run_dir: Path):
-        return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env)
+    def factory(run_dir: Path, settings: RunSettings):
+        return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env,
+                                    sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
 
     return Backends(
         api_key=env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY"),

@@ -35,6 +35,7 @@ import shutil
 import time
 import uuid
 from collections import deque
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -60,6 +61,7 @@ from kodo_bot.agents._claude_stream import (
 )
 from kodo_bot.agents._processes import cli_pid, process_tree, reap
 from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment, config_dir, tmp_dir
+from kodo_bot.confine import Confinement, repository_dir, sandbox_problem
 from kodo_bot.engine.models import AgentResult
 from kodo_bot.errors import AgentError
 
@@ -119,8 +121,14 @@ class ClaudeSessionFactory:
         parent_env: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         on_session_id: Callable[[str, str], None] | None = None,
+        sandbox: bool = True,
+        agent_env: tuple[str, ...] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
+        #: confine each CLI with bubblewrap where it can run (else only the environment allowlist holds)
+        self.sandbox = sandbox
+        #: variable names the team or .github/kodo.yml let through to agents (``agent_env``)
+        self.agent_env = tuple(agent_env)
         self.cli_path = Path(cli_path) if cli_path is not None else None
         self.parent_env = dict(parent_env) if parent_env is not None else None
         self.env = dict(env or {})
@@ -152,6 +160,21 @@ class ClaudeSessionFactory:
             max_turns=max_turns, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, resume=resume,
             cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
             on_session_id=(lambda sid: callback(agent, sid)) if callback else None, watch=watch,
+            confinement=self.confinement(agent, cwd),
+        )
+
+    def confinement(self, agent: str, cwd: Path) -> Confinement:
+        """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``)."""
+        cwd = Path(cwd).resolve()
+        repo = repository_dir(cwd)
+        cli = self.cli_path.resolve() if self.cli_path else BUNDLED_CLI
+        # The repository stays readable (git works in the checkout) but not its config, where a credential
+        # (a token in a remote URL, actions/checkout's extraheader) would be.
+        return Confinement(
+            writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
+            home=(self.state_dir / "homes" / agent).resolve(), keep_env=frozenset(self.agent_env),
+            hidden=(repo / "config",) if repo else (), readable=(cli.parent, *((repo,) if repo else ())),
+            bwrap=self.sandbox and sandbox_problem() is None,
         )
 
 
@@ -184,6 +207,7 @@ class ClaudeSession:
         on_session_id: Callable[[str], None] | None = None,
         cli_enforces_max_turns: bool = True,
         watch: Callable[[], str] | None = None,
+        confinement: Confinement | None = None,
     ) -> None:
         problem = cli_problem(cli_path)
         if problem:
@@ -206,6 +230,7 @@ class ClaudeSession:
         self._env = dict(env or {})
         self._on_session_id = on_session_id
         self._watch = watch
+        self._confinement = confinement
         self._cli_max_turns = max_turns if cli_enforces_max_turns else None
         self._client: ClaudeSDKClient | None = None
         self._pid: int | None = None
@@ -288,6 +313,12 @@ class ClaudeSession:
         env = agent_environment(inherited, state_dir=self.state_dir, extra=self._env)
         # The CLI needs its own credential, and so can show it to the agent (`env`); it must not come back.
         self._credentials = tuple(v for k, v in env.items() if k in CLI_CREDENTIALS and v)
+        cli_path = self._cli_path
+        if self._confinement is not None:
+            # Everything set above on purpose is kept; of the rest, only the allowlist reaches the CLI.
+            confinement = replace(self._confinement, keep_env=self._confinement.keep_env | {k for k, v in env.items() if v})
+            script = self.state_dir / "launchers" / f"{self.agent}-{uuid.uuid4().hex[:8]}.sh"
+            cli_path = confinement.launcher(self._real_cli(), script, {**inherited, **env})
         return ClaudeAgentOptions(
             system_prompt=self.system_prompt,
             cwd=self.cwd,
@@ -297,7 +328,7 @@ class ClaudeSession:
             resume=resume,
             session_id=None if resume else self.session_id,
             env=env,
-            cli_path=self._cli_path,
+            cli_path=cli_path,
             stderr=self._stderr.append,
             max_buffer_size=_MAX_LINE,
             hooks={
@@ -306,6 +337,16 @@ class ClaudeSession:
                 "PostToolUseFailure": [HookMatcher(hooks=[self._after_tool])],
             },
         )
+
+    def _real_cli(self) -> Path:
+        if self._cli_path is not None:
+            return Path(self._cli_path).resolve()
+        if _executable(BUNDLED_CLI):
+            return BUNDLED_CLI
+        found = shutil.which("claude")
+        if found is None:
+            raise AgentError(cli_problem(None) or "no Claude Code CLI", hint=_CLI_HINT)
+        return Path(found).resolve()
 
     def _start_error(self, exc: Exception) -> AgentError:
         if isinstance(exc, CLINotFoundError):
