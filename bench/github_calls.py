@@ -4,9 +4,10 @@
 
 Plays the demo story offline (one rejection, then acceptance) through ``python -m kodo_bot.cli action`` in a
 child process, as on a runner: the GitHub emulator, real git, the scripted model server and the real Claude
-Code CLI. Prints the REST calls by operation, the GraphQL calls, the time from starting the process to the
-progress comment existing on the issue, and the total wall time. Target (issue 3): under 40 REST calls for
-a two-cycle run, progress edits included; the first comment within 2 s.
+Code CLI. Prints, per run, the REST and GraphQL calls, the time from starting the process to the progress
+comment existing on the issue, and the wall time; then the REST calls by operation (of the first run) and
+the median time to the first comment over all runs (10 by default). Targets: under 40 REST calls for a
+two-cycle run, progress edits included (issue 3); a median first comment within 2 s (issue 8).
 
 ``--throttle`` keeps PyGithub's production pacing (0.25 s between requests, 1 s between writes) instead of
 the rehearsal settings, to see what a run on GitHub would spend waiting on its own politeness.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,21 +56,28 @@ def one_run(root: Path, *, throttle: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--throttle", action="store_true", help="PyGithub's production pacing between requests")
-    parser.add_argument("--runs", type=int, default=1, help="repeat and report each run")
+    parser.add_argument("--runs", type=int, default=10, help="how many runs to take the median over")
     args = parser.parse_args()
+    results = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="kodo-bench-github-") as tmp:
             r = one_run(Path(tmp), throttle=args.throttle)
-        total = sum(r["rest"].values())
-        print(f"run {i + 1}: two cycles, one rejection, accepted")
-        print(f"  REST calls: {total} (target < 40)   GraphQL calls: {r['graphql']}")
-        for kind, n in sorted(r["rest"].items(), key=lambda kv: (-kv[1], kv[0])):
-            print(f"    {n:3d}  {kind}")
-        print(f"  time to the first comment: {r['first_comment_s']:.2f} s from process start (target < 2 s)")
-        print(f"  total wall time: {r['wall_s']:.1f} s")
-        if total >= 40 or r["first_comment_s"] >= 2:
-            print("  MISSED a target")
-            return 1
+        results.append(r)
+        print(f"run {i + 1}: REST {sum(r['rest'].values())}, GraphQL {r['graphql']}, "
+              f"first comment {r['first_comment_s']:.2f} s, wall {r['wall_s']:.1f} s", flush=True)
+    first = results[0]
+    total = max(sum(r["rest"].values()) for r in results)
+    print(f"two cycles, one rejection, accepted{' (production pacing)' if args.throttle else ''}")
+    print(f"  REST calls: {total} at most (target < 40)   GraphQL calls: {first['graphql']}")
+    for kind, n in sorted(first["rest"].items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"    {n:3d}  {kind}")
+    times = sorted(r["first_comment_s"] for r in results)
+    median = statistics.median(times)
+    print(f"  time to the first comment from process start, over {len(times)} runs: median {median:.2f} s "
+          f"(min {times[0]:.2f}, max {times[-1]:.2f}; target: median <= 2 s)")
+    if total >= 40 or median > 2:
+        print("  MISSED a target")
+        return 1
     return 0
 
 

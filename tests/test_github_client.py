@@ -200,3 +200,22 @@ def test_a_graphql_error_is_a_github_error(client):
     responses.post(f"{API}/graphql", json={"errors": [{"type": "FORBIDDEN", "message": "Resource not accessible"}]})
     with pytest.raises(GitHubError, match="mark pull request #8 ready"):
         client.mark_ready(PullInfo(number=8, node_id="PR_x", html_url="", draft=True, head_ref="kodo/x"))
+
+
+@responses.activate
+def test_no_pacing_before_the_first_comment_then_githubs_pacing_for_bots(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr("kodo_bot.github.client.time.sleep", slept.append)
+    paced = GitHubClient(token="t0k", repo="octo/app", api_url="https://api.github.com",
+                         retry=RetryPolicy(retries=0, between_requests_s=0.25, between_writes_s=1.0))
+    responses.get(ISSUE, json=issue_json())
+    responses.post(COMMENTS, status=201, json=comment_json(14, "hi"))
+    paced.issue(7)
+    paced.issue(7)
+    paced.create_comment(7, "hi")
+    assert slept == []  # the person who added the label is waiting
+    paced.pace()
+    paced.issue(7)
+    paced.create_comment(7, "hi")
+    assert len(slept) == 2 and 0 < slept[0] <= 0.25 and 0.9 < slept[1] <= 1.0
+    paced.close()

@@ -95,7 +95,8 @@ def test_label_trigger_fields():
     assert trigger == LabelTrigger(
         repo="Codertocat/Hello-World", issue_number=1, label="kodo", sender_login="Codertocat",
         sender_type="User", is_pull_request=False, issue_title="Spelling error in the README file",
-        issue_body="", issue_state="open", issue_author="Codertocat",
+        issue_body="", issue_state="open", issue_author="Codertocat", default_branch="master",
+        clone_url="https://github.com/Codertocat/Hello-World.git", repo_html_url="https://github.com/Codertocat/Hello-World",
     )
 
 

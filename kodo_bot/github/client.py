@@ -105,13 +105,35 @@ class GitHubClient:
         self._gh_once, self._repo_once = self._connect(policy.urllib3_retry(post=False))
         self._lock = threading.RLock()
         self._viewer: str | None | object = _UNKNOWN
+        self._paced = False
+        self._last_request = self._last_write = 0.0
+
+    def pace(self) -> None:
+        """From now on keep GitHub's advice for bots (``between_requests_s``, ``between_writes_s``). Not
+        before: the person who added the label is waiting for the first comment, and the few requests
+        before it are not the bursts that advice is about."""
+        self._paced = True
+
+    def _pace(self, verb: str) -> None:
+        # Called with the client's lock held (every request goes through ``_call`` or takes the lock).
+        p, now = self.policy, time.monotonic()
+        if self._paced:
+            wait = self._last_request + p.between_requests_s - now
+            if verb != "GET":
+                wait = max(wait, self._last_write + p.between_writes_s - now)
+            if wait > 0:
+                time.sleep(wait)
+                now = time.monotonic()
+        self._last_request = now
+        if verb != "GET":
+            self._last_write = now
 
     def _connect(self, retry: GithubRetry):
         p = self.policy
+        # PyGithub's own pacing is off: ours (``_pace``) starts only once the first comment is up.
         gh = Github(
             base_url=self.api_url, auth=Auth.Token(self._token), retry=retry, timeout=p.timeout_s, per_page=100,
-            lazy=True, seconds_between_requests=p.between_requests_s or None,
-            seconds_between_writes=p.between_writes_s or None,
+            lazy=True, seconds_between_requests=None, seconds_between_writes=None,
         )
         self._hook_counter(gh.requester)
         return gh, gh.get_repo(self.repo_name)
@@ -126,6 +148,7 @@ class GitHubClient:
         def counted(cnx, verb, url, *args, **kwargs):
             path = requests.utils.urlparse(url).path if "://" in url else url
             self.counter.record(verb, path.removeprefix(prefix) or "/", self.repo_name)
+            self._pace(verb)
             return inner(cnx, verb, url, *args, **kwargs)
 
         requester._Requester__requestEncode = counted  # noqa: SLF001

@@ -48,6 +48,11 @@ class LabelTrigger(_Frozen):
     issue_body: str = ""
     issue_state: Literal["open", "closed"] = "open"
     issue_author: str = ""
+    #: the repository as the payload describes it (saves asking GitHub before the first comment); None
+    #: when the event did not say (a trigger by hand)
+    default_branch: str | None = None
+    clone_url: str | None = None
+    repo_html_url: str | None = None
 
 
 class Ignored(_Frozen):
@@ -78,6 +83,9 @@ class _Label(_Loose):
 
 class _Repo(_Loose):
     full_name: str
+    default_branch: str | None = None
+    clone_url: str | None = None
+    html_url: str | None = None
 
 
 class _Issue(_Loose):
@@ -141,6 +149,7 @@ def _trigger(repo: _Repo, issue: _Issue, label: _Label, sender: _User, *, is_pr:
         issue_body=issue.body or "",
         issue_state=issue.state,
         issue_author=issue.user.login if issue.user else "",
+        default_branch=repo.default_branch, clone_url=repo.clone_url, repo_html_url=repo.html_url,
     )
 
 

@@ -38,7 +38,7 @@ from kodo_bot.engine.models import EXIT_BAD_INPUT, CostReport, Outcome
 from kodo_bot.engine.state import RunStore
 from kodo_bot.errors import ConfigError, KodoError
 from kodo_bot.github import render
-from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
+from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo, RepoInfo
 from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, KodoConfig, parse_kodo_config
 from kodo_bot.github.context import LabelTrigger
 from kodo_bot.github.git_remote import GitRemote
@@ -128,7 +128,7 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     started = time.monotonic()
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
-    repo = client.repo_info()
+    repo = _repo_info(client, trigger)
     config, config_error = _load_config(client, options, repo.default_branch)
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
@@ -153,6 +153,7 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     body = render.render_progress(progress, now=clock(), runner=options.runner)
     comment = acquire(client, n, body, check.progress if check.state == "stale" else None,
                       extra_labels=(trigger.label,) if options.manual else ())
+    client.pace()  # the first word is out: from here on, GitHub's pacing for bots
     release_claim(client, n, claim - 1)
     result = HandleResult("finished", "", n, run_id=plan.run_id, progress_url=comment.html_url,
                           first_comment_s=time.monotonic() - started)
@@ -160,6 +161,13 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     _run(trigger, issue, comments, own, permission, config, repo.default_branch, remote, plan, progress,
          comment, client=client, backends=backends, options=options, clock=clock, result=result)
     return result
+
+
+def _repo_info(client: GitHubClient, trigger: LabelTrigger) -> RepoInfo:
+    """The repository as the event describes it, or as GitHub does when the event did not say."""
+    if trigger.default_branch and trigger.clone_url:
+        return RepoInfo(trigger.repo, trigger.default_branch, trigger.clone_url, trigger.repo_html_url or "")
+    return client.repo_info()
 
 
 def _decide(client: GitHubClient, trigger: LabelTrigger, config: KodoConfig,
