@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from kodo_bot.confine import Confinement
 from kodo_bot.engine.models import CheckResult
 
 OUTPUT_TAIL = 4000
@@ -21,25 +22,30 @@ CHECK_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run_checks(
-    commands: list[str], cwd: Path, *, env: Mapping[str, str], timeout_s: float = 1800
+    commands: list[str], cwd: Path, *, env: Mapping[str, str], timeout_s: float = 1800,
+    confinement: Confinement | None = None,
 ) -> list[CheckResult]:
     """Run each command in order; stop at the first failure (later ones would only add noise)."""
     results = []
     for command in commands:
-        result = run_check(command, cwd, env=env, timeout_s=timeout_s)
+        result = run_check(command, cwd, env=env, timeout_s=timeout_s, confinement=confinement)
         results.append(result)
         if not result.passed:
             break
     return results
 
 
-def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: float) -> CheckResult:
+def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: float,
+              confinement: Confinement | None = None) -> CheckResult:
+    """``confinement``: run it confined (bubblewrap, environment allowlist) like an agent's command."""
     started = time.monotonic()
+    argv, run_env = ["/bin/sh", "-c", command], dict(env)
+    if confinement is not None:
+        argv, run_env = confinement.command(argv, env)
     proc = subprocess.Popen(
-        command,
-        shell=True,
+        argv,
         cwd=cwd,
-        env=dict(env),
+        env=run_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

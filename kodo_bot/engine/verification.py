@@ -18,6 +18,7 @@ from pathlib import Path
 import git
 
 from kodo_bot.agents.base import SessionFactory, role_marker
+from kodo_bot.confine import Confinement
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
@@ -45,9 +46,13 @@ class Verification:
         factory: SessionFactory,
         check_env: Mapping[str, str],
         check_timeout_s: float,
+        sandbox: bool = False,
+        agent_env: tuple[str, ...] = (),
     ) -> None:
         self.project, self.scratch, self.factory = project, scratch, factory
         self.check_env, self.check_timeout_s = check_env, check_timeout_s
+        #: checks run confined like agents (bubblewrap), with the same environment allowlist
+        self.sandbox, self.agent_env = sandbox, agent_env
 
     async def checks(self, sha: str, commands: list[str], round_no: int, *, run_detected: bool = True) -> RoundChecks:
         """The configured checks; without any, the project's own test command detected in the checkout of
@@ -61,7 +66,8 @@ class Verification:
                 commands, source = ([found] if found else []), "detected"
             if source == "detected" and not run_detected:
                 return RoundChecks(results=[], test_commands=commands)
-            results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s)
+            results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s,
+                                              confinement=self._confinement(path))
         return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
 
     async def verdicts(
@@ -118,6 +124,14 @@ class Verification:
                 return AgentResult(
                     agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started
                 )
+
+    def _confinement(self, checkout: Path) -> Confinement:
+        git_dir = Path(self.project.git_dir).resolve()
+        return Confinement(
+            writable=(checkout.resolve(),), home=(self.scratch / "homes" / "checks").resolve(),
+            keep_env=frozenset({*self.agent_env, *CHECK_DEFAULTS}), cli_env=False, bwrap=self.sandbox,
+            readable=(git_dir,), hidden=(git_dir / "config",),
+        )
 
     def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:
         return (self.scratch / f"round{round_no}-{spec.name}").resolve()
