@@ -24,7 +24,7 @@ from kodo_bot import __version__
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
-from kodo_bot.engine.state import RunSettings, RunState, RunStore
+from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
 from kodo_bot.report import render_report, run_summary, runs_table_rows
@@ -157,14 +157,26 @@ def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
         return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env,
                                     sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
 
+    timeout = _env_number(env, "KODO_MODEL_TIMEOUT_S", float)
     return Backends(
         api_key=env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY"),
         base_url=base_url,
         session_factory=factory,
         check_env={k: v for k, v in env.items() if not is_secret_name(k)},
         secrets=secret_values(env),
+        **({"model_timeout_s": timeout} if timeout else {}),
+        crash=_crash_point(env),
         **overrides,
     )
+
+
+def _crash_point(env: Mapping[str, str]) -> CrashAt | None:
+    """Test-only: ``KODO_CRASH_AT_SAVE=N`` kills kodo-bot (SIGKILL) right after its Nth checkpoint write,
+    ``KODO_CRASH_BEFORE_SAVE=N`` right before it, to prove that a crash anywhere resumes."""
+    for name, before in (("KODO_CRASH_AT_SAVE", False), ("KODO_CRASH_BEFORE_SAVE", True)):
+        if n := _env_number(env, name, int):
+            return CrashAt(save=n, before=before)
+    return None
 
 
 def _sinks(json_mode: bool) -> list[EventSink]:
@@ -186,10 +198,11 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     goal = read_goal_file(args.goal_file) if args.goal_file else args.goal
     if not goal or not goal.strip():
         raise UserError("the goal is empty")
+    team = choose_team(args.team, args.project)
     settings = RunSettings(
         max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
         max_rejections=args.max_rejections, check_commands=args.check, default_check=args.default_check,
-        ui=args.ui, team=choose_team(args.team, args.project),
+        ui=args.ui, team=team, sandbox=team.sandbox, agent_env=list(team.agent_env),
         **({"orchestrator_model": args.orchestrator_model} if args.orchestrator_model else {}),
     )
     req = RunRequest(goal=goal, project=args.project, settings=settings, state_dir=args.state_dir,
@@ -233,23 +246,30 @@ def _conclude(state: RunState, store: RunStore, json_mode: bool) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    states = _store(args.project, args.state_dir).list()
+    store = _store(args.project, args.state_dir)
+    found = store.scan()
+    rows = runs_table_rows([store.as_seen(x.state) for x in found if x.state is not None])
+    corrupt = [x for x in found if x.state is None]
+    rows += [(x.run_id, "corrupt", "?", "?", "?", "(the checkpoint cannot be read)") for x in corrupt]
+    rows.sort(key=lambda row: row[0])
     if args.json:
-        print(json.dumps([{"run_id": r[0], "status": r[1], "cycles": int(r[2])} for r in runs_table_rows(states)]))
-        return 0
-    if not states:
+        print(json.dumps([{"run_id": r[0], "status": r[1], "cycles": int(r[2]) if r[2].isdigit() else None}
+                          for r in rows]))
+    elif not rows:
         print("no runs yet")
-        return 0
-    table = Table("run", "status", "cycles", "API cost", "duration", "goal")
-    for row in runs_table_rows(states):
-        table.add_row(*row)
-    Console().print(table)
-    return 0
+    else:
+        table = Table("run", "status", "cycles", "API cost", "duration", "goal")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    for x in corrupt:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]kodo-bot runs:[/] {escape(x.problem)}")
+    return EXIT_BAD_INPUT if corrupt else 0
 
 
 def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     store = _store(args.project, args.state_dir)
-    state = store.load(args.run_id)
+    state = store.as_seen(store.load(args.run_id))
     events = read_events(store.events_path(state.run_id))
     if args.json:
         print(json.dumps(run_summary(state, events)))

@@ -71,6 +71,15 @@ class Team(BaseModel):
 
     name: str = "team"
     agents: dict[str, AgentSpec]
+    #: confine agents and checks with bubblewrap; ``sandbox: off`` runs them unconfined (with a warning)
+    sandbox: bool = True
+    #: environment variables (names) agents and checks may see beyond the built-in allowlist
+    agent_env: tuple[str, ...] = ()
+
+    @field_validator("agent_env")
+    @classmethod
+    def _plain_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_agent_env(names)
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +108,24 @@ class Team(BaseModel):
         return [a for a in self.agents.values() if a.verify == "always" or (a.verify == "ui" and is_ui)]
 
     def without(self, names: set[str]) -> Team:
-        return Team(name=self.name, agents={k: v for k, v in self.agents.items() if k not in names})
+        return self.model_copy(update={"agents": {k: v for k, v in self.agents.items() if k not in names}})
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_agent_env(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``agent_env`` names must be variable names, and none that looks like a secret: an agent can print
+    anything it is given, and a secret passed on purpose still ends up in its transcript and the model API."""
+    from kodo_bot.agents.env import is_secret_name
+
+    for name in names:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if is_secret_name(name):
+            raise ValueError(f"{name} looks like a secret, and secrets never reach agents; pass a non-secret "
+                             "setting, or give the agent what it needs another way")
+    return names
 
 
 def goal_involves_ui(goal_text: str) -> bool:

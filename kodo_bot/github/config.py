@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
-from kodo_bot.engine.team import Team, format_validation_error
+from kodo_bot.engine.team import Team, check_agent_env, format_validation_error
 from kodo_bot.errors import ConfigError
 
 #: where the file lives in the target repository unless the action's ``config-file`` input says otherwise
@@ -81,6 +81,10 @@ class KodoConfig(_Strict):
     #: without check_commands, the engine detects the project's test command and runs it; false turns that
     #: off (the summary comment then warns that only the verifiers judged the work)
     default_check: bool = True
+    #: confine agents and checks with bubblewrap; ``sandbox: off`` runs them unconfined, with a warning
+    sandbox: bool = True
+    #: environment variables (names) agents and checks may see beyond the built-in allowlist
+    agent_env: tuple[str, ...] = ()
     budgets: Budgets = Budgets()
     #: the orchestrator's model; None: kodo-bot's default
     orchestrator_model: str | None = None
@@ -123,6 +127,11 @@ class KodoConfig(_Strict):
             if not v.strip() or v.startswith("/") or ".." in parts:
                 raise ValueError("must be a relative path inside the repository (no leading '/', no '..')")
         return v
+
+    @field_validator("agent_env")
+    @classmethod
+    def _agent_env(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_agent_env(names)
 
     @field_validator("check_commands")
     @classmethod

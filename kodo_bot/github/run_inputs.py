@@ -68,7 +68,9 @@ def run_settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Ru
         max_minutes=overrides.max_minutes or b.max_minutes,
         check_commands=list(config.check_commands),
         default_check=config.default_check,
-        team=_team(config, overrides, clone),
+        team=(team := _team(config, overrides, clone)),
+        sandbox=config.sandbox and team.sandbox,
+        agent_env=sorted({*config.agent_env, *team.agent_env}),
         **({"orchestrator_model": model} if model else {}),
     )
 
