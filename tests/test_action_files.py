@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ INPUT_ENV = {
     "timeout-minutes": "KODO_MAX_MINUTES",
     "anthropic-api-key": "KODO_ORCHESTRATOR_API_KEY",
     "claude-code-oauth-token": "CLAUDE_CODE_OAUTH_TOKEN",
+    # the action turns it into KODO_JOB_DEADLINE
+    "job-timeout-minutes": "JOB_TIMEOUT_MINUTES",
 }
 RUNS_DIR = "${{ runner.temp }}/kodo-runs"
 
@@ -157,22 +160,85 @@ def test_action_inputs_outputs_and_environment():
     assert "kodo-bot\" action" in _run_step()["run"]
     # the names are documented where users read them
     header = ACTION.read_text().split("\nname:", 1)[0]
-    for var in [*INPUT_ENV.values(), "KODO_RUNS_DIR"]:
+    for var in [*(v for v in INPUT_ENV.values() if v != "JOB_TIMEOUT_MINUTES"), "KODO_RUNS_DIR", "KODO_WORK_DIR",
+                "KODO_JOB_DEADLINE"]:
         assert var in header
 
 
-def test_action_installs_its_own_checkout_into_a_venv_in_the_runner_temp_dir():
+def test_action_installs_into_a_venv_cached_per_version_in_the_tool_cache():
     install = next(s for s in _steps() if s.get("name") == "Install kodo-bot")
-    assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    assert install["env"]["VENV"].startswith("${{ runner.temp }}/")
-    assert 'python3 -m venv "$VENV"' in install["run"] and 'install' in install["run"]
+    assert install["env"] == {"ACTION_PATH": "${{ github.action_path }}", "CACHE_ROOT": "${{ runner.tool_cache }}"}
+    script = install["run"]
+    # keyed on the action's own files, the lock and the Python version; reused when complete
+    assert "requirements.lock" in script and "sha256sum" in script and '"$root/$key-py$py"' in script
+    assert '[ -f "$venv/.complete" ]' in script and 'touch "$venv/.complete"' in script
+    assert "--require-hashes" in script and '-r "$ACTION_PATH/requirements.lock"' in script
+    assert 'install --quiet --disable-pip-version-check --no-deps "$ACTION_PATH"' in script
+    assert "python3-venv" in script and "::error" in script
+    find = next(s for s in _steps() if s.get("id") == "python")
+    assert "import ensurepip, venv" in find["run"]  # Debian's python3 without python3-venv is not enough
     setup = next(s for s in _steps() if "setup-python" in s.get("uses", ""))
-    assert setup["if"] == "steps.python.outputs.found != 'true'"  # only when the runner has no python3
+    assert setup["if"] == "steps.python.outputs.found != 'true'"  # only when the runner has none
+    assert _run_step()["env"]["VENV"] == "${{ steps.install.outputs.venv }}"
 
 
-def test_action_uploads_the_run_log_always_with_a_pinned_action():
+def test_the_install_script_builds_once_and_reuses(tmp_path: Path):
+    """The install step's own script, run three times against a small fake action: one venv, reused, and a
+    new one when the action's files change."""
+    action = tmp_path / "action"
+    (action / "kodo_bot").mkdir(parents=True)
+    (action / "kodo_bot" / "__init__.py").write_text("")
+    (action / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (action / "requirements.lock").write_text("")
+    script = next(s for s in _steps() if s.get("name") == "Install kodo-bot")["run"]
+    # pip is not what is under test here: a stand-in records what it was asked to install
+    script = 'stub_pip() { echo "pip install $*" >> "$venv/pip.log"; }\n' + script.replace(
+        '"$venv/bin/python" -m pip install', "stub_pip").replace('"$venv/bin/kodo-bot" --version', "true").replace(
+        'python3 -m venv "$venv"', 'python3 -m venv --without-pip "$venv"')
+    env = {**os.environ, "ACTION_PATH": str(action), "CACHE_ROOT": str(tmp_path / "cache"),
+           "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(tmp_path / "out")}
+
+    def install() -> Path:
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return Path((tmp_path / "out").read_text().strip().splitlines()[-1].split("=", 1)[1])
+
+    first = install()
+    assert (first / ".complete").exists() and (first / "bin" / "python").exists()
+    assert install() == first and len((first / "pip.log").read_text().splitlines()) == 2  # built once
+    (action / "kodo_bot" / "__init__.py").write_text("# a new release\n")
+    second = install()
+    assert second != first and second.parent == first.parent
+
+
+def test_the_lock_pins_every_runtime_dependency_by_hash():
+    """requirements.lock (pip-compile --generate-hashes, see its header) is what the action installs: it must
+    cover pyproject's dependencies at versions they allow, and every pin must carry hashes."""
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements.lock").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\$", text, flags=re.M))
+    norm = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n#\n", 2)[2].strip())
+    assert all("--hash=sha256:" in e for e in entries) and len(entries) == len(pins)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in map(Requirement, project["dependencies"]):
+        name = re.sub(r"[-_.]+", "-", dep.name).lower()
+        assert name in norm, f"{dep.name} is missing from requirements.lock: regenerate it"
+        assert dep.specifier.contains(norm[name]), f"requirements.lock has {dep.name}=={norm[name]}, not {dep}"
+
+
+def test_the_run_gets_its_own_work_dir_and_the_jobs_deadline():
+    run = _run_step()["run"]
+    assert 'KODO_WORK_DIR="$HOME/.kodo-bot/work/' in run and "RUNNER_NAME" in run
+    assert 'if [ -z "${KODO_WORK_DIR:-}" ]' in run  # a workflow's own choice wins
+    assert "KODO_JOB_DEADLINE" in run and _run_step()["env"]["JOB_STARTED"] == "${{ steps.python.outputs.started }}"
+
+
+def test_action_uploads_the_run_log_always_with_a_pinned_action_except_on_ghes():
     upload = next(s for s in _steps() if "upload-artifact" in s.get("uses", ""))
-    assert upload["if"] == "always()" and upload["with"]["path"] == RUNS_DIR
+    assert upload["if"].startswith("always() && ") and upload["with"]["path"] == RUNS_DIR
+    assert "github.server_url == 'https://github.com'" in upload["if"]  # GHES has no artifact service for v4
     assert re.search(r"actions/upload-artifact@[0-9a-f]{40} # v4\.\d+\.\d+", ACTION.read_text())
 
 
@@ -194,15 +260,18 @@ def test_template_triggers_permissions_concurrency_and_runner():
     assert wf["on"] == {"issues": {"types": ["labeled"]}}
     assert wf["permissions"] == {
         "contents": "write", "issues": "write", "pull-requests": "write", "statuses": "write"}
-    assert wf["concurrency"] == {
-        "group": "kodo-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
+    assert "concurrency" not in wf  # a workflow-wide group would queue every label event of the issue
     (job,) = wf["jobs"].values()
+    assert job["concurrency"] == {
+        "group": "kodo-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
     assert job["runs-on"] == ["self-hosted", "kodo"]
     assert job["if"] == "github.event.label.name == 'kodo'"
     (step,) = job["steps"]
     assert step["uses"] == "OWNER/kodo-bot@v0"
     # the run's own budget ends before the job's hard limit, so the run reports its outcome itself
     assert int(step["with"]["timeout-minutes"]) < job["timeout-minutes"]
+    assert int(step["with"]["job-timeout-minutes"]) == job["timeout-minutes"]
+    assert "Allow GitHub Actions to create and approve pull requests" in TEMPLATE.read_text()
     assert set(step["with"]) <= set(INPUT_ENV)
 
 

@@ -14,6 +14,7 @@ Not here: reading ``os.environ``, argv or the event file (``cli``), or any decis
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
 from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
 from kodo_bot.github.run_inputs import RunOverrides
+from kodo_bot.github.workdir import clean_finished
 from kodo_bot.redact import redact
 
 
@@ -93,6 +95,7 @@ def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backe
                    outcome=result.outcome.value if result.outcome else result.status, pr_number=result.pr_number)
     _write_summary(ctx, _summary(ctx.repository, result))
     _copy_log(result, settings.runs_dir)
+    _tidy(settings.work_root)
     return result.exit_code
 
 
@@ -149,6 +152,14 @@ def _write_summary(ctx: ActionsContext, text: str) -> None:
         return
     with open(ctx.step_summary, "a", encoding="utf-8") as fh:
         fh.write(text.rstrip("\n") + "\n")
+
+
+def _tidy(work_root: Path) -> None:
+    """Clones of runs that finished over a week ago go (after the run, never before the first comment)."""
+    try:
+        clean_finished(work_root)
+    except OSError as exc:
+        print(f"kodo-bot: could not tidy {work_root}: {exc}", file=sys.stderr)
 
 
 def _copy_log(result: HandleResult, runs_dir: Path | None) -> None:
