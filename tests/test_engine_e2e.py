@@ -225,7 +225,7 @@ def test_an_agent_that_prints_its_credentials_cannot_leak_them(tmp_path, capsys)
     (printed,) = [c for e in events(project, result["run_id"]) if isinstance(e, ev.AgentCallFinished)
                   for c in e.result.tool_calls if "grep" in (c.command or "")]
     assert "ANTHROPIC_API_KEY=[redacted]" in printed.output
-    assert "GITHUB_TOKEN=\n" in printed.output + "\n"  # scrubbed: the agent's copy is empty
+    assert "GITHUB_TOKEN" not in printed.output  # not even an empty copy: agents get an allowlisted environment
     for path in (run_dir / "events.jsonl", run_dir / "state.json"):
         text = path.read_text()
         assert DEMO_KEY not in text and "ghs_" + "x" * 36 not in text, path

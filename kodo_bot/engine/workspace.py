@@ -7,14 +7,17 @@ only committed work can convince them. Everything goes through GitPython (real g
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 
-from kodo_bot._git_env import harden
+from kodo_bot._git_env import git_env, harden
 from kodo_bot.engine.checkout_watch import build_output_file
 from kodo_bot.errors import UserError
 
@@ -70,61 +73,190 @@ class Commit:
 
 
 class RunWorkspace:
-    """The run's worktree on its branch."""
+    """The run's worktree on its branch, and the engine's hold on that branch.
+
+    Agents work in the worktree, but the engine commits without trusting its ``.git``: it stages the files
+    into an index of its own, writes the commit with ``commit-tree`` and moves ``refs/heads/<branch>`` itself,
+    with hooks and inherited config off. Before each commit it puts back whatever an agent did to the
+    branch (``git reset``, ``git commit``, ``git checkout -b``, ``rm -rf .git``), keeping the agent's files
+    as the cycle's content, and says what it undid in ``interference`` (the run makes a finding of it).
+    After each finished agent call, ``snapshot`` saves the files to a hidden ref, so a worktree lost in a
+    crash comes back on resume instead of the cycle's work silently vanishing.
+    """
 
     def __init__(self, project: git.Repo, path: Path, branch: str) -> None:
         self.project = project
-        self.path = path
+        self.path = Path(path)
         self.branch = branch
+        self._git_dir = Path(project.git_dir).resolve()
+        slug = hashlib.sha1(branch.encode(), usedforsecurity=False).hexdigest()[:16]
+        self._index = self._git_dir / "kodo" / f"{slug}.index"
+        self._snapshot_ref = f"refs/kodo/snapshots/{slug}"
+        #: the branch head the engine last wrote or found: what the branch must point at
+        self.expected = self._rev(f"refs/heads/{branch}")
+        #: what the engine undid since the last commit (agents moving the branch, switching branches ...)
+        self.interference: list[str] = []
 
     @classmethod
     def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str) -> RunWorkspace:
-        """Add the worktree (and branch, from ``base``) or reuse both after an interruption."""
-        if path.exists() and (path / ".git").exists():
-            return cls(project, path, branch)
+        """Add the worktree (and branch, from ``base``) or reuse both after an interruption. A worktree
+        that is gone comes back with the files of the last snapshot, uncommitted, as they were."""
+        if path.exists():
+            workspace = cls(project, path, branch) if branch in [h.name for h in project.heads] else None
+            if workspace is not None:
+                workspace.repair()
+                return workspace
         project.git.worktree("prune")
         path.parent.mkdir(parents=True, exist_ok=True)
         if branch in [h.name for h in project.heads]:
-            project.git.worktree("add", str(path), branch)
+            project.git.worktree("add", "--force", str(path), branch)
         else:
             project.git.worktree("add", "-b", branch, str(path), base)
-        return cls(project, path, branch)
+        workspace = cls(project, path, branch)
+        workspace._restore_snapshot()
+        return workspace
 
     @property
     def repo(self) -> git.Repo:
+        """The worktree as git sees it, after putting back anything an agent did to its git."""
+        self.repair()
         # The built-in ignore list applies to everything git does here: the commit, and what counts as a change.
         return harden(git.Repo(self.path), config=[("core.excludesFile", str(build_output_file()))])
 
     def head(self) -> str:
-        return self.repo.head.commit.hexsha
+        return self._rev(f"refs/heads/{self.branch}") or self.expected
 
     def has_changes(self) -> bool:
-        return self.repo.is_dirty(untracked_files=True)
+        self.repair()
+        return self._stage() != self._git("rev-parse", f"{self.expected}^{{tree}}").strip()
 
     def commit(self, summary: str, *, run_id: str, cycle: int) -> Commit:
         """Commit everything in the worktree; an empty cycle still gets its commit so the branch tells
         the whole story (and a resumed run on another machine can count cycles from it)."""
-        repo = self.repo
-        before = repo.head.commit.hexsha
-        left_out = build_output_left_out(repo)
-        repo.git.add("-A")
+        self.repair()
+        parent = self.expected
+        tree = self._stage()
+        left_out = build_output_left_out_in(self._git)
         message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
-        repo.git.commit("--allow-empty", "--no-verify", "-m", message, env=_bot_identity())
-        after = repo.head.commit.hexsha
-        files = repo.git.diff("--name-only", "--no-renames", before, after).splitlines()
-        return Commit(sha=after, files_changed=files, build_output=left_out)
+        sha = self._git("commit-tree", tree, "-p", parent, "-m", message, env=_bot_identity()).strip()
+        self._git("update-ref", f"refs/heads/{self.branch}", sha, parent)
+        self.expected = sha
+        self._sync_checkout(sha)
+        files = self._git("diff", "--name-only", "--no-renames", parent, sha).splitlines()
+        return Commit(sha=sha, files_changed=files, build_output=left_out)
 
     def files_changed_since(self, base: str) -> list[str]:
-        return self.repo.git.diff("--name-only", base, "HEAD").splitlines()
+        return self._git("diff", "--name-only", base, f"refs/heads/{self.branch}").splitlines()
+
+    def snapshot(self) -> str | None:
+        """Save the worktree's files (build output aside) under a hidden ref, parented on the branch head."""
+        if not self.path.is_dir():
+            return None
+        scratch = self._index.with_suffix(".snapshot")
+        if self._index.exists():
+            shutil.copyfile(self._index, scratch)
+        tree = self._stage(index=scratch)
+        sha = self._git("commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot",
+                        env=_bot_identity()).strip()
+        self._git("update-ref", self._snapshot_ref, sha)
+        return sha
+
+    # --- keeping the branch the engine's -----------------------------------------------------------
+
+    def repair(self) -> None:
+        """Put back the worktree's link, its HEAD and the branch, as the engine left them."""
+        admin = self._admin_dir()
+        if admin is None:
+            return
+        link = self.path / ".git"
+        if not link.is_file() or link.read_text(encoding="utf-8", errors="replace").strip() != f"gitdir: {admin}":
+            if link.is_dir():
+                shutil.rmtree(link)
+            elif link.exists() or link.is_symlink():
+                link.unlink()
+            link.write_text(f"gitdir: {admin}\n", encoding="utf-8")
+            self.interference.append("an agent removed or replaced the checkout's .git; kodo-bot restored it")
+        head = (admin / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        if head != f"ref: refs/heads/{self.branch}":
+            (admin / "HEAD").write_text(f"ref: refs/heads/{self.branch}\n", encoding="utf-8")
+            self.interference.append(f"an agent switched the checkout away from {self.branch} ({head}); "
+                                     "kodo-bot switched it back and kept the files")
+        now = self._rev(f"refs/heads/{self.branch}")
+        if now != self.expected:
+            self._git("update-ref", f"refs/heads/{self.branch}", self.expected)
+            self.interference.append(f"an agent moved the run branch from {self.expected[:12]} to "
+                                     f"{(now or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored it "
+                                     "and kept the files as this cycle's work")
+        if self.interference:
+            self._sync_checkout(self.expected)
+
+    def take_interference(self) -> list[str]:
+        taken, self.interference = self.interference, []
+        return taken
+
+    def _admin_dir(self) -> Path | None:
+        """The worktree's own git folder inside the project's ``.git/worktrees``."""
+        target = str((self.path / ".git").resolve())
+        for gitdir in sorted((self._git_dir / "worktrees").glob("*/gitdir")):
+            if gitdir.read_text(encoding="utf-8", errors="replace").strip() in (target, str(self.path / ".git")):
+                return gitdir.parent
+        return None
+
+    def _stage(self, index: Path | None = None) -> str:
+        """Stage the whole worktree into the engine's index (never the worktree's own); return its tree."""
+        index = index or self._index
+        if not index.exists():
+            index.parent.mkdir(parents=True, exist_ok=True)
+            self._git("read-tree", self.expected, index=index)
+        self._git("add", "-A", index=index)
+        return self._git("write-tree", index=index).strip()
+
+    def _sync_checkout(self, sha: str) -> None:
+        """Make the worktree's own index say ``sha``, so ``git status`` there shows no phantom changes."""
+        admin = self._admin_dir()
+        if admin is not None:
+            self._git("read-tree", sha, git_dir=admin, index=admin / "index")
+            self._git("update-index", "-q", "--refresh", git_dir=admin, index=admin / "index", check=False)
+
+    def _restore_snapshot(self) -> None:
+        snap = self._rev(self._snapshot_ref)
+        if not snap or self._rev(f"{snap}^") != self.expected:
+            return  # none, or from before the last commit: the branch already holds it
+        admin = self._admin_dir()
+        if admin is None:
+            return
+        self._git("read-tree", "-u", "--reset", snap, git_dir=admin, index=admin / "index")
+        self._git("read-tree", self.expected, git_dir=admin, index=admin / "index")
+        self.interference.append("the worktree was lost; kodo-bot restored the files of the last finished agent call")
+
+    def _rev(self, ref: str) -> str:
+        out = self._git("rev-parse", "--verify", "-q", ref, check=False)
+        return out.strip()
+
+    def _git(self, *args: str, index: Path | None = None, git_dir: Path | None = None,
+             env: dict[str, str] | None = None, check: bool = True) -> str:
+        run_env = git_env(os.environ, config=[("core.excludesFile", str(build_output_file()))])
+        run_env.update(GIT_DIR=str(git_dir or self._git_dir), GIT_WORK_TREE=str(self.path),
+                       GIT_INDEX_FILE=str(index or self._index), **(env or {}))
+        done = subprocess.run(["git", *args], cwd=self.path if self.path.is_dir() else self._git_dir, env=run_env,
+                              capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise git.GitCommandError(["git", *args], done.returncode, done.stderr, done.stdout)
+        return done.stdout
 
 
 def build_output_left_out(repo: git.Repo) -> list[str]:
     """Untracked paths that only the built-in ignore list keeps out of a commit (the project's own ignore
     rules would not): ``__pycache__/``, ``.venv/`` and the like, a directory once rather than file by file."""
+    return build_output_left_out_in(lambda *args, **_: repo.git.execute(["git", *args]))
+
+
+def build_output_left_out_in(run_git) -> list[str]:
+    """``build_output_left_out`` with any way of running git in the right repository and index."""
 
     def ignored(excludes: str) -> set[str]:
-        out = repo.git.execute(["git", "-c", f"core.excludesFile={excludes}", "status", "--porcelain", "-z",
-                                "--ignored=traditional", "--untracked-files=normal"])
+        out = run_git("-c", f"core.excludesFile={excludes}", "status", "--porcelain", "-z",
+                      "--ignored=traditional", "--untracked-files=normal")
         return {entry[3:] for entry in out.split("\0") if entry.startswith("!! ")}
 
     return sorted(ignored(str(build_output_file())) - ignored("/dev/null"))
