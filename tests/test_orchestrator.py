@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -14,8 +15,9 @@ from kodo_bot.sandbox.stories import delegate
 TEAM = default_team()
 
 
-def ask(url: str, retries: int = 3, notices: list | None = None):
-    orch = ApiOrchestrator(model="claude-haiku-5-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01)
+def ask(url: str, retries: int = 3, notices: list | None = None, timeout_s: float = 120.0):
+    orch = ApiOrchestrator(model="claude-haiku-5-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01,
+                           timeout_s=timeout_s)
 
     async def go():
         try:
@@ -72,6 +74,55 @@ def test_persistent_server_errors_end_resumable():
             ask(server.url, retries=2)
     assert "after 3 attempts" in str(err.value)
     assert "kodo-bot resume" in err.value.hint
+
+
+@pytest.mark.parametrize("body", ['{"id": "msg_1", "type": "mess', "<html>bad gateway</html>", "{}", "[]",
+                                  '{"type": "message", "content": [{"type": "tool_use", "name": "done"}], '
+                                  '"usage": {"input_tokens": 1, "output_tokens": 1}}'],
+                         ids=["cut", "html", "empty", "list", "tool-without-id"])
+def test_a_malformed_200_is_retried_like_a_5xx(body):
+    notices = []
+    with ScriptedModelServer({"roles": {"orchestrator": [{"malformed": body}, {"text": "ok"}]}}) as server:
+        reply = ask(server.url, notices=notices)
+        server.assert_complete()
+        outcomes = [r.outcome for r in server.requests]
+    assert reply.text == "ok" and outcomes == ["malformed", "step"]
+    assert [n[0] for n in notices] == [1] and "a 200 response that is not" in notices[0][2]
+
+
+def test_malformed_answers_that_go_on_end_resumable():
+    with ScriptedModelServer({"roles": {"orchestrator": [{"malformed": "{}"}] * 2}}) as server:
+        with pytest.raises(ModelAPIError) as err:
+            ask(server.url, retries=1)
+        server.assert_complete()
+    assert "after 2 attempts" in str(err.value) and "not a message" in str(err.value)
+    assert "kodo-bot resume" in err.value.hint
+
+
+def test_a_request_with_no_answer_times_out_and_is_retried():
+    # The scripted server holds its answer for 30 s; the retry of the identical request is answered at once.
+    notices = []
+    with ScriptedModelServer({"roles": {"orchestrator": [{"text": "late", "delay_s": 30}]}}) as server:
+        started = time.monotonic()
+        reply = ask(server.url, notices=notices, timeout_s=0.5)
+        took = time.monotonic() - started
+        outcomes = [r.outcome for r in server.requests]
+    assert reply.text == "late" and outcomes == ["step", "replay"]
+    assert took < 5, took
+    assert notices[0][2] == "no answer within 0.5s"
+
+
+def test_a_model_api_that_never_answers_fails_in_bounded_time():
+    # Without replay every retry gets a step of its own, and each holds its answer for 30 s.
+    stalls = {"roles": {"orchestrator": [{"text": "late", "delay_s": 30}] * 3}}
+    with ScriptedModelServer(stalls, replay=False) as server:
+        started = time.monotonic()
+        with pytest.raises(ModelAPIError) as err:
+            ask(server.url, retries=2, timeout_s=0.3)
+        took = time.monotonic() - started
+        server.assert_complete()
+    assert took < 5, took
+    assert "after 3 attempts" in str(err.value) and "no answer within 0.3s" in str(err.value)
 
 
 def test_unreachable_api_says_where():

@@ -226,8 +226,17 @@ class EventBus:
         return self._next_seq
 
     def emit(self, event: Event) -> Event:
+        return self.deliver(self.number(event))
+
+    def number(self, event: Event) -> Event:
+        """Give the event the next ``seq`` without telling anyone yet (the run saves it in its checkpoint
+        first, so a crash cannot lose or repeat it)."""
         event = event.model_copy(update={"seq": self._next_seq})
         self._next_seq += 1
+        return event
+
+    def deliver(self, event: Event) -> Event:
+        """Hand an already numbered event to every sink."""
         for sink in self.sinks:
             try:
                 sink.handle(event)

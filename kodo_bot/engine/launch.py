@@ -23,7 +23,7 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
 from kodo_bot.engine.orchestrator import ApiOrchestrator
 from kodo_bot.engine.runner import Run
-from kodo_bot.engine.state import RunSettings, RunState, RunStore
+from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team
 from kodo_bot.engine.verification import Verification
 from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project, prior_cycles
@@ -42,6 +42,10 @@ class Backends:
     check_env: Mapping[str, str] = field(default_factory=dict)
     model_retries: int = 4
     model_backoff_s: float = 2.0
+    #: how long one model API request may go unanswered before it is given up and retried
+    model_timeout_s: float = 120.0
+    #: test-only: kill this process at a chosen checkpoint write (``KODO_CRASH_AT_SAVE``)
+    crash: CrashAt | None = None
     #: values that must never be written to the run's log (tokens, keys), whatever quotes them
     secrets: tuple[str, ...] = ()
 
@@ -162,10 +166,13 @@ async def resume_run(
     raise_limits: Mapping[str, object] | None = None,
 ) -> RunState:
     state = store.load(run_id) if run_id else store.latest_resumable()
-    if raise_limits:
-        state.settings = state.settings.model_copy(update={k: v for k, v in raise_limits.items() if v is not None})
+    raised = {k: v for k, v in (raise_limits or {}).items() if v is not None}
+    if raised:
+        state.settings = state.settings.model_copy(update=raised)
         if state.outcome is not None and state.outcome.value in ("max_cycles", "budget_exhausted"):
             state.outcome = None  # the limits were raised: this run may go on
+    if not state.resumable and _untold(store, state):
+        return _tell_the_end(state, store, backends, sinks or [])
     if not state.resumable:
         raise UserError(
             f"run {state.run_id} already ended: {state.outcome.value if state.outcome else '?'} ({state.reason})",
@@ -177,34 +184,64 @@ async def resume_run(
 
 async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
-    log = JsonlLog(store.events_path(state.run_id), secrets=backends.secrets)
-    # Events emitted after the last checkpoint of a killed run are in the log but not in state.next_seq:
-    # continue after the log's last one, so every seq stays unique (sinks skip seqs they have seen).
-    logged = read_events(store.events_path(state.run_id))
-    bus = ev.EventBus([log, *sinks], next_seq=max(state.next_seq, (logged[-1].seq + 1) if logged else 1))
-    orchestrator = None
+    store.crash = backends.crash or store.crash
+    orchestrator, bus = None, None
     try:
+        store.save(state)  # first, so a run killed while it is being set up is listed and resumable
+        bus = _event_bus(state, store, backends, sinks)
         repo = open_project(Path(state.project), allow_dirty=True)
         factory = backends.session_factory(store.run_dir(state.run_id))
         state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
         workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha)
         orchestrator = ApiOrchestrator(
             model=state.settings.orchestrator_model, api_key=backends.api_key, base_url=backends.base_url,
-            retries=backends.model_retries, backoff_s=backends.model_backoff_s,
+            retries=backends.model_retries, backoff_s=backends.model_backoff_s, timeout_s=backends.model_timeout_s,
         )
         verification = Verification(
             project=repo, scratch=store.scratch_dir(state.run_id), factory=factory,
             check_env=backends.check_env, check_timeout_s=state.settings.check_timeout_s,
         )
-        store.save(state)
         run = Run(state, store=store, workspace=workspace, orchestrator=orchestrator, factory=factory,
                   verification=verification, bus=bus, resumed=resumed)
         return await run.execute()
     finally:
         if orchestrator is not None:
             await orchestrator.close()
-        bus.close()
+        if bus is not None:
+            bus.close()
         lock.release()
+
+
+def _untold(store: RunStore, state: RunState) -> bool:
+    logged = read_events(store.events_path(state.run_id))
+    return bool(state.outbox) and state.outbox[-1].seq > (logged[-1].seq if logged else 0)
+
+
+def _tell_the_end(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink]) -> RunState:
+    """A run killed just after the write that ended it has not told its end (``RunFinished``): tell it now.
+    Nothing else is done; the run is over."""
+    lock = RunLock(store.run_dir(state.run_id))
+    try:
+        bus = _event_bus(state, store, backends, sinks)
+        store.save(state)
+        bus.close()
+    finally:
+        lock.release()
+    return state
+
+
+def _event_bus(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink]) -> ev.EventBus:
+    """The run's bus, numbering on after the log. A run killed just after a checkpoint has not told that
+    step's events (its ``outbox``): tell those the log does not have, with the numbers they were given."""
+    log = JsonlLog(store.events_path(state.run_id), secrets=backends.secrets)
+    logged = read_events(store.events_path(state.run_id))
+    last = logged[-1].seq if logged else 0
+    bus = ev.EventBus([log, *sinks], next_seq=max(state.next_seq, last + 1))
+    for event in state.outbox:
+        if event.seq > last:
+            bus.deliver(event)
+    state.outbox = []
+    return bus
 
 
 def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) -> Team:

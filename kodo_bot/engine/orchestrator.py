@@ -2,8 +2,9 @@
 
 It sees one delegation tool per agent and ``done(summary, success)``. This module builds those tools and the
 prompts (pure functions) and makes the API call with kodo-bot's own retry policy: 401/403 stop at once;
-429, 5xx and 529 are retried with backoff (honouring ``retry-after``); still failing, ``ModelAPIError``
-leaves the run resumable. It does not run tools: the run loop does.
+429, 5xx and 529, a request left unanswered for ``timeout_s`` and a 200 whose body is not a message are
+retried with backoff (honouring ``retry-after``); still failing, ``ModelAPIError`` leaves the run resumable.
+It does not run tools: the run loop does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from typing import Any
 
 import anthropic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kodo_bot.agents.base import role_marker
 from kodo_bot.engine.models import AgentResult, Usage
@@ -126,7 +127,7 @@ class ApiOrchestrator:
         retries: int = 4,
         backoff_s: float = 2.0,
         max_backoff_s: float = 60.0,
-        timeout_s: float = 600.0,
+        timeout_s: float = 120.0,
     ) -> None:
         if not api_key:
             raise ModelAuthError(
@@ -136,6 +137,7 @@ class ApiOrchestrator:
         self.model = model
         self.base_url = base_url
         self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
+        self.timeout_s = timeout_s
         # kodo-bot retries itself, so the policy (and the notices it emits) is ours and bounded.
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
@@ -148,9 +150,7 @@ class ApiOrchestrator:
         started = time.monotonic()
         while True:
             try:
-                msg = await self._client.messages.create(
-                    model=self.model, max_tokens=MAX_TOKENS, system=system, messages=messages, tools=tool_defs
-                )
+                msg = await self._create(system, messages, tool_defs)
                 return _to_reply(msg, time.monotonic() - started)
             except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
                 raise ModelAuthError(
@@ -163,7 +163,7 @@ class ApiOrchestrator:
                     f"the model API does not know model {self.model!r}: {_message(exc)}",
                     hint="pick another --orchestrator-model",
                 ) from exc
-            except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            except (anthropic.APIConnectionError, anthropic.APIStatusError, _BadAnswer) as exc:
                 if not _retryable(exc) or attempt >= self.retries:
                     raise ModelAPIError(_describe_failure(exc, self.base_url, attempt), hint=_RESUME_HINT) from exc
                 delay = self._delay(attempt, exc)
@@ -171,6 +171,17 @@ class ApiOrchestrator:
                 if on_retry:
                     on_retry(attempt, delay, _short(exc))
                 await asyncio.sleep(delay)
+
+    async def _create(self, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]]) -> Any:
+        """One request, bounded in time as a whole (the client's own timeout only bounds each read)."""
+        try:
+            return await asyncio.wait_for(self._client.messages.create(
+                model=self.model, max_tokens=MAX_TOKENS, system=system, messages=messages, tools=tool_defs
+            ), timeout=self.timeout_s)
+        except (TimeoutError, anthropic.APITimeoutError) as exc:
+            raise _BadAnswer(f"no answer within {self.timeout_s:g}s") from exc
+        except ValueError as exc:  # the SDK decodes the body before anything checks it
+            raise _BadAnswer(f"a 200 response that is not JSON ({exc})") from exc
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         retry_after = _retry_after(exc)
@@ -209,21 +220,68 @@ def describe_result(result: AgentResult) -> str:
 _RESUME_HINT = "the run is saved: fix the cause and continue it with `kodo-bot resume`."
 
 
-def _to_reply(msg: Any, wait_s: float) -> OrchestratorReply:
+class _BadAnswer(Exception):
+    """No answer in time, or a 200 whose body is not a message: retried like a 5xx."""
+
+
+class _Block(BaseModel):
+    type: str
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> _Block:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text block without text")
+        if self.type == "tool_use" and (not self.id or not self.name or self.input is None):
+            raise ValueError("a tool_use block without id, name or input")
+        return self
+
+
+class _ApiUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class _Message(BaseModel):
+    """What kodo-bot reads of a reply. The SDK builds its ``Message`` without checking the body, so a cut or
+    foreign 200 would otherwise surface as an AttributeError deep in the run."""
+
+    content: list[_Block]
+    usage: _ApiUsage
+    stop_reason: str | None = None
+
+
+def _checked(msg: Any) -> _Message:
+    raw = msg.model_dump(mode="json", warnings=False) if isinstance(msg, BaseModel) else msg
+    try:
+        return _Message.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"]))
+        raise _BadAnswer(f"a 200 response that is not a message ({where + ': ' if where else ''}{err['msg']})") from None
+
+
+def _to_reply(raw: Any, wait_s: float) -> OrchestratorReply:
+    msg = _checked(raw)
     content, text, uses = [], [], []
     for block in msg.content:
         if block.type == "text":
             text.append(block.text)
             content.append({"type": "text", "text": block.text})
         elif block.type == "tool_use":
-            uses.append(ToolUse(id=block.id, name=block.name, input=dict(block.input or {})))
-            content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": dict(block.input or {})})
+            uses.append(ToolUse(id=block.id, name=block.name, input=block.input))
+            content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
     u = msg.usage
     usage = Usage(
-        input_tokens=u.input_tokens or 0,
-        output_tokens=u.output_tokens or 0,
-        cache_read_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
-        cache_creation_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0,
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_input_tokens or 0,
+        cache_creation_tokens=u.cache_creation_input_tokens or 0,
     )
     return OrchestratorReply(
         text="\n".join(text).strip(),
@@ -236,7 +294,7 @@ def _to_reply(msg: Any, wait_s: float) -> OrchestratorReply:
 
 
 def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, (anthropic.APIConnectionError, _BadAnswer)):
         return True
     status = getattr(exc, "status_code", 0)
     return status in (408, 409, 429) or status >= 500
@@ -261,11 +319,15 @@ def _message(exc: Exception) -> str:
 
 
 def _short(exc: Exception) -> str:
+    if isinstance(exc, _BadAnswer):
+        return str(exc)
     status = getattr(exc, "status_code", None)
     return f"HTTP {status}: {_message(exc)}" if status else f"{type(exc).__name__}: {exc}"
 
 
 def _describe_failure(exc: Exception, base_url: str | None, attempts: int) -> str:
+    if isinstance(exc, _BadAnswer):
+        return f"the model API at {base_url or 'api.anthropic.com'} kept failing after {attempts + 1} attempts: {exc}"
     if isinstance(exc, anthropic.APIConnectionError):
         where = base_url or "the Anthropic API"
         return f"cannot reach the model API at {where} after {attempts + 1} attempts ({exc})"

@@ -2,13 +2,18 @@
 
 Read ``Run._loop`` top to bottom: it is the whole algorithm as a short sequence of named steps. State lives
 in ``RunState`` and is checkpointed after every orchestrator step and every finished agent call, so a run
-killed at any point resumes without repeating finished work. Everything the run does is told to the event
-bus; the loop itself prints nothing and knows nothing of GitHub.
+killed at any point resumes without repeating finished work. Each checkpoint is a whole transition: the
+events a step tells go out only after the write that records the step (``_checkpoint``), a decision that
+cannot be made again from the saved state (verification's verdict on the run) is saved with the step that
+made it (``RunState.finishing``), and the rest is decided from the saved state at the top of the loop, so
+a resumed run decides the same. Everything the run does is told to the event bus; the loop itself prints
+nothing and knows nothing of GitHub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +33,14 @@ from kodo_bot.engine.orchestrator import (
     system_prompt,
     tools,
 )
-from kodo_bot.engine.state import RunState, RunStore, VerificationInProgress
+from kodo_bot.engine.state import Ending, RunState, RunStore, VerificationInProgress, unconfined_reason
 from kodo_bot.engine.verdict import rejection_feedback
 from kodo_bot.engine.verification import Verification
 from kodo_bot.engine.workspace import RunWorkspace
 from kodo_bot.errors import AgentError, KodoError, ModelAPIError
+
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class _Continue:
@@ -94,6 +102,10 @@ class Run:
             finish = _Finish(Outcome.error, f"{exc}" + (f" ({exc.hint})" if exc.hint else ""))
         except KodoError as exc:
             finish = _Finish(Outcome.error, str(exc))
+        except Exception as exc:
+            # A bug of ours or the machine failing (disk full, git broken): the run must not stay "running".
+            self._finish_after_crash(exc)
+            raise
         finally:
             await self._close_sessions()
         self._finish(finish)
@@ -102,11 +114,10 @@ class Run:
     async def _loop(self) -> _Finish:
         s = self.state
         while True:
-            if over := self._over_budget():
-                return over
+            if end := self._decided() or self._over_budget():
+                return end
             if s.verifying is not None:
-                if finish := await self._verify(s.verifying):
-                    return finish
+                await self._verify(s.verifying)
                 continue
             if not s.cycle_open:
                 self._open_cycle()
@@ -122,8 +133,22 @@ class Run:
                 self._checkpoint()
                 continue
             self._commit_cycle(step.summary)
-            if finish := self._close_cycle(step.reason, step.summary):
-                return finish
+            self._close_cycle(step.reason, step.summary)
+
+    def _decided(self) -> _Finish | None:
+        """An end already decided (saved in ``finishing``), or the end due between two cycles. Both come from
+        the saved state, so a run killed just after a cycle closed ends as it would have, not with one more."""
+        s = self.state
+        if s.finishing is not None:
+            return _Finish(s.finishing.outcome, s.finishing.reason, s.finishing.handoff)
+        if s.verifying is not None or s.cycle_open:
+            return None
+        last = s.summaries[-1] if s.summaries else ""
+        if s.cycle and (stop := self.bus.stop_requested()):
+            return _Finish(Outcome.stopped, stop, self._handoff(last))
+        if s.cycle >= s.settings.max_cycles:
+            return _Finish(Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(last))
+        return None
 
     # ----------------------------------------------------------------- cycles
     def _open_cycle(self) -> None:
@@ -133,38 +158,40 @@ class Run:
         previous = s.summaries[-1] if s.summaries else None
         seed = cycle_seed(s.goal, cycle=s.cycle, max_cycles=s.settings.max_cycles, previous=previous, rejection=s.rejection)
         s.messages = [{"role": "user", "content": seed}]
-        self._checkpoint()
-        self._emit(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
+        self._checkpoint(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
 
-    def _close_cycle(self, reason: str, summary: str) -> _Finish | None:
+    def _close_cycle(self, reason: str, summary: str, *events: ev.Event) -> None:
         s = self.state
         s.summaries.append(summary)
         s.cycle_open, s.messages = False, []
-        self._checkpoint()
-        self._emit(ev.CycleEnded(run_id=s.run_id, cycle=s.cycle, reason=reason, summary=summary))
-        if stop := self.bus.stop_requested():
-            return _Finish(Outcome.stopped, stop, self._handoff(summary))
-        if s.cycle >= s.settings.max_cycles:
-            return _Finish(Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(summary))
-        return None
+        self._checkpoint(*events, ev.CycleEnded(run_id=s.run_id, cycle=s.cycle, reason=reason, summary=summary))
 
     def _commit_cycle(self, summary: str) -> str:
         s = self.state
         head = self.workspace.repo.head.commit
-        trailer = f"Kodo-Run: {s.run_id}\nKodo-Cycle: {s.cycle}"
-        if trailer in head.message and not self.workspace.has_changes():
-            return head.hexsha  # this cycle was committed before an interruption: don't commit it twice
+        if self._committed_this_cycle(head.message) and not self.workspace.has_changes():
+            # Committed before an interruption: never commit a cycle twice. If the run was killed between the
+            # commit and the checkpoint recording it, record it now.
+            if s.head_sha != head.hexsha:
+                self._record_commit(head.hexsha, summary, self._files_of(head.hexsha), [])
+            return head.hexsha
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
-        s.head_sha = commit.sha
-        s.build_output = sorted({*s.build_output, *commit.build_output})
-        self._checkpoint()
-        self._emit(
-            ev.CycleCommitted(
-                run_id=s.run_id, cycle=s.cycle, sha=commit.sha, branch=s.branch, summary=summary,
-                files_changed=commit.files_changed, build_output=commit.build_output,
-            )
-        )
+        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output)
         return commit.sha
+
+    def _committed_this_cycle(self, message: str) -> bool:
+        lines = message.splitlines()
+        return f"Kodo-Run: {self.state.run_id}" in lines and f"Kodo-Cycle: {self.state.cycle}" in lines
+
+    def _files_of(self, sha: str) -> list[str]:
+        return self.workspace.repo.git.diff("--name-only", "--no-renames", f"{sha}^", sha).splitlines()
+
+    def _record_commit(self, sha: str, summary: str, files: list[str], build_output: list[str]) -> None:
+        s = self.state
+        s.head_sha = sha
+        s.build_output = sorted({*s.build_output, *build_output})
+        self._checkpoint(ev.CycleCommitted(run_id=s.run_id, cycle=s.cycle, sha=sha, branch=s.branch, summary=summary,
+                                           files_changed=files, build_output=build_output))
 
     # ----------------------------------------------------------------- one orchestrator exchange
     async def _exchange(self) -> _Continue | _CycleOver | _Done:
@@ -206,8 +233,7 @@ class Run:
         s.last_text = reply.text or s.last_text
         cost = api_cost_usd(self.orchestrator.model, reply.usage)
         s.ledger.add("orchestrator", "api", cost, reply.usage)
-        self._checkpoint()
-        self._emit(
+        self._checkpoint(
             ev.OrchestratorReplied(
                 run_id=s.run_id, cycle=s.cycle, exchange=s.exchange, text=reply.text,
                 tool_calls=[u.name for u in reply.tool_uses], usage=reply.usage, cost_usd=cost, wait_s=reply.wait_s,
@@ -242,8 +268,7 @@ class Run:
         s.add_wait("agents", time.monotonic() - started)
         s.ledger.add(agent, "subscription", result.cost_usd, result.usage)
         s.completed_calls[call_id] = result
-        self._checkpoint()
-        self._emit(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
+        self._checkpoint(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
         return result
 
     async def _session(self, agent: str, fresh: bool) -> Session:
@@ -261,7 +286,7 @@ class Run:
         return self._live[agent]
 
     # ----------------------------------------------------------------- verification
-    async def _verify(self, pending: VerificationInProgress) -> _Finish | None:
+    async def _verify(self, pending: VerificationInProgress) -> None:
         s = self.state
         started = time.monotonic()
         ran = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
@@ -278,19 +303,24 @@ class Run:
         wall = time.monotonic() - started
         s.add_wait("verification", wall)
         accepted = all(c.passed for c in checks) and all(v.passed for v in verdicts)
-        self._emit(ev.VerificationFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                           accepted=accepted, checks=checks, verdicts=verdicts, wall_s=wall))
+        finished = ev.VerificationFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
+                                           accepted=accepted, checks=checks, verdicts=verdicts, wall_s=wall)
         s.verifying = None
         if accepted:
             s.summaries.append(pending.summary)
             s.cycle_open, s.messages = False, []
-            self._checkpoint()
-            return _Finish(Outcome.accepted, f"verification round {pending.round} accepted {pending.sha[:12]}")
+            s.finishing = Ending(outcome=Outcome.accepted,
+                                 reason=f"verification round {pending.round} accepted {pending.sha[:12]}")
+            self._checkpoint(finished)
+            return
         s.rejections += 1
         s.rejection = rejection_feedback(checks, verdicts)
         if s.rejections >= s.settings.max_rejections:
-            return _Finish(Outcome.needs_human, f"verification rejected the work {s.rejections} times", self._handoff(pending.summary))
-        return self._close_cycle(f"verification round {pending.round} rejected", pending.summary)
+            s.finishing = Ending(outcome=Outcome.needs_human, reason=f"verification rejected the work {s.rejections} times",
+                                 handoff=self._handoff(pending.summary))
+            self._checkpoint(finished)
+            return
+        self._close_cycle(f"verification round {pending.round} rejected", pending.summary, finished)
 
     def _tell_detected(self, checks: list) -> None:
         s = self.state
@@ -309,11 +339,12 @@ class Run:
                                           verifiers=[v.name for v in verifiers]))
 
         def recorded(key: str, result: AgentResult, verdict: Verdict) -> None:
-            if key not in s.completed_calls:
-                s.completed_calls[key] = result
-                s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
-                self._checkpoint()
-            self._emit(ev.VerdictReceived(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha, verdict=verdict))
+            if key in s.completed_calls:
+                return  # recorded, and told, before an interruption
+            s.completed_calls[key] = result
+            s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
+            self._checkpoint(ev.VerdictReceived(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
+                                                verdict=verdict))
 
         return await self.verification.verdicts(
             pending.sha, goal=s.goal, summary=pending.summary, round_no=pending.round, verifiers=verifiers,
@@ -353,8 +384,8 @@ class Run:
             self._commit_cycle(f"Work in progress when the run stopped ({finish.outcome.value}): {finish.reason}")
         s.outcome, s.reason = finish.outcome, finish.reason
         s.head_sha = self.workspace.head()
-        self._checkpoint()
-        self._emit(
+        s.elapsed_s = self._elapsed()
+        self._checkpoint(
             ev.RunFinished(
                 run_id=s.run_id, outcome=finish.outcome, reason=finish.reason,
                 summary=s.summaries[-1] if s.summaries else s.last_text, cycles=s.cycle, rounds=s.rounds,
@@ -364,12 +395,20 @@ class Run:
             )
         )
 
+    def _finish_after_crash(self, exc: Exception) -> None:
+        try:
+            self._finish(_Finish(Outcome.error, f"internal error: {type(exc).__name__}: {exc}"))
+        except Exception:  # noqa: BLE001 - the first failure is the one to report; the lock shows it dead anyway
+            log.exception("could not save run %s as failed", self.state.run_id)
+
     def _warnings(self) -> list[str]:
-        settings = self.state.settings
+        settings, warnings = self.state.settings, []
         if not settings.check_commands and not settings.default_check:
-            return ["the default check was turned off (--no-default-check): no command run by the engine itself "
-                    "backs this result, only the verifiers' word and the evidence they were seen to produce"]
-        return []
+            warnings.append("the default check was turned off (--no-default-check): no command run by the engine "
+                            "itself backs this result, only the verifiers' word and the evidence they were seen to produce")
+        if why := unconfined_reason(settings):
+            warnings.append(f"agents ran without the sandbox: {why}")
+        return warnings
 
     def _handoff(self, last_summary: str) -> str:
         s = self.state
@@ -389,10 +428,16 @@ class Run:
                 pass
 
     # ----------------------------------------------------------------- plumbing
-    def _checkpoint(self) -> None:
-        self.state.elapsed_s = self._elapsed()
-        self.state.next_seq = self.bus.next_seq
-        self.store.save(self.state)
+    def _checkpoint(self, *events: ev.Event) -> None:
+        """Save the state with the events of the step that changed it, then tell them: after a crash, what the
+        log lacks of the last step's events is told by the resume (``launch``), and nothing twice."""
+        s = self.state
+        s.elapsed_s = self._elapsed()
+        s.outbox = [self.bus.number(event) for event in events]
+        s.next_seq = self.bus.next_seq
+        self.store.save(s)
+        for event in s.outbox:
+            self.bus.deliver(event)
 
     def _emit(self, event: ev.Event) -> None:
         self.bus.emit(event)

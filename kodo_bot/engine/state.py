@@ -3,19 +3,28 @@
 ``<state_dir>/runs/<run-id>/state.json`` is rewritten atomically after every orchestrator step and every
 finished agent call, so ``kodo-bot resume`` after Ctrl-C, kill -9 or a crash restores the orchestrator's
 conversation, the agents' session ids and every completed agent result: nothing finished is run again.
-Next to it: ``events.jsonl`` (the event log) and ``claude/`` (the agents' Claude Code config and sessions).
+Next to it: ``events.jsonl`` (the event log), ``lock`` (held by the process working on the run) and
+``claude/`` (the agents' Claude Code config and sessions).
+
+Each write is one whole state transition: what the step decided (the run's ending included, in
+``finishing``) and the events it tells (``outbox``) are saved together, so a crash between two writes
+resumes to the same place. ``CrashAt`` kills the process at a chosen write, to prove it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+import signal
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from kodo_bot.engine.events import Event
 from kodo_bot.engine.ledger import Ledger
 from kodo_bot.engine.models import AgentResult, Outcome
 from kodo_bot.engine.team import Team
@@ -46,6 +55,14 @@ class VerificationInProgress(BaseModel):
     sha: str
     summary: str
     round: int
+
+
+class Ending(BaseModel):
+    """How the run will end, decided but not yet carried out (the last commit, the final event)."""
+
+    outcome: Outcome
+    reason: str
+    handoff: str = ""
 
 
 class RunState(BaseModel):
@@ -86,6 +103,10 @@ class RunState(BaseModel):
     waits: dict[str, float] = Field(default_factory=dict)
     next_seq: int = 1
     left_out: list[str] = Field(default_factory=list)
+    #: set in the same write as the step that decided the run is over; a resume carries it out
+    finishing: Ending | None = None
+    #: the events of the last transition, numbered; a resume delivers those the log does not have
+    outbox: list[Event] = Field(default_factory=list)
 
     @property
     def resumable(self) -> bool:
@@ -95,12 +116,40 @@ class RunState(BaseModel):
         self.waits[kind] = self.waits.get(kind, 0.0) + seconds
 
 
+class CorruptCheckpoint(UserError):
+    """A run's state.json cannot be read back (truncated, not JSON, not a run)."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One run directory as ``RunStore.scan`` found it: its state, or why it has none."""
+
+    run_id: str
+    state: RunState | None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class CrashAt:
+    """Test-only, but real: SIGKILL this process at its ``save``-th checkpoint write (counted from 1), just
+    after the new checkpoint is in place, or just before it is written (``before=True``)."""
+
+    save: int
+    before: bool = False
+
+    def __call__(self, count: int, *, written: bool) -> None:
+        if count == self.save and written != self.before:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class RunStore:
     """The runs under one state directory (default ``<project>/.kodo``)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, crash: CrashAt | None = None) -> None:
         self.state_dir = state_dir
         self.runs_dir = state_dir / "runs"
+        self.crash = crash
+        self.saves = 0
 
     def new_run_id(self) -> str:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -120,6 +169,9 @@ class RunStore:
         return self.run_dir(run_id) / "events.jsonl"
 
     def save(self, state: RunState) -> None:
+        self.saves += 1
+        if self.crash:
+            self.crash(self.saves, written=False)
         path = self.run_dir(state.run_id) / "state.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
@@ -128,32 +180,85 @@ class RunStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)  # atomic: a kill -9 leaves either the old or the new checkpoint
+        if self.crash:
+            self.crash(self.saves, written=True)
 
     def load(self, run_id: str) -> RunState:
         path = self.run_dir(run_id) / "state.json"
         if not path.exists():
-            known = [s.run_id for s in self.list()][-5:]
+            known = [s.run_id for s in self.scan()][-5:]
             raise UserError(
                 f"no run {run_id!r} under {self.runs_dir}",
                 hint=f"known runs: {', '.join(known)}" if known else "no runs yet: start one with `kodo-bot run`",
             )
-        return RunState.model_validate_json(path.read_text(encoding="utf-8"))
+        return self._read(path)
 
-    def list(self) -> list[RunState]:
+    def _read(self, path: Path) -> RunState:
+        try:
+            return RunState.model_validate_json(path.read_bytes())
+        except ValidationError as exc:  # bad JSON, a truncated file and a wrong shape alike
+            err = exc.errors()[0]
+            where = ".".join(map(str, err["loc"]))
+            raise CorruptCheckpoint(
+                f"the checkpoint of run {path.parent.name} is corrupt: {where + ': ' if where else ''}{err['msg']} "
+                f"({path})",
+                hint=f"it cannot be resumed or reported; its branch keeps every committed cycle. Move {path.parent} "
+                "away to stop seeing this.",
+            ) from None
+
+    def scan(self) -> list[Listed]:
+        """Every run directory with a checkpoint, oldest first; a corrupt one is listed with its problem."""
         if not self.runs_dir.is_dir():
             return []
-        states = []
+        found = []
         for d in sorted(self.runs_dir.iterdir()):
-            f = d / "state.json"
-            if f.exists():
+            if (d / "state.json").exists():
                 try:
-                    states.append(RunState.model_validate_json(f.read_text(encoding="utf-8")))
-                except ValueError:
-                    continue  # a foreign or half-written file is not a run
-        return states
+                    found.append(Listed(d.name, self._read(d / "state.json")))
+                except CorruptCheckpoint as exc:
+                    found.append(Listed(d.name, None, str(exc)))
+        return found
+
+    def list(self) -> list[RunState]:
+        """The runs that can be read (see ``scan`` for the corrupt ones too)."""
+        return [x.state for x in self.scan() if x.state is not None]
 
     def latest_resumable(self) -> RunState:
-        runs = [s for s in self.list() if s.resumable]
-        if not runs:
-            raise UserError(f"no interrupted run to resume under {self.runs_dir}", hint="see `kodo-bot runs`")
-        return runs[-1]
+        """The newest run that can go on. A corrupt checkpoint newer than it is an error, not skipped: the
+        person meant that run, most likely."""
+        for listed in reversed(self.scan()):
+            if listed.state is None:
+                raise CorruptCheckpoint(listed.problem, hint=f"resume another run by its id, or move "
+                                        f"{self.run_dir(listed.run_id)} away")
+            if listed.state.resumable:
+                return listed.state
+        raise UserError(f"no interrupted run to resume under {self.runs_dir}", hint="see `kodo-bot runs`")
+
+    def lock_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "lock"
+
+    def is_live(self, run_id: str) -> bool:
+        """Whether a process holds the run's lock (``launch.RunLock``). The OS drops the lock with its holder,
+        however it died, so an unheld lock means nothing is working on the run."""
+        try:
+            fh = open(self.lock_path(run_id), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+
+    def as_seen(self, state: RunState) -> RunState:
+        """The run as a reader should see it: one with no outcome that no process holds died without saving
+        (kill -9, a crash, a lost machine), so it is interrupted, not running. Nothing is written."""
+        if state.outcome is not None or self.is_live(state.run_id):
+            return state
+        return state.model_copy(update={
+            "outcome": Outcome.interrupted,
+            "reason": "the process working on it ended without saving (killed or crashed); continue with "
+                      "`kodo-bot resume`",
+        })

@@ -50,7 +50,7 @@ from kodo_bot.sandbox.scenario import (
 
 __all__ = ["RequestRecord", "ScriptedModelServer", "UnexpectedRequest", "main"]
 
-Outcome = Literal["step", "replay", "error", "unexpected", "side", "count_tokens"]
+Outcome = Literal["step", "replay", "error", "malformed", "unexpected", "side", "count_tokens"]
 
 
 class RequestRecord(BaseModel):
@@ -94,6 +94,8 @@ class _Reply:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    #: sent verbatim instead of JSON (a ``malformed`` step)
+    raw: bytes | None = None
 
 
 # --- the server ---------------------------------------------------------------------------------------
@@ -231,6 +233,9 @@ class ScriptedModelServer:
             self._record(body, record, "error", status=err.status, step=index)
             return _Reply(status=err.status, body=error_body(err.type, err.message), headers=headers,
                           delay_s=step.delay_s)
+        if step.malformed is not None:  # like an error: consumed, never cached, so a retry gets the next step
+            self._record(body, record, "malformed", step=index)
+            return _Reply(raw=step.malformed.encode(), delay_s=step.delay_s)
         message = build_message(step, model=record["model"], input_tokens=estimate_tokens(body))
         self._cache[key] = (message, index)
         self._record(body, record, "step", usage=message["usage"], step=index)
@@ -363,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_stream(reply.message)
             else:
                 payload = reply.message if reply.message is not None else reply.body
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                data = reply.raw if reply.raw is not None else json.dumps(payload, ensure_ascii=False).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -77,6 +77,9 @@ class Step(_Strict):
     #: seconds to wait before answering (a slow model, or a stall for an idle-timeout test)
     delay_s: float = Field(default=0.0, ge=0)
     error: ErrorSpec | None = None
+    #: answer HTTP 200 with this text as the body, verbatim: a malformed response (cut JSON, not a message).
+    #: Like an error, consumed and never replayed
+    malformed: str | None = None
     #: default: "tool_use" when the step calls tools, else "end_turn"
     stop_reason: StopReason | None = None
     usage: UsageSpec | None = None
@@ -87,8 +90,10 @@ class Step(_Strict):
     def _says_something(self) -> Step:
         if self.error is not None and (self.text is not None or self.tool_calls):
             raise ValueError("an error step cannot also have text or tool_calls")
-        if self.error is None and self.text is None and not self.tool_calls:
-            raise ValueError("a step needs text, tool_calls or error")
+        if self.malformed is not None and (self.text is not None or self.tool_calls or self.error is not None):
+            raise ValueError("a malformed step cannot also have text, tool_calls or error")
+        if self.error is None and self.malformed is None and self.text is None and not self.tool_calls:
+            raise ValueError("a step needs text, tool_calls or error (or malformed)")
         return self
 
     @property
@@ -99,6 +104,8 @@ class Step(_Strict):
         """A few words for a failure message: "text 'Done.', tool Bash" or "error 529 overloaded_error"."""
         if self.error is not None:
             return f"error {self.error.status} {self.error.type}"
+        if self.malformed is not None:
+            return f"malformed 200 {self.malformed[:40]!r}"
         parts = [f"text {self.text[:60]!r}"] if self.text is not None else []
         return ", ".join(parts + [f"tool {c.name}" for c in self.tool_calls])
 
