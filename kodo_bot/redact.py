@@ -15,6 +15,7 @@ It lives outside the engine and the GitHub layer because both use it. This modul
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 
@@ -35,13 +36,25 @@ _TOKEN_SHAPES = re.compile(
 )
 
 
-def redact(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
-    """``text`` with every listed secret and every known token shape replaced by ``[redacted]``."""
-    values = set()
+def secret_forms(secrets: Iterable[str | SecretStr | None]) -> set[str]:
+    """Each secret as given, and the base64 forms it takes in an ``http.extraheader`` (``x-access-token:T``,
+    as ``actions/checkout`` writes it) or a Basic auth header (``T`` alone)."""
+    forms = set()
     for secret in secrets:
         value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-        if value and len(value) >= MIN_SECRET_LEN:
-            values.add(value)
+        if not value or len(value) < MIN_SECRET_LEN:
+            continue
+        forms.add(value)
+        for raw in (value, f"x-access-token:{value}", f"x-oauth-basic:{value}"):
+            encoded = base64.b64encode(raw.encode()).decode()
+            forms.update({encoded, encoded.rstrip("=")})
+    return forms
+
+
+def redact(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
+    """``text`` with every listed secret (and its base64 forms) and every known token shape replaced by
+    ``[redacted]``."""
+    values = secret_forms(secrets)
     # Longest first, so a secret that contains another is masked whole rather than leaving a tail.
     for value in sorted(values, key=len, reverse=True):
         text = re.sub(_GAP.join(re.escape(ch) for ch in value), MASK, text)

@@ -121,3 +121,14 @@ def test_agent_env_refuses_secret_names_and_sandbox_off_is_a_setting():
         Team.model_validate({"agents": {"w": {"prompt": "p"}}, "agent_env": ["NPM_TOKEN"]})
     with pytest.raises(ValueError, match="not an environment variable name"):
         Team.model_validate({"agents": {"w": {"prompt": "p"}}, "agent_env": ["A B"]})
+
+
+def test_the_base64_forms_of_a_token_are_masked_too():
+    import base64
+
+    from kodo_bot.redact import redact
+
+    token = "ghs_" + "q" * 36
+    header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    text = f"extraheader = AUTHORIZATION: basic {header}\nraw {base64.b64encode(token.encode()).decode()}"
+    assert redact(text, [token]) == "extraheader = AUTHORIZATION: basic [redacted]\nraw [redacted]"

@@ -101,3 +101,38 @@ def test_build_output_stays_out_and_nothing_is_left_staged(ws: RunWorkspace):
     commit = ws.commit("cycle 2", run_id="t", cycle=2)
     assert commit.files_changed == ["calc.py"] and commit.build_output == ["__pycache__/"]
     assert not ws.has_changes()
+
+
+def test_secrets_and_huge_files_are_withheld_and_never_reach_the_objects(tmp_path: Path):
+    import base64
+
+    repo = seed_project(tmp_path / "project", {"calc.py": "v0\n"})
+    exclude_from_git(repo, tmp_path / "project" / ".kodo")
+    token = "ghs_" + "k" * 36
+    ws = RunWorkspace.create_or_reuse(repo, tmp_path / "project" / ".kodo" / "wt", BRANCH, base="HEAD",
+                                      secrets=("db-password-123456", token), max_file_bytes=1_000_000)
+    header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    files = {
+        "calc.py": "v1\n",
+        "env.txt": "DATABASE_PASSWORD=db-password-123456\n",
+        "gitconfig.txt": f"[http]\n\textraheader = AUTHORIZATION: basic {header}\n",
+        "deploy.pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n",
+        "settings.py": 'URL = "https://admin:hunter2hunter2@example.com/api"\n',
+    }
+    for name, text in files.items():
+        (ws.path / name).write_text(text)
+    with open(ws.path / "dump.bin", "wb") as fh:
+        fh.truncate(2_000_000)
+    commit = ws.commit("cycle 1", run_id="t", cycle=1)
+    assert commit.files_changed == ["calc.py"]
+    reasons = {w.path: w.reason for w in commit.withheld}
+    assert reasons["env.txt"] == reasons["gitconfig.txt"] == "it holds a credential kodo-bot was given"
+    assert "Private Key" in reasons["deploy.pem"] and "Basic Auth" in reasons["settings.py"]
+    assert "over the 1 MB limit" in reasons["dump.bin"]
+    assert all("db-password" not in r and token not in r for r in reasons.values())
+    for name in (*files, "dump.bin"):
+        if name != "calc.py":
+            blob = subprocess.run(["git", "hash-object", str(ws.path / name)], capture_output=True, text=True).stdout.strip()
+            assert subprocess.run(["git", "-C", str(ws.project.git_dir), "cat-file", "-e", blob]).returncode != 0, name
+    ws.snapshot()  # a snapshot holds none of them either
+    assert set(ws.project.git.ls_tree("-r", "--name-only", "refs/kodo/snapshots/" + ws._snapshot_ref.rsplit("/", 1)[1]).split()) == {"calc.py"}

@@ -19,6 +19,7 @@ import git
 
 from kodo_bot._git_env import git_env, harden
 from kodo_bot.engine.checkout_watch import build_output_file
+from kodo_bot.engine.secret_scan import MAX_FILE_BYTES, Withheld, scan
 from kodo_bot.errors import UserError
 
 BOT_NAME = "kodo-bot"
@@ -70,6 +71,8 @@ class Commit:
     files_changed: list[str]
     #: build output and caches in the worktree that the commit left out (the built-in ignore list)
     build_output: list[str] = field(default_factory=list)
+    #: files kept out of the commit because they hold a secret or are too big (they stay in the worktree)
+    withheld: list[Withheld] = field(default_factory=list)
 
 
 class RunWorkspace:
@@ -84,8 +87,11 @@ class RunWorkspace:
     crash comes back on resume instead of the cycle's work silently vanishing.
     """
 
-    def __init__(self, project: git.Repo, path: Path, branch: str) -> None:
+    def __init__(self, project: git.Repo, path: Path, branch: str, *, secrets: tuple[str, ...] = (),
+                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.project = project
+        #: values no commit may hold (the credentials kodo-bot was given), and the size limit per file
+        self.secrets, self.max_file_bytes = secrets, max_file_bytes
         self.path = Path(path)
         self.branch = branch
         self._git_dir = Path(project.git_dir).resolve()
@@ -98,11 +104,12 @@ class RunWorkspace:
         self.interference: list[str] = []
 
     @classmethod
-    def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str) -> RunWorkspace:
+    def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str, **options) -> RunWorkspace:
         """Add the worktree (and branch, from ``base``) or reuse both after an interruption. A worktree
-        that is gone comes back with the files of the last snapshot, uncommitted, as they were."""
+        that is gone comes back with the files of the last snapshot, uncommitted, as they were.
+        ``options`` go to the constructor (``secrets``, ``max_file_bytes``)."""
         if path.exists():
-            workspace = cls(project, path, branch) if branch in [h.name for h in project.heads] else None
+            workspace = cls(project, path, branch, **options) if branch in [h.name for h in project.heads] else None
             if workspace is not None:
                 workspace.repair()
                 return workspace
@@ -112,7 +119,7 @@ class RunWorkspace:
             project.git.worktree("add", "--force", str(path), branch)
         else:
             project.git.worktree("add", "-b", branch, str(path), base)
-        workspace = cls(project, path, branch)
+        workspace = cls(project, path, branch, **options)
         workspace._restore_snapshot()
         return workspace
 
@@ -128,14 +135,14 @@ class RunWorkspace:
 
     def has_changes(self) -> bool:
         self.repair()
-        return self._stage() != self._git("rev-parse", f"{self.expected}^{{tree}}").strip()
+        return self._stage()[0] != self._git("rev-parse", f"{self.expected}^{{tree}}").strip()
 
     def commit(self, summary: str, *, run_id: str, cycle: int) -> Commit:
         """Commit everything in the worktree; an empty cycle still gets its commit so the branch tells
         the whole story (and a resumed run on another machine can count cycles from it)."""
         self.repair()
         parent = self.expected
-        tree = self._stage()
+        tree, withheld = self._stage()
         left_out = build_output_left_out_in(self._git)
         message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
         sha = self._git("commit-tree", tree, "-p", parent, "-m", message, env=_bot_identity()).strip()
@@ -143,7 +150,7 @@ class RunWorkspace:
         self.expected = sha
         self._sync_checkout(sha)
         files = self._git("diff", "--name-only", "--no-renames", parent, sha).splitlines()
-        return Commit(sha=sha, files_changed=files, build_output=left_out)
+        return Commit(sha=sha, files_changed=files, build_output=left_out, withheld=withheld)
 
     def files_changed_since(self, base: str) -> list[str]:
         return self._git("diff", "--name-only", base, f"refs/heads/{self.branch}").splitlines()
@@ -155,7 +162,7 @@ class RunWorkspace:
         scratch = self._index.with_suffix(".snapshot")
         if self._index.exists():
             shutil.copyfile(self._index, scratch)
-        tree = self._stage(index=scratch)
+        tree, _ = self._stage(index=scratch)
         sha = self._git("commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot",
                         env=_bot_identity()).strip()
         self._git("update-ref", self._snapshot_ref, sha)
@@ -202,14 +209,19 @@ class RunWorkspace:
                 return gitdir.parent
         return None
 
-    def _stage(self, index: Path | None = None) -> str:
-        """Stage the whole worktree into the engine's index (never the worktree's own); return its tree."""
+    def _stage(self, index: Path | None = None) -> tuple[str, list[Withheld]]:
+        """Stage the whole worktree into the engine's index (never the worktree's own), except files that
+        hold a secret or are too big, which never reach the repository's objects; return the tree and those."""
         index = index or self._index
         if not index.exists():
             index.parent.mkdir(parents=True, exist_ok=True)
             self._git("read-tree", self.expected, index=index)
-        self._git("add", "-A", index=index)
-        return self._git("write-tree", index=index).strip()
+        changed = self._git("ls-files", "-z", "--modified", "--others", "--exclude-standard", index=index)
+        withheld = scan(self.path, sorted(set(filter(None, changed.split("\0")))), secrets=self.secrets,
+                        max_bytes=self.max_file_bytes)
+        keep_out = [f":(exclude,literal){w.path}" for w in withheld]
+        self._git("add", "-A", "--", ".", *keep_out, index=index)
+        return self._git("write-tree", index=index).strip(), withheld
 
     def _sync_checkout(self, sha: str) -> None:
         """Make the worktree's own index say ``sha``, so ``git status`` there shows no phantom changes."""
