@@ -3,7 +3,8 @@
 The real `kodo-bot` command line (``cli.main``) runs in a process of its own with ``KODO_CRASH_AT_SAVE`` /
 ``KODO_CRASH_BEFORE_SAVE``, which SIGKILL it right after (or right before) a checkpoint write; the real
 Claude Code CLI plays the agents against the scripted model server; git is real. The run is a short story:
-one worker call, one verifier. Each process is forked from a helper that imported kodo-bot once (``Forks``):
+one worker call, one verifier, who accepts the work, or rejects it in the last cycle allowed (the run then
+ends at max cycles: the window in which a killed run used to start a cycle more than allowed). Each process is forked from a helper that imported kodo-bot once (``Forks``):
 importing it takes seconds on a busy machine, and there are about twenty processes.
 
 The crashes form one chain, so every write is crashed at without replaying the whole run each time: the run
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,7 +34,7 @@ import pytest
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.state import RunStore
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import TESTS, delegate, done, say, verifier_passes, write_file
+from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verdict, verifier_passes, write_file
 from tests.e2e_support import HELLO, agent_test_env, events, make_project, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -56,12 +58,26 @@ TRANSITIONS = (ev.CycleStarted, ev.OrchestratorReplied, ev.AgentCallFinished, ev
 AGENT_ROLES = ("worker_fast", "verifier/tester")
 
 
-def roles() -> dict:
-    return {
-        "orchestrator": [delegate(("worker_fast", "Add hello(name) in hello.py.")), done("Added hello().")],
-        "worker_fast": [write_file("hello.py", HELLO), say("Added hello().")],
-        "verifier/tester": verifier_passes(TESTS),
-    }
+@dataclass(frozen=True)
+class Story:
+    verifier: tuple
+    extra_args: tuple[str, ...]
+    outcome: str
+    exit_code: int
+
+    def roles(self) -> dict:
+        return {
+            "orchestrator": [delegate(("worker_fast", "Add hello(name) in hello.py.")), done("Added hello().")],
+            "worker_fast": [write_file("hello.py", HELLO), say("Added hello().")],
+            "verifier/tester": list(self.verifier),
+        }
+
+
+ACCEPTED = Story(tuple(verifier_passes(TESTS)), (), "accepted", 0)
+REJECTED_AT_THE_LIMIT = Story(
+    (bash(TESTS), verdict(False, "hello() has no test.", checks=[(TESTS, 0)],
+                          findings=[{"severity": "high", "file": "hello.py", "message": "no test for hello()"}])),
+    ("--cycles", "1"), "max_cycles", 4)
 
 
 def phase(state: dict) -> tuple:
@@ -74,11 +90,12 @@ def phase(state: dict) -> tuple:
     )
 
 
-def run_args(project: Path, team: Path) -> list[str]:
-    return ["run", "--goal", "Add hello(name)", "--project", str(project), "--team", str(team), "--check", TESTS]
+def run_args(project: Path, team: Path, story: Story) -> list[str]:
+    return ["run", "--goal", "Add hello(name)", "--project", str(project), "--team", str(team), "--check", TESTS,
+            *story.extra_args]
 
 
-def reference_run(tmp_path: Path, monkeypatch, capsys) -> dict:
+def reference_run(tmp_path: Path, story: Story, monkeypatch, capsys) -> dict:
     """The uninterrupted run, in-process, with every checkpoint it writes recorded."""
     project, team = setup(tmp_path / "reference")
     saved: list[dict] = []
@@ -89,11 +106,11 @@ def reference_run(tmp_path: Path, monkeypatch, capsys) -> dict:
         saved.append(state.model_dump(mode="json"))
 
     monkeypatch.setattr(RunStore, "save", recording)
-    with ScriptedModelServer({"roles": roles()}) as server:
-        code, result = run_cli(run_args(project, team), agent_test_env(server.url), capsys)
+    with ScriptedModelServer({"roles": story.roles()}) as server:
+        code, result = run_cli(run_args(project, team, story), agent_test_env(server.url), capsys)
         server.assert_complete()
     monkeypatch.undo()
-    assert code == 0 and result["outcome"] == "accepted", result
+    assert code == story.exit_code and result["outcome"] == story.outcome and result["cycles"] == 1, result
     return {"phases": [phase(s) for s in saved], "outboxes": [s["outbox"] for s in saved], "project": project,
             "run_id": result["run_id"], "branch": result["branch"]}
 
@@ -189,10 +206,10 @@ def transitions(project: Path, run_id: str) -> list[tuple]:
     return [(e.type, key(e)) for e in events(project, run_id) if isinstance(e, TRANSITIONS)]
 
 
-def crash_at_every_write(forks, server, project, team, writes, agent_writes, ref):
+def crash_at_every_write(forks, server, project, team, story, writes, agent_writes, ref):
     kodo, env = forks.kodo, agent_test_env(server.url)
     state_file = lambda: json.loads(next((project / ".kodo" / "runs").glob("*/state.json")).read_text())  # noqa: E731
-    killed(kodo(run_args(project, team), env, at=1), "run, at write 1")
+    killed(kodo(run_args(project, team, story), env, at=1), "run, at write 1")
     seen, run_id, crashes = [phase(state_file())], state_file()["run_id"], 1
     for write in range(2, writes + 1):
         if write not in agent_writes:
@@ -207,9 +224,10 @@ def crash_at_every_write(forks, server, project, team, writes, agent_writes, ref
     return seen, crashes, run_id, kodo(["resume", run_id, "--project", str(project)], env)
 
 
-def test_a_crash_at_every_checkpoint_write_resumes_to_the_same_end(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("story", [ACCEPTED, REJECTED_AT_THE_LIMIT], ids=["accepted", "rejected-at-the-limit"])
+def test_a_crash_at_every_checkpoint_write_resumes_to_the_same_end(tmp_path, monkeypatch, capsys, story):
     started = time.monotonic()
-    ref = reference_run(tmp_path, monkeypatch, capsys)
+    ref = reference_run(tmp_path, story, monkeypatch, capsys)
     reference_s = time.monotonic() - started
     writes = len(ref["phases"])
     # Writes that record a finished agent call: killed before them, the call would be lost and run again.
@@ -220,20 +238,21 @@ def test_a_crash_at_every_checkpoint_write_resumes_to_the_same_end(tmp_path, mon
     project, team = setup(tmp_path / "crashed")
     forks = Forks(tmp_path)
     try:
-        with ScriptedModelServer({"roles": roles()}) as server:
-            seen, crashes, run_id, final = crash_at_every_write(forks, server, project, team, writes, agent_writes, ref)
+        with ScriptedModelServer({"roles": story.roles()}) as server:
+            seen, crashes, run_id, final = crash_at_every_write(forks, server, project, team, story, writes,
+                                                                agent_writes, ref)
             server.assert_complete()
             agent_requests = [r for r in server.requests if r.role in AGENT_ROLES]
     finally:
         forks.close()
 
-    assert final.returncode == 0, final.stderr[-3000:]
+    assert final.returncode == story.exit_code, final.stderr[-3000:]
     result = json.loads(final.stdout.strip().splitlines()[-1])
-    assert result["outcome"] == "accepted" and result["cycles"] == 1
+    assert result["outcome"] == story.outcome and result["cycles"] == 1
     assert seen == ref["phases"]
     # No agent call made twice: each agent step served once, none answered again from the replay cache.
     assert not [r for r in agent_requests if r.replay]
-    assert len(agent_requests) == sum(len(roles()[r]) for r in AGENT_ROLES)
+    assert len(agent_requests) == sum(len(story.roles()[r]) for r in AGENT_ROLES)
     log = events(project, run_id)
     assert len([e for e in log if isinstance(e, ev.AgentCallStarted)]) == 1
     # The same commits, with the same content, and the same transitions told once each.
