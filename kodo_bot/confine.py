@@ -25,6 +25,7 @@ macOS), ``sandbox_problem`` says why; the caller warns loudly and falls back to 
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import shutil
 import subprocess
@@ -154,12 +155,17 @@ class Confinement:
             "#!/bin/sh\n"
             "# kodo-bot: runs the agent's CLI confined by bubblewrap (kodo_bot/agents/confine.py)\n"
             f"exec env -i {kept} {toolchains} HOME={shlex.quote(str(self.home))} \\\n"
-            f"  {self._prefix(parent_env)}{shlex.quote(str(target))} \"$@\"\n"
+            f"  {self._setsid()}{self._prefix(parent_env)}{shlex.quote(str(target))} \"$@\"\n"
         )
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(body, encoding="utf-8")
         script.chmod(0o700)
         return script
+
+    @staticmethod
+    def _setsid() -> str:
+        found = shutil.which("setsid")
+        return f"{shlex.quote(found)} " if found else ""
 
     def _prefix(self, parent_env: Mapping[str, str]) -> str:
         if not self.bwrap:
@@ -223,3 +229,60 @@ def repository_dir(checkout: Path) -> Path | None:
     return gitdir
 
 
+
+
+class Leftovers:
+    """Process sessions a run started, on disk, so a resumed run can end what a killed one left running.
+
+    Inside bubblewrap nothing outlives kodo-bot (``--die-with-parent`` takes the whole PID namespace down).
+    Without it, each agent CLI and each check starts its own session (``setsid``), and the session id is
+    recorded here until the session ends normally; ``reap`` kills every process still in a recorded
+    session, however deep (orphans keep their session id unless they leave it on purpose).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def add(self, sid: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / str(sid)).write_text(str(_started(sid) or ""), encoding="utf-8")
+
+    def remove(self, sid: int) -> None:
+        (self.folder / str(sid)).unlink(missing_ok=True)
+
+    def reap(self) -> list[int]:
+        """Kill every process in every recorded session; return their pids."""
+        if not self.folder.is_dir():
+            return []
+        return [pid for record in list(self.folder.iterdir()) if record.name.isdigit()
+                for pid in self.reap_one(int(record.name))]
+
+    def reap_one(self, sid: int) -> list[int]:
+        """Kill every process in session ``sid`` and forget it. Processes older than the record (a reused
+        id) are left alone."""
+        import psutil
+
+        record = self.folder / str(sid)
+        try:
+            since = float(record.read_text(encoding="utf-8") or 0)
+        except (OSError, ValueError):
+            since = 0.0
+        killed = []
+        for proc in psutil.process_iter(["pid", "create_time"]):
+            try:
+                if proc.pid != os.getpid() and os.getsid(proc.pid) == sid and proc.info["create_time"] + 1 >= since:
+                    proc.kill()
+                    killed.append(proc.pid)
+            except (psutil.Error, OSError):
+                continue
+        record.unlink(missing_ok=True)
+        return killed
+
+
+def _started(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None

@@ -132,3 +132,30 @@ def test_the_base64_forms_of_a_token_are_masked_too():
     header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     text = f"extraheader = AUTHORIZATION: basic {header}\nraw {base64.b64encode(token.encode()).decode()}"
     assert redact(text, [token]) == "extraheader = AUTHORIZATION: basic [redacted]\nraw [redacted]"
+
+
+def test_a_resumed_run_ends_what_a_killed_one_left_running(tmp_path: Path):
+    # Without bubblewrap, an agent's CLI runs as a session leader; its background jobs outlive it.
+    from kodo_bot.confine import Leftovers
+
+    import psutil
+
+    alive = Leftovers(tmp_path / "alive")
+    leader = subprocess.Popen(["setsid", "sh", "-c", "sleep 300 & sleep 300 & wait"], start_new_session=False)
+    time.sleep(0.5)
+    alive.add(leader.pid)
+    orphans = [p for p in psutil.Process(leader.pid).children(recursive=True)]
+    assert len(orphans) == 2
+    leader.kill()  # kodo-bot died with its CLI: the background jobs are orphans now
+    leader.wait()
+    time.sleep(0.2)
+    assert all(p.is_running() for p in orphans)
+    unrelated = subprocess.Popen(["sleep", "300"])
+    try:
+        killed = Leftovers(tmp_path / "alive").reap()  # what the next process does on resume
+        assert sorted(killed) == sorted(p.pid for p in orphans)
+        psutil.wait_procs(orphans, timeout=5)
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in orphans)
+        assert unrelated.poll() is None and not (tmp_path / "alive" / str(leader.pid)).exists()
+    finally:
+        unrelated.kill()

@@ -61,9 +61,10 @@ from kodo_bot.agents._claude_stream import (
 )
 from kodo_bot.agents._processes import cli_pid, process_tree, reap
 from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment, config_dir, tmp_dir
-from kodo_bot.confine import Confinement, repository_dir, sandbox_problem
+from kodo_bot.confine import Confinement, Leftovers, repository_dir, sandbox_problem
 from kodo_bot.engine.models import AgentResult
 from kodo_bot.errors import AgentError
+from kodo_bot.redact import redact
 
 
 __all__ = ["BUNDLED_CLI", "ClaudeSession", "ClaudeSessionFactory", "bash_exit_code", "cli_problem"]
@@ -231,6 +232,7 @@ class ClaudeSession:
         self._on_session_id = on_session_id
         self._watch = watch
         self._confinement = confinement
+        self._alive = Leftovers(self.state_dir / "alive")
         self._cli_max_turns = max_turns if cli_enforces_max_turns else None
         self._client: ClaudeSDKClient | None = None
         self._pid: int | None = None
@@ -262,10 +264,26 @@ class ClaudeSession:
             raise
         finally:
             self._run = None
+            await asyncio.to_thread(self._mask_transcript)
         return self._result(run, error, time.monotonic() - started)
 
     async def close(self) -> None:
         await self._shutdown()
+        await asyncio.to_thread(self._mask_transcript)
+
+    def _mask_transcript(self) -> None:
+        """The CLI's transcript holds what the agent saw, its own credential included if it printed it:
+        mask it in place (the CLI appends to the file, so it must stay the same file)."""
+        path = transcript(config_dir(self.state_dir), self.session_id) if self.session_id else None
+        if path is None or not self._credentials:
+            return
+        with contextlib.suppress(OSError), path.open("r+", encoding="utf-8", errors="surrogateescape") as fh:
+            text = fh.read()
+            masked = redact(text, self._credentials)
+            if masked != text:
+                fh.seek(0)
+                fh.write(masked)
+                fh.truncate()
 
     # --- the process ------------------------------------------------------------------------------
 
@@ -288,6 +306,8 @@ class ClaudeSession:
         except Exception as exc:  # the SDK raises bare Exception for an initialize timeout
             raise self._start_error(exc) from exc
         self._client, self._pid, self._inbox = client, cli_pid(client), asyncio.Queue()
+        if self._confinement is not None and self._pid is not None:
+            self._alive.add(self._pid)  # the launcher made the CLI a session leader: its session is findable
         self._pump = asyncio.create_task(self._read(client, self._inbox), name=f"kodo-claude-{self.agent}")
         self._started = True
         self._announce_session_id()
@@ -413,7 +433,7 @@ class ClaudeSession:
         after 5 s each; then anything the CLI started that outlived it is reaped, by pid."""
         client, self._client = self._client, None
         pump, self._pump = self._pump, None
-        tree = process_tree(self._pid)
+        tree, sid = process_tree(self._pid), self._pid
         self._pid = None
         if client is not None:
             try:
@@ -426,6 +446,9 @@ class ClaudeSession:
                 await pump
         if tree:
             await asyncio.to_thread(reap, tree)
+        if sid is not None and self._confinement is not None:
+            # whatever left the tree (a daemonised background job) but not the session, and the record
+            await asyncio.to_thread(Leftovers(self._alive.folder).reap_one, sid)
 
     # --- one query ----------------------------------------------------------------------------------
 

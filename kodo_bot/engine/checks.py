@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from kodo_bot.confine import Confinement
+from kodo_bot.confine import Confinement, Leftovers
 from kodo_bot.engine.models import CheckResult
 
 OUTPUT_TAIL = 4000
@@ -23,12 +23,12 @@ CHECK_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 def run_checks(
     commands: list[str], cwd: Path, *, env: Mapping[str, str], timeout_s: float = 1800,
-    confinement: Confinement | None = None,
+    confinement: Confinement | None = None, alive: Leftovers | None = None,
 ) -> list[CheckResult]:
     """Run each command in order; stop at the first failure (later ones would only add noise)."""
     results = []
     for command in commands:
-        result = run_check(command, cwd, env=env, timeout_s=timeout_s, confinement=confinement)
+        result = run_check(command, cwd, env=env, timeout_s=timeout_s, confinement=confinement, alive=alive)
         results.append(result)
         if not result.passed:
             break
@@ -36,8 +36,10 @@ def run_checks(
 
 
 def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: float,
-              confinement: Confinement | None = None) -> CheckResult:
-    """``confinement``: run it confined (bubblewrap, environment allowlist) like an agent's command."""
+              confinement: Confinement | None = None, alive: Leftovers | None = None) -> CheckResult:
+    """``confinement``: run it confined (bubblewrap, environment allowlist) like an agent's command.
+    ``alive``: where its session is recorded while it runs, so a resumed run can end it after a crash;
+    whatever it leaves running in its session is ended when it exits."""
     started = time.monotonic()
     argv, run_env = ["/bin/sh", "-c", command], dict(env)
     if confinement is not None:
@@ -51,6 +53,8 @@ def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: flo
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, so a timeout ends everything it started
     )
+    if alive is not None:
+        alive.add(proc.pid)
     try:
         out, _ = proc.communicate(timeout=timeout_s)
         code, output = proc.returncode, out.decode("utf-8", "replace")
@@ -59,6 +63,9 @@ def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: flo
         out, _ = proc.communicate()
         code = 124
         output = out.decode("utf-8", "replace") + f"\n[kodo-bot: timed out after {timeout_s:.0f}s]"
+    finally:
+        if alive is not None:
+            alive.reap_one(proc.pid)
     return CheckResult(
         command=command,
         exit_code=code,

@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 
 from kodo_bot.agents.base import SessionFactory, role_marker
-from kodo_bot.confine import Confinement
+from kodo_bot.confine import Confinement, Leftovers
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
@@ -53,6 +53,8 @@ class Verification:
         self.check_env, self.check_timeout_s = check_env, check_timeout_s
         #: checks run confined like agents (bubblewrap), with the same environment allowlist
         self.sandbox, self.agent_env = sandbox, agent_env
+        #: the checks' process sessions while they run (a resumed run ends what a killed one left)
+        self.alive = Leftovers(scratch / "alive")
 
     async def checks(self, sha: str, commands: list[str], round_no: int, *, run_detected: bool = True) -> RoundChecks:
         """The configured checks; without any, the project's own test command detected in the checkout of
@@ -67,7 +69,7 @@ class Verification:
             if source == "detected" and not run_detected:
                 return RoundChecks(results=[], test_commands=commands)
             results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s,
-                                              confinement=self._confinement(path))
+                                              confinement=self._confinement(path), alive=self.alive)
         return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
 
     async def verdicts(
