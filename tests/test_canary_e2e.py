@@ -40,8 +40,8 @@ RUNNER_CREDENTIAL = "canary-runner-credentials-0009"
 RUNNER_TEMP_SECRET = "canary-runner-temp-0010"
 
 
-def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_the_branch(tmp_path: Path):
-    assert sandbox_problem() is None, sandbox_problem()  # .ci/run installs bubblewrap
+def plant(tmp_path: Path) -> tuple[Path, Path]:
+    """The runner's home and an Actions runner's folders, each holding a canary."""
     home = tmp_path / "runner-home"
     home.mkdir()
     (home / ".git-credentials").write_text(f"https://x-access-token:{HOME_CREDENTIAL}@github.com\n")
@@ -50,11 +50,16 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     (runner / ".credentials").write_text(f'{{"token": "{RUNNER_CREDENTIAL}"}}')
     (runner / "_work" / "_temp").mkdir()
     (runner / "_work" / "_temp" / "set_env_1").write_text(f"SECRET={RUNNER_TEMP_SECRET}\n")
-    project = make_project(tmp_path)
-    header = base64.b64encode(f"x-access-token:{CHECKOUT_TOKEN}".encode()).decode()
-    git.Repo(project).git.config("http.https://github.com/.extraheader", f"AUTHORIZATION: basic {header}")
+    return home, runner
 
-    look = " ; ".join([
+
+HEADER = base64.b64encode(f"x-access-token:{CHECKOUT_TOKEN}".encode()).decode()
+SECRETS = [*CANARIES.values(), "canary-db-password-0004", PARENT_ONLY, HOME_CREDENTIAL, CHECKOUT_TOKEN, HEADER,
+           RUNNER_CREDENTIAL, RUNNER_TEMP_SECRET]
+
+
+def look_around(home: Path, runner: Path) -> str:
+    return " ; ".join([
         "env > found-env.txt",
         "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done > found-proc.txt 2>&1",
         "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done >> found-proc.txt 2>&1",
@@ -64,6 +69,34 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
         f"ls -la {home} {runner} >> found-files.txt 2>&1",
         "true",
     ])
+
+
+def runner_env(home: Path, runner: Path) -> dict[str, str]:
+    return {**CANARIES, "HOME": str(home), "RUNNER_WORKSPACE": str(runner / "_work" / "repo"),
+            "RUNNER_TEMP": str(runner / "_work" / "_temp")}
+
+
+def in_a_shell_with_its_own_secret(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Start ``argv`` from a shell that holds a secret of its own, which the child never had."""
+    return subprocess.run(
+        ["/bin/sh", "-c", 'PARENT_ONLY_SECRET="$1"; export PARENT_ONLY_SECRET; shift; env -u PARENT_ONLY_SECRET "$@"; '
+         'echo "exit=$?"', "sh", PARENT_ONLY, *argv], env=env, capture_output=True, text=True, timeout=240)
+
+
+def leaks(places: dict[str, str]) -> list[tuple[str, str]]:
+    return [(secret, where) for where, text in places.items() for secret in SECRETS if secret in text]
+
+
+def files_under(root: Path) -> dict[str, str]:
+    return {str(p): p.read_text(errors="replace") for p in root.rglob("*") if p.is_file() and ".git/objects" not in str(p)}
+
+
+def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_the_branch(tmp_path: Path):
+    assert sandbox_problem() is None, sandbox_problem()  # .ci/run installs bubblewrap
+    home, runner = plant(tmp_path)
+    project = make_project(tmp_path)
+    git.Repo(project).git.config("http.https://github.com/.extraheader", f"AUTHORIZATION: basic {HEADER}")
+    look = look_around(home, runner)
     roles = {
         "orchestrator": [delegate(("worker_fast", "Look around.")), done("Looked around.")],
         "worker_fast": [bash(look), bash("cat found-*.txt"), say("Done looking.")],
@@ -71,14 +104,9 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
         "verifier/architect": verifier_passes("git show --stat HEAD"),
     }
     with ScriptedModelServer({"roles": roles}) as server:
-        env = {**agent_test_env(server.url), **CANARIES, "HOME": str(home),
-               "RUNNER_WORKSPACE": str(runner / "_work" / "repo"), "RUNNER_TEMP": str(runner / "_work" / "_temp")}
-        # The parent shell holds a secret of its own that kodo-bot never had.
-        parent = subprocess.run(
-            ["/bin/sh", "-c", 'PARENT_ONLY_SECRET="$1"; export PARENT_ONLY_SECRET; '
-             'env -u PARENT_ONLY_SECRET "$2" -m kodo_bot.cli run --goal "Look" --project "$3" --json; '
-             'echo "exit=$?"', "sh", PARENT_ONLY, sys.executable, str(project)],
-            env=env, capture_output=True, text=True, timeout=240)
+        env = {**agent_test_env(server.url), **runner_env(home, runner)}
+        parent = in_a_shell_with_its_own_secret(
+            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Look", "--project", str(project), "--json"], env)
         bodies = repr(server.request_bodies)
     assert "exit=0" in parent.stdout, parent.stderr[-3000:]
 
@@ -87,15 +115,40 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     looked = next(found).read_text()
     assert "No such file" in looked  # the files were looked for and were not there to read
     committed = git.Repo(project).git.log("-p", "--all", "--full-history", branch.name)
-    places = {
-        "the requests the model server got": bodies,
-        "the run branch": committed,
-        **{str(p.relative_to(project)): p.read_text(errors="replace")
-           for p in (project / ".kodo" / "runs").rglob("*") if p.is_file()},
-    }
-    secrets = [*CANARIES.values(), "canary-db-password-0004", PARENT_ONLY, HOME_CREDENTIAL, CHECKOUT_TOKEN, header,
-               RUNNER_CREDENTIAL, RUNNER_TEMP_SECRET]
-    leaks = [(secret, where) for where, text in places.items() for secret in secrets if secret in text]
-    assert leaks == []
-    assert "found-env.txt" in committed  # the agent's findings were committed, and hold nothing
+    places = {"the requests the model server got": bodies, "the run branch": committed,
+              **files_under(project / ".kodo" / "runs")}
+    assert leaks(places) == []
+    assert "found-files.txt" in committed  # the agent's findings were committed, and hold nothing
     assert os.environ.get("PARENT_ONLY_SECRET") is None
+
+
+def test_no_canary_leaves_kodo_bot_action_in_comments_pushes_logs_or_requests(tmp_path: Path):
+    from tests.github_support import REPO, make_scene
+
+    assert sandbox_problem() is None, sandbox_problem()
+    home, runner = plant(tmp_path)
+    scene = make_scene(tmp_path, {"README.md": "# app\n", "test_base.py": "def test_ok():\n    pass\n"})
+    number = scene.issue("Look around", "Look around the runner.")
+    event = scene.label(number)
+    roles = {
+        "orchestrator": [delegate(("worker_fast", "Look around.")), done("Looked around.")],
+        "worker_fast": [bash(look_around(home, runner)), bash("cat found-*.txt"), say("Done looking.")],
+        "verifier/tester": verifier_passes("git show --stat HEAD"),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    with ScriptedModelServer({"roles": roles}) as server:
+        # the job's token is the real one here (the emulator checks it), and just as secret as the canaries
+        env = {**scene.env(event, model_url=server.url), **runner_env(home, runner), "GITHUB_TOKEN": scene.token}
+        job = in_a_shell_with_its_own_secret([sys.executable, "-m", "kodo_bot.cli", "action"], env)
+        bodies = repr(server.request_bodies)
+    assert "exit=0" in job.stdout, job.stderr[-3000:]
+    assert scene.outputs()["outcome"] == "accepted"
+    pushed = git.Repo.init(tmp_path / "inspect")
+    pushed.git.fetch(scene.emu.git_url(REPO), "+refs/heads/*:refs/remotes/gh/*")
+    comments = [c.body for n in (number, *(p.number for p in scene.pulls())) for c in scene.emu.comments(REPO, n)]
+    places = {"the requests the model server got": bodies, "the pushed refs": pushed.git.log("-p", "--all"),
+              "the comments": "\n".join(comments), "the job summary": scene.summary(), "the job's output": job.stdout + job.stderr,
+              **files_under(tmp_path / "job"), **files_under(tmp_path / "runner-work")}
+    assert leaks(places) == []
+    assert not [where for where, text in places.items() if scene.token in text]
+    assert "found-files.txt" in places["the pushed refs"]  # the findings were pushed, and hold nothing
