@@ -19,11 +19,12 @@ from typing import Any
 
 
 from kodo_bot.agents.base import SessionFactory
+from kodo_bot.confine import Leftovers, not_dumpable
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
 from kodo_bot.engine.orchestrator import ApiOrchestrator
 from kodo_bot.engine.runner import Run
-from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore
+from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore, unconfined_reason
 from kodo_bot.engine.team import Team
 from kodo_bot.engine.verification import Verification
 from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project, prior_cycles
@@ -37,7 +38,8 @@ class Backends:
     api_key: str | None
     base_url: str | None = None
     #: builds the agent backend for a run, given the run's own directory (for the agents' config/sessions)
-    session_factory: Callable[[Path], SessionFactory] = None  # type: ignore[assignment]
+    #: and its settings (the sandbox switch, the variables agents may see)
+    session_factory: Callable[[Path, RunSettings], SessionFactory] = None  # type: ignore[assignment]
     #: environment for the engine's check commands (secrets already scrubbed)
     check_env: Mapping[str, str] = field(default_factory=dict)
     model_retries: int = 4
@@ -190,7 +192,11 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: li
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable
         bus = _event_bus(state, store, backends, sinks)
         repo = open_project(Path(state.project), allow_dirty=True)
-        factory = backends.session_factory(store.run_dir(state.run_id))
+        # A killed run may have left agents or checks running (only without the sandbox): end them first.
+        for folder in (store.run_dir(state.run_id) / "claude" / "alive", store.scratch_dir(state.run_id) / "alive"):
+            Leftovers(folder).reap()
+        factory = backends.session_factory(store.run_dir(state.run_id), state.settings)
+        _warn_if_unconfined(state, bus)
         state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
         workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha)
         orchestrator = ApiOrchestrator(
@@ -200,6 +206,7 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: li
         verification = Verification(
             project=repo, scratch=store.scratch_dir(state.run_id), factory=factory,
             check_env=backends.check_env, check_timeout_s=state.settings.check_timeout_s,
+            sandbox=unconfined_reason(state.settings) is None, agent_env=tuple(state.settings.agent_env),
         )
         run = Run(state, store=store, workspace=workspace, orchestrator=orchestrator, factory=factory,
                   verification=verification, bus=bus, resumed=resumed)
@@ -242,6 +249,16 @@ def _event_bus(state: RunState, store: RunStore, backends: Backends, sinks: list
             bus.deliver(event)
     state.outbox = []
     return bus
+
+
+def _warn_if_unconfined(state: RunState, bus: ev.EventBus) -> None:
+    why = unconfined_reason(state.settings)
+    if why is None:
+        return
+    not_dumpable()
+    bus.emit(ev.Notice(run_id=state.run_id, level="warning", message=(
+        f"AGENTS ARE NOT SANDBOXED: {why}. They can read other processes' environments and files of this "
+        "user; kodo-bot falls back to ending their process groups and keeping its own memory unreadable.")))
 
 
 def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) -> Team:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kodo_bot.engine.events import Event
+from kodo_bot.confine import sandbox_problem
 from kodo_bot.engine.ledger import Ledger
 from kodo_bot.engine.models import AgentResult, Outcome
 from kodo_bot.engine.team import Team
@@ -48,7 +49,18 @@ class RunSettings(BaseModel):
     check_timeout_s: float = 1800
     #: True/False forces UI verifiers on/off; None decides from the goal text
     ui: bool | None = None
+    #: confine agents and checks with bubblewrap (``sandbox: off`` in the team file or .github/kodo.yml)
+    sandbox: bool = True
+    #: environment variables (names) agents and checks may see beyond the built-in allowlist
+    agent_env: list[str] = Field(default_factory=list)
     team: Team
+
+
+def unconfined_reason(settings: RunSettings) -> str | None:
+    """Why agents and checks of a run with these settings are not sandboxed, or None when they are."""
+    if not settings.sandbox:
+        return "the sandbox is off (`sandbox: off`)"
+    return sandbox_problem()
 
 
 class VerificationInProgress(BaseModel):
