@@ -132,3 +132,28 @@ def test_a_bug_mid_run_leaves_the_run_failed_not_running(tmp_path):
     (state,) = RunStore(project / ".kodo").list()
     assert state.outcome is not None and state.outcome.value == "error" and state.resumable
     assert "internal error: RuntimeError: the backend has a bug" in state.reason
+
+
+def test_one_process_per_run_and_a_status_probe_does_not_refuse_a_resume(tmp_path):
+    import fcntl
+    import threading
+
+    from kodo_bot.engine.launch import RunLock
+    from kodo_bot.errors import UserError
+
+    store = RunStore(tmp_path)
+    first = RunLock(store.run_dir("r1"))
+    try:
+        with pytest.raises(UserError, match="being worked on by another kodo-bot process"):
+            RunLock(store.run_dir("r1"))
+        assert store.is_live("r1")
+        assert store.lock_path("r1").read_text() == str(os.getpid())  # the refused one did not wipe it
+    finally:
+        first.release()
+    assert not store.is_live("r1")
+    # `runs` holds the lock shared for an instant to see whether the run is alive; a resume starting just then
+    # waits for it instead of being refused.
+    probe = open(store.lock_path("r1"), "rb")  # noqa: SIM115
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    threading.Timer(0.3, probe.close).start()
+    RunLock(store.run_dir("r1")).release()

@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -84,12 +85,11 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._fh = open(run_dir / "lock", "w")  # noqa: SIM115
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        self._fh = open(run_dir / "lock", "a+")  # noqa: SIM115 - not "w": a holder's pid stays until we hold it
+        if not _flock_within(self._fh, seconds=1.0):
             self._fh.close()
-            raise UserError(f"run {run_dir.name} is being worked on by another kodo-bot process") from None
+            raise UserError(f"run {run_dir.name} is being worked on by another kodo-bot process")
+        self._fh.truncate(0)
         self._fh.write(str(os.getpid()))
         self._fh.flush()
 
@@ -97,6 +97,20 @@ class RunLock:
         if not self._fh.closed:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
+
+
+def _flock_within(fh: Any, *, seconds: float) -> bool:
+    """Take the lock, trying for a moment: ``runs`` and ``report`` hold it shared for an instant to see whether
+    a run is alive (``RunStore.is_live``), and a resume started just then must not be refused for it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def drive(coro: Coroutine[Any, Any, RunState]) -> RunState:
