@@ -212,7 +212,8 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: li
         factory = backends.session_factory(store.run_dir(state.run_id), state.settings)
         _warn_if_unconfined(state, bus)
         state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
-        workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha)
+        workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha,
+                                                 secrets=backends.secrets)
         orchestrator = ApiOrchestrator(
             model=state.settings.orchestrator_model, api_key=backends.api_key, base_url=backends.base_url,
             retries=backends.model_retries, backoff_s=backends.model_backoff_s, timeout_s=backends.model_timeout_s,

@@ -104,12 +104,17 @@ def tools(team: Team) -> list[dict[str, Any]]:
     return out
 
 
-def cycle_seed(goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None) -> str:
-    """The first message of a cycle. Only the goal, the last summary and the last rejection carry over,
-    so the orchestrator's context stays the same size however many cycles run."""
+def cycle_seed(goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None,
+               notes: list[str] = ()) -> str:
+    """The first message of a cycle. Only the goal, the last summary, the last rejection and what the
+    engine had to undo or withhold carry over, so the orchestrator's context stays the same size however many
+    cycles run."""
     parts = [f"# Goal\n{goal.strip()}", f"# Cycle {cycle} of at most {max_cycles}"]
     if previous:
         parts.append(f"# Where the previous cycle ended\n{previous.strip()}")
+    if notes:
+        listed = "\n".join(f"- {note}" for note in notes)
+        parts.append(f"# What kodo-bot had to undo or keep out of the commits\n{listed}")
     if rejection:
         parts.append(f"# Verification rejected the last attempt\nFix these, then call done again.\n\n{rejection.strip()}")
     return "\n\n".join(parts)

@@ -156,8 +156,9 @@ class Run:
         s.cycle += 1
         s.cycle_open, s.exchange, s.completed_calls = True, 0, {}
         previous = s.summaries[-1] if s.summaries else None
-        seed = cycle_seed(s.goal, cycle=s.cycle, max_cycles=s.settings.max_cycles, previous=previous, rejection=s.rejection)
-        s.messages = [{"role": "user", "content": seed}]
+        seed = cycle_seed(s.goal, cycle=s.cycle, max_cycles=s.settings.max_cycles, previous=previous,
+                          rejection=s.rejection, notes=s.engine_notes)
+        s.messages, s.engine_notes = [{"role": "user", "content": seed}], []
         self._checkpoint(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
 
     def _close_cycle(self, reason: str, summary: str, *events: ev.Event) -> None:
@@ -176,7 +177,10 @@ class Run:
                 self._record_commit(head.hexsha, summary, self._files_of(head.hexsha), [])
             return head.hexsha
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
-        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output)
+        notes = [*self.workspace.take_interference(),
+                 *(f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
+                   for w in commit.withheld)]
+        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output, notes)
         return commit.sha
 
     def _committed_this_cycle(self, message: str) -> bool:
@@ -186,11 +190,14 @@ class Run:
     def _files_of(self, sha: str) -> list[str]:
         return self.workspace.repo.git.diff("--name-only", "--no-renames", f"{sha}^", sha).splitlines()
 
-    def _record_commit(self, sha: str, summary: str, files: list[str], build_output: list[str]) -> None:
+    def _record_commit(self, sha: str, summary: str, files: list[str], build_output: list[str],
+                       notes: list[str] = ()) -> None:
         s = self.state
         s.head_sha = sha
         s.build_output = sorted({*s.build_output, *build_output})
-        self._checkpoint(ev.CycleCommitted(run_id=s.run_id, cycle=s.cycle, sha=sha, branch=s.branch, summary=summary,
+        s.engine_notes = [*s.engine_notes, *notes]
+        self._checkpoint(*(ev.Notice(run_id=s.run_id, level="warning", message=note) for note in notes),
+                         ev.CycleCommitted(run_id=s.run_id, cycle=s.cycle, sha=sha, branch=s.branch, summary=summary,
                                            files_changed=files, build_output=build_output))
 
     # ----------------------------------------------------------------- one orchestrator exchange
@@ -267,6 +274,8 @@ class Run:
                 result = AgentResult(agent=agent, is_error=True, error=str(exc), duration_s=time.monotonic() - started)
         s.add_wait("agents", time.monotonic() - started)
         s.ledger.add(agent, "subscription", result.cost_usd, result.usage)
+        # Before the checkpoint says the call finished, its files are safe from a lost worktree.
+        await asyncio.to_thread(self.workspace.snapshot)
         s.completed_calls[call_id] = result
         self._checkpoint(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
         return result

@@ -106,6 +106,8 @@ class RunState(BaseModel):
     rejections: int = 0
     verifying: VerificationInProgress | None = None
     head_sha: str | None = None
+    #: what the engine undid or withheld since the last cycle began (told to the next cycle, then cleared)
+    engine_notes: list[str] = Field(default_factory=list)
     #: build output and caches the cycle commits left out, so far
     build_output: list[str] = Field(default_factory=list)
     ledger: Ledger = Field(default_factory=Ledger)

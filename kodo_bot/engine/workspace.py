@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,13 +160,16 @@ class RunWorkspace:
         """Save the worktree's files (build output aside) under a hidden ref, parented on the branch head."""
         if not self.path.is_dir():
             return None
-        scratch = self._index.with_suffix(".snapshot")
-        if self._index.exists():
-            shutil.copyfile(self._index, scratch)
-        tree, _ = self._stage(index=scratch)
-        sha = self._git("commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot",
-                        env=_bot_identity()).strip()
-        self._git("update-ref", self._snapshot_ref, sha)
+        scratch = self._index.with_suffix(f".{uuid.uuid4().hex[:8]}.snapshot")  # calls may end together
+        try:
+            if self._index.exists():
+                shutil.copyfile(self._index, scratch)
+            tree, _ = self._stage(index=scratch)
+            sha = self._git("commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot",
+                            env=_bot_identity()).strip()
+            self._git("update-ref", self._snapshot_ref, sha)
+        finally:
+            scratch.unlink(missing_ok=True)
         return sha
 
     # --- keeping the branch the engine's -----------------------------------------------------------
