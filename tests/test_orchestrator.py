@@ -153,3 +153,12 @@ def test_agent_results_reach_the_orchestrator_bounded_with_observed_commands():
     assert text.startswith("tester finished after 7 turns, with an error: turn limit 7 reached.")
     assert "[... cut]" in text and "x" * RESULT_TEXT_LIMIT in text and "x" * (RESULT_TEXT_LIMIT + 1) not in text
     assert "- `step 11` -> exit 1" in text and "`step 1` " not in text  # the last ten commands
+
+
+def test_cycle_seed_tells_what_the_engine_undid_or_kept_out():
+    notes = ["`creds.txt` was not committed: it holds a credential kodo-bot was given.",
+             "an agent moved the run branch from abc to def (reset, rebase or commit); kodo-bot restored it"]
+    seed = cycle_seed("Do X", cycle=2, max_cycles=5, previous="did X", rejection=None, notes=notes)
+    assert "# What kodo-bot had to undo or keep out of the commits" in seed
+    assert all(f"- {note}" in seed for note in notes)
+    assert "undo or keep out" not in cycle_seed("Do X", cycle=2, max_cycles=5, previous="did X", rejection=None)

@@ -20,7 +20,7 @@ from pathlib import Path
 from kodo_bot.redact import secret_forms
 
 #: files larger than this are withheld (an agent's stray dump, a model file, a core)
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = 10_000_000
 
 _DETECTORS = (
     "AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector", "CloudantDetector",
