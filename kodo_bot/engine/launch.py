@@ -201,6 +201,7 @@ async def resume_run(
 async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
     store.crash = backends.crash or store.crash
+    store.secrets = tuple(backends.secrets)
     orchestrator, bus = None, None
     try:
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable

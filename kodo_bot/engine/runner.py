@@ -174,14 +174,19 @@ class Run:
             # Committed before an interruption: never commit a cycle twice. If the run was killed between the
             # commit and the checkpoint recording it, record it now.
             if s.head_sha != head.hexsha:
-                self._record_commit(head.hexsha, summary, self._files_of(head.hexsha), [])
+                self._record_commit(head.hexsha, summary, self._files_of(head.hexsha), [],
+                                    self._engine_notes(self.workspace.withheld))
             return head.hexsha
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
-        notes = [*self.workspace.take_interference(),
-                 *(f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
-                   for w in commit.withheld)]
-        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output, notes)
+        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output,
+                            self._engine_notes(commit.withheld))
         return commit.sha
+
+    def _engine_notes(self, withheld: list) -> list[str]:
+        """What the engine undid in the worktree's git, and what it kept out of the commit, for the team."""
+        return [*self.workspace.take_interference(),
+                *(f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
+                  for w in withheld)]
 
     def _committed_this_cycle(self, message: str) -> bool:
         lines = message.splitlines()

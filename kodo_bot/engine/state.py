@@ -30,6 +30,7 @@ from kodo_bot.engine.ledger import Ledger
 from kodo_bot.engine.models import AgentResult, Outcome
 from kodo_bot.engine.team import Team
 from kodo_bot.errors import UserError
+from kodo_bot.redact import redact
 
 
 class RunSettings(BaseModel):
@@ -164,6 +165,8 @@ class RunStore:
         self.runs_dir = state_dir / "runs"
         self.crash = crash
         self.saves = 0
+        #: values masked in every checkpoint written (the credentials the entry point read), like the event log
+        self.secrets: tuple[str, ...] = ()
 
     def new_run_id(self) -> str:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -190,7 +193,7 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(state.model_dump_json(indent=1))
+            fh.write(redact(state.model_dump_json(indent=1), self.secrets))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)  # atomic: a kill -9 leaves either the old or the new checkpoint

@@ -103,6 +103,8 @@ class RunWorkspace:
         self.expected = self._rev(f"refs/heads/{branch}")
         #: what the engine undid since the last commit (agents moving the branch, switching branches ...)
         self.interference: list[str] = []
+        #: files the last staging kept out of the commit (secrets, huge files)
+        self.withheld: list[Withheld] = []
 
     @classmethod
     def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str, **options) -> RunWorkspace:
@@ -224,6 +226,8 @@ class RunWorkspace:
         withheld = scan(self.path, sorted(set(filter(None, changed.split("\0")))), secrets=self.secrets,
                         max_bytes=self.max_file_bytes)
         keep_out = [f":(exclude,literal){w.path}" for w in withheld]
+        if index == self._index:
+            self.withheld = withheld
         self._git("add", "-A", "--", ".", *keep_out, index=index)
         return self._git("write-tree", index=index).strip(), withheld
 
