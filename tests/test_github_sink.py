@@ -6,6 +6,7 @@ so the timing (coalescing, heartbeats) is exact rather than raced.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import git
@@ -157,3 +158,25 @@ def test_a_second_sink_for_the_same_run_edits_instead_of_reposting(world):
     assert kinds == ["outcome", "progress", "verdicts"]
     assert [s.state for s in scene.emu.statuses(REPO, sha)] == ["failure", "failure"]
     assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:needs-human"]
+
+
+@pytest.mark.parametrize("job_left_s, delivered", [(60, True), (1, False)])
+def test_a_used_up_rate_limit_is_waited_for_only_when_the_job_outlasts_it(world, job_left_s, delivered):
+    scene, n, clone, clock, make_sink = world
+    sink = make_sink(deadline=time.time() + job_left_s)
+    sink.handle(started())
+    sha = commit(clone, "hello.py")
+    sink.handle(ev.CycleCommitted(run_id=RUN, seq=2, cycle=1, sha=sha, branch=BRANCH, summary="hello"))
+    # The status write finds the hour's limit used up, resetting in two seconds (beyond the client's 2 s cap).
+    scene.emu.faults.rate_limit(method="POST", path_regex=r"/statuses/", reset_in_s=2)
+    verdict = Verdict(verifier="tester", passed=True, summary="ok")
+    sink.handle(ev.VerificationFinished(run_id=RUN, seq=3, cycle=1, round=1, sha=sha, accepted=True,
+                                        verdicts=[verdict]))
+    assert scene.emu.statuses(REPO, sha) == []
+    if delivered:
+        assert sink.refusals == [] and sink.stop_requested() is None  # transient: the job can wait for it
+        time.sleep(sink._attempts.wait_s())
+        sink.handle(ev.CycleEnded(run_id=RUN, seq=4, cycle=1, reason="r", summary="s"))
+        assert [s.state for s in scene.emu.statuses(REPO, sha)] == ["success"]
+    else:
+        assert "rate limit is used up" in sink.refusals[0] and "GitHub refused" in sink.stop_requested()

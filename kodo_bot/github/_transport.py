@@ -5,7 +5,7 @@ GitHub's answers fall in two kinds, and everything after depends on telling them
 - **transient**: 5xx, secondary rate limits, dropped connections. The transport retries them with backoff
   (``RetryPolicy``); if they outlast that, a ``GitHubError`` says so, and the sink tries again later.
 - **permanent**: 401, 403 for a permission or a repository setting, 404, 422, a primary rate limit that
-  resets later than the run may wait, a rejected push. Asking again cannot help, so they raise
+  resets later than the job may wait (``retry_at`` says when), a rejected push. Asking again cannot help, so they raise
   :class:`GitHubRefused`, whose message names what was refused and whose ``hint`` the exact permission or
   setting to change. The sink stops retrying them and ends the run as ``error`` with that reason.
 
@@ -35,7 +35,14 @@ _ACTIONS_PR_REFUSAL = "not permitted to create or approve pull requests"
 
 class GitHubRefused(GitHubError):
     """GitHub refused for good: a permission, a setting, something missing, a rejected push. Retrying cannot
-    help; the message says what was refused and ``hint`` what a person must change."""
+    help; the message says what was refused and ``hint`` what a person must change.
+
+    A used-up rate limit is refused only until ``retry_at`` (``time.time()``): a caller who can wait that
+    long (the job's end is later) may treat it as transient."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_at: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_at = retry_at
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,8 @@ def translate(exc: GithubException, *, what: str, permission: str, secrets: tupl
         return GitHubRefused(f"GitHub's rate limit is used up: it refused to {what} until a reset later than "
                              f"kodo-bot may wait ({detail})",
                              hint="wait for the hourly limit to reset, then add the label again; the run's work "
-                                  "is committed on its branch (a GitHub App token has a higher limit)")
+                                  "is committed on its branch (a GitHub App token has a higher limit)",
+                             retry_at=time.time() + (exc.wait or 0.0))
     if exc.status == 401:
         return GitHubRefused(f"GitHub rejected the token ({detail}) when trying to {what}",
                              hint="the token is missing, expired or revoked: pass a valid `github-token`")

@@ -45,7 +45,7 @@ from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.models import Outcome
 from kodo_bot.errors import GitHubError
 from kodo_bot.github import _md, render
-from kodo_bot.github._transport import GitHubRefused
+from kodo_bot.github._attempts import Attempts
 from kodo_bot.github.client import CommentInfo, GitHubClient, PullInfo
 from kodo_bot.github.config import LABEL_RUNNING
 from kodo_bot.github.git_remote import GitRemote
@@ -127,12 +127,10 @@ class GitHubSink(EventSink):
         self.push_error: str | None = None
         self.pushed_sha: str | None = None
         self.undelivered: list[str] = []
-        #: permanent refusals, each with what to change: any of them makes the outcome ``error``
-        self.refusals: list[str] = []
+        self._attempts = Attempts(write_retry_s=run.write_retry_s, redact=self._redact)
         self._refused: set[str] = set()  # steps never to try again ("push", "pull", "progress", final steps)
-        self._given_up: list[str] = []
-        self._failing: dict[str, float] = {}
         self._stop: str | None = None
+        self._drain_until: float | None = None  # time.time() when closing must end
         self._state = progress
         self._slots = CommentSlots(client, progress_comment.author, slots)
         self._pull_uncertain = False
@@ -185,6 +183,11 @@ class GitHubSink(EventSink):
         return event
 
     @property
+    def refusals(self) -> list[str]:
+        """Permanent refusals, each with what to change: any of them makes the outcome ``error``."""
+        return self._attempts.refusals
+
+    @property
     def refusal_reason(self) -> str:
         return "GitHub refused: " + "; ".join(self.refusals)
 
@@ -201,15 +204,16 @@ class GitHubSink(EventSink):
         """
         with self._cv:
             first, self._closing = not self._closing, True
+            self._attempts.start_closing()
+            self._drain_until = time.time() + self._drain_budget()
             self._cv.notify_all()
-            self._failing.clear()  # each write gets its own ``write_retry_s`` from here
         if first and self._thread is not None:
             self._thread.join()  # the worker drains before it ends
         else:
             self._drain()
         with self._cv:
-            self.undelivered = [*self._given_up, *self._outstanding()]
-            self._given_up.clear()
+            self.undelivered = [*self._attempts.given_up, *self._outstanding()]
+            self._attempts.given_up.clear()
             if [u for u in self.undelivered if u != "progress comment"]:
                 self._end_as_error(f"kodo-bot could not deliver to GitHub: {', '.join(self.undelivered)}")
         if self.undelivered:
@@ -226,35 +230,40 @@ class GitHubSink(EventSink):
 
     # ------------------------------------------------------------------ the worker
     def _work(self) -> None:
-        deadline: float | None = None
         ok = progressed = True
         while True:
             with self._cv:
                 if not self._closing:
                     self._cv.wait(timeout=self._next_wait(ok, progressed))
-                if self._closing and deadline is None:
-                    deadline = time.monotonic() + self._drain_budget()
+                closing = self._closing
             before = self._outstanding()
             ok = self._reconcile()
             progressed = self._outstanding() != before
-            if deadline is not None and (not self._outstanding() or time.monotonic() >= deadline):
+            if closing and (not self._outstanding() or time.time() >= self._drain_until):
                 return
-            if deadline is not None and not (ok and progressed):
-                time.sleep(self.run.retry_s)
+            if closing and not (ok and progressed):
+                self._pause()
 
     def _drain_budget(self) -> float:
         left = self.run.deadline - time.time() if self.run.deadline is not None else self.run.drain_s
         return max(0.0, min(self.run.drain_s, left))
 
     def _drain(self) -> None:
-        deadline = time.monotonic() + self._drain_budget()
-        while self._outstanding() and not self._reconcile() and time.monotonic() < deadline:
-            time.sleep(self.run.retry_s)
+        while self._outstanding() and not self._reconcile() and time.time() < self._drain_until:
+            self._pause()
+
+    def _pause(self) -> None:
+        """Between failing passes while closing: the retry interval, or until a rate limit resets."""
+        time.sleep(max(0.0, min(max(self.run.retry_s, self._attempts.wait_s()), self._drain_until - time.time())))
+
+    def _wait_limit(self) -> float | None:
+        """How long a used-up rate limit may be waited for: the job's end, else the drain's once closing."""
+        return self.run.deadline if self.run.deadline is not None else self._drain_until
 
     def _next_wait(self, last_ok: bool, progressed: bool) -> float:
         w = self._want
         if not last_ok:
-            return self.run.retry_s
+            return max(self.run.retry_s, self._attempts.wait_s())
         if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps or w.issue_check:
             # Items waiting on others (a round before its PR exists) must not spin the loop.
             return 0.0 if progressed else self.run.retry_s
@@ -278,6 +287,11 @@ class GitHubSink(EventSink):
     def _reconcile(self) -> bool:
         """One pass making GitHub match what the run says, in dependency order; True if nothing failed."""
         w = self._want
+        if self._attempts.wait_s() > 0:
+            limit = self._wait_limit()
+            if limit is None or self._attempts.not_before < limit:
+                return False  # a used-up rate limit: nothing gets through before it resets
+            self._attempts.not_before = 0.0  # it resets too late to wait for: the next answers are refusals
         ok = self._push()
         # GitHub refuses a PR without commits: open it once a cycle's commit is on the remote.
         if self.pushed_sha and self.pull is None and self._state.commits and "pull" not in self._refused:
@@ -285,7 +299,7 @@ class GitHubSink(EventSink):
         with self._cv:
             if self.pull is None and ("pull" in self._refused or ("push" in self._refused and not self.pushed_sha)):
                 # Verdicts go on the PR, and a status on a commit GitHub has: neither can ever be delivered.
-                self._given_up += self._outstanding_rounds()
+                self._attempts.given_up += self._outstanding_rounds()
                 w.rounds.clear()
                 w.statuses.clear()
             rounds, shas = sorted(w.rounds), list(w.statuses)
@@ -308,37 +322,20 @@ class GitHubSink(EventSink):
             ok = self._step("edit the progress comment", self._edit_progress, self._drop_progress) and ok
         return ok
 
-    def _step(self, what: str, action: Callable[[], None], drop: Callable[[], object]) -> bool:
-        """Try one item. True when there is nothing to retry: it worked, GitHub refused it for good (then
-        ``drop`` forgets it and the refusal is recorded), or, when closing, it failed for ``write_retry_s``."""
-        try:
-            action()
-            self._failing.pop(what, None)
-            return True
-        except GitHubRefused as exc:
+    def _step(self, what: str, action: Callable[[], object], drop: Callable[[], object]) -> bool:
+        """Try one item (see ``_attempts``). True when there is nothing to retry: it worked, or it is dropped
+        (``drop`` forgets it) because GitHub refused it for good or, when closing, it kept failing."""
+        result = self._attempts.run(what, action, closing=self._closing, wait_limit=self._wait_limit())
+        if result in ("refused", "given_up"):
             with self._cv:
                 drop()
-            self._refuse(exc)
-            return True
-        except Exception as exc:  # noqa: BLE001 - GitHub trouble must never break the run
-            first = self._failing.setdefault(what, time.monotonic())
-            if self._closing and time.monotonic() - first >= self.run.write_retry_s:
-                with self._cv:
-                    drop()
-                    self._given_up.append(what)
-                log.error("kodo-bot gave up trying to %s: %s", what, self._redact(str(exc)))
-                return True
-            log.warning("kodo-bot could not %s (will retry): %s", what, self._redact(str(exc)))
-            return False
+        if result == "refused":
+            self._after_refusal()
+        return result != "retry"
 
-    def _refuse(self, exc: GitHubRefused) -> None:
-        text = self._redact(str(exc)) + (f" (to fix: {exc.hint})" if exc.hint else "")
-        log.error("GitHub refused, and retrying cannot help: %s", text)
+    def _after_refusal(self) -> None:
         with self._cv:
-            # One line per cause: a used-up rate limit refuses every write alike.
-            if not any(text == r or (exc.hint and exc.hint in r) for r in self.refusals):
-                self.refusals.append(text)
-            self._stop = self._stop or f"GitHub refused: {text}"
+            self._stop = self._stop or self.refusal_reason
             self._want.progress_due = True
             self._end_as_error(self.refusal_reason)
 
@@ -367,32 +364,21 @@ class GitHubSink(EventSink):
     def _push(self) -> bool:
         with self._cv:
             wanted, self._want.push = self._want.push, False
-        if not wanted:
+        if not wanted or "push" in self._refused:
             return True
-        if "push" in self._refused:
-            return True
-        try:
-            sha = self.remote.push(self.clone, self.run.branch)
-        except GitHubRefused as exc:
-            with self._cv:
-                self._refused.add("push")
-                self.push_error = self._redact(str(exc))
-            self._refuse(exc)
-            return True
-        except Exception as exc:  # noqa: BLE001
-            error = self._redact(str(exc))
-            with self._cv:
-                self._want.push = True
-                if error != self.push_error:
-                    self._want.progress_due = True  # a failed push must be visible in the progress comment
-                self.push_error = error
-            log.warning("kodo-bot could not push %s (will retry): %s", self.run.branch, error)
-            return False
+        pushed: list[str] = []
+        what = f"push {self.run.branch}"
+        ok = self._step(what, lambda: pushed.append(self.remote.push(self.clone, self.run.branch)),
+                        lambda: self._refused.add("push"))
         with self._cv:
-            if self.push_error is not None:
-                self._want.progress_due = True  # take the failure note off the comment again
-            self.push_error, self.pushed_sha = None, sha
-        return True
+            error = None if pushed else (self._attempts.last_error.get(what) or self.refusal_reason)
+            self._want.push = not ok
+            if error != self.push_error:
+                self._want.progress_due = True  # a failed push shows in the progress comment until one works
+            self.push_error = error
+            if pushed:
+                self.pushed_sha = pushed[0]
+        return ok
 
     def _open_pull(self) -> None:
         # A create whose answer was lost may have opened the PR anyway: look before opening another.
