@@ -167,3 +167,26 @@ def test_the_call_log_records_what_the_client_did(scene, gh_factory):
     assert post.request_body == {"body": "one"} and post.response_body["body"] == "one"
     emu.calls.clear()
     assert emu.rest_call_count() == 0
+
+
+def test_held_requests_are_answered_together_from_the_same_state(scene, gh_factory):
+    import threading
+
+    emu = scene.emu
+    issue = emu.create_issue(REPO, "Race", user="alice")
+    emu.faults.hold(parties=2, method="GET", path_regex=r"/comments$", timeout_s=10)
+    seen: list[int] = []
+
+    def read() -> None:
+        seen.append(len(list(gh_factory(emu, scene.token).get_repo(REPO).get_issue(issue.number).get_comments())))
+
+    first = threading.Thread(target=read)
+    first.start()
+    first.join(timeout=0.5)
+    assert first.is_alive()  # held until the second reader arrives
+    emu.add_comment(REPO, issue.number, "written while the first read waited", user="alice")
+    read()
+    first.join(timeout=10)
+    assert seen == [1, 1]  # both answered after the comment: the same state
+    read()  # the rule is used up: later reads are not held
+    assert [c.fault for c in emu.calls_matching("GET", r"/comments$")] == ["hold", "hold", None]

@@ -28,8 +28,16 @@ def check(labels, comments, own_login=None):
     return inspect_lease(issue(*labels), own_comments(comments, own_login), now=NOW, stale_after_s=900)
 
 
-def test_no_running_label_means_nobody_holds_it():
-    assert check(["kodo"], [progress("r1", NOW)]).state == "none"
+def test_no_lease_and_no_running_label_means_nobody_holds_it():
+    assert check(["kodo"], [progress("r1", None)]).state == "none"
+    assert check(["kodo"], []).state == "none"
+
+
+def test_a_fresh_lease_is_live_before_the_running_label_is_added():
+    # A run posts its comment, then adds kodo:running: a trigger reading in between must see it.
+    found = check(["kodo"], [progress("r1", NOW)])
+    assert found.state == "live" and found.lease.run == "r1"
+    assert check(["kodo"], [progress("r1", NOW - timedelta(minutes=20))]).state == "stale"
 
 
 def test_a_fresh_heartbeat_is_live_and_an_old_one_stale():
@@ -47,6 +55,7 @@ def test_an_interrupted_run_is_taken_over():
 def test_markers_typed_by_someone_else_are_not_believed():
     forged = progress("evil", NOW, author="mallory")
     assert check(["kodo", "kodo:running"], [forged]).state == "none"
+    assert check(["kodo"], [forged]).state == "none"
     # The latest progress comment of the bot's own login counts (a PAT's user when run by hand).
     mine = progress("r2", NOW, author="alice", cid=2)
     assert check(["kodo", "kodo:running"], [forged, mine], own_login="alice").lease.run == "r2"

@@ -57,7 +57,7 @@ class BotSettings:
 
     def options(self, *, job_url: str | None, attempt_id: str, manual: bool,
                 deadline: float | None = None) -> HandleOptions:
-        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 1.0, "write_retry_s": 5.0} if self.fast else {}
+        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 3.0, "write_retry_s": 5.0} if self.fast else {}
         return HandleOptions(
             work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id, deadline=deadline,
             overrides=self.overrides, bot_login=self.bot_login, manual=manual, label=self.label,

@@ -3,8 +3,9 @@
 The lease is the ``kodo:running`` label plus the lease marker in the bot's progress comment (run id, heartbeat
 time, runner name; see ``markers``). The running sink refreshes the heartbeat with every progress edit. So:
 
-- no ``kodo:running`` label, or no progress comment with a lease: nobody holds the issue, start a run;
-- a lease whose heartbeat is fresh: a run is alive, answer the trigger with a pointer to it, start nothing;
+- no progress comment with a lease, and no ``kodo:running`` label: nobody holds the issue, start a run;
+- a lease whose heartbeat is fresh: a run is alive (whether or not it has added its label yet), change
+  nothing and end as ``duplicate``;
 - a stale heartbeat (older than ``lease_stale_minutes``): its runner is presumed dead; the new run takes
   over the same branch (see ``handle``), editing the same progress comment instead of posting another.
 
@@ -70,17 +71,22 @@ def latest_progress(own: list[CommentInfo]) -> CommentInfo | None:
 
 
 def inspect_lease(issue: IssueInfo, own: list[CommentInfo], *, now: datetime, stale_after_s: float) -> LeaseCheck:
-    """Who holds the issue, from its labels and the bot's own comments (``own_comments``)."""
+    """Who holds the issue, from its labels and the bot's own comments (``own_comments``).
+
+    The lease in the comment decides, with or without the ``kodo:running`` label: a run posts its comment
+    before it adds the label, and a trigger reading in between must still see the run. The label alone
+    (a comment without a lease) means the run was interrupted.
+    """
     progress = latest_progress(own)
+    lease = find_lease(progress.body) if progress is not None else None
+    if lease is not None:
+        return LeaseCheck(lease_state(lease, now, stale_after_s), lease, progress)
     if LABEL_RUNNING not in issue.labels or progress is None:
         return LeaseCheck("none", None, progress)
-    lease = find_lease(progress.body)
-    if lease is None:
-        # Still labelled running but no lease: the run was interrupted (Ctrl-C, a cancelled job) and said so
-        # in its last edit. Nobody is working on it; the next trigger resumes it.
-        run = find_marker(progress.body, "progress").run
-        return LeaseCheck("stale", Lease(run=run, heartbeat=datetime.min.replace(tzinfo=timezone.utc)), progress)
-    return LeaseCheck(lease_state(lease, now, stale_after_s), lease, progress)
+    # Still labelled running but no lease: the run was interrupted (Ctrl-C, a cancelled job) and said so
+    # in its last edit. Nobody is working on it; the next trigger resumes it.
+    run = find_marker(progress.body, "progress").run
+    return LeaseCheck("stale", Lease(run=run, heartbeat=datetime.min.replace(tzinfo=timezone.utc)), progress)
 
 
 def acquire(client: GitHubClient, issue_number: int, progress_body: str, existing: CommentInfo | None, *,

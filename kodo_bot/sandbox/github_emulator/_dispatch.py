@@ -85,7 +85,9 @@ class Dispatcher:
         rule = self.faults.take(method, api_path)
         if rule is not None:
             ex.fault = rule.kind
-            if rule.delay_s:
+            if rule.barrier is not None:
+                rule.wait_for_the_others()
+            elif rule.delay_s:
                 time.sleep(rule.delay_s)
             if rule.drop_connection:
                 self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))

@@ -10,6 +10,7 @@ rate limiter would, and each fired fault is recorded in ``emulator.calls`` like 
     emu.faults.rate_limit(times=1)                   # primary: 403, x-ratelimit-remaining: 0
     emu.faults.secondary_rate_limit(retry_after_s=0) # 403 + retry-after + GitHub's message
     emu.faults.slow(path_regex=r"/pulls", delay_s=0.5)
+    emu.faults.hold(parties=3, method="GET", path_regex=r"/comments$")  # three readers, one moment
 """
 
 from __future__ import annotations
@@ -42,10 +43,19 @@ class FaultRule:
     #: the request takes effect, but the client sees the fault (GitHub's 502 after a write went through:
     #: a client that retries a POST blindly posts twice)
     applied: bool = False
-    kind: str = "error"  # "error", "primary_rate_limit", "secondary_rate_limit", "delay", "disconnect"
+    kind: str = "error"  # "error", "primary_rate_limit", "secondary_rate_limit", "delay", "disconnect", "hold"
     reset_in_s: int = 60  # primary rate limit: seconds until ``x-ratelimit-reset``
     hits: int = 0  # how many times it fired
     seen: int = 0  # how many requests matched (fired or skipped)
+    #: "hold": the requests wait here until all ``parties`` have arrived (or ``delay_s`` passed)
+    barrier: threading.Barrier | None = None
+
+    def wait_for_the_others(self) -> None:
+        if self.barrier is not None:
+            try:
+                self.barrier.wait(timeout=self.delay_s)
+            except threading.BrokenBarrierError:
+                pass  # not all came in time: answer anyway, as a slow GitHub would
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -117,6 +127,13 @@ class Faults:
              times: int | None = None) -> FaultRule:
         """Answer normally, ``delay_s`` late."""
         return self._add(FaultRule(method, path_regex, None, None, {}, times, 0, delay_s, kind="delay"))
+
+    def hold(self, *, parties: int, method: str | None = None, path_regex: str | None = None,
+             timeout_s: float = 30.0) -> FaultRule:
+        """Hold the next ``parties`` matching requests until all of them have arrived, then answer them
+        normally, all from the same state: a race between clients made certain rather than likely."""
+        return self._add(FaultRule(method, path_regex, None, None, {}, parties, 0, timeout_s, kind="hold",
+                                   barrier=threading.Barrier(parties)))
 
     def clear(self) -> None:
         with self._lock:
