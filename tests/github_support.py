@@ -36,9 +36,9 @@ READER = "rita"
 JOB_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write"}
 
 
-def kodo_yml(checks: list[str], *, stale_minutes: float = 15, max_cycles: int = 4) -> str:
+def kodo_yml(checks: list[str], *, stale_minutes: float = 15, max_cycles: int = 4, extra: str = "") -> str:
     return (f"check_commands: {json.dumps(checks)}\nbudgets: {{max_cycles: {max_cycles}}}\n"
-            f"lease_stale_minutes: {stale_minutes}\n")
+            f"lease_stale_minutes: {stale_minutes}\n{extra}")
 
 
 @dataclass

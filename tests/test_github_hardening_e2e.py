@@ -46,7 +46,10 @@ def test_hooks_an_agent_plants_never_run(tmp_path, capsys):
     record = str(tmp_path / "hooks-that-ran")
     roles = accepted_roles()
     roles["worker_fast"] = [bash(plant_hooks(record)), *roles["worker_fast"]]
-    scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": kodo_yml([TESTS])})
+    # The sandbox would keep the agent out of the repository's .git; turned off here, so that what is
+    # tested is kodo-bot's own git: even with hooks planted, its commit, fetch and push run none of them.
+    yml = kodo_yml([TESTS], extra="sandbox: off\n")
+    scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": yml})
     try:
         n = scene.issue("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
         with ScriptedModelServer({"roles": roles}) as server:

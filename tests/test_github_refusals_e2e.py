@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 
+import git
 import pytest
 
 from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import TESTS, bash
+from kodo_bot.sandbox.stories import TESTS
 from tests.e2e_support import BASE_FILES, accepted_roles
 from tests.github_support import JOB_PERMISSIONS, REPO, action, kodo_yml, make_scene
 
@@ -24,11 +25,11 @@ pytestmark = pytest.mark.e2e
 ISSUE = ("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
 
 
-def run_refused(tmp_path, *, permissions=None, setup=lambda scene: None, roles=None):
+def run_refused(tmp_path, *, permissions=None, setup=lambda scene: None):
     scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": kodo_yml([TESTS])}, permissions=permissions)
     setup(scene)
     n = scene.issue(*ISSUE)
-    with ScriptedModelServer({"roles": roles or accepted_roles()}) as server:
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
         started = time.monotonic()
         code = action(scene.env(scene.label(n), model_url=server.url))
         elapsed = time.monotonic() - started
@@ -96,24 +97,30 @@ def test_an_hours_rate_limit_used_up_mid_run_ends_as_error(tmp_path):
 
 
 def test_a_rejected_push_is_not_forced_and_ends_as_error(tmp_path):
-    """Someone else pushes to the run's branch while the agent works: the bot's push is rejected."""
-    roles = accepted_roles()
+    """Someone else pushes to the run's branch once the run has started: the bot's push is rejected."""
     branch = "kodo/issue-1-add-hello-name"
+    theirs: list[str] = []
 
     def someone_else_pushes_first(scene):
-        push = (f"git clone -q {scene.emu.git_url(REPO)} ../elsewhere && cd ../elsewhere && "
-                f"git checkout -q -b {branch} && echo theirs > theirs.txt && git add theirs.txt && "
-                "git -c user.name=Someone -c user.email=s@example.com commit -qm theirs && "
-                f"git push -q origin {branch} && git rev-parse HEAD > ../theirs.sha")
-        roles["worker_fast"] = [bash(push), *roles["worker_fast"]]
+        other = git.Repo.clone_from(scene.emu.git_url(REPO), tmp_path / "elsewhere")
+        other.git.checkout("-b", branch)
+        (tmp_path / "elsewhere" / "theirs.txt").write_text("theirs\n")
+        other.git.add("theirs.txt")
+        other.git.commit("-m", "theirs", env={"GIT_AUTHOR_NAME": "S", "GIT_AUTHOR_EMAIL": "s@x",
+                                              "GIT_COMMITTER_NAME": "S", "GIT_COMMITTER_EMAIL": "s@x"})
 
-    scene, n, code, elapsed = run_refused(tmp_path, setup=someone_else_pushes_first, roles=roles)
+        def push_when_the_run_starts(delivery):  # the run's first progress edit: it has cloned by then
+            if delivery.event == "issue_comment" and delivery.payload.get("action") == "edited" and not theirs:
+                other.git.push("origin", branch)
+                theirs.append(other.head.commit.hexsha)
+
+        scene.emu.on_webhook(push_when_the_run_starts)
+
+    scene, n, code, elapsed = run_refused(tmp_path, setup=someone_else_pushes_first)
     try:
-        assert n == 1
+        assert n == 1 and theirs
         assert_ended_as_error(scene, n, code, elapsed, fix="does not force-push")
-        # Their commit is still the branch head; nothing of ours overwrote it.
-        theirs = next(tmp_path.rglob("theirs.sha")).read_text().strip()
-        assert scene.emu.branches(REPO)[branch] == theirs
+        assert scene.emu.branches(REPO)[branch] == theirs[0]  # their commit is still the head: not overwritten
         comment = outcome_comment(scene, n)
         assert comment is not None and "force-push" in comment.body
         assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:failed"]

@@ -149,7 +149,9 @@ def test_the_token_never_leaks(tmp_path):
     snoop = [bash("env | sort"), bash('cat "$(git rev-parse --git-common-dir)/config"'),
              bash("git config --list --show-origin")]
     roles["worker_fast"] = snoop + roles["worker_fast"]
-    scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": kodo_yml([TESTS])})
+    # Unconfined on purpose: the sandbox hides .git/config from agents; here the agent may look everywhere
+    # the run's own git config and environment are, and must still find no token.
+    scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": kodo_yml([TESTS], extra="sandbox: off\n")})
     try:
         n = scene.issue("Add hello(name)", "Add hello(name) with a test.")
         with ScriptedModelServer({"roles": roles}) as server:
