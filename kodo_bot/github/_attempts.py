@@ -69,6 +69,16 @@ class Attempts:
     def wait_s(self) -> float:
         return max(0.0, self.not_before - time.time())
 
+    def blocked(self, wait_limit: float | None) -> bool:
+        """Whether to wait for a used-up rate limit. One resetting after ``wait_limit`` is not waited for:
+        the next answers then become refusals."""
+        if self.wait_s() == 0:
+            return False
+        if wait_limit is None or self.not_before < wait_limit:
+            return True
+        self.not_before = 0.0
+        return False
+
     def _failed(self, what: str, exc: Exception, closing: bool, note: str = "will retry") -> Result:
         error = self.last_error[what] = self._redact(str(exc))
         first = self._failing.setdefault(what, time.monotonic())

@@ -239,6 +239,13 @@ def _cost_details(cost: CostReport) -> str:
 # -- runs that do not start -----------------------------------------------------------------------------
 
 
+def with_warning(body: str, title: str, detail: str) -> str:
+    """``body`` (a comment) with a warning after its first paragraph: a failed push, a refusal."""
+    head, sep, rest = body.partition("\n\n")
+    warning = f"> ⚠️ **{title}** {_md.inline(detail, 1200)}"
+    return f"{head}{sep}{warning}\n\n{rest}" if sep else f"{body}\n\n{warning}"
+
+
 def render_refusal(decision: Refuse, *, run_id: str) -> str:
     """The one polite comment for a refused trigger. ``run_id`` names the attempt (e.g. the Actions run)."""
     return f"{render_marker(run_id, 'refused')}\n{decision.comment}"

@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,8 +44,9 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.models import Outcome
 from kodo_bot.errors import GitHubError
-from kodo_bot.github import _md, render
+from kodo_bot.github import render
 from kodo_bot.github._attempts import Attempts
+from kodo_bot.github._want import Want, final_steps
 from kodo_bot.github.client import CommentInfo, GitHubClient, PullInfo
 from kodo_bot.github.config import LABEL_RUNNING
 from kodo_bot.github.git_remote import GitRemote
@@ -91,21 +92,6 @@ class IssueRun:
     round_offset: int = 0
 
 
-@dataclass
-class _Want:
-    """What GitHub should show that it does not yet. Guarded by the sink's lock."""
-
-    push: bool = False
-    progress_due: bool = False
-    progress_owed: bool = False
-    rounds: dict[int, ev.VerificationFinished] = field(default_factory=dict)
-    statuses: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # sha -> (state, text, round)
-    finished: ev.RunFinished | None = None
-    final_steps: list[str] = field(default_factory=list)
-    #: read the issue (is it closed, the label removed?) for the next stop check
-    issue_check: bool = False
-
-
 class GitHubSink(EventSink):
     def __init__(
         self,
@@ -136,7 +122,7 @@ class GitHubSink(EventSink):
         self._pull_uncertain = False
         self._round_urls: dict[int, str] = {}
         self._clock = clock
-        self._want = _Want()
+        self._want = Want()
         self._last_published: datetime | None = None
         self._cv = threading.Condition()
         self._closing = False
@@ -174,7 +160,7 @@ class GitHubSink(EventSink):
                 w.statuses[event.sha] = (state, text, event.round)
             case ev.RunFinished():
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
-                w.final_steps = [s for s in _final_steps(event.outcome) if s not in self._refused]
+                w.final_steps = final_steps(event.outcome, refused=self._refused)
 
     def _truthful(self, event: ev.Event) -> ev.Event:
         """The run's end as it happened on GitHub: after a refusal, an error whatever the engine concluded."""
@@ -264,7 +250,7 @@ class GitHubSink(EventSink):
         w = self._want
         if not last_ok:
             return max(self.run.retry_s, self._attempts.wait_s())
-        if w.progress_due or w.push or w.rounds or w.statuses or w.final_steps or w.issue_check:
+        if w.busy():
             # Items waiting on others (a round before its PR exists) must not spin the loop.
             return 0.0 if progressed else self.run.retry_s
         since = (self._clock() - self._last_published).total_seconds() if self._last_published else 0.0
@@ -272,26 +258,14 @@ class GitHubSink(EventSink):
             return max(0.0, self.run.min_interval_s - since)
         return max(0.05, self.run.heartbeat_s - since)
 
-    def _outstanding_rounds(self) -> list[str]:
-        w = self._want
-        return [f"verdicts of round {r}" for r in w.rounds] + [f"status on {s[:12]}" for s in w.statuses]
-
     def _outstanding(self) -> list[str]:
-        w = self._want
-        left = ["push"] if w.push else []
-        left += self._outstanding_rounds()
-        left += list(w.final_steps)
-        left += ["progress comment"] if (w.progress_due or w.progress_owed) and "progress" not in self._refused else []
-        return left
+        return self._want.outstanding(progress_refused="progress" in self._refused)
 
     def _reconcile(self) -> bool:
         """One pass making GitHub match what the run says, in dependency order; True if nothing failed."""
         w = self._want
-        if self._attempts.wait_s() > 0:
-            limit = self._wait_limit()
-            if limit is None or self._attempts.not_before < limit:
-                return False  # a used-up rate limit: nothing gets through before it resets
-            self._attempts.not_before = 0.0  # it resets too late to wait for: the next answers are refusals
+        if self._attempts.blocked(self._wait_limit()):
+            return False  # a used-up rate limit: nothing gets through before it resets
         ok = self._push()
         # GitHub refuses a PR without commits: open it once a cycle's commit is on the remote.
         if self.pushed_sha and self.pull is None and self._state.commits and "pull" not in self._refused:
@@ -299,7 +273,7 @@ class GitHubSink(EventSink):
         with self._cv:
             if self.pull is None and ("pull" in self._refused or ("push" in self._refused and not self.pushed_sha)):
                 # Verdicts go on the PR, and a status on a commit GitHub has: neither can ever be delivered.
-                self._attempts.given_up += self._outstanding_rounds()
+                self._attempts.given_up += w.pr_items()
                 w.rounds.clear()
                 w.statuses.clear()
             rounds, shas = sorted(w.rounds), list(w.statuses)
@@ -346,7 +320,7 @@ class GitHubSink(EventSink):
             return
         w.finished = w.finished.model_copy(update={"outcome": Outcome.error, "reason": reason})
         self._state = self._state.model_copy(update={"outcome": Outcome.error, "outcome_reason": reason})
-        w.final_steps = [s for s in _final_steps(Outcome.error) if s not in self._refused]
+        w.final_steps = final_steps(Outcome.error, refused=self._refused)
 
     def _drop_final(self, step: str) -> None:
         self._refused.add(step)
@@ -465,10 +439,10 @@ class GitHubSink(EventSink):
             self._want.progress_due = self._want.progress_owed = False
         body = render.render_progress(state, now=now, runner=self.run.runner)
         if self.refusals and not state.finished:
-            body = _with_warning(body, "GitHub refused, so the run stops at the end of this cycle.",
+            body = render.with_warning(body, "GitHub refused, so the run stops at the end of this cycle.",
                                  " ".join(self.refusals))
         elif self.push_error:
-            body = _with_warning(body, "Pushing the branch failed; kodo-bot keeps retrying.", self.push_error)
+            body = render.with_warning(body, "Pushing the branch failed; kodo-bot keeps retrying.", self.push_error)
         try:
             self.client.edit_comment(self.progress_comment.id, body)
         except Exception:
@@ -477,17 +451,3 @@ class GitHubSink(EventSink):
             raise
         with self._cv:
             self._last_published = now
-
-
-def _final_steps(outcome: Outcome) -> list[str]:
-    if outcome is Outcome.accepted:
-        return ["summary", "ready", "pr body", "labels"]
-    if outcome is Outcome.interrupted:
-        return []  # resumable: keep the lease label; the heartbeat going stale lets another runner take over
-    return ["outcome", "pr body", "labels"]
-
-
-def _with_warning(body: str, title: str, detail: str) -> str:
-    head, sep, rest = body.partition("\n\n")
-    warning = f"> ⚠️ **{title}** {_md.inline(detail, 1200)}"
-    return f"{head}{sep}{warning}\n\n{rest}" if sep else f"{body}\n\n{warning}"
