@@ -210,6 +210,24 @@ def not_dumpable() -> None:
         pass
 
 
+def git_exposure(checkout: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """What git in ``checkout`` needs to read, and the configs to hide: the repository it belongs to (a
+    worktree's main repository), and the repositories whose objects it borrows (a ``--shared`` clone's
+    alternates), whose ``config`` may hold a credential."""
+    own = repository_dir(checkout)
+    if own is None:
+        return (), ()
+    readable, hidden = [own], [own / "config"]
+    alternates = own / "objects" / "info" / "alternates"
+    if alternates.is_file():
+        for line in alternates.read_text(encoding="utf-8", errors="replace").splitlines():
+            objects = (own / "objects" / line.strip()).resolve() if line.strip() else None
+            if objects is not None and objects.is_dir():
+                readable.append(objects)
+                hidden.append(objects.parent / "config")
+    return tuple(readable), tuple(hidden)
+
+
 def repository_dir(checkout: Path) -> Path | None:
     """The git directory of the repository a checkout belongs to (for a worktree, its main repository's,
     which holds the worktree's own git files, the objects and the config)."""

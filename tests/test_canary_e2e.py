@@ -20,6 +20,7 @@ import git
 import pytest
 
 from kodo_bot.confine import sandbox_problem
+from kodo_bot.sandbox.demo import DEMO_KEY
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import bash, delegate, done, say, verifier_passes
 from tests.e2e_support import agent_test_env, make_project
@@ -100,7 +101,7 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     roles = {
         "orchestrator": [delegate(("worker_fast", "Look around.")), done("Looked around.")],
         "worker_fast": [bash(look), bash("cat found-*.txt"), say("Done looking.")],
-        "verifier/tester": verifier_passes("cat found-env.txt"),
+        "verifier/tester": verifier_passes("cat found-files.txt"),
         "verifier/architect": verifier_passes("git show --stat HEAD"),
     }
     with ScriptedModelServer({"roles": roles}) as server:
@@ -118,6 +119,9 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     places = {"the requests the model server got": bodies, "the run branch": committed,
               **files_under(project / ".kodo" / "runs")}
     assert leaks(places) == []
+    # The CLI's own key is the agent's to see (the model saw it in the tool results), but it is withheld
+    # from the commits and masked in the log, the checkpoint and the transcripts.
+    assert [where for where, text in places.items() if DEMO_KEY in text] == ["the requests the model server got"]
     assert "found-files.txt" in committed  # the agent's findings were committed, and hold nothing
     assert os.environ.get("PARENT_ONLY_SECRET") is None
 

@@ -48,13 +48,15 @@ def user_side_untouched(ws: RunWorkspace) -> None:
     ("git checkout -q -b other && echo v2 > calc.py", "switched the checkout away"),
     ("echo v2 > calc.py && git commit -qam 'my own commit'", "moved the run branch"),
     ("rm -rf .git && echo v2 > calc.py", "removed or replaced the checkout's .git"),
-    ("git rebase -q --onto main HEAD && echo v2 > calc.py", "moved the run branch"),
+    ("git rebase -q --onto HEAD~1 HEAD && echo v2 > calc.py", "moved the run branch"),
+    ("git update-ref refs/heads/main HEAD && echo v2 > calc.py", None),  # the checkout's own main: no way back
 ])
 def test_the_cycle_lands_on_the_run_branch_whatever_the_agent_did_with_git(ws: RunWorkspace, trick: str, undone: str):
     first = ws.head()
     agent(ws.path, trick)
     commit = ws.commit("cycle 2", run_id="t", cycle=2)
-    assert any(undone in note for note in ws.take_interference())
+    notes = ws.take_interference()
+    assert any(undone in note for note in notes) if undone else notes == []
     assert ws.project.commit(BRANCH).hexsha == commit.sha and ws.project.commit(f"{BRANCH}~1").hexsha == first
     assert branch_file(ws, "calc.py") == "v2"
     assert git.Repo(ws.path).active_branch.name == BRANCH and not git.Repo(ws.path).is_dirty()

@@ -61,7 +61,7 @@ from kodo_bot.agents._claude_stream import (
 )
 from kodo_bot.agents._processes import cli_pid, process_tree, reap
 from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment, config_dir, tmp_dir
-from kodo_bot.confine import Confinement, Leftovers, repository_dir, sandbox_problem
+from kodo_bot.confine import Confinement, Leftovers, git_exposure, sandbox_problem
 from kodo_bot.engine.models import AgentResult
 from kodo_bot.errors import AgentError
 from kodo_bot.redact import redact
@@ -167,14 +167,14 @@ class ClaudeSessionFactory:
     def confinement(self, agent: str, cwd: Path) -> Confinement:
         """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``)."""
         cwd = Path(cwd).resolve()
-        repo = repository_dir(cwd)
+        readable, hidden = git_exposure(cwd)
         cli = self.cli_path.resolve() if self.cli_path else BUNDLED_CLI
         # The repository stays readable (git works in the checkout) but not its config, where a credential
         # (a token in a remote URL, actions/checkout's extraheader) would be.
         return Confinement(
             writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
             home=(self.state_dir / "homes" / agent).resolve(), keep_env=frozenset(self.agent_env),
-            hidden=(repo / "config",) if repo else (), readable=(cli.parent, *((repo,) if repo else ())),
+            hidden=hidden, readable=(cli.parent, *readable),
             bwrap=self.sandbox and sandbox_problem() is None,
         )
 
@@ -331,6 +331,8 @@ class ClaudeSession:
         # even when kodo-bot was handed a different mapping (which wins where both have a value).
         inherited = {**os.environ, **(self._parent_env or {})}
         env = agent_environment(inherited, state_dir=self.state_dir, extra=self._env)
+        # git never looks above the checkout: without its .git, git fails rather than find the user's project
+        env["GIT_CEILING_DIRECTORIES"] = str(self.cwd.resolve().parent)
         # The CLI needs its own credential, and so can show it to the agent (`env`); it must not come back.
         self._credentials = tuple(v for k, v in env.items() if k in CLI_CREDENTIALS and v)
         cli_path = self._cli_path

@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 
 from kodo_bot.agents.base import SessionFactory, role_marker
-from kodo_bot.confine import Confinement, Leftovers
+from kodo_bot.confine import Confinement, Leftovers, git_exposure
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
@@ -68,6 +68,7 @@ class Verification:
                 commands, source = ([found] if found else []), "detected"
             if source == "detected" and not run_detected:
                 return RoundChecks(results=[], test_commands=commands)
+            env["GIT_CEILING_DIRECTORIES"] = str(path.resolve().parent)
             results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s,
                                               confinement=self._confinement(path), alive=self.alive)
         return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
@@ -128,11 +129,11 @@ class Verification:
                 )
 
     def _confinement(self, checkout: Path) -> Confinement:
-        git_dir = Path(self.project.git_dir).resolve()
+        readable, hidden = git_exposure(checkout)
         return Confinement(
             writable=(checkout.resolve(),), home=(self.scratch / "homes" / "checks").resolve(),
-            keep_env=frozenset({*self.agent_env, *CHECK_DEFAULTS}), cli_env=False, bwrap=self.sandbox,
-            readable=(git_dir,), hidden=(git_dir / "config",),
+            keep_env=frozenset({*self.agent_env, *CHECK_DEFAULTS, "GIT_CEILING_DIRECTORIES"}), cli_env=False, bwrap=self.sandbox,
+            readable=readable, hidden=hidden,
         )
 
     def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:

@@ -96,6 +96,8 @@ class RunWorkspace:
         self.path = Path(path)
         self.branch = branch
         self._git_dir = Path(project.git_dir).resolve()
+        #: the checkout's own repository: agents' to use, never trusted by the engine
+        self._own_git = self.path / ".git"
         slug = hashlib.sha1(branch.encode(), usedforsecurity=False).hexdigest()[:16]
         self._index = self._git_dir / "kodo" / f"{slug}.index"
         self._snapshot_ref = f"refs/kodo/snapshots/{slug}"
@@ -108,21 +110,18 @@ class RunWorkspace:
 
     @classmethod
     def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str, **options) -> RunWorkspace:
-        """Add the worktree (and branch, from ``base``) or reuse both after an interruption. A worktree
-        that is gone comes back with the files of the last snapshot, uncommitted, as they were.
-        ``options`` go to the constructor (``secrets``, ``max_file_bytes``)."""
-        if path.exists():
-            workspace = cls(project, path, branch, **options) if branch in [h.name for h in project.heads] else None
-            if workspace is not None:
-                workspace.repair()
-                return workspace
-        project.git.worktree("prune")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if branch in [h.name for h in project.heads]:
-            project.git.worktree("add", "--force", str(path), branch)
-        else:
-            project.git.worktree("add", "-b", branch, str(path), base)
+        """Make the run's checkout (a clone sharing the project's objects) and its branch (from ``base``), or
+        reuse both after an interruption. A checkout that is gone comes back with the files of the last
+        snapshot, uncommitted, as they were. ``options`` go to the constructor (``secrets``, ``max_file_bytes``)."""
+        if branch not in [h.name for h in project.heads]:
+            project.git.branch(branch, base)
         workspace = cls(project, path, branch, **options)
+        if path.exists():
+            workspace.repair()
+            return workspace
+        path.mkdir(parents=True)
+        workspace._clone()
+        workspace._git("checkout", "-q", "-f", branch, git_dir=workspace._own_git, index=workspace._own_git / "index")
         workspace._restore_snapshot()
         return workspace
 
@@ -177,43 +176,53 @@ class RunWorkspace:
     # --- keeping the branch the engine's -----------------------------------------------------------
 
     def repair(self) -> None:
-        """Put back the worktree's link, its HEAD and the branch, as the engine left them."""
-        admin = self._admin_dir()
-        if admin is None:
-            return
-        link = self.path / ".git"
-        if not link.is_file() or link.read_text(encoding="utf-8", errors="replace").strip() != f"gitdir: {admin}":
-            if link.is_dir():
-                shutil.rmtree(link)
-            elif link.exists() or link.is_symlink():
-                link.unlink()
-            link.write_text(f"gitdir: {admin}\n", encoding="utf-8")
+        """Put back the checkout's repository, its HEAD and branch, and the project's run branch, as the engine
+        left them; the checkout's files stay as the agents left them."""
+        own = self._own_git
+        if not (own.is_dir() and (own / "objects").is_dir() and (own / "HEAD").is_file()):
+            if own.is_dir() and not own.is_symlink():
+                shutil.rmtree(own)
+            elif own.exists() or own.is_symlink():
+                own.unlink()
+            self._clone()
             self.interference.append("an agent removed or replaced the checkout's .git; kodo-bot restored it")
-        head = (admin / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        head = (own / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
         if head != f"ref: refs/heads/{self.branch}":
-            (admin / "HEAD").write_text(f"ref: refs/heads/{self.branch}\n", encoding="utf-8")
             self.interference.append(f"an agent switched the checkout away from {self.branch} ({head}); "
                                      "kodo-bot switched it back and kept the files")
-        now = self._rev(f"refs/heads/{self.branch}")
-        if now != self.expected:
-            self._git("update-ref", f"refs/heads/{self.branch}", self.expected)
+        moved = self._rev(f"refs/heads/{self.branch}", git_dir=own)
+        if moved != self.expected and head == f"ref: refs/heads/{self.branch}":
             self.interference.append(f"an agent moved the run branch from {self.expected[:12]} to "
-                                     f"{(now or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored it "
-                                     "and kept the files as this cycle's work")
-        if self.interference:
+                                     f"{(moved or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored "
+                                     "it and kept the files as this cycle's work")
+        if self._rev(f"refs/heads/{self.branch}") != self.expected:
+            # the project's own branch: no agent can reach it from its checkout, but a person or a stray
+            # process can; the engine's record wins
+            self._git("update-ref", f"refs/heads/{self.branch}", self.expected)
+            self.interference.append(f"the run branch was moved outside kodo-bot; kodo-bot restored it to "
+                                     f"{self.expected[:12]}")
+        if head != f"ref: refs/heads/{self.branch}" or moved != self.expected:
             self._sync_checkout(self.expected)
 
     def take_interference(self) -> list[str]:
         taken, self.interference = self.interference, []
         return taken
 
-    def _admin_dir(self) -> Path | None:
-        """The worktree's own git folder inside the project's ``.git/worktrees``."""
-        target = str((self.path / ".git").resolve())
-        for gitdir in sorted((self._git_dir / "worktrees").glob("*/gitdir")):
-            if gitdir.read_text(encoding="utf-8", errors="replace").strip() in (target, str(self.path / ".git")):
-                return gitdir.parent
-        return None
+    def _clone(self) -> None:
+        """The checkout's repository: a clone sharing the project's objects (nothing copied), with only the
+        run branch and no remote, so nothing in it leads back to the user's repository or its config."""
+        scratch = self.path.parent / f".{self.path.name}.clone-{uuid.uuid4().hex[:8]}"
+        try:
+            _plain_git("clone", "-q", "--shared", "--no-checkout", str(self._git_dir), str(scratch))
+            shutil.move(str(scratch / ".git"), str(self._own_git))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
+        self._git("remote", "remove", "origin", **own)
+        self._git("update-ref", f"refs/heads/{self.branch}", self.expected, **own)
+        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", **own)
+        self._git("read-tree", self.expected, **own)
+        self._git("update-index", "-q", "--refresh", check=False, **own)
 
     def _stage(self, index: Path | None = None) -> tuple[str, list[Withheld]]:
         """Stage the whole worktree into the engine's index (never the worktree's own), except files that
@@ -232,32 +241,33 @@ class RunWorkspace:
         return self._git("write-tree", index=index).strip(), withheld
 
     def _sync_checkout(self, sha: str) -> None:
-        """Make the worktree's own index say ``sha``, so ``git status`` there shows no phantom changes."""
-        admin = self._admin_dir()
-        if admin is not None:
-            self._git("read-tree", sha, git_dir=admin, index=admin / "index")
-            self._git("update-index", "-q", "--refresh", git_dir=admin, index=admin / "index", check=False)
+        """Point the checkout's own branch, HEAD and index at ``sha`` (the engine's commit, visible to it
+        through the shared objects), so ``git status`` there shows no phantom changes."""
+        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
+        self._git("update-ref", f"refs/heads/{self.branch}", sha, **own)
+        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", **own)
+        self._git("read-tree", sha, **own)
+        self._git("update-index", "-q", "--refresh", check=False, **own)
 
     def _restore_snapshot(self) -> None:
         snap = self._rev(self._snapshot_ref)
         if not snap or self._rev(f"{snap}^") != self.expected:
             return  # none, or from before the last commit: the branch already holds it
-        admin = self._admin_dir()
-        if admin is None:
-            return
-        self._git("read-tree", "-u", "--reset", snap, git_dir=admin, index=admin / "index")
-        self._git("read-tree", self.expected, git_dir=admin, index=admin / "index")
+        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
+        self._git("read-tree", "-u", "--reset", snap, **own)
+        self._git("read-tree", self.expected, **own)
         self.interference.append("the worktree was lost; kodo-bot restored the files of the last finished agent call")
 
-    def _rev(self, ref: str) -> str:
-        out = self._git("rev-parse", "--verify", "-q", ref, check=False)
+    def _rev(self, ref: str, *, git_dir: Path | None = None) -> str:
+        out = self._git("rev-parse", "--verify", "-q", ref, git_dir=git_dir, check=False)
         return out.strip()
 
     def _git(self, *args: str, index: Path | None = None, git_dir: Path | None = None,
              env: dict[str, str] | None = None, check: bool = True) -> str:
         run_env = git_env(os.environ, config=[("core.excludesFile", str(build_output_file()))])
-        run_env.update(GIT_DIR=str(git_dir or self._git_dir), GIT_WORK_TREE=str(self.path),
-                       GIT_INDEX_FILE=str(index or self._index), **(env or {}))
+        run_env.update(GIT_DIR=str(git_dir or self._git_dir), GIT_INDEX_FILE=str(index or self._index), **(env or {}))
+        if self.path.is_dir():  # git refuses a work tree whose folder is missing, even for ref updates
+            run_env["GIT_WORK_TREE"] = str(self.path)
         done = subprocess.run(["git", *args], cwd=self.path if self.path.is_dir() else self._git_dir, env=run_env,
                               capture_output=True, text=True)
         if check and done.returncode != 0:
@@ -283,27 +293,30 @@ def build_output_left_out_in(run_git) -> list[str]:
 
 
 class CleanCheckout:
-    """A detached worktree of one commit, removed (with anything written into it) on exit."""
+    """A checkout of one commit in a clone sharing the project's objects, removed (with anything written into
+    it) on exit. A clone, not a worktree, so nothing in it leads back to the user's repository."""
 
     def __init__(self, project: git.Repo, sha: str, path: Path) -> None:
         self.project, self.sha, self.path = project, sha, path
 
     def __enter__(self) -> Path:
-        if self.path.exists():
-            self._remove()
+        shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.project.git.worktree("add", "--detach", "--force", str(self.path), self.sha)
+        _plain_git("clone", "-q", "--shared", "--no-checkout", str(Path(self.project.git_dir).resolve()), str(self.path))
+        _plain_git("-C", str(self.path), "remote", "remove", "origin")
+        _plain_git("-C", str(self.path), "checkout", "-q", "--detach", self.sha)
         return self.path
 
     def __exit__(self, *exc: object) -> None:
-        self._remove()
+        shutil.rmtree(self.path, ignore_errors=True)
 
-    def _remove(self) -> None:
-        try:
-            self.project.git.worktree("remove", "--force", "--force", str(self.path))
-        except git.GitCommandError:
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.project.git.worktree("prune")
+
+def _plain_git(*args: str) -> str:
+    """git with the hardened environment and no repository set by the environment (``-C`` picks one)."""
+    done = subprocess.run(["git", *args], env=git_env(os.environ), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise git.GitCommandError(["git", *args], done.returncode, done.stderr, done.stdout)
+    return done.stdout
 
 
 def changed_tracked_files(checkout: Path) -> list[str]:
