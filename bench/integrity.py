@@ -51,7 +51,8 @@ def main() -> int:
 
     header = ["case", "truth", *(f"{c} / {'.gitignore' if g else 'none'}" for g, c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [f"| {case.name} | {case.truth} | " + " | ".join(cells) + " |" for case, cells in rows]
+    lines += [f"| {case.name.replace('|', chr(92) + '|')} | {case.truth} | " + " | ".join(cells) + " |"
+              for case, cells in rows]
     lines.append("| **false accepts / false rejects** | | " + " | ".join(f"**{a} / {r}**" for a, r in totals.values()) + " |")
     print()
     print("\n".join(lines))
