@@ -48,10 +48,15 @@ def test_accepted_run_posts_everything(scene, capsys):
     out = scene.outputs()
     assert out["outcome"] == "accepted" and out["run-id"] and out["pr-number"]
 
-    # The progress comment: one, posted within two seconds, finished, its lease gone.
+    # The progress comment: one, finished, its lease gone; before it, only the trust check, the lease and
+    # the claim (the repository comes from the event; how fast that is, bench/github_calls.py measures).
     (progress,) = scene.bot_comments(n)
     assert find_marker(progress.body, "progress").run == out["run-id"]
-    assert (progress.created_at - started).total_seconds() < 2
+    first = next(i for i, c in enumerate(scene.emu.calls) if c.operation == "issues/create-comment")
+    assert [c.operation for c in scene.emu.calls[:first]] == [
+        "repos/get-content", "repos/get-collaborator-permission-level", "issues/get", "issues/list-comments",
+        "git/get-ref", "git/create-ref"]
+    assert progress.created_at > started
     assert "accepted" in progress.body and find_lease(progress.body) is None
 
     # The pull request: ready for review, from the issue's branch, closing the issue, with its verdicts.
