@@ -7,7 +7,9 @@ the real Claude Code CLI against the scripted model server.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import datetime, timezone
 
 import git
@@ -40,6 +42,12 @@ def demo_scene(tmp_path):
 def test_accepted_run_posts_everything(scene, capsys):
     n = scene.issue("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
     event = scene.label(n)
+    # A clone on this runner whose run finished eight days ago: tidied away after this run.
+    old = scene.tmp / "runner-work" / "octo" / "app" / "issue-99"
+    (old / ".kodo" / "runs" / "r-old").mkdir(parents=True)
+    (old / ".kodo" / "runs" / "r-old" / "state.json").write_text('{"outcome": "accepted"}')
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old / ".kodo" / "runs" / "r-old" / "state.json", (eight_days_ago, eight_days_ago))
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
         started = datetime.now(timezone.utc)
         code = action(scene.env(event, model_url=server.url))
@@ -72,6 +80,7 @@ def test_accepted_run_posts_everything(scene, capsys):
     assert any(c.operation == "markPullRequestReadyForReview" for c in scene.emu.calls if c.graphql)
     assert "accepted" in scene.summary()
     assert (scene.tmp / "job" / "runs" / out["run-id"] / "events.jsonl").exists()  # for the artifact upload
+    assert not old.exists() and (scene.tmp / "runner-work" / "octo" / "app" / f"issue-{n}").exists()
     scene.assert_valid()
 
 
