@@ -219,3 +219,21 @@ def test_no_pacing_before_the_first_comment_then_githubs_pacing_for_bots(monkeyp
     paced.create_comment(7, "hi")
     assert len(slept) == 2 and 0 < slept[0] <= 0.25 and 0.9 < slept[1] <= 1.0
     paced.close()
+
+
+def test_all_the_retries_of_one_request_share_one_budget(tmp_path):
+    from kodo_bot.sandbox.github_emulator import GitHubEmulator
+
+    with GitHubEmulator(tmp_path) as emu:
+        emu.add_repo("octo/app", files={"README.md": "hi\n"})
+        issue = emu.create_issue("octo/app", "Flaky", user="octo")
+        emu.faults.add(method="GET", path_regex=r"/issues/\d+$", status=503, headers={"Retry-After": "1"}, times=None)
+        policy = RetryPolicy(retries=10, backoff_s=1, max_wait_s=1, budget_s=2, between_requests_s=0,
+                             between_writes_s=0)
+        c = GitHubClient(token=emu.add_token("kodo[bot]"), repo="octo/app", api_url=emu.api_url, retry=policy)
+        with pytest.raises(GitHubError, match="kept failing") as err:
+            c.issue(issue.number)
+        c.close()
+    assert not isinstance(err.value, GitHubRefused)
+    # ten retries were allowed, but the two-second budget (one-second waits) ends them after two or three
+    assert 2 <= emu.rest_call_count("GET", r"/issues/\d+$") <= 4

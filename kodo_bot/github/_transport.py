@@ -54,6 +54,8 @@ class RetryPolicy:
     backoff_s: float = 1.0
     #: cap on any single wait: exponential backoff, ``Retry-After``, a rate-limit reset
     max_wait_s: float = 60.0
+    #: cap on all the retries of one request together (waits included), counted from its first failure
+    budget_s: float = 60.0
     #: wait after a secondary rate limit that names no time (GitHub asks for at least a minute)
     secondary_wait_s: float = 60.0
     #: seconds PyGithub keeps between requests / between writes (GitHub's advice for bots); 0 in tests
@@ -64,12 +66,13 @@ class RetryPolicy:
     @classmethod
     def fast(cls) -> RetryPolicy:
         """For tests, the demo and the benchmark against the emulator: no throttling, short waits."""
-        return cls(retries=5, backoff_s=0.05, max_wait_s=2.0, secondary_wait_s=0.5,
+        return cls(retries=5, backoff_s=0.05, max_wait_s=2.0, budget_s=10.0, secondary_wait_s=0.5,
                    between_requests_s=0.0, between_writes_s=0.0, timeout_s=30)
 
     def urllib3_retry(self, *, post: bool = True) -> GithubRetry:
         methods = {"GET", "HEAD", "PATCH", "PUT", "DELETE"} | ({"POST"} if post else set())
-        return GithubRetry(
+        return _BoundedRetry(
+            budget_s=self.budget_s,
             total=self.retries,
             backoff_factor=self.backoff_s,
             backoff_max=self.max_wait_s,
@@ -82,6 +85,32 @@ class RetryPolicy:
             allowed_methods=frozenset(methods),
             raise_on_status=False,
         )
+
+
+class _BoundedRetry(GithubRetry):
+    """``GithubRetry`` with one budget for all the retries of a request: past it, the last answer stands.
+    Each wait is cut to what is left of the budget, so one write never retries for longer than it."""
+
+    def __init__(self, *, budget_s: float, first_failure: float | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.budget_s = budget_s
+        self.first_failure = first_failure
+
+    def new(self, **kw):
+        started = self.first_failure if self.first_failure is not None else time.monotonic()
+        kw.update(budget_s=self.budget_s, first_failure=started)
+        return super().new(**kw)
+
+    def _left(self) -> float:
+        return self.budget_s if self.first_failure is None else self.budget_s - (time.monotonic() - self.first_failure)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        return self._left() > 0 and super().is_retry(method, status_code, has_retry_after)
+
+    def sleep(self, response=None) -> None:
+        asked = self.get_retry_after(response) if (self.respect_retry_after_header and response) else None
+        wait = asked if asked is not None else self.get_backoff_time()
+        time.sleep(max(0.0, min(wait, self._left())))
 
 
 class CallCounter:

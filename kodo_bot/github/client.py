@@ -265,6 +265,7 @@ class GitHubClient:
         """Post a comment exactly once: after a failure that may hide a success (5xx, a dropped connection,
         a rate limit), wait as GitHub asks, then look for the comment before posting again."""
         body, what = self._clean(body), f"comment on #{number}"
+        first_failure = None
         for attempt in range(self.policy.retries + 1):
             try:
                 with self._call(what, PERM_ISSUES):
@@ -273,9 +274,11 @@ class GitHubClient:
                                        c.body or "", c.html_url)
             except GitHubError as exc:
                 wait = transient_wait(exc.__cause__ or exc.__context__, self.policy, attempt)
-                if wait is None or attempt == self.policy.retries:
+                first_failure = first_failure or time.monotonic()
+                left = self.policy.budget_s - (time.monotonic() - first_failure)
+                if wait is None or attempt == self.policy.retries or left <= 0:
                     raise
-            time.sleep(wait)
+            time.sleep(min(wait, left))
             found = next((c for c in reversed(self.comments(number)) if c.body.strip() == body.strip()), None)
             if found is not None:
                 return found
