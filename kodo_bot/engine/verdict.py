@@ -39,7 +39,9 @@ observed. A pass must list at least one, and only counts when:
   (`| tail`) without `set -o pipefail`, since those hide its exit status. `cd` into this checkout,
   `timeout N` and `env VAR=...` in front are fine. Long output is trimmed for you anyway;
 - it ran on the checkout exactly as committed. Do not edit, add or delete files here, not even temporarily
-  (write scratch files under $TMPDIR); a check run after an edit does not count, even if you revert it;
+  (write scratch files under /tmp); a check run after an edit does not count, even if you revert it.
+  Install dependencies without touching tracked files (`npm ci`, not `npm install`; a virtualenv in /tmp);
+  caches, bytecode, `node_modules/` and virtualenvs do not count as edits;
 - no test command you ran failed on the commit without passing later. If one fails, the verdict is fail.
 """
 
