@@ -58,6 +58,8 @@ HOME_SECRETS = (
 )
 #: an Actions runner's own credentials, in its installation folder
 RUNNER_SECRETS = (".credentials", ".credentials_rsaparams", ".runner", ".env", ".path")
+#: sockets that hand out capabilities: agents (ssh, gpg) in the user's runtime folder, the Docker daemon
+SOCKETS = (Path("/run/user"), Path("/var/run/docker.sock"), Path("/run/docker.sock"))
 
 
 @functools.cache
@@ -112,7 +114,7 @@ class Confinement:
         return args
 
     def _to_hide(self, env: Mapping[str, str]) -> list[Path]:
-        hidden: list[Path] = []
+        hidden: list[Path] = [*SOCKETS]
         home = self.real_home or (Path(env["HOME"]) if env.get("HOME") else None)
         if home is not None and str(home) not in ("", "/"):
             hidden += [home / rel for rel in HOME_SECRETS]
@@ -153,7 +155,7 @@ class Confinement:
                               if k in TOOLCHAIN_HOMES and k not in parent_env)
         body = (
             "#!/bin/sh\n"
-            "# kodo-bot: runs the agent's CLI confined by bubblewrap (kodo_bot/agents/confine.py)\n"
+            "# kodo-bot: runs the agent's CLI confined by bubblewrap (kodo_bot/confine.py)\n"
             f"exec env -i {kept} {toolchains} HOME={shlex.quote(str(self.home))} \\\n"
             f"  {self._setsid()}{self._prefix(parent_env)}{shlex.quote(str(target))} \"$@\"\n"
         )
