@@ -136,31 +136,52 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     if (reply := _reply_instead(client, trigger, decision, config_error, options)) is not None:
         return reply
 
-    issue = client.issue(n)
-    comments = client.comments(n)
-    own_login = options.bot_login or (client.viewer_login() if has_markers(comments) else None)
-    own = own_comments(comments, own_login)
-    check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
-    if check.state == "live":
-        return _duplicate(n, check)
-    claim = take_claim(client, n, check, sha=client.head_sha(repo.default_branch), settle_s=options.claim_settle_s,
-                       reread=lambda: own_comments(client.comments(n), own_login))
-    if claim is None:
-        return _duplicate(n, check)
-
-    plan = _plan(options, repo.full_name, n, check)
-    progress = plan.progress(n, options.job_url).model_copy(update={"claim": claim})
+    held = _hold_issue(client, n, repo.default_branch, config, options, clock)
+    if isinstance(held, HandleResult):
+        return held
+    plan = _plan(options, repo.full_name, n, held.check)
+    progress = plan.progress(n, options.job_url).model_copy(update={"claim": held.claim})
     body = render.render_progress(progress, now=clock(), runner=options.runner)
-    comment = acquire(client, n, body, check.progress if check.state == "stale" else None,
+    comment = acquire(client, n, body, held.check.progress if held.check.state == "stale" else None,
                       extra_labels=(trigger.label,) if options.manual else ())
     client.pace()  # the first word is out: from here on, GitHub's pacing for bots
-    release_claim(client, n, claim - 1)
+    release_claim(client, n, held.claim - 1)
     result = HandleResult("finished", "", n, run_id=plan.run_id, progress_url=comment.html_url,
                           first_comment_s=time.monotonic() - started)
     remote = GitRemote(repo.clone_url, token)
-    _run(trigger, issue, comments, own, permission, config, repo.default_branch, remote, plan, progress,
-         comment, client=client, backends=backends, options=options, clock=clock, result=result)
+    _run(trigger, held.issue, held.comments, held.own, permission, config, repo.default_branch, remote, plan,
+         progress, comment, client=client, backends=backends, options=options, clock=clock, result=result)
     return result
+
+
+@dataclass(frozen=True)
+class _Held:
+    """The issue as this trigger found it, and the claim it won."""
+
+    issue: IssueInfo
+    comments: list[CommentInfo]
+    own: list[CommentInfo]
+    check: LeaseCheck
+    claim: int
+
+
+def _hold_issue(client: GitHubClient, n: int, default_branch: str, config: KodoConfig, options: HandleOptions,
+                clock: Callable[[], datetime]) -> _Held | HandleResult:
+    """Read the lease, then take the claim (``lease``); a live run or a lost race is a ``duplicate``."""
+
+    def own_of(comments: list[CommentInfo]) -> list[CommentInfo]:
+        return own_comments(comments, options.bot_login or (client.viewer_login() if has_markers(comments) else None))
+
+    issue, comments = client.issue(n), client.comments(n)
+    own = own_of(comments)
+    check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
+    if check.state == "live":
+        return _duplicate(n, check)
+    claim = take_claim(client, n, check, sha=client.head_sha(default_branch), settle_s=options.claim_settle_s,
+                       reread=lambda: own_of(client.comments(n)))
+    if claim is None:
+        return _duplicate(n, check)
+    return _Held(issue, comments, own, check, claim)
 
 
 def _repo_info(client: GitHubClient, trigger: LabelTrigger) -> RepoInfo:
