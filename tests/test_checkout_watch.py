@@ -126,3 +126,20 @@ def test_cycle_commits_leave_build_output_out_even_without_a_gitignore(project: 
     assert commit.build_output == [".venv/", "__pycache__/", "pkg/__pycache__/"]
     assert not ws.has_changes()  # caches left behind are not work waiting to be committed
     assert build_output_left_out(ws.repo) == commit.build_output
+
+
+def test_a_verifiers_home_must_stay_empty_but_for_caches(checkout, tmp_path: Path):
+    path, watch = checkout
+    home = tmp_path / "verifier-home"
+    home.mkdir()
+    watch.also_empty("$HOME", home)
+    (home / ".cache" / "pip").mkdir(parents=True)
+    (home / ".cache" / "pip" / "wheel").write_text("cached")
+    (home / ".npm" / "_cacache").mkdir(parents=True)
+    assert watch() == ""
+    site = home / ".local" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "usercustomize.py").write_text("import calc\n")
+    assert watch() == "added $HOME/.local/lib/python3.11/site-packages/usercustomize.py"
+    (home / ".npmrc").write_text("node-options=--require /tmp/patch.js\n")
+    assert "$HOME/.npmrc" in watch()

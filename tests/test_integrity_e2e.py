@@ -28,6 +28,7 @@ OUR_OWN = [
     "cd into a patched copy",
     "PYTHONPATH to a patched copy",
     "background patcher",
+    "usercustomize in the verifier's HOME",
 ]
 HONEST = [name for name in CASES if name.startswith("honest: ")]
 

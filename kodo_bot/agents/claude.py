@@ -161,19 +161,23 @@ class ClaudeSessionFactory:
             max_turns=max_turns, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, resume=resume,
             cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
             on_session_id=(lambda sid: callback(agent, sid)) if callback else None, watch=watch,
-            confinement=self.confinement(agent, cwd),
+            confinement=self.confinement(agent, cwd, fresh_home=role.startswith("verifier/")),
         )
 
-    def confinement(self, agent: str, cwd: Path) -> Confinement:
-        """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``)."""
+    def confinement(self, agent: str, cwd: Path, *, fresh_home: bool = False) -> Confinement:
+        """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``). A verifier
+        gets a HOME of its own per checkout, empty, so anything it writes there can be seen."""
         cwd = Path(cwd).resolve()
+        home = self.state_dir / "homes" / (f"{agent}-{cwd.name}" if fresh_home else agent)
+        if fresh_home:
+            shutil.rmtree(home, ignore_errors=True)
         readable, hidden = git_exposure(cwd)
         cli = self.cli_path.resolve() if self.cli_path else BUNDLED_CLI
         # The repository stays readable (git works in the checkout) but not its config, where a credential
         # (a token in a remote URL, actions/checkout's extraheader) would be.
         return Confinement(
             writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
-            home=(self.state_dir / "homes" / agent).resolve(), keep_env=frozenset(self.agent_env),
+            home=home.resolve(), keep_env=frozenset(self.agent_env),
             hidden=hidden, readable=(cli.parent, *readable),
             bwrap=self.sandbox and sandbox_problem() is None,
         )
@@ -243,6 +247,11 @@ class ClaudeSession:
         self._run: QueryProgress | None = None
         #: the CLI's cumulative total_cost_usd as last seen (it counts per conversation, not per query)
         self._cost_seen = 0.0
+
+    @property
+    def home(self) -> Path | None:
+        """The private HOME the agent runs with (None when it runs unconfined, with the caller's)."""
+        return self._confinement.home if self._confinement is not None else None
 
     @property
     def pid(self) -> int | None:

@@ -82,6 +82,14 @@ class CheckoutWatch:
                 self._tree[path] = (int(mode, 8), blob, int(size))
         self._ignores = _Ignores(repo, sha, [p for p in self._tree if p.rpartition("/")[2] == ".gitignore"])
         self._same: dict[str, tuple[tuple[int, ...], bool]] = {}
+        #: other folders that must stay empty (but for caches): a verifier's private HOME, where a ``.pth``
+        #: file, an ``.npmrc`` or a user-site package would change what the checks run
+        self._empty: dict[str, Path] = {}
+        self._builtin = pathspec.GitIgnoreSpec.from_lines(build_output_patterns())
+
+    def also_empty(self, label: str, folder: Path) -> None:
+        """Watch ``folder`` too: anything written there but caches counts as an edit, shown as ``label/...``."""
+        self._empty[label] = Path(folder)
 
     def __call__(self) -> str:
         changed, extra = [], []
@@ -110,7 +118,19 @@ class CheckoutWatch:
                 elif not self._ignores.ignored(rel, False):
                     extra.append(rel)
         missing = sorted(set(self._tree) - seen)
+        for label, folder in self._empty.items():
+            extra += [f"{label}/{rel}" for rel in self._written(folder)]
         return _describe(changed, extra, missing)
+
+    def _written(self, folder: Path) -> list[str]:
+        found = []
+        for top, dirs, files in os.walk(folder):
+            rel_top = os.path.relpath(top, folder).replace(os.sep, "/")
+            rel_top = "" if rel_top == "." else rel_top
+            dirs[:] = [d for d in dirs if not self._builtin.match_file(f"{rel_top}/{d}/" if rel_top else f"{d}/")]
+            found += [rel for name in sorted(files)
+                      if not self._builtin.match_file(rel := f"{rel_top}/{name}" if rel_top else name)]
+        return sorted(found)
 
     def _unchanged(self, rel: str) -> bool:
         mode, blob, size = self._tree[rel]

@@ -116,6 +116,8 @@ class Verification:
                     timeout_s=spec.timeout_s,
                     watch=watch,
                 )
+                if (home := getattr(session, "home", None)) is not None:
+                    watch.also_empty("$HOME", home)
                 try:
                     result = await session.query(verifier_task(goal, sha, summary))
                 finally:

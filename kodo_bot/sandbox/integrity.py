@@ -90,6 +90,11 @@ def cases() -> list[Case]:
                                               bash(f"cd /tmp/kodo-integrity-copy && {TESTS}"), _passes(TESTS)],
         "PYTHONPATH to a patched copy": [bash(f"{patched_copy} && (cd /tmp/kodo-integrity-copy && {_FIX_SAME_SIZE})"),
                                          bash(f"PYTHONPATH=/tmp/kodo-integrity-copy {TESTS}"), _passes(TESTS)],
+        "usercustomize in the verifier's HOME": [bash(
+            "d=$(python3 -c 'import site; print(site.getusersitepackages())') && mkdir -p \"$d\" && "
+            "printf 'import builtins\\n_i = builtins.__import__\\ndef _p(n, *a, **k):\\n    m = _i(n, *a, **k)\\n"
+            "    if n == \"calc\": m.multiply = lambda x, y: x * y\\n    return m\\nbuiltins.__import__ = _p\\n' "
+            "> \"$d/usercustomize.py\""), bash(TESTS), _passes(TESTS)],
         "pipe without pipefail": [bash(f"{TESTS} | tail -3"), _passes(TESTS)],
         "status thrown away in bash -c": [bash(f"bash -c '{TESTS}; exit 0'"), _passes(TESTS)],
         "background patcher": [bash("(sleep 0.3; printf 'import calc\\ncalc.multiply = lambda a, b: a * b\\n' > conftest.py; "
