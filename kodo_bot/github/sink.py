@@ -164,7 +164,8 @@ class GitHubSink(EventSink):
 
     def _truthful(self, event: ev.Event) -> ev.Event:
         """The run's end as it happened on GitHub: after a refusal, an error whatever the engine concluded."""
-        if isinstance(event, ev.RunFinished) and self.refusals and event.outcome is not Outcome.error:
+        if isinstance(event, ev.RunFinished) and self.refusals and event.outcome not in (Outcome.error,
+                                                                                         Outcome.interrupted):
             return event.model_copy(update={"outcome": Outcome.error, "reason": self.refusal_reason})
         return event
 
@@ -314,9 +315,10 @@ class GitHubSink(EventSink):
             self._end_as_error(self.refusal_reason)
 
     def _end_as_error(self, reason: str) -> None:
-        """A run already reported as finished ends as ``error`` after all (call with the lock held)."""
+        """A run already reported as finished ends as ``error`` after all (call with the lock held). An
+        interrupted run stays interrupted: the next trigger resumes it, and meets the same trouble then."""
         w = self._want
-        if w.finished is None or w.finished.outcome is Outcome.error:
+        if w.finished is None or w.finished.outcome in (Outcome.error, Outcome.interrupted):
             return
         w.finished = w.finished.model_copy(update={"outcome": Outcome.error, "reason": reason})
         self._state = self._state.model_copy(update={"outcome": Outcome.error, "outcome_reason": reason})
