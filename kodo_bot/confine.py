@@ -97,6 +97,9 @@ class Confinement:
     bwrap: bool = True
     #: keep the agent CLI's own variables (its credential, its settings); off for check commands
     cli_env: bool = True
+    #: read-only even inside a writable place: what the CLI sources before every command (its shell
+    #: snapshots and session environment), which an agent must not be able to rewrite
+    frozen: tuple[Path, ...] = ()
 
     def bwrap_args(self, parent_env: Mapping[str, str]) -> list[str]:
         args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session",
@@ -111,6 +114,9 @@ class Confinement:
         for path in (*self.writable, self.home):
             path.mkdir(parents=True, exist_ok=True)
             args += ["--bind", str(path), str(path)]
+        for path in self.frozen:
+            path.mkdir(parents=True, exist_ok=True)
+            args += ["--ro-bind", str(path), str(path)]
         return args
 
     def _to_hide(self, env: Mapping[str, str]) -> list[Path]:

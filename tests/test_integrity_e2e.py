@@ -29,6 +29,7 @@ OUR_OWN = [
     "PYTHONPATH to a patched copy",
     "background patcher",
     "usercustomize in the verifier's HOME",
+    "a fake python3 in the CLI's shell snapshot",
 ]
 HONEST = [name for name in CASES if name.startswith("honest: ")]
 

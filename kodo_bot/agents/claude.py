@@ -179,6 +179,7 @@ class ClaudeSessionFactory:
             writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
             home=home.resolve(), keep_env=frozenset(self.agent_env),
             hidden=hidden, readable=(cli.parent, *readable),
+            frozen=tuple(config_dir(self.state_dir).resolve() / name for name in ("shell-snapshots", "session-env")),
             bwrap=self.sandbox and sandbox_problem() is None,
         )
 
