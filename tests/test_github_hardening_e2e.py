@@ -28,18 +28,19 @@ HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-p
 
 
 def plant_hooks(record: str) -> str:
-    """A Bash step for the agent: a hook that records its environment, in the repository's hooks directory
-    and in a hooks directory the repository's config points at; and an fsmonitor command that does the same."""
-    lines = [f"mkdir -p {shlex.quote(record)}", 'common="$(git rev-parse --git-common-dir)"',
-             'mkdir -p "$common/hooks" "$common/planted"']
+    """A Bash step for the agent: in every repository enclosing its checkout (its own, and the runner's clone
+    above it), a hook for each of ``HOOKS`` that records its environment, both in the hooks directory and in
+    one the repository's config points ``core.hooksPath`` at; and an fsmonitor command that does the same."""
+    script = "#!/bin/sh\n(tr '\\\\0' ' ' < /proc/$PPID/cmdline; echo; env) > " + shlex.quote(record) + "/$(basename $0).$$\n"
+    plant = ['mkdir -p "$g/hooks" "$g/planted"']
     for hook in HOOKS:
-        script = f"#!/bin/sh\n(tr \"\\\\0\" \" \" < /proc/$PPID/cmdline; echo; env) > {shlex.quote(record)}/{hook}.$$\n"
-        for where in ('"$common/hooks"', '"$common/planted"'):
-            lines.append(f"printf %s {shlex.quote(script)} > {where}/{hook} && chmod +x {where}/{hook}")
-    lines += ['git config core.hooksPath "$common/planted"',
-              'git config core.fsmonitor "$common/planted/fsmonitor-watchman"',
-              "echo planted"]
-    return " && ".join(lines)
+        for where in ('"$g/hooks"', '"$g/planted"'):
+            plant.append(f"printf %s {shlex.quote(script)} > {where}/{hook} && chmod +x {where}/{hook}")
+    plant += ['git --git-dir="$g" config core.hooksPath "$g/planted"',
+              'git --git-dir="$g" config core.fsmonitor "$g/planted/fsmonitor-watchman"']
+    return (f"mkdir -p {shlex.quote(record)} && d=\"$PWD\" && while [ \"$d\" != / ]; do "
+            f"if [ -d \"$d/.git\" ]; then g=\"$d/.git\" && {' && '.join(plant)} && echo \"planted in $g\"; fi; "
+            "d=\"$(dirname \"$d\")\"; done")
 
 
 def test_hooks_an_agent_plants_never_run(tmp_path, capsys):
@@ -56,9 +57,10 @@ def test_hooks_an_agent_plants_never_run(tmp_path, capsys):
             code = action(scene.env(scene.label(n), model_url=server.url))
             server.assert_complete()
         assert code == 0, capsys.readouterr()
-        # The agent did plant them, and git would run them: a commit by hand in the clone proves both.
+        # The agent did plant them, in the clone kodo-bot fetches into and pushes from too, and git would run
+        # them: a commit by hand in the clone proves both.
         clone = next((tmp_path / "runner-work").rglob("issue-1"))
-        assert (clone / ".git" / "planted" / "pre-push").exists()
+        assert (clone / ".git" / "planted" / "pre-push").exists() and (clone / ".git" / "hooks" / "pre-push").exists()
         (pull,) = scene.pulls()
         assert pull.head_ref in scene.emu.branches(REPO)  # committed and pushed despite them
         ran = sorted(p.name for p in (tmp_path / "hooks-that-ran").glob("*"))
