@@ -1,12 +1,16 @@
-"""Reading an issue's lease: pure decisions from its labels and the bot's own comments."""
+"""Reading an issue's lease (pure decisions from its labels and the bot's own comments), and taking the claim
+against the emulator. The race itself, between processes, is tests/test_github_race_e2e.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kodo_bot.github.client import CommentInfo, IssueInfo
-from kodo_bot.github.lease import inspect_lease, own_comments
-from kodo_bot.github.markers import Lease, render_lease, render_marker
+import git
+
+from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo, RetryPolicy
+from kodo_bot.github.lease import claim_ref, inspect_lease, own_comments, take_claim
+from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker
+from tests.github_support import REPO, make_scene
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
 BOT = "github-actions[bot]"
@@ -59,3 +63,25 @@ def test_markers_typed_by_someone_else_are_not_believed():
     # The latest progress comment of the bot's own login counts (a PAT's user when run by hand).
     mine = progress("r2", NOW, author="alice", cid=2)
     assert check(["kodo", "kodo:running"], [forged, mine], own_login="alice").lease.run == "r2"
+
+
+def test_a_lost_claim_waits_for_the_winner_and_an_orphaned_one_is_passed(tmp_path):
+    scene = make_scene(tmp_path, {"README.md": "hi\n"})
+    client = GitHubClient(token=scene.token, repo=REPO, api_url=scene.emu.api_url, retry=RetryPolicy.fast())
+    try:
+        n = scene.issue("Race")
+        head = client.head_sha("main")
+        nobody = check(["kodo"], [])
+        assert take_claim(client, n, nobody, sha=head, settle_s=0, reread=list) == 1
+        # The winner of claim 1 is at work: its comment records the claim, so the loser changes nothing.
+        winner = progress("r1", NOW)
+        winner = CommentInfo(winner.id, winner.author, winner.author_type, winner.body + render_claim(1), "")
+        assert take_claim(client, n, nobody, sha=head, settle_s=0, reread=lambda: [winner]) is None
+        # Nobody ever recorded claim 1 (its runner died between the claim and the comment): claim 2.
+        assert take_claim(client, n, nobody, sha=head, settle_s=0, reread=list) == 2
+        refs = git.Repo(scene.emu.git_path(REPO)).git.for_each_ref("--format=%(refname)", "refs/kodo/").split()
+        assert refs == [claim_ref(n, 1), claim_ref(n, 2)]
+        scene.assert_valid()
+    finally:
+        client.close()
+        scene.emu.stop()

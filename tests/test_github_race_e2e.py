@@ -78,25 +78,3 @@ def test_three_runners_one_issue_one_run(tmp_path):
         scene.assert_valid()
     finally:
         scene.emu.stop()
-
-
-def test_an_orphaned_claim_does_not_block_the_issue(tmp_path, capsys):
-    """A runner that died between its claim and its first comment: the next trigger claims the next one."""
-    from tests.github_support import action
-
-    scene = make_scene(tmp_path, {**BASE_FILES, ".github/kodo.yml": kodo_yml([TESTS])})
-    try:
-        n = scene.issue("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
-        repo = git.Repo(scene.emu.git_path(REPO))
-        repo.git.update_ref(f"refs/kodo/claims/issue-{n}/1", "refs/heads/main")
-        with ScriptedModelServer({"roles": accepted_roles()}) as server:
-            code = action(scene.env(scene.label(n), model_url=server.url))
-            server.assert_complete()
-        assert code == 0, capsys.readouterr()
-        (progress,) = scene.bot_comments(n)
-        assert find_claim(progress.body) == 2
-        assert repo.git.for_each_ref("--format=%(refname)", "refs/kodo/").split() == [
-            f"refs/kodo/claims/issue-{n}/2"]
-        scene.assert_valid()
-    finally:
-        scene.emu.stop()
