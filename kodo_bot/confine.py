@@ -98,7 +98,8 @@ class Confinement:
     #: keep the agent CLI's own variables (its credential, its settings); off for check commands
     cli_env: bool = True
     #: read-only even inside a writable place: what the CLI sources before every command (its shell
-    #: snapshots and session environment), which an agent must not be able to rewrite
+    #: snapshots and session environment) and the settings it reloads while it runs (``env``, hooks), which
+    #: an agent must not be able to rewrite (folders, or ``.json`` files created as ``{}``)
     frozen: tuple[Path, ...] = ()
 
     def bwrap_args(self, parent_env: Mapping[str, str]) -> list[str]:
@@ -115,7 +116,12 @@ class Confinement:
             path.mkdir(parents=True, exist_ok=True)
             args += ["--bind", str(path), str(path)]
         for path in self.frozen:
-            path.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".json":
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text("{}\n", encoding="utf-8")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
             args += ["--ro-bind", str(path), str(path)]
         return args
 

@@ -30,6 +30,7 @@ OUR_OWN = [
     "background patcher",
     "usercustomize in the verifier's HOME",
     "a fake python3 in the CLI's shell snapshot",
+    "sitecustomize through the CLI's settings",
 ]
 HONEST = [name for name in CASES if name.startswith("honest: ")]
 

@@ -162,6 +162,7 @@ class ClaudeSessionFactory:
             cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
             on_session_id=(lambda sid: callback(agent, sid)) if callback else None, watch=watch,
             confinement=self.confinement(agent, cwd, fresh_home=role.startswith("verifier/")),
+            isolated=role.startswith("verifier/"),
         )
 
     def confinement(self, agent: str, cwd: Path, *, fresh_home: bool = False) -> Confinement:
@@ -178,8 +179,11 @@ class ClaudeSessionFactory:
         return Confinement(
             writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
             home=home.resolve(), keep_env=frozenset(self.agent_env),
-            hidden=hidden, readable=(cli.parent, *readable),
-            frozen=tuple(config_dir(self.state_dir).resolve() / name for name in ("shell-snapshots", "session-env")),
+            # The CLI cannot write its shell snapshot (frozen below), so its Bash tool runs a login shell, whose
+            # /etc/profile would reset PATH to the system's: hidden, the agent keeps the PATH it was given.
+            hidden=(*hidden, Path("/etc/profile")), readable=(cli.parent, *readable),
+            frozen=tuple(config_dir(self.state_dir).resolve() / name
+                         for name in ("shell-snapshots", "session-env", "settings.json")),
             bwrap=self.sandbox and sandbox_problem() is None,
         )
 
@@ -214,6 +218,7 @@ class ClaudeSession:
         cli_enforces_max_turns: bool = True,
         watch: Callable[[], str] | None = None,
         confinement: Confinement | None = None,
+        isolated: bool = False,
     ) -> None:
         problem = cli_problem(cli_path)
         if problem:
@@ -237,6 +242,9 @@ class ClaudeSession:
         self._on_session_id = on_session_id
         self._watch = watch
         self._confinement = confinement
+        #: load no settings file at all (a verifier: the commit under review may carry a .claude/settings.json
+        #: whose env or hooks would change what its checks run)
+        self._isolated = isolated
         self._alive = Leftovers(self.state_dir / "alive")
         self._cli_max_turns = max_turns if cli_enforces_max_turns else None
         self._client: ClaudeSDKClient | None = None
@@ -363,6 +371,7 @@ class ClaudeSession:
             cli_path=cli_path,
             stderr=self._stderr.append,
             max_buffer_size=_MAX_LINE,
+            setting_sources=[] if self._isolated else None,
             hooks={
                 "PreToolUse": [HookMatcher(hooks=[self._gate_tool])],
                 "PostToolUse": [HookMatcher(hooks=[self._after_tool])],
