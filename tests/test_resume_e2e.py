@@ -122,3 +122,42 @@ def test_ctrl_c_or_sigterm_saves_an_interrupted_run_that_resumes(tmp_path, capsy
         code, result = run_cli(["resume", "--project", str(project)], env, capsys)  # the latest resumable run
         server.assert_complete()
     assert code == 0 and result["run_id"] == run_dir.name and result["outcome"] == "accepted"
+
+
+def test_kill_9_then_the_checkout_lost_the_resume_restores_the_workers_files(tmp_path, capsys):
+    """After kill -9 the worker's edits exist only in its checkout, uncommitted; the checkout is then
+    deleted. Resume brings the files back from the snapshot taken when the worker's call finished, and
+    nothing the killed run started (a process writing in the background) is still running."""
+    import shutil
+
+    roles = slow_second_answer()
+    roles["worker_fast"] = [bash("(while true; do date >> heartbeat.log; sleep 0.2; done) > /dev/null 2>&1 &"),
+                            *roles["worker_fast"]]
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = agent_test_env(server.url)
+        proc = start_run_process(project, env)
+        try:
+            wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        checkout = next((project / ".kodo" / "worktrees").iterdir())
+        heartbeat = checkout / "heartbeat.log"
+        size = heartbeat.stat().st_size
+        time.sleep(1)
+        assert heartbeat.stat().st_size == size  # the sandbox ended with the killed engine
+        assert (checkout / "hello.py").exists()
+        shutil.rmtree(checkout)
+        run_dir = next((project / ".kodo" / "runs").iterdir())
+        code, result = run_cli(["resume", run_dir.name, "--project", str(project)], env, capsys)
+        server.assert_complete()
+    assert code == 0 and result["outcome"] == "accepted"
+    from tests.e2e_support import branch_files
+
+    assert {"hello.py", "test_hello.py"} <= branch_files(project, result["branch"])
+    assert [e.task for e in events(project, run_dir.name) if isinstance(e, ev.AgentCallStarted)] == [
+        "Add hello(name) with a test."]  # the worker was not asked again
