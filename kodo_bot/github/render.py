@@ -1,7 +1,7 @@
 """Every text kodo-bot posts on GitHub, as pure functions from data to Markdown.
 
-Comments (progress, verification round, accepted summary, not-accepted, refusal, duplicate run), the draft
-PR's body and the Actions step summary. Each comment starts with its hidden marker (``markers``) so a
+Comments (progress, verification round, accepted summary, not-accepted, refusal), the draft PR's body and
+the Actions step summary (which alone says when a trigger was a duplicate: those change nothing on GitHub). Each comment starts with its hidden marker (``markers``) so a
 retried or resumed run finds and edits it instead of posting it twice. Text written by models or people
 goes through the ``_md`` helpers, so it cannot break the comment's structure or forge a marker.
 
@@ -28,7 +28,6 @@ from kodo_bot.github.trust import Refuse
 __all__ = [
     "label_for_outcome",
     "render_accepted",
-    "render_duplicate",
     "render_not_accepted",
     "render_pr_body",
     "render_progress",
@@ -36,6 +35,7 @@ __all__ = [
     "render_step_summary",
     "render_verification_round",
     "verification_status",
+    "with_warning",
 ]
 
 _MAX_FILES = 200
