@@ -10,10 +10,16 @@ What it adds to PyGithub:
   are not fetched until a field is read, so "comment on issue 7" is one POST, not a GET and a POST.
 - **Bounded retries** (:class:`RetryPolicy`): ``GithubRetry`` retries 5xx and primary/secondary rate limits
   (403 with ``Retry-After`` or a rate-limit message); we add 429, PATCH (progress edits), a cap on every
-  single wait (``Retry-After`` included) and ``raise_on_status=False`` so the last answer becomes a
-  ``GithubException`` we can explain, rather than urllib3's ``MaxRetryError``.
-- **Errors that say what to do**: 401/403/404 become ``GitHubError`` naming the permission the workflow
-  must grant (``issues: write`` ...), with the token redacted from every message.
+  single wait (``Retry-After`` included), one budget for all the retries of a request, and
+  ``raise_on_status=False`` so the last answer becomes a ``GithubException`` we can explain, rather than
+  urllib3's ``MaxRetryError``.
+- **Pacing only after the first comment**: PyGithub's own pacing is off; :meth:`GitHubClient.pace` turns on
+  GitHub's advice for bots (0.25 s between requests, 1 s between writes) once the person waiting has seen
+  the bot answer.
+- **Errors that say what to do**: permanent refusals (401, 403 for a permission or a setting, 404, 422, a
+  rate limit used up for longer than allowed) become ``GitHubRefused`` naming the permission or setting to
+  change (``issues: write`` ...); transient trouble stays ``GitHubError``. The token is redacted from
+  every message.
 - **Call counting** (:class:`CallCounter`): every request PyGithub sends, by kind, so a test and the
   benchmark can hold the bot to its budget (a two-cycle run stays under 40 REST calls).
 
