@@ -73,6 +73,8 @@ def test_a_refused_write_ends_the_run_as_error_with_the_fix(tmp_path, case):
         # Nothing is lost: the work is on its branch; a PR that was opened stays a draft.
         assert any(b.startswith(f"kodo/issue-{n}-") for b in scene.emu.branches(REPO))
         assert all(p.draft for p in scene.pulls())
+        if case != "no statuses permission":  # no PR: its verdicts could go nowhere, and the summary says so
+            assert "Not delivered to GitHub" in scene.summary() and "verdicts of round 1" in scene.summary()
         # The refused write was tried once (PyGithub does not retry a 403), not every 5 s until the end.
         refused = [c for c in scene.emu.calls if c.status == 403]
         assert len(refused) == 1, [(c.method, c.path) for c in refused]

@@ -199,8 +199,8 @@ class GitHubSink(EventSink):
         else:
             self._drain()
         with self._cv:
-            self.undelivered = [*self._attempts.given_up, *self._outstanding()]
-            self._attempts.given_up.clear()
+            # Given-up items stay listed: the engine closes its sinks, then the caller closes again.
+            self.undelivered = list(dict.fromkeys([*self._attempts.given_up, *self._outstanding()]))
             if [u for u in self.undelivered if u != "progress comment"]:
                 self._end_as_error(f"kodo-bot could not deliver to GitHub: {', '.join(self.undelivered)}")
         if self.undelivered:
