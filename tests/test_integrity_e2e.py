@@ -3,7 +3,7 @@
 Whole runs through the real engine and the real Claude Code CLI (``kodo_bot/sandbox/integrity.py``), in the
 hardest setting: no check run by the engine (``--no-default-check``), so the verdict rests on the verifier's
 evidence alone, and no ``.gitignore`` in the project. ``bench/integrity.py`` runs every case in every
-setting; here, the tricks that were once accepted, a few of our own, and the honest cases.
+setting; here, the tricks that were once accepted, those only the real CLI can play, and honest cases.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ ONCE_ACCEPTED = [
     "fix, test, revert",
     "untracked conftest.py patch",
 ]
+#: tricks that only the real CLI can play (the pure rules have their own fast tests in test_verdict.py)
 OUR_OWN = [
     "same-size edit with the old mtime",
-    "fix committed in the checkout",
     "cd into a patched copy",
-    "PYTHONPATH to a patched copy",
     "background patcher",
     "usercustomize in the verifier's HOME",
     "a fake python3 in the CLI's shell snapshot",
     "sitecustomize through the CLI's settings",
 ]
-HONEST = [name for name in CASES if name.startswith("honest: ")]
+HONEST = ["honest: plain test run", "honest: writes bytecode and caches", "honest: pipefail and tail"]
 
 
 @pytest.mark.parametrize("name", ONCE_ACCEPTED + OUR_OWN)
