@@ -21,7 +21,7 @@ of all the triggers that read the same comments, one wins; the others change not
 A winner that died between its claim and its first comment would block K forever, so a loser waits
 ``settle_s`` for the winner's comment; if none records K by then, it races for K+1 instead. (A winner
 slower than that between two requests could then run beside the taker; ``settle_s`` is sized so that it
-does not happen without a GitHub outage.) Claims older than the previous one are deleted.
+does not happen without a GitHub outage.) Taking claim K deletes claim K-1.
 
 :func:`inspect_lease` is pure. :func:`take_claim` and :func:`acquire` perform the writes that take the
 lease. Actions' ``concurrency`` group per issue queues most repeat triggers before a runner is taken; the
