@@ -103,11 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(kind: type):
+    """An argparse type: a number above zero, else a usage error (exit 2) saying so."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _limits(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
-    p.add_argument("--cycles", type=int, default=10 if defaults else None, help="most cycles (default 10)")
-    p.add_argument("--max-cost-usd", type=float, help="stop when the orchestrator's API spend reaches this")
-    p.add_argument("--max-minutes", type=float, help="stop after this much wall time")
-    p.add_argument("--max-rejections", type=int, default=5 if defaults else None,
+    p.add_argument("--cycles", type=_positive(int), default=10 if defaults else None, help="most cycles (default 10)")
+    p.add_argument("--max-cost-usd", type=_positive(float), help="stop when the orchestrator's API spend reaches this")
+    p.add_argument("--max-minutes", type=_positive(float), help="stop after this much wall time")
+    p.add_argument("--max-rejections", type=_positive(int), default=5 if defaults else None,
                    help="rejected verification rounds before handing over to a person (default 5)")
 
 

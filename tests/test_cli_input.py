@@ -73,3 +73,18 @@ def test_runs_and_report_on_an_empty_project(project, capsys):
     assert "no runs yet" in capsys.readouterr().out
     code, err = run(["report", "nope", "--project", str(project)], capsys)
     assert code == 2 and "no run 'nope'" in err
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--cycles", "0", "0 must be greater than 0"), ("--max-cost-usd", "0", "0 must be greater than 0"),
+    ("--max-rejections", "0", "0 must be greater than 0"), ("--max-minutes", "-5", "-5 must be greater than 0"),
+    ("--cycles", "two", "'two' is not a whole number"),
+])
+def test_limits_out_of_range_are_usage_errors_that_create_nothing(project, capsys, flag, value, expected):
+    with pytest.raises(SystemExit) as exit_:
+        run(["run", "--goal", "x", "--project", str(project), flag, value], capsys)
+    assert exit_.value.code == 2 and expected in capsys.readouterr().err
+    assert not (project / ".kodo").exists() and [h.name for h in git.Repo(project).heads] == ["main"]
+    with pytest.raises(SystemExit) as exit_:
+        run(["resume", "--project", str(project), flag, value], capsys)
+    assert exit_.value.code == 2
