@@ -11,7 +11,6 @@ log, the checkpoint, the CLI's transcripts, or the run branch.
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,7 +122,6 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     # from the commits and masked in the log, the checkpoint and the transcripts.
     assert [where for where, text in places.items() if DEMO_KEY in text] == ["the requests the model server got"]
     assert "found-files.txt" in committed  # the agent's findings were committed, and hold nothing
-    assert os.environ.get("PARENT_ONLY_SECRET") is None
 
 
 def test_no_canary_leaves_kodo_bot_action_in_comments_pushes_logs_or_requests(tmp_path: Path):

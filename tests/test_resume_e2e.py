@@ -49,6 +49,20 @@ def start_run_process(project, env) -> subprocess.Popen:
     )
 
 
+def kill_while_the_orchestrator_thinks(server: ScriptedModelServer, proc: subprocess.Popen) -> list[int]:
+    """kill -9 the run once its orchestrator's second (slow) request is in; return the pids it had started."""
+    try:
+        wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
+        children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    return children
+
+
 def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
     roles = slow_second_answer()
     # After the resume the worker gets a second task: it must continue its own conversation from before.
@@ -61,16 +75,7 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         env = agent_test_env(server.url)
-        proc = start_run_process(project, env)
-        try:
-            wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
-            children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        children = kill_while_the_orchestrator_thinks(server, start_run_process(project, env))
         # The killed engine's Claude Code processes end with it (their stdin closes): nothing left behind.
         wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                                  for p in children), 20, "the killed run's CLI processes to exit")
@@ -136,15 +141,7 @@ def test_kill_9_then_the_checkout_lost_the_resume_restores_the_workers_files(tmp
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         env = agent_test_env(server.url)
-        proc = start_run_process(project, env)
-        try:
-            wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        kill_while_the_orchestrator_thinks(server, start_run_process(project, env))
         checkout = next((project / ".kodo" / "worktrees").iterdir())
         heartbeat = checkout / "heartbeat.log"
         size = heartbeat.stat().st_size

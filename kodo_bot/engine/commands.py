@@ -56,11 +56,6 @@ def core_command(line: str, *, checkout: str | None = None) -> Core:
     return _node(trees[0], checkout=checkout, pipefail=False)
 
 
-def same_check(claimed: str, observed: str, *, checkout: str | None = None) -> bool:
-    a = core_command(claimed, checkout=checkout).command
-    return a is not None and a == core_command(observed, checkout=checkout).command
-
-
 def _node(node, *, checkout: str | None, pipefail: bool) -> Core:
     kind = node.kind
     if kind == "command":

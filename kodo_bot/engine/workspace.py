@@ -145,7 +145,7 @@ class RunWorkspace:
         self.repair()
         parent = self.expected
         tree, withheld = self._stage()
-        left_out = build_output_left_out_in(self._git)
+        left_out = build_output_left_out(self._git)
         message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
         sha = self._git("commit-tree", tree, "-p", parent, "-m", message, env=_bot_identity()).strip()
         self._git("update-ref", f"refs/heads/{self.branch}", sha, parent)
@@ -275,14 +275,10 @@ class RunWorkspace:
         return done.stdout
 
 
-def build_output_left_out(repo: git.Repo) -> list[str]:
+def build_output_left_out(run_git) -> list[str]:
     """Untracked paths that only the built-in ignore list keeps out of a commit (the project's own ignore
-    rules would not): ``__pycache__/``, ``.venv/`` and the like, a directory once rather than file by file."""
-    return build_output_left_out_in(lambda *args, **_: repo.git.execute(["git", *args]))
-
-
-def build_output_left_out_in(run_git) -> list[str]:
-    """``build_output_left_out`` with any way of running git in the right repository and index."""
+    rules would not): ``__pycache__/``, ``.venv/`` and the like, a directory once rather than file by file.
+    ``run_git(*args)`` runs git in the right repository, work tree and index and returns its output."""
 
     def ignored(excludes: str) -> set[str]:
         out = run_git("-c", f"core.excludesFile={excludes}", "status", "--porcelain", "-z",
