@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kodo_bot.cli import backends_from_env  # noqa: E402
+from kodo_bot.compose import backends_from_env  # noqa: E402
 from kodo_bot.engine import events as ev  # noqa: E402
 from kodo_bot.engine.launch import RunRequest, start_run  # noqa: E402
 from kodo_bot.engine.log import read_events  # noqa: E402

@@ -21,20 +21,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from kodo_bot import __version__
+from kodo_bot.compose import env_number
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
-from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore
+from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
 from kodo_bot.report import render_report, run_summary, runs_table_rows
 from kodo_bot.view import LiveView, PlainView
 
-if TYPE_CHECKING:
-    from kodo_bot.engine.launch import Backends
-
-# kodo_bot.engine.launch (and with it the anthropic SDK, about a second to import) is imported where it is
-# used: `kodo-bot action` must post its first comment within two seconds of starting.
+# The adapters (and with them the anthropic and claude-agent-sdk packages, a second or more to import) come in
+# through kodo_bot.compose where a run is built: `kodo-bot action` must post its first comment within two
+# seconds of starting.
 
 PROJECT_TEAM_FILE = "kodo-team.yaml"
 #: where `kodo-bot action`/`handle` keep clones and runs: outside the job's workspace, so a run killed on this
@@ -160,41 +159,6 @@ def choose_team(team_file: Path | None, project: Path) -> Team:
     return load_team(local) if local.exists() else default_team()
 
 
-def backends_from_env(env: Mapping[str, str], **overrides) -> Backends:
-    """Credentials and endpoints from the environment; agents get a scrubbed copy, never the secrets."""
-    from kodo_bot.agents.claude import ClaudeSessionFactory
-    from kodo_bot.agents.env import is_secret_name, secret_values
-    from kodo_bot.engine.launch import Backends
-
-    base_url = env.get("ANTHROPIC_BASE_URL") or None
-    cli_path = env.get("KODO_CLAUDE_CLI") or None
-
-    def factory(run_dir: Path, settings: RunSettings):
-        return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env,
-                                    sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
-
-    timeout = _env_number(env, "KODO_MODEL_TIMEOUT_S", float)
-    return Backends(
-        api_key=env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY"),
-        base_url=base_url,
-        session_factory=factory,
-        check_env={k: v for k, v in env.items() if not is_secret_name(k)},
-        secrets=secret_values(env),
-        **({"model_timeout_s": timeout} if timeout else {}),
-        crash=_crash_point(env),
-        **overrides,
-    )
-
-
-def _crash_point(env: Mapping[str, str]) -> CrashAt | None:
-    """Test-only: ``KODO_CRASH_AT_SAVE=N`` kills kodo-bot (SIGKILL) right after its Nth checkpoint write,
-    ``KODO_CRASH_BEFORE_SAVE=N`` right before it, to prove that a crash anywhere resumes."""
-    for name, before in (("KODO_CRASH_AT_SAVE", False), ("KODO_CRASH_BEFORE_SAVE", True)):
-        if n := _env_number(env, name, int):
-            return CrashAt(save=n, before=before)
-    return None
-
-
 def _sinks(json_mode: bool) -> list[EventSink]:
     if not json_mode and sys.stdout.isatty():
         return [LiveView(Console())]
@@ -209,6 +173,8 @@ def _store(project: Path, state_dir: Path | None) -> RunStore:
 
 # --------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.compose import backends_from_env
+
     from kodo_bot.engine.launch import RunRequest, start_run
 
     goal = read_goal_file(args.goal_file) if args.goal_file else args.goal
@@ -229,6 +195,8 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.compose import backends_from_env
+
     from kodo_bot.engine.launch import resume_run
 
     store = _store(args.project, args.state_dir)
@@ -304,19 +272,6 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return run_github_demo(args.dir, env=env, json_mode=args.json)
 
 
-def _env_number(env: Mapping[str, str], name: str, kind: type):
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise UserError(f"{name} should be a number, not {raw!r}") from None
-    if value <= 0:
-        raise UserError(f"{name} should be positive, not {raw!r}")
-    return value
-
-
 def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides=None, **extra):
     from kodo_bot.github.entry import BotSettings
     from kodo_bot.github.run_inputs import RunOverrides
@@ -325,8 +280,8 @@ def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overr
         return (env.get(name) or "").strip() or None
 
     overrides = overrides or RunOverrides(
-        max_cycles=_env_number(env, "KODO_MAX_CYCLES", int), max_cost_usd=_env_number(env, "KODO_MAX_COST_USD", float),
-        max_minutes=_env_number(env, "KODO_MAX_MINUTES", float), orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
+        max_cycles=env_number(env, "KODO_MAX_CYCLES", int), max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
+        max_minutes=env_number(env, "KODO_MAX_MINUTES", float), orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
         team_path=get("KODO_TEAM"),
     )
     runs_dir = get("KODO_RUNS_DIR")
@@ -339,6 +294,8 @@ def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overr
 
 
 def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.compose import backends_from_env
+
     from kodo_bot.github.context import parse_actions_env
     from kodo_bot.github.entry import run_action
 
@@ -353,6 +310,8 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.compose import backends_from_env
+
     from pydantic import SecretStr
 
     from kodo_bot.github.entry import run_handle

@@ -118,7 +118,7 @@ class _BrokenBackend:
 
 
 def test_a_bug_mid_run_leaves_the_run_failed_not_running(tmp_path):
-    from kodo_bot.cli import backends_from_env
+    from kodo_bot.compose import backends_from_env
     from kodo_bot.engine.launch import RunRequest, start_run
 
     project = make_project(tmp_path)

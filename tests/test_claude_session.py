@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from kodo_bot.agents.base import role_marker
+from kodo_bot.engine.ports import role_marker
 from kodo_bot.agents.claude import ClaudeSession, ClaudeSessionFactory, bash_exit_code
 from kodo_bot.agents.env import agent_environment, is_secret_name
 from kodo_bot.errors import AgentError

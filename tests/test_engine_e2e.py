@@ -145,7 +145,7 @@ def test_unreachable_model_api_ends_resumable_with_a_clear_reason(tmp_path):
     import asyncio
     import socket
 
-    from kodo_bot.cli import backends_from_env
+    from kodo_bot.compose import backends_from_env
     from kodo_bot.engine.launch import RunRequest, start_run
     from kodo_bot.engine.models import Outcome
     from kodo_bot.engine.state import RunSettings

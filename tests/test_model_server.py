@@ -17,7 +17,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from kodo_bot.agents.base import role_marker
+from kodo_bot.engine.ports import role_marker
 from kodo_bot.errors import ConfigError
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.scenario import Scenario, find_role, minimal_instance, sse_frames

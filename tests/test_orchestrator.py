@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from kodo_bot.engine.orchestrator import ApiOrchestrator, cycle_seed, system_prompt, tools
+from kodo_bot.engine.orchestrator import cycle_seed, system_prompt, tools
+from kodo_bot.orchestrators.anthropic import ApiOrchestrator
 from kodo_bot.engine.team import default_team
 from kodo_bot.errors import ModelAPIError, ModelAuthError
 from kodo_bot.sandbox.model_server import ScriptedModelServer
@@ -134,8 +135,10 @@ def test_unreachable_api_says_where():
 
 
 def test_missing_key_is_a_clear_error():
+    orch = ApiOrchestrator("m")
+    assert orch.missing() == "no API key for the orchestrator model"
     with pytest.raises(ModelAuthError, match="no API key"):
-        ApiOrchestrator(model="m", api_key=None)
+        asyncio.run(orch.reply("s", [{"role": "user", "content": "hi"}], []))
 
 
 def test_cycle_seed_carries_only_goal_summary_and_rejection():

@@ -1,7 +1,7 @@
 """Claude Code sessions: one agent conversation in one CLI process, driven through claude-agent-sdk.
 
 ``ClaudeSessionFactory`` opens ``ClaudeSession``s for the engine (the ``SessionFactory`` seam in
-``agents/base.py``). A session keeps one ``ClaudeSDKClient``, so one CLI process, for all its queries, and
+``engine/ports.py``). A session keeps one ``ClaudeSDKClient``, so one CLI process, for all its queries, and
 turns the CLI's message stream into an ``AgentResult``: final text, turns, usage, cost and, as evidence, every
 tool call paired with the result the CLI reported (for Bash, with the exit status the CLI saw).
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 
-from kodo_bot.agents.base import SessionFactory
 from kodo_bot.confine import Leftovers, not_dumpable
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
-from kodo_bot.engine.orchestrator import ApiOrchestrator
+from kodo_bot.engine.ports import Orchestrator, SessionFactory
 from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore, unconfined_reason
 from kodo_bot.engine.team import Team
@@ -34,19 +33,15 @@ from kodo_bot.errors import ConfigError, UserError
 
 @dataclass
 class Backends:
-    """What the environment supplies: credentials, endpoints, and how to open agent sessions."""
+    """The adapters a run is wired to, built by the composition root (``kodo_bot.compose``) or a test."""
 
-    api_key: str | None
-    base_url: str | None = None
+    #: the orchestrator for a run with these settings (``settings.orchestrator_model``)
+    orchestrator: Callable[[RunSettings], Orchestrator]
     #: builds the agent backend for a run, given the run's own directory (for the agents' config/sessions)
     #: and its settings (the sandbox switch, the variables agents may see)
-    session_factory: Callable[[Path, RunSettings], SessionFactory] = None  # type: ignore[assignment]
+    session_factory: Callable[[Path, RunSettings], SessionFactory]
     #: environment for the engine's check commands (secrets already scrubbed)
     check_env: Mapping[str, str] = field(default_factory=dict)
-    model_retries: int = 4
-    model_backoff_s: float = 2.0
-    #: how long one model API request may go unanswered before it is given up and retried
-    model_timeout_s: float = 120.0
     #: test-only: kill this process at a chosen checkpoint write (``KODO_CRASH_AT_SAVE``)
     crash: CrashAt | None = None
     #: values that must never be written to the run's log (tokens, keys), whatever quotes them
@@ -145,9 +140,19 @@ def drive(coro: Coroutine[Any, Any, RunState]) -> RunState:
     return asyncio.run(main())
 
 
+def ready_orchestrator(backends: Backends, settings: RunSettings) -> Orchestrator:
+    """The run's orchestrator, refused before anything is created when it cannot answer (no API key): a run
+    that cannot start leaves no branch, worktree or run directory behind."""
+    orchestrator = backends.orchestrator(settings)
+    if why := orchestrator.missing():
+        raise UserError(f"the run cannot start: {why}", hint=orchestrator.fix)
+    return orchestrator
+
+
 async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSink] | None = None) -> RunState:
     if not req.goal.strip():
         raise UserError("the goal is empty", hint="write what you want done in the goal file or --goal")
+    orchestrator = ready_orchestrator(backends, req.settings)
     project = req.project.resolve()
     repo = open_project(project, allow_dirty=req.allow_dirty)
     state_dir = (req.state_dir or default_state_dir(project)).resolve()
@@ -170,7 +175,7 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
     if existing:
         state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)
         state.head_sha = repo.commit(branch).hexsha
-    return await _drive(state, store, backends, sinks or [], resumed=False)
+    return await _drive(state, store, backends, orchestrator, sinks or [], resumed=False)
 
 
 async def resume_run(
@@ -194,15 +199,17 @@ async def resume_run(
             f"run {state.run_id} already ended: {state.outcome.value if state.outcome else '?'} ({state.reason})",
             hint="a max_cycles or budget stop can go on with raised limits: kodo-bot resume RUN_ID --cycles N",
         )
+    orchestrator = ready_orchestrator(backends, state.settings)
     state.outcome, state.reason = None, ""
-    return await _drive(state, store, backends, sinks or [], resumed=True)
+    return await _drive(state, store, backends, orchestrator, sinks or [], resumed=True)
 
 
-async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
+async def _drive(state: RunState, store: RunStore, backends: Backends, orchestrator: Orchestrator,
+                 sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
     store.crash = backends.crash or store.crash
     store.secrets = tuple(backends.secrets)
-    orchestrator, bus = None, None
+    bus = None
     try:
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable
         bus = _event_bus(state, store, backends, sinks)
@@ -215,10 +222,6 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: li
         state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
         workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha,
                                                  secrets=backends.secrets)
-        orchestrator = ApiOrchestrator(
-            model=state.settings.orchestrator_model, api_key=backends.api_key, base_url=backends.base_url,
-            retries=backends.model_retries, backoff_s=backends.model_backoff_s, timeout_s=backends.model_timeout_s,
-        )
         verification = Verification(
             project=repo, scratch=store.scratch_dir(state.run_id), factory=factory,
             check_env=backends.check_env, check_timeout_s=state.settings.check_timeout_s,
@@ -228,8 +231,7 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, sinks: li
                   verification=verification, bus=bus, resumed=resumed)
         return await run.execute()
     finally:
-        if orchestrator is not None:
-            await orchestrator.close()
+        await orchestrator.close()
         if bus is not None:
             bus.close()
         lock.release()

@@ -18,21 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kodo_bot.agents.base import Session, SessionFactory, role_marker
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.ledger import api_cost_usd
 from kodo_bot.engine.models import AgentResult, Outcome, Verdict
-from kodo_bot.engine.orchestrator import (
-    DELEGATE_PREFIX,
-    DONE_TOOL,
-    describe_result,
-    tool_result,
-    ApiOrchestrator,
-    ToolUse,
-    cycle_seed,
-    system_prompt,
-    tools,
-)
+from kodo_bot.engine.orchestrator import DELEGATE_PREFIX, DONE_TOOL, cycle_seed, describe_result, system_prompt, tool_result, tools
+from kodo_bot.engine.ports import Orchestrator, Session, SessionFactory, ToolUse, role_marker
 from kodo_bot.engine.state import Ending, RunState, RunStore, VerificationInProgress, unconfined_reason
 from kodo_bot.engine.verdict import rejection_feedback
 from kodo_bot.engine.verification import Verification
@@ -73,7 +63,7 @@ class Run:
         *,
         store: RunStore,
         workspace: RunWorkspace,
-        orchestrator: ApiOrchestrator,
+        orchestrator: Orchestrator,
         factory: SessionFactory,
         verification: Verification,
         bus: ev.EventBus,
@@ -243,7 +233,7 @@ class Run:
         s.exchange += 1
         s.messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": "(no reply)"}]})
         s.last_text = reply.text or s.last_text
-        cost = api_cost_usd(self.orchestrator.model, reply.usage)
+        cost = reply.cost_usd if reply.cost_usd is not None else api_cost_usd(self.orchestrator.model, reply.usage)
         s.ledger.add("orchestrator", "api", cost, reply.usage)
         self._checkpoint(
             ev.OrchestratorReplied(

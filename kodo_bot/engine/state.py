@@ -144,16 +144,25 @@ class Listed:
     problem: str = ""
 
 
+class Crashed(BaseException):
+    """An in-process stand-in for SIGKILL (``CrashAt(kill=False)``). A BaseException, so no ``except Exception``
+    in the run saves anything on its way out, as nothing would after a real kill."""
+
+
 @dataclass(frozen=True)
 class CrashAt:
     """Test-only, but real: SIGKILL this process at its ``save``-th checkpoint write (counted from 1), just
-    after the new checkpoint is in place, or just before it is written (``before=True``)."""
+    after the new checkpoint is in place, or just before it is written (``before=True``). With
+    ``kill=False`` it raises ``Crashed`` instead, so a test can crash a run at every write in one process."""
 
     save: int
     before: bool = False
+    kill: bool = True
 
     def __call__(self, count: int, *, written: bool) -> None:
         if count == self.save and written != self.before:
+            if not self.kill:
+                raise Crashed(f"crashed {'before' if self.before else 'after'} checkpoint write {count}")
             os.kill(os.getpid(), signal.SIGKILL)
 
 

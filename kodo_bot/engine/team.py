@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kodo_bot._files import read_config_text
 from kodo_bot.errors import ConfigError
+from kodo_bot.secret_names import is_secret_name
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -84,6 +85,10 @@ class Team(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _names_from_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("agents"), (list, tuple)):
+            # Team(agents=[Agent(...), ...]) in Python: keyed by their names
+            data = {**data, "agents": {getattr(a, "name", None) or (a.get("name") if isinstance(a, dict) else None): a
+                                       for a in data["agents"]}}
         if isinstance(data, dict) and isinstance(data.get("agents"), dict):
             agents = {}
             for key, spec in data["agents"].items():
@@ -102,6 +107,16 @@ class Team(BaseModel):
                 raise ValueError(f"agent {key!r} has name {spec.name!r}; leave name out or make them equal")
         return self
 
+    @classmethod
+    def default(cls) -> Team:
+        """The team kodo-bot ships (``kodo_bot/data/team.yaml``): architect, two workers, two testers."""
+        return default_team()
+
+    @classmethod
+    def load(cls, path: Path | str) -> Team:
+        """A team file; ``ConfigError`` names the field when it is invalid."""
+        return load_team(Path(path))
+
     def verifiers_for(self, goal_text: str, *, ui: bool | None = None) -> list[AgentSpec]:
         """The agents that verify this goal: ``always`` ones, plus ``ui`` ones when the goal involves a UI."""
         is_ui = goal_involves_ui(goal_text) if ui is None else ui
@@ -117,8 +132,6 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def check_agent_env(names: tuple[str, ...]) -> tuple[str, ...]:
     """``agent_env`` names must be variable names, and none that looks like a secret: an agent can print
     anything it is given, and a secret passed on purpose still ends up in its transcript and the model API."""
-    from kodo_bot.agents.env import is_secret_name
-
     for name in names:
         if not _ENV_NAME.match(name):
             raise ValueError(f"{name!r} is not an environment variable name")
@@ -126,6 +139,10 @@ def check_agent_env(names: tuple[str, ...]) -> tuple[str, ...]:
             raise ValueError(f"{name} looks like a secret, and secrets never reach agents; pass a non-secret "
                              "setting, or give the agent what it needs another way")
     return names
+
+
+#: the name kodo's library users know an agent's description by
+Agent = AgentSpec
 
 
 def goal_involves_ui(goal_text: str) -> bool:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import git
 
-from kodo_bot.agents.base import SessionFactory, role_marker
 from kodo_bot.confine import Confinement, Leftovers, git_exposure
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
+from kodo_bot.engine.ports import SessionFactory, role_marker
 from kodo_bot.engine.project_tests import detect_test_command
 from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task

@@ -58,7 +58,7 @@ def offline_env(env: Mapping[str, str], server_url: str) -> dict[str, str]:
 
 
 def run_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
-    from kodo_bot.cli import backends_from_env
+    from kodo_bot.compose import backends_from_env
 
     root = Path(where or tempfile.mkdtemp(prefix="kodo-demo-")).resolve()
     project = root / "calc"

@@ -35,7 +35,7 @@ PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write",
 
 
 def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
-    from kodo_bot.cli import backends_from_env
+    from kodo_bot.compose import backends_from_env
 
     root = Path(where or tempfile.mkdtemp(prefix="kodo-github-demo-")).resolve()
     if root.exists() and any(root.iterdir()):

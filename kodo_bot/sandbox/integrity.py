@@ -171,7 +171,7 @@ class CaseResult:
 def run_case(case: Case, *, gitignore: bool, checking: Checking, env: Mapping[str, str] | None = None,
              root: Path | None = None) -> CaseResult:
     """One whole run of ``case``; returns what the engine decided and which files the branch holds."""
-    from kodo_bot.cli import backends_from_env  # the composition root lives in the CLI for now
+    from kodo_bot.compose import backends_from_env
 
     root = Path(root or tempfile.mkdtemp(prefix="kodo-integrity-"))
     project = root / "project"

@@ -1,0 +1,115 @@
+"""The composition root: the one place that wires the engine to its adapters.
+
+The engine knows ports (``engine/ports.py``); this module picks the adapters behind them from the
+environment: the orchestrator on the Anthropic API (key from ``KODO_ORCHESTRATOR_API_KEY`` or
+``ANTHROPIC_API_KEY``), agents on the Claude Code CLI with a scrubbed environment, checks with the secrets
+removed, and the values every log and comment must mask. The CLI, the GitHub entry points, the public API
+(``kodo_bot.api``), the demos and the benchmarks all get their ``Backends`` here. Adapters are imported when
+a run is built, so commands that never run (``runs``, ``report``) start fast.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, Union
+
+from kodo_bot.errors import UserError
+from kodo_bot.secret_names import is_secret_name, secret_values
+
+if TYPE_CHECKING:
+    from kodo_bot.engine.launch import Backends
+    from kodo_bot.engine.ports import Orchestrator, SessionFactory
+    from kodo_bot.engine.state import CrashAt, RunSettings
+
+#: how a caller may give the agent backend: one factory for every run, or a builder per run directory
+Sessions = Union["SessionFactory", Callable[[Path, "RunSettings"], "SessionFactory"]]
+
+_N = TypeVar("_N", int, float)
+
+
+def backends_from_env(
+    env: Mapping[str, str],
+    *,
+    orchestrator: Orchestrator | None = None,
+    sessions: Sessions | None = None,
+    model_retries: int = 4,
+    model_backoff_s: float = 2.0,
+) -> Backends:
+    """Adapters for a run in this environment. ``orchestrator`` and ``sessions`` replace the defaults (the
+    Anthropic API, Claude Code) when given: a script in tests and rehearsals, another model in a library."""
+    from kodo_bot.engine.launch import Backends
+
+    timeout = env_number(env, "KODO_MODEL_TIMEOUT_S", float)
+
+    def make_orchestrator(settings: RunSettings) -> Orchestrator:
+        if orchestrator is not None:
+            return _with_env_key(orchestrator, env)
+        from kodo_bot.orchestrators.anthropic import KEY_VARIABLES, ApiOrchestrator
+
+        return ApiOrchestrator(
+            settings.orchestrator_model, api_key=next((env[k] for k in KEY_VARIABLES if env.get(k)), None),
+            base_url=env.get("ANTHROPIC_BASE_URL") or None, retries=model_retries, backoff_s=model_backoff_s,
+            **({"timeout_s": timeout} if timeout else {}),
+        )
+
+    return Backends(
+        orchestrator=make_orchestrator,
+        session_factory=_session_builder(env, sessions),
+        check_env={k: v for k, v in env.items() if not is_secret_name(k)},
+        secrets=secret_values(env),
+        crash=crash_point(env),
+    )
+
+
+def _session_builder(env: Mapping[str, str], sessions: Sessions | None) -> Callable[[Path, RunSettings], SessionFactory]:
+    if sessions is None:
+        cli_path = env.get("KODO_CLAUDE_CLI") or None
+
+        def claude(run_dir: Path, settings: RunSettings) -> SessionFactory:
+            from kodo_bot.agents.claude import ClaudeSessionFactory
+
+            return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env,
+                                        sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
+
+        return claude
+    if hasattr(sessions, "open"):
+        return lambda run_dir, settings: sessions  # type: ignore[return-value]
+    return sessions  # type: ignore[return-value]
+
+
+def _with_env_key(orchestrator: Orchestrator, env: Mapping[str, str]) -> Orchestrator:
+    """An API orchestrator given without a key takes it from the environment, as the default one does."""
+    from kodo_bot.orchestrators.anthropic import KEY_VARIABLES, ApiOrchestrator
+
+    if isinstance(orchestrator, ApiOrchestrator) and not orchestrator.api_key:
+        orchestrator = copy.copy(orchestrator)
+        orchestrator.api_key = next((env[k] for k in KEY_VARIABLES if env.get(k)), None)
+        orchestrator.base_url = orchestrator.base_url or env.get("ANTHROPIC_BASE_URL") or None
+    return orchestrator
+
+
+def crash_point(env: Mapping[str, str]) -> CrashAt | None:
+    """Test-only: ``KODO_CRASH_AT_SAVE=N`` kills kodo-bot (SIGKILL) right after its Nth checkpoint write,
+    ``KODO_CRASH_BEFORE_SAVE=N`` right before it, to prove that a crash anywhere resumes."""
+    from kodo_bot.engine.state import CrashAt
+
+    for name, before in (("KODO_CRASH_AT_SAVE", False), ("KODO_CRASH_BEFORE_SAVE", True)):
+        if n := env_number(env, name, int):
+            return CrashAt(save=n, before=before)
+    return None
+
+
+def env_number(env: Mapping[str, str], name: str, kind: type[_N]) -> _N | None:
+    """A positive number from the environment; a clear error, never a traceback, for anything else."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UserError(f"{name} should be a number, not {raw!r}") from None
+    if value <= 0:
+        raise UserError(f"{name} should be positive, not {raw!r}")
+    return value
