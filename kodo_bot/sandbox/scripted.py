@@ -150,7 +150,7 @@ class ScriptedOrchestrator:
             output_tokens=spec.output_tokens if spec and spec.output_tokens is not None else estimate_tokens(content),
         )
         return OrchestratorReply(text=(step.text or "").strip(), tool_uses=uses, stop_reason=step.effective_stop_reason,
-                                 usage=usage, content=content, wait_s=time.monotonic() - started, cost_usd=0.0)
+                                 usage=usage, content=content, wait_s=time.monotonic() - started)
 
     async def close(self) -> None:
         pass
