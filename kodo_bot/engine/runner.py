@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from kodo_bot.engine import events as ev
+from kodo_bot.engine.cycle_commit import CycleCommit
+from kodo_bot.engine.delegation import Delegation
+from kodo_bot.engine.journal import Journal
 from kodo_bot.engine.ledger import api_cost_usd
-from kodo_bot.engine.models import AgentResult, Outcome, Verdict
-from kodo_bot.engine.orchestrator import DELEGATE_PREFIX, DONE_TOOL, cycle_seed, describe_result, system_prompt, tool_result, tools
-from kodo_bot.engine.ports import Orchestrator, Session, SessionFactory, ToolUse, role_marker
+from kodo_bot.engine.models import Outcome
+from kodo_bot.engine.orchestrator import DONE_TOOL, cycle_seed, system_prompt, tool_result, tools
+from kodo_bot.engine.ports import Orchestrator, SessionFactory, ToolUse
 from kodo_bot.engine.state import Ending, RunState, RunStore, VerificationInProgress, unconfined_reason
 from kodo_bot.engine.verdict import rejection_feedback
 from kodo_bot.engine.verification import Verification
+from kodo_bot.engine.verify_round import VerifyRound
 from kodo_bot.engine.workspace import RunWorkspace
-from kodo_bot.errors import AgentError, KodoError, ModelAPIError
+from kodo_bot.errors import KodoError, ModelAPIError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,10 @@ class _Finish:
 
 
 class Run:
+    """The loop and the run's end. Its steps' work is done by the parts it holds: ``Delegation`` (agent
+    calls), ``CycleCommit`` (the cycle's commit), ``VerifyRound`` (checks and verifiers), all writing
+    through one ``Journal``."""
+
     def __init__(
         self,
         state: RunState,
@@ -69,16 +77,16 @@ class Run:
         bus: ev.EventBus,
         resumed: bool = False,
     ) -> None:
-        self.state, self.store, self.workspace = state, store, workspace
-        self.orchestrator, self.factory, self.verification, self.bus = orchestrator, factory, verification, bus
+        self.state, self.workspace, self.orchestrator, self.bus = state, workspace, orchestrator, bus
         self.resumed = resumed
         self._team = state.settings.team
         self._system = system_prompt(self._team)
         self._tools = tools(self._team)
-        self._live: dict[str, Session] = {}
-        self._locks: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self._team.agents}
-        self._clock_start = time.monotonic()
-        self._elapsed_at_start = state.elapsed_s
+        self.journal = Journal(state, store, bus)
+        self._checkpoint, self._emit, self._elapsed = self.journal.checkpoint, self.journal.emit, self.journal.elapsed
+        self.delegation = Delegation(self.journal, team=self._team, factory=factory, workspace=workspace)
+        self._commit_cycle = CycleCommit(self.journal, workspace)
+        self._verify_round = VerifyRound(self.journal, verification, self._team)
 
     # ----------------------------------------------------------------- the loop
     async def execute(self) -> RunState:
@@ -97,7 +105,7 @@ class Run:
             self._finish_after_crash(exc)
             raise
         finally:
-            await self._close_sessions()
+            await self.delegation.close()
         self._finish(finish)
         return self.state
 
@@ -157,44 +165,6 @@ class Run:
         s.cycle_open, s.messages = False, []
         self._checkpoint(*events, ev.CycleEnded(run_id=s.run_id, cycle=s.cycle, reason=reason, summary=summary))
 
-    def _commit_cycle(self, summary: str) -> str:
-        s = self.state
-        head = self.workspace.repo.head.commit
-        if self._committed_this_cycle(head.message) and not self.workspace.has_changes():
-            # Committed before an interruption: never commit a cycle twice. If the run was killed between the
-            # commit and the checkpoint recording it, record it now.
-            if s.head_sha != head.hexsha:
-                self._record_commit(head.hexsha, summary, self._files_of(head.hexsha), [],
-                                    self._engine_notes(self.workspace.withheld))
-            return head.hexsha
-        commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
-        self._record_commit(commit.sha, summary, commit.files_changed, commit.build_output,
-                            self._engine_notes(commit.withheld))
-        return commit.sha
-
-    def _engine_notes(self, withheld: list) -> list[str]:
-        """What the engine undid in the worktree's git, and what it kept out of the commit, for the team."""
-        return [*self.workspace.take_interference(),
-                *(f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
-                  for w in withheld)]
-
-    def _committed_this_cycle(self, message: str) -> bool:
-        lines = message.splitlines()
-        return f"Kodo-Run: {self.state.run_id}" in lines and f"Kodo-Cycle: {self.state.cycle}" in lines
-
-    def _files_of(self, sha: str) -> list[str]:
-        return self.workspace.repo.git.diff("--name-only", "--no-renames", f"{sha}^", sha).splitlines()
-
-    def _record_commit(self, sha: str, summary: str, files: list[str], build_output: list[str],
-                       notes: list[str] = ()) -> None:
-        s = self.state
-        s.head_sha = sha
-        s.build_output = sorted({*s.build_output, *build_output})
-        s.engine_notes = [*s.engine_notes, *notes]
-        self._checkpoint(*(ev.Notice(run_id=s.run_id, level="warning", message=note) for note in notes),
-                         ev.CycleCommitted(run_id=s.run_id, cycle=s.cycle, sha=sha, branch=s.branch, summary=summary,
-                                           files_changed=files, build_output=build_output))
-
     # ----------------------------------------------------------------- one orchestrator exchange
     async def _exchange(self) -> _Continue | _CycleOver | _Done:
         s = self.state
@@ -206,7 +176,7 @@ class Run:
         if not uses:
             return _CycleOver(s.last_text or f"Cycle {s.cycle} ended.", "the orchestrator ended its turn")
         done = next((u for u in uses if u.name == DONE_TOOL), None)
-        results = await asyncio.gather(*(self._run_tool(u) for u in uses if u is not done))
+        results = await asyncio.gather(*(self.delegation.run_tool(u) for u in uses if u is not done))
         if done is not None and isinstance(done.input.get("summary"), str) and "success" in done.input:
             return _Done(done.input["summary"], bool(done.input["success"]))
         if done is not None:
@@ -243,74 +213,14 @@ class Run:
         )
         return reply.tool_uses
 
-    async def _run_tool(self, use: ToolUse) -> dict[str, Any]:
-        agent = use.name.removeprefix(DELEGATE_PREFIX)
-        task = use.input.get("task")
-        if not use.name.startswith(DELEGATE_PREFIX) or agent not in self._team.agents:
-            return tool_result(use.id, f"Unknown tool {use.name!r}. Use the delegate_* tools or done.", True)
-        if not isinstance(task, str) or not task.strip():
-            return tool_result(use.id, "A delegation needs a non-empty `task` string.", True)
-        result = await self._delegate(use.id, agent, task, bool(use.input.get("fresh")))
-        return tool_result(use.id, describe_result(result), result.is_error)
-
-    async def _delegate(self, call_id: str, agent: str, task: str, fresh: bool) -> AgentResult:
-        s = self.state
-        if (done := s.completed_calls.get(call_id)) is not None:
-            return done  # finished before an interruption: never run an agent call twice
-        self._emit(ev.AgentCallStarted(run_id=s.run_id, cycle=s.cycle, call_id=call_id, agent=agent, task=task, fresh=fresh))
-        started = time.monotonic()
-        async with self._locks[agent]:
-            try:
-                session = await self._session(agent, fresh)
-                result = await session.query(task)
-                if session.session_id:
-                    s.sessions[agent] = session.session_id
-            except AgentError as exc:
-                result = AgentResult(agent=agent, is_error=True, error=str(exc), duration_s=time.monotonic() - started)
-        s.add_wait("agents", time.monotonic() - started)
-        s.ledger.add(agent, "subscription", result.cost_usd, result.usage)
-        # Before the checkpoint says the call finished, its files are safe from a lost worktree.
-        await asyncio.to_thread(self.workspace.snapshot)
-        s.completed_calls[call_id] = result
-        self._checkpoint(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
-        return result
-
-    async def _session(self, agent: str, fresh: bool) -> Session:
-        if fresh and agent in self._live:
-            await self._live.pop(agent).close()
-        if fresh:
-            self.state.sessions.pop(agent, None)
-        if agent not in self._live:
-            spec = self._team.agents[agent]
-            self._live[agent] = self.factory.open(
-                agent=agent, role=agent, system_prompt=f"{role_marker(agent)}\n\n{spec.prompt}", model=spec.model,
-                cwd=self.workspace.path, max_turns=spec.max_turns, idle_timeout_s=spec.idle_timeout_s,
-                timeout_s=spec.timeout_s, resume=self.state.sessions.get(agent),
-            )
-        return self._live[agent]
-
     # ----------------------------------------------------------------- verification
     async def _verify(self, pending: VerificationInProgress) -> None:
+        """One verification round, and what it means: the end (accepted, or a person after too many
+        rejections, saved in ``finishing``) or the next cycle, which opens with the findings."""
         s = self.state
-        started = time.monotonic()
-        ran = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
-                                             run_detected=s.settings.default_check)
-        checks = ran.results
-        s.add_wait("checks", time.monotonic() - started)
-        self._tell_detected(checks)
-        verdicts: list[Verdict] = []
-        if checks:
-            self._emit(ev.ChecksFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                         results=checks, passed=all(c.passed for c in checks)))
-        if all(c.passed for c in checks):
-            verdicts = await self._run_verifiers(pending, ran.test_commands)
-        wall = time.monotonic() - started
-        s.add_wait("verification", wall)
-        accepted = all(c.passed for c in checks) and all(v.passed for v in verdicts)
-        finished = ev.VerificationFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                           accepted=accepted, checks=checks, verdicts=verdicts, wall_s=wall)
+        finished = await self._verify_round(pending)
         s.verifying = None
-        if accepted:
+        if finished.accepted:
             s.summaries.append(pending.summary)
             s.cycle_open, s.messages = False, []
             s.finishing = Ending(outcome=Outcome.accepted,
@@ -318,7 +228,7 @@ class Run:
             self._checkpoint(finished)
             return
         s.rejections += 1
-        s.rejection = rejection_feedback(checks, verdicts)
+        s.rejection = rejection_feedback(finished.checks, finished.verdicts)
         if s.rejections >= s.settings.max_rejections:
             s.finishing = Ending(outcome=Outcome.needs_human, reason=f"verification rejected the work {s.rejections} times",
                                  handoff=self._handoff(pending.summary))
@@ -326,39 +236,7 @@ class Run:
             return
         self._close_cycle(f"verification round {pending.round} rejected", pending.summary, finished)
 
-    def _tell_detected(self, checks: list) -> None:
-        s = self.state
-        if s.settings.check_commands or not s.settings.default_check:
-            return
-        if checks:
-            message = f"no check configured: the engine ran the project's test command `{checks[0].command}` itself"
-        else:
-            message = "no check configured and no test command detected: only the verifiers judge this round"
-        self._emit(ev.Notice(run_id=s.run_id, level="info" if checks else "warning", message=message))
-
-    async def _run_verifiers(self, pending: VerificationInProgress, test_commands: list[str]) -> list[Verdict]:
-        s = self.state
-        verifiers = self._team.verifiers_for(s.goal, ui=s.settings.ui)
-        self._emit(ev.VerificationStarted(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                          verifiers=[v.name for v in verifiers]))
-
-        def recorded(key: str, result: AgentResult, verdict: Verdict) -> None:
-            if key in s.completed_calls:
-                return  # recorded, and told, before an interruption
-            s.completed_calls[key] = result
-            s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
-            self._checkpoint(ev.VerdictReceived(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                                verdict=verdict))
-
-        return await self.verification.verdicts(
-            pending.sha, goal=s.goal, summary=pending.summary, round_no=pending.round, verifiers=verifiers,
-            test_commands=test_commands, cached=s.completed_calls.get, on_result=recorded,
-        )
-
     # ----------------------------------------------------------------- budgets and the end
-    def _elapsed(self) -> float:
-        return self._elapsed_at_start + (time.monotonic() - self._clock_start)
-
     def _over_budget(self) -> _Finish | None:
         s = self.state
         spent = s.ledger.total("api")
@@ -370,7 +248,7 @@ class Run:
                            self._handoff(s.last_text))
         return None
 
-    async def _with_time_budget(self, loop) -> _Finish:
+    async def _with_time_budget(self, loop: Coroutine[Any, Any, _Finish]) -> _Finish:
         limit = self.state.settings.max_minutes
         if limit is None:
             return await loop
@@ -422,30 +300,6 @@ class Run:
         if s.rejection:
             parts.append(f"Last verification findings:\n{s.rejection.strip()}")
         return "\n\n".join(parts)
-
-    async def _close_sessions(self) -> None:
-        live, self._live = list(self._live.values()), {}
-        for session in live:
-            try:
-                await session.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
-                pass
-
-    # ----------------------------------------------------------------- plumbing
-    def _checkpoint(self, *events: ev.Event) -> None:
-        """Save the state with the events of the step that changed it, then tell them: after a crash, what the
-        log lacks of the last step's events is told by the resume (``launch``), and nothing twice."""
-        s = self.state
-        s.elapsed_s = self._elapsed()
-        s.outbox = [self.bus.number(event) for event in events]
-        s.next_seq = self.bus.next_seq
-        self.store.save(s)
-        for event in s.outbox:
-            self.bus.deliver(event)
-
-    def _emit(self, event: ev.Event) -> None:
-        self.bus.emit(event)
-        self.state.next_seq = self.bus.next_seq
 
     def _started_event(self) -> ev.RunStarted:
         s = self.state
