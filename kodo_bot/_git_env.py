@@ -15,6 +15,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import git
 
 #: variables that would make git read another repository or config than the one we name
 GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE",
@@ -66,7 +70,7 @@ def git_env(base: Mapping[str, str], *, config: Iterable[tuple[str, str]] = ()) 
     return env
 
 
-def harden(repo, *, config: Iterable[tuple[str, str]] = ()):
+def harden(repo: git.Repo, *, config: Iterable[tuple[str, str]] = ()) -> git.Repo:
     """``repo`` (a GitPython ``Repo``) with every later git command it runs given the hardened config."""
     overrides = git_env({}, config=config)
     repo.git.update_environment(**overrides)

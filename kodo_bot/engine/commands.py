@@ -21,6 +21,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import bashlex
 
@@ -56,7 +57,7 @@ def core_command(line: str, *, checkout: str | None = None) -> Core:
     return _node(trees[0], checkout=checkout, pipefail=False)
 
 
-def _node(node, *, checkout: str | None, pipefail: bool) -> Core:
+def _node(node: Any, *, checkout: str | None, pipefail: bool) -> Core:
     kind = node.kind
     if kind == "command":
         return _simple(node, checkout=checkout)
@@ -72,7 +73,7 @@ def _node(node, *, checkout: str | None, pipefail: bool) -> Core:
     return Core(None, f"it is a shell {kind}, not a plain command")
 
 
-def _chain(parts: list, *, checkout: str | None, pipefail: bool) -> Core:
+def _chain(parts: list[Any], *, checkout: str | None, pipefail: bool) -> Core:
     """``prefix && prefix; command``: every part but the last must be a neutral prefix."""
     *prefix, last = parts
     if last.kind == "operator":
@@ -99,7 +100,7 @@ def _chain(parts: list, *, checkout: str | None, pipefail: bool) -> Core:
     return _node(last, checkout=checkout, pipefail=pipefail)
 
 
-def _words(node) -> list[str] | None:
+def _words(node: Any) -> list[str] | None:
     """A simple command's words, or None when it has anything else (a redirection, an assignment)."""
     if any(part.kind != "word" for part in node.parts):
         return None
@@ -121,7 +122,7 @@ def _neutral_cd(words: list[str], checkout: str | None) -> bool:
     return not posixpath.normpath(target).startswith("..")
 
 
-def _simple(node, *, checkout: str | None) -> Core:
+def _simple(node: Any, *, checkout: str | None) -> Core:
     kept_vars: list[str] = []
     words: list[str] = []
     for part in node.parts:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.journal import Journal
-from kodo_bot.engine.workspace import RunWorkspace, Withheld
+from kodo_bot.engine.secret_scan import Withheld
+from kodo_bot.engine.workspace import RunWorkspace
 
 
 class CycleCommit:
@@ -21,7 +22,7 @@ class CycleCommit:
         """Commit the cycle (or find its commit); returns the sha."""
         s = self.journal.state
         head = self.workspace.repo.head.commit
-        if self._committed_this_cycle(head.message) and not self.workspace.has_changes():
+        if self._committed_this_cycle(str(head.message)) and not self.workspace.has_changes():
             if s.head_sha != head.hexsha:
                 self._record(head.hexsha, summary, self._files_of(head.hexsha), [],
                              self._notes(self.workspace.withheld))
@@ -42,7 +43,7 @@ class CycleCommit:
         return f"Kodo-Run: {s.run_id}" in lines and f"Kodo-Cycle: {s.cycle}" in lines
 
     def _files_of(self, sha: str) -> list[str]:
-        return self.workspace.repo.git.diff("--name-only", "--no-renames", f"{sha}^", sha).splitlines()
+        return str(self.workspace.repo.git.diff("--name-only", "--no-renames", f"{sha}^", sha)).splitlines()
 
     def _record(self, sha: str, summary: str, files: list[str], build_output: list[str], notes: list[str]) -> None:
         s = self.journal.state

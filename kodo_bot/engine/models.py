@@ -7,7 +7,7 @@ verdict or an outcome is a value the loop inspects rather than an exception it c
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +38,7 @@ class ToolCall(_Frozen):
 
     tool_use_id: str = ""
     name: str
-    input: dict = Field(default_factory=dict)
+    input: dict[str, Any] = Field(default_factory=dict)
     #: the tool result text, trimmed to its tail so the log stays small
     output: str = ""
     is_error: bool = False

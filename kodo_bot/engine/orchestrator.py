@@ -6,6 +6,7 @@ that answers is behind the ``Orchestrator`` port (``engine/ports.py``), and the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kodo_bot.engine.models import AgentResult
@@ -76,7 +77,7 @@ def tools(team: Team) -> list[dict[str, Any]]:
 
 
 def cycle_seed(goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None,
-               notes: list[str] = ()) -> str:
+               notes: Sequence[str] = ()) -> str:
     """The first message of a cycle. Only the goal, the last summary, the last rejection and what the
     engine had to undo or withhold carry over, so the orchestrator's context stays the same size however many
     cycles run."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kodo_bot.engine.commands import core_command, runs_tests
-from kodo_bot.engine.models import AgentResult, Evidence, Finding, Severity, Verdict
+from kodo_bot.engine.models import AgentResult, CheckResult, Evidence, Finding, Severity, Verdict
 
 VERDICT_INSTRUCTIONS = """\
 You are verifying finished work, independently. The checkout you are in holds exactly the commit under
@@ -105,6 +106,13 @@ def _edited(before: str | None, after: str | None) -> str | None:
     return "; ".join(dict.fromkeys(x for x in (before, after) if x))
 
 
+class _Said(TypedDict):
+    """What the verifier said, carried into whatever verdict the engine reaches."""
+
+    summary: str
+    findings: tuple[Finding, ...]
+
+
 def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
           test_commands: Sequence[str] = ()) -> Verdict:
     """The verdict the engine believes, given what the verifier said and what it was seen to do.
@@ -114,7 +122,7 @@ def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
     """
     evidence = observed_evidence(result)
 
-    def verdict(passed: bool, note: str | None = None, *, summary: str = "", findings: tuple = ()) -> Verdict:
+    def verdict(passed: bool, note: str | None = None, *, summary: str = "", findings: tuple[Finding, ...] = ()) -> Verdict:
         return Verdict(verifier=verifier, passed=passed, summary=summary, findings=findings, evidence=evidence,
                        engine_note=note, cost_usd=result.cost_usd)
 
@@ -123,7 +131,7 @@ def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
     claimed = parse_claim(result.text)
     if isinstance(claimed, str):
         return verdict(False, f"the verdict could not be read: {claimed}")
-    said = {"summary": claimed.summary, "findings": tuple(Finding(**f.model_dump()) for f in claimed.findings)}
+    said = _Said(summary=claimed.summary, findings=tuple(Finding(**f.model_dump()) for f in claimed.findings))
     word = claimed.verdict.strip().lower()
     if word not in ("pass", "fail"):
         return verdict(False, f"verdict must be 'pass' or 'fail', got {claimed.verdict!r}", **said)
@@ -225,7 +233,7 @@ def _tail(text: str) -> str:
     return text if len(text) <= EVIDENCE_TAIL else "..." + text[-EVIDENCE_TAIL:]
 
 
-def rejection_feedback(checks: list, verdicts: list[Verdict]) -> str:
+def rejection_feedback(checks: Sequence[CheckResult], verdicts: list[Verdict]) -> str:
     """What the orchestrator is told when verification rejects: every failing check and verdict, briefly."""
     parts = []
     for check in checks:

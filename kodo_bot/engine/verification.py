@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import git
@@ -81,7 +81,7 @@ class Verification:
         summary: str,
         round_no: int,
         verifiers: list[AgentSpec],
-        test_commands: list[str] = (),
+        test_commands: Sequence[str] = (),
         cached: Callable[[str], AgentResult | None],
         on_result: Callable[[str, AgentResult, Verdict], None],
     ) -> list[Verdict]:

@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -44,7 +46,7 @@ def open_project(path: Path, *, allow_dirty: bool = False) -> git.Repo:
     if not repo.head.is_valid():
         raise UserError(f"{path} has no commits yet", hint="commit something first; kodo-bot branches from HEAD")
     if not allow_dirty and repo.is_dirty(untracked_files=True):
-        changed = [*(d.a_path for d in repo.index.diff(None)), *repo.untracked_files][:5]
+        changed = [*(str(d.a_path) for d in repo.index.diff(None)), *repo.untracked_files][:5]
         raise UserError(
             f"{path} has uncommitted changes ({', '.join(changed)}{', ...' if len(changed) == 5 else ''})",
             hint="commit or stash them, or pass --allow-dirty (the run starts from HEAD and does not see them).",
@@ -55,7 +57,7 @@ def open_project(path: Path, *, allow_dirty: bool = False) -> git.Repo:
 def exclude_from_git(repo: git.Repo, state_dir: Path) -> None:
     """Keep kodo-bot's own files out of the project's commits without editing the user's .gitignore."""
     try:
-        rel = state_dir.resolve().relative_to(Path(repo.working_tree_dir).resolve())
+        rel = state_dir.resolve().relative_to(Path(str(repo.working_tree_dir)).resolve())
     except ValueError:
         return  # outside the project: nothing to exclude
     info = Path(repo.git_dir) / "info" / "exclude"
@@ -109,7 +111,7 @@ class RunWorkspace:
         self.withheld: list[Withheld] = []
 
     @classmethod
-    def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str, **options) -> RunWorkspace:
+    def create_or_reuse(cls, project: git.Repo, path: Path, branch: str, *, base: str, **options: Any) -> RunWorkspace:
         """Make the run's checkout (a clone sharing the project's objects) and its branch (from ``base``), or
         reuse both after an interruption. A checkout that is gone comes back with the files of the last
         snapshot, uncommitted, as they were. ``options`` go to the constructor (``secrets``, ``max_file_bytes``)."""
@@ -217,12 +219,8 @@ class RunWorkspace:
             shutil.move(str(scratch / ".git"), str(self._own_git))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
-        self._git("remote", "remove", "origin", **own)
-        self._git("update-ref", f"refs/heads/{self.branch}", self.expected, **own)
-        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", **own)
-        self._git("read-tree", self.expected, **own)
-        self._git("update-index", "-q", "--refresh", check=False, **own)
+        self._checkout_git("remote", "remove", "origin")
+        self._sync_checkout(self.expected)
 
     def _stage(self, index: Path | None = None) -> tuple[str, list[Withheld]]:
         """Stage the whole worktree into the engine's index (never the worktree's own), except files that
@@ -243,24 +241,26 @@ class RunWorkspace:
     def _sync_checkout(self, sha: str) -> None:
         """Point the checkout's own branch, HEAD and index at ``sha`` (the engine's commit, visible to it
         through the shared objects), so ``git status`` there shows no phantom changes."""
-        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
-        self._git("update-ref", f"refs/heads/{self.branch}", sha, **own)
-        self._git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", **own)
-        self._git("read-tree", sha, **own)
-        self._git("update-index", "-q", "--refresh", check=False, **own)
+        self._checkout_git("update-ref", f"refs/heads/{self.branch}", sha)
+        self._checkout_git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
+        self._checkout_git("read-tree", sha)
+        self._checkout_git("update-index", "-q", "--refresh", check=False)
 
     def _restore_snapshot(self) -> None:
         snap = self._rev(self._snapshot_ref)
         if not snap or self._rev(f"{snap}^") != self.expected:
             return  # none, or from before the last commit: the branch already holds it
-        own = {"git_dir": self._own_git, "index": self._own_git / "index"}
-        self._git("read-tree", "-u", "--reset", snap, **own)
-        self._git("read-tree", self.expected, **own)
+        self._checkout_git("read-tree", "-u", "--reset", snap)
+        self._checkout_git("read-tree", self.expected)
         self.interference.append("the worktree was lost; kodo-bot restored the files of the last finished agent call")
 
     def _rev(self, ref: str, *, git_dir: Path | None = None) -> str:
         out = self._git("rev-parse", "--verify", "-q", ref, git_dir=git_dir, check=False)
         return out.strip()
+
+    def _checkout_git(self, *args: str, check: bool = True) -> str:
+        """git on the checkout's own repository and index (the agents'), not the engine's."""
+        return self._git(*args, git_dir=self._own_git, index=self._own_git / "index", check=check)
 
     def _git(self, *args: str, index: Path | None = None, git_dir: Path | None = None,
              env: dict[str, str] | None = None, check: bool = True) -> str:
@@ -275,7 +275,7 @@ class RunWorkspace:
         return done.stdout
 
 
-def build_output_left_out(run_git) -> list[str]:
+def build_output_left_out(run_git: Callable[..., str]) -> list[str]:
     """Untracked paths that only the built-in ignore list keeps out of a commit (the project's own ignore
     rules would not): ``__pycache__/``, ``.venv/`` and the like, a directory once rather than file by file.
     ``run_git(*args)`` runs git in the right repository, work tree and index and returns its output."""
@@ -318,7 +318,7 @@ def _plain_git(*args: str) -> str:
 def changed_tracked_files(checkout: Path) -> list[str]:
     """Tracked files that differ from the checkout's commit (new untracked files, caches and the like, are
     not the commit's content and do not count)."""
-    return harden(git.Repo(checkout)).git.diff("--name-only", "HEAD").splitlines()
+    return str(harden(git.Repo(checkout)).git.diff("--name-only", "HEAD")).splitlines()
 
 
 def commit_message(summary: str) -> str:
