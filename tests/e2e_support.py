@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import git
@@ -65,3 +68,17 @@ def branch_files(project: Path, branch: str) -> set[str]:
 def commit_messages(project: Path, branch: str, base: str = "main") -> list[str]:
     repo = git.Repo(project)
     return [c.message for c in repo.iter_commits(f"{base}..{branch}")]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def spawn_action(env: dict[str, str], log: Path) -> subprocess.Popen:
+    out = open(log, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, stdout=out, stderr=out)

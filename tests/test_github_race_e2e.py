@@ -16,10 +16,8 @@ import pytest
 from kodo_bot.github.markers import find_claim
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS
-from tests.e2e_support import BASE_FILES, accepted_roles
+from tests.e2e_support import BASE_FILES, accepted_roles, spawn_action, wait_for
 from tests.github_support import REPO, kodo_yml, make_scene
-from tests.test_github_takeover_e2e import spawn
-from tests.test_resume_e2e import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +35,7 @@ def test_three_runners_one_issue_one_run(tmp_path):
 
             def runner(name, path):
                 env = scene.env(event, model_url=server.url, name=name, KODO_WORK_DIR=str(path))
-                return spawn(env, tmp_path / f"{name}.log")
+                return spawn_action(env, tmp_path / f"{name}.log")
 
             procs = {name: runner(name, path) for name, path in work.items()}
             try:

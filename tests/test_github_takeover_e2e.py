@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psutil
 import pytest
@@ -23,18 +22,12 @@ from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.scenario import Scenario
 from kodo_bot.sandbox.stories import TESTS, bash, demo_story
-from tests.e2e_support import BASE_FILES, accepted_roles
+from tests.e2e_support import BASE_FILES, accepted_roles, spawn_action, wait_for
 from tests.github_support import REPO, action, kodo_yml, make_scene
-from tests.test_resume_e2e import wait_for
 
 pytestmark = pytest.mark.e2e
 
 STALE_MINUTES = 0.05  # a lease goes stale after 3 s without a heartbeat; the runner beats every second
-
-
-def spawn(env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = open(log, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, stdout=out, stderr=out)
 
 
 def progress_comment(scene, n):
@@ -63,7 +56,7 @@ def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
     scenario, scene, n, event = killed_in_cycle_two(tmp_path)
     try:
         with ScriptedModelServer(scenario) as server:
-            runner_a = spawn(scene.env(event, model_url=server.url, name="a"), tmp_path / "a.log")
+            runner_a = spawn_action(scene.env(event, model_url=server.url, name="a"), tmp_path / "a.log")
             try:
                 wait_for_cycle_two(server, scene)
                 # A second delivery of the event while the run is alive: nothing changes, the summary points.
@@ -110,7 +103,7 @@ def test_takeover_on_another_runner_continues_the_branch(tmp_path, capsys):
     roles = scenario.model_dump()["roles"]
     try:
         with ScriptedModelServer(scenario) as first:
-            runner_a = spawn(scene.env(event, model_url=first.url, name="a"), tmp_path / "a.log")
+            runner_a = spawn_action(scene.env(event, model_url=first.url, name="a"), tmp_path / "a.log")
             try:
                 wait_for_cycle_two(first, scene)
             finally:

@@ -16,18 +16,9 @@ from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verifier_passes
-from tests.e2e_support import events, hello_worker_steps, make_project, run_cli, agent_test_env
+from tests.e2e_support import agent_test_env, events, hello_worker_steps, make_project, run_cli, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def slow_second_answer() -> dict:
