@@ -22,6 +22,7 @@ from typing import Any
 from kodo_bot.confine import Leftovers, not_dumpable
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
+from kodo_bot.engine.models import Outcome
 from kodo_bot.engine.ports import Orchestrator, SessionFactory
 from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore, unconfined_reason
@@ -117,6 +118,7 @@ def drive(coro: Coroutine[Any, Any, RunState]) -> RunState:
 
     async def main() -> RunState:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None  # main() runs as asyncio.run's task
         terminated = False
 
         def on_sigterm() -> None:
@@ -187,11 +189,15 @@ async def resume_run(
     raise_limits: Mapping[str, object] | None = None,
 ) -> RunState:
     state = store.load(run_id) if run_id else store.latest_resumable()
-    raised = {k: v for k, v in (raise_limits or {}).items() if v is not None}
-    if raised:
-        state.settings = state.settings.model_copy(update=raised)
-        if state.outcome is not None and state.outcome.value in ("max_cycles", "budget_exhausted"):
-            state.outcome = None  # the limits were raised: this run may go on
+    given = {k: v for k, v in (raise_limits or {}).items() if v is not None}
+    if state.outcome in _LIMIT_STOPS and not _untold(store, state):
+        if missing := _not_raised(state, given):
+            why = "the limits given do not raise it; nothing was changed" if given else "it goes on only with a raised limit"
+            raise UserError(f"run {state.run_id} stopped at {state.outcome.value} ({state.reason}): {why}",
+                            hint=f"kodo-bot resume {state.run_id} {missing}")
+        state.outcome = None  # the limit that stopped it was raised: the run may go on
+    if state.resumable:
+        state.settings = state.settings.model_copy(update=given)
     if not state.resumable and _untold(store, state):
         return _tell_the_end(state, store, backends, sinks or [])
     if not state.resumable:
@@ -202,6 +208,31 @@ async def resume_run(
     orchestrator = ready_orchestrator(backends, state.settings)
     state.outcome, state.reason = None, ""
     return await _drive(state, store, backends, orchestrator, sinks or [], resumed=True)
+
+
+#: the outcomes a run can be revived from, by raising the limit that stopped it
+_LIMIT_STOPS = (Outcome.max_cycles, Outcome.budget_exhausted)
+#: the CLI flag that raises each limit, for the message that asks for it
+_FLAGS = {"max_cycles": "--cycles", "max_cost_usd": "--max-cost-usd", "max_minutes": "--max-minutes"}
+
+
+def _not_raised(state: RunState, given: Mapping[str, object]) -> str:
+    """The flags still needed to raise every limit that stopped the run above what it used ("" when ``given``
+    does): a limit at or below the use would stop the run again at once."""
+    used = {"max_cycles": state.cycle, "max_cost_usd": state.ledger.total("api"), "max_minutes": state.elapsed_s / 60}
+    return " ".join(f"{_FLAGS[name]} N (N above {used[name]:g})" for name in _stopped_limits(state)
+                    if not (isinstance(value := given.get(name), int | float) and value > used[name]))
+
+
+def _stopped_limits(state: RunState) -> list[str]:
+    """The limits that stopped a ``max_cycles``/``budget_exhausted`` run: the cycles; or the API spend, the
+    wall time, or both, whichever was used up (the time, when the spend was not)."""
+    if state.outcome is Outcome.max_cycles:
+        return ["max_cycles"]
+    s = state.settings
+    spent = s.max_cost_usd is not None and state.ledger.total("api") >= s.max_cost_usd
+    timed = s.max_minutes is not None and (state.elapsed_s >= s.max_minutes * 60 or not spent)
+    return [name for name, hit in (("max_cost_usd", spent), ("max_minutes", timed)) if hit]
 
 
 async def _drive(state: RunState, store: RunStore, backends: Backends, orchestrator: Orchestrator,
