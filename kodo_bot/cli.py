@@ -64,10 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="force UI verification on/off (default: decided from the goal)")
     _common(run)
 
-    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint",
+                         description="Continue an interrupted run from its last checkpoint. A limit you give replaces "
+                         "the run's own; one you leave unset keeps it. A run that stopped at max_cycles or "
+                         "budget_exhausted goes on only when you raise the limit that stopped it.")
     res.add_argument("run_id", nargs="?", help="the run (default: the latest resumable one)")
-    res.add_argument("--project", type=Path, default=Path("."))
-    _limits(res, defaults=False)
+    res.add_argument("--project", type=Path, default=Path("."), help="the git project (default: .)")
+    _limits(res, resume=True)
     _common(res)
 
     runs = sub.add_parser("runs", help="list runs with their status")
@@ -118,12 +121,24 @@ def _positive(kind: type):
     return parse
 
 
-def _limits(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
-    p.add_argument("--cycles", type=_positive(int), default=10 if defaults else None, help="most cycles (default 10)")
-    p.add_argument("--max-cost-usd", type=_positive(float), help="stop when the orchestrator's API spend reaches this")
-    p.add_argument("--max-minutes", type=_positive(float), help="stop after this much wall time")
-    p.add_argument("--max-rejections", type=_positive(int), default=5 if defaults else None,
-                   help="rejected verification rounds before handing over to a person (default 5)")
+#: the limits ``run`` takes and ``resume`` may change: flag, type, ``run``'s default, what it limits
+_LIMITS = (
+    ("--cycles", int, 10, "most cycles"),
+    ("--max-cost-usd", float, None, "stop when the orchestrator's API spend in USD reaches this"),
+    ("--max-minutes", float, None, "stop after this many minutes of wall time"),
+    ("--max-rejections", int, 5, "rejected verification rounds before handing over to a person"),
+)
+
+
+def _limits(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
+    """The limit flags. ``resume`` has no defaults: a limit not given (None) keeps the run's own, and only a
+    given one can raise the limit a stopped run ended at."""
+    for flag, kind, default, what in _LIMITS:
+        if resume:
+            p.add_argument(flag, type=_positive(kind), help=f"{what} (unset: the run keeps its own)")
+        else:
+            p.add_argument(flag, type=_positive(kind), default=default,
+                           help=what + (f" (default {default})" if default is not None else " (default: no limit)"))
 
 
 def _common(p: argparse.ArgumentParser) -> None:

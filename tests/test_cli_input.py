@@ -88,3 +88,14 @@ def test_limits_out_of_range_are_usage_errors_that_create_nothing(project, capsy
     with pytest.raises(SystemExit) as exit_:
         run(["resume", "--project", str(project), flag, value], capsys)
     assert exit_.value.code == 2
+
+
+def test_resume_help_says_an_unset_limit_keeps_the_runs_own(capsys):
+    with pytest.raises(SystemExit):
+        main(["resume", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default 10" not in out and "default 5" not in out
+    for flag in ("--cycles", "--max-cost-usd", "--max-minutes", "--max-rejections"):
+        after = out.split(f"{flag} {flag.lstrip('-').replace('-', '_').upper()} ", 1)[1]
+        assert after.split("--", 1)[0].rstrip().endswith("(unset: the run keeps its own)"), flag
+    assert "goes on only when you raise the limit that stopped it" in out
