@@ -129,6 +129,10 @@ class CheckResult(_Frozen):
         return self.exit_code == 0
 
 
+#: the orchestrator model a run uses unless told otherwise
+DEFAULT_ORCHESTRATOR_MODEL = "claude-sonnet-5-5"
+
+
 class Outcome(str, enum.Enum):
     """How a run ended. Only ``accepted`` means verification passed."""
 

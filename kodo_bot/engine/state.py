@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from kodo_bot.engine.events import Event
 from kodo_bot.confine import sandbox_problem
 from kodo_bot.engine.ledger import Ledger
-from kodo_bot.engine.models import AgentResult, Outcome
+from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, AgentResult, Outcome
 from kodo_bot.engine.team import Team
 from kodo_bot.errors import UserError
 from kodo_bot.redact import redact
@@ -43,7 +43,7 @@ class RunSettings(BaseModel):
     max_exchanges: int = Field(default=30, ge=1)
     #: verification rounds that may reject before the run goes to a person
     max_rejections: int = Field(default=5, ge=1)
-    orchestrator_model: str = "claude-sonnet-5-5"
+    orchestrator_model: str = DEFAULT_ORCHESTRATOR_MODEL
     check_commands: list[str] = Field(default_factory=list)
     #: with no check_commands, run the project's detected test command as a check (``--no-default-check``)
     default_check: bool = True

@@ -15,12 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, model_validator
 
-from kodo_bot.engine.models import Usage
+from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import ModelAPIError, ModelAuthError
 
 MAX_TOKENS = 4096
-DEFAULT_MODEL = "claude-sonnet-5-5"
 #: where the key is looked up when none is given: kodo-bot's own name first, so it can be scrubbed from agents
 KEY_VARIABLES = ("KODO_ORCHESTRATOR_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -32,7 +31,7 @@ class ApiOrchestrator:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_ORCHESTRATOR_MODEL,
         *,
         api_key: str | None = None,
         base_url: str | None = None,
