@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from kodo_bot import __version__
 from kodo_bot.compose import env_number
@@ -29,7 +28,7 @@ from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
 from kodo_bot.report import render_report, run_summary, runs_table_rows
-from kodo_bot.view import LiveView, PlainView
+from kodo_bot.view import LiveView, PlainView, runs_table
 
 # The adapters (and with them the anthropic and claude-agent-sdk packages, a second or more to import) come in
 # through kodo_bot.compose where a run is built: `kodo-bot action` must post its first comment within two
@@ -257,10 +256,8 @@ def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     elif not rows:
         print("no runs yet")
     else:
-        table = Table("run", "status", "cycles", "API cost", "duration", "goal")
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
+        console = Console()
+        console.print(runs_table(rows, console.width))
     for x in corrupt:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]kodo-bot runs:[/] {escape(x.problem)}")
     return EXIT_BAD_INPUT if corrupt else 0

@@ -1,13 +1,16 @@
-"""What a person sees while a run goes: a live rich table on a terminal, plain lines otherwise.
+"""What a person sees while a run goes: a live rich table on a terminal, plain lines otherwise; and the
+table of runs ``kodo-bot runs`` prints.
 
-Both are event sinks; they only render. The plain view is also what CI logs and ``--json`` runs show on
+The views are event sinks; they only render. The plain view is also what CI logs and ``--json`` runs show on
 stderr.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -118,3 +121,30 @@ class LiveView(EventSink):
 
     def close(self) -> None:
         self._live.stop()
+
+
+RUNS_COLUMNS = ("run", "status", "cycles", "API cost", "duration", "goal")
+#: what separates two columns of the runs table: a space each side of a blank rule
+_GAP = 3
+#: a column narrower than this is left out rather than shown as an ellipsis
+_NARROWEST = 4
+
+
+def runs_table(rows: Sequence[Sequence[str]], width: int) -> Table:
+    """The runs, one line each, fitted to ``width`` columns. The run id (which ``report`` and ``resume`` need)
+    is never cut or wrapped; the columns after it get what room is left in their order, so the goal gives way
+    first, then the duration and the cost. A column with too little room is left out."""
+    natural = [max(len(head), *(len(row[i]) for row in rows)) for i, head in enumerate(RUNS_COLUMNS)]
+    widths, room = [natural[0]], width - natural[0]
+    for want in natural[1:]:
+        fit = min(want, room - _GAP)
+        if fit < min(want, _NARROWEST):
+            break
+        widths.append(fit)
+        room -= fit + _GAP
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for head, fit in zip(RUNS_COLUMNS, widths):
+        table.add_column(head, width=fit, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row[: len(widths)])
+    return table
