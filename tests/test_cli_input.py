@@ -99,3 +99,16 @@ def test_resume_help_says_an_unset_limit_keeps_the_runs_own(capsys):
         after = out.split(f"{flag} {flag.lstrip('-').replace('-', '_').upper()} ", 1)[1]
         assert after.split("--", 1)[0].rstrip().endswith("(unset: the run keeps its own)"), flag
     assert "goes on only when you raise the limit that stopped it" in out
+
+
+def test_a_missing_api_key_is_refused_before_anything_is_created(project, capsys):
+    code, err = run(["run", "--goal", "Add a --version flag.", "--project", str(project)], capsys,
+                    env={"PATH": os.environ["PATH"]})
+    assert code == 2
+    assert "no API key" in err and "KODO_ORCHESTRATOR_API_KEY" in err and "ANTHROPIC_API_KEY" in err
+    repo = git.Repo(project)
+    assert [h.name for h in repo.heads] == ["main"]
+    assert len(repo.git.worktree("list", "--porcelain").split("\n\n")) == 1
+    assert not (project / ".kodo").exists()
+    assert main(["runs", "--project", str(project)], env={}) == 0
+    assert capsys.readouterr().out.strip() == "no runs yet"
