@@ -37,6 +37,13 @@ class _Event(BaseModel):
     seq: int = 0
     at: datetime = Field(default_factory=_now)
 
+    def __str__(self) -> str:
+        """One line, for ``on_event=print``: ``#12 cycle_committed cycle=1 sha='3f2a...' ...``."""
+        fields = self.model_dump(exclude={"run_id", "seq", "at", "type"})
+        line = f"#{self.seq} {getattr(self, 'type', type(self).__name__)} " + " ".join(
+            f"{key}={value!r}" for key, value in fields.items())
+        return line if len(line) <= 200 else line[:197] + "..."
+
 
 class RunStarted(_Event):
     type: Literal["run_started"] = "run_started"
