@@ -136,6 +136,12 @@ def rehearsal(tmp_path: Path) -> Rehearsal:
     return Rehearsal(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def rehearsal_in() -> type[Rehearsal]:
+    """``Rehearsal(root, files)``, for a run shared by a module's tests (under ``tmp_path_factory``)."""
+    return Rehearsal
+
+
 # ----------------------------------------------------------------- the demo story, in shell
 CALC_BUGGY = "def multiply(a, b):\n    if a < 0 or b < 0:\n        return 0\n    return a * b\n"
 CALC_FIXED = "def multiply(a, b):\n    return a * b\n"
