@@ -14,7 +14,6 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -188,7 +187,6 @@ def _store(project: Path, state_dir: Path | None) -> RunStore:
 # --------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from kodo_bot.compose import backends_from_env
-
     from kodo_bot.engine.launch import RunRequest, start_run
 
     goal = read_goal_file(args.goal_file) if args.goal_file else args.goal
@@ -210,7 +208,6 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from kodo_bot.compose import backends_from_env
-
     from kodo_bot.engine.launch import resume_run
 
     store = _store(args.project, args.state_dir)
@@ -307,7 +304,6 @@ def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overr
 
 def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from kodo_bot.compose import backends_from_env
-
     from kodo_bot.github.context import parse_actions_env
     from kodo_bot.github.entry import run_action
 
@@ -322,10 +318,9 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from kodo_bot.compose import backends_from_env
-
     from pydantic import SecretStr
 
+    from kodo_bot.compose import backends_from_env
     from kodo_bot.github.entry import run_handle
     from kodo_bot.github.run_inputs import RunOverrides
 

@@ -143,7 +143,7 @@ def runs_table(rows: Sequence[Sequence[str]], width: int) -> Table:
         widths.append(fit)
         room -= fit + _GAP
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for head, fit in zip(RUNS_COLUMNS, widths):
+    for head, fit in zip(RUNS_COLUMNS, widths, strict=False):  # the columns left out are the last
         table.add_column(head, width=fit, no_wrap=True, overflow="ellipsis")
     for row in rows:
         table.add_row(*row[: len(widths)])

@@ -34,8 +34,11 @@ def stopped_run(tmp_path: Path, **limits) -> tuple[Path, str]:
 def on_disk(project: Path, run_id: str) -> tuple:
     """Everything a resume could change: the checkpoint, the log and the branches."""
     run_dir = project / ".kodo" / "runs" / run_id
-    return ((run_dir / "state.json").read_bytes(), (run_dir / "events.jsonl").read_bytes(),
-            git.Repo(project).git.show_ref())
+    return (
+        (run_dir / "state.json").read_bytes(),
+        (run_dir / "events.jsonl").read_bytes(),
+        git.Repo(project).git.show_ref(),
+    )
 
 
 def resume(project: Path, run_id: str, flags: list[str], capsys) -> tuple[int, str]:
@@ -48,8 +51,9 @@ def at_max_cycles(tmp_path):
     return stopped_run(tmp_path, max_cycles=1)
 
 
-@pytest.mark.parametrize("flags", [[], ["--cycles", "1"], ["--max-rejections", "3"], ["--max-cost-usd", "5"],
-                                   ["--max-minutes", "60"]])
+@pytest.mark.parametrize(
+    "flags", [[], ["--cycles", "1"], ["--max-rejections", "3"], ["--max-cost-usd", "5"], ["--max-minutes", "60"]]
+)
 def test_a_run_stopped_at_max_cycles_is_not_revived_without_more_cycles(at_max_cycles, capsys, flags):
     project, run_id = at_max_cycles
     before = on_disk(project, run_id)
@@ -63,8 +67,11 @@ def one_more_cycle(monkeypatch) -> Script:
     """The CLI's composition root wired to a script that plays one more cycle."""
     script = Script({"roles": {"orchestrator": [say("Still looking.")]}})
     real = kodo_bot.compose.backends_from_env
-    monkeypatch.setattr(kodo_bot.compose, "backends_from_env",
-                        lambda env: real(env, orchestrator=script.orchestrator(), sessions=script.sessions))
+    monkeypatch.setattr(
+        kodo_bot.compose,
+        "backends_from_env",
+        lambda env: real(env, orchestrator=script.orchestrator(), sessions=script.sessions),
+    )
     return script
 
 
@@ -88,4 +95,3 @@ def test_a_run_out_of_api_budget_needs_a_higher_spend_limit(tmp_path, capsys, mo
     script = one_more_cycle(monkeypatch)
     assert resume(project, run_id, ["--max-cost-usd", "5"], capsys)[0] == 4  # on to its second and last cycle
     script.assert_complete()
-

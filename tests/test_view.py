@@ -54,7 +54,8 @@ def test_live_view_shows_cost_agents_and_verifiers():
 
 
 RUN_ROWS = [
-    ("20261202-204601-bf94", "budget_exhausted", "12", "$10.0011", "1h01m02s", "Add multiplication to the calculator, with tests"),
+    ("20261202-204601-bf94", "budget_exhausted", "12", "$10.0011", "1h01m02s",
+     "Add multiplication to the calculator, with tests"),
     ("20261202-204602-0a1c", "corrupt", "?", "?", "?", "(the checkpoint cannot be read)"),
 ]
 

@@ -192,7 +192,7 @@ async def resume_run(
     given = {k: v for k, v in (raise_limits or {}).items() if v is not None}
     if state.outcome in _LIMIT_STOPS and not _untold(store, state):
         if missing := _not_raised(state, given):
-            why = "the limits given do not raise it; nothing was changed" if given else "it goes on only with a raised limit"
+            why = "the limits given do not raise it; nothing was changed" if given else "it goes on at a raised limit"
             raise UserError(f"run {state.run_id} stopped at {state.outcome.value} ({state.reason}): {why}",
                             hint=f"kodo-bot resume {state.run_id} {missing}")
         state.outcome = None  # the limit that stopped it was raised: the run may go on
