@@ -2,7 +2,8 @@
 
 The e2e tests start the CLI bundled with claude-agent-sdk and point it at ``ScriptedModelServer``; what the
 model says is scripted, everything else (tool execution, exit statuses, sessions on disk, the process) is
-the real thing. ``agent_environment`` and the exit-status rule are also tested directly, as pure functions.
+the real thing. ``agent_environment``, the exit-status rule, the SDK options, the tool hooks and the
+conversation's bookkeeping are also tested directly, without a CLI.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from claude_agent_sdk import AssistantMessage, ResultMessage, SystemMessage, ToolUseBlock
 
 from kodo_bot.engine.ports import role_marker
+from kodo_bot.agents._claude_conversation import Conversation
+from kodo_bot.agents._claude_hooks import ToolHooks
+from kodo_bot.agents._claude_options import LaunchSpec, cli_credentials, sdk_options
+from kodo_bot.agents._claude_stream import QueryProgress
 from kodo_bot.agents.claude import ClaudeSession, ClaudeSessionFactory, bash_exit_code
 from kodo_bot.agents.env import agent_environment, is_secret_name
 from kodo_bot.errors import AgentError
@@ -490,3 +496,66 @@ def test_bash_exit_code_rule() -> None:
     assert bash_exit_code(is_error=False, output="", raw={**ok, "returnCodeInterpretation": "No matches"}) is None
     assert bash_exit_code(is_error=False, output="", raw={**ok, "backgroundTaskId": "b1"}) is None
     assert bash_exit_code(is_error=False, output="", raw={**ok, "interrupted": True}) is None
+
+
+def turn(message_id: str, *tool_ids: str) -> AssistantMessage:
+    return AssistantMessage(content=[ToolUseBlock(id=t, name="Bash", input={"command": "true"}) for t in tool_ids],
+                            model="scripted", message_id=message_id)
+
+
+def test_the_tool_gate_refuses_tools_past_the_turn_limit_and_records_the_watch() -> None:
+    run = QueryProgress(limit=1)
+    answers = iter(["before-1", "after-1", "before-2"])
+    hooks = ToolHooks(lambda: run, watch=lambda: next(answers))
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        run.observe(turn("m1", "t1"))
+        allowed = await hooks.before_tool({}, "t1", None)
+        after = await hooks.after_tool({}, "t1", None)
+        run.observe(turn("m2", "t2"))
+        return allowed, after, await hooks.before_tool({}, "t2", None)
+
+    allowed, after, refused = asyncio.run(scenario())
+    assert allowed == after == {}
+    assert refused["continue_"] is False and refused["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert "turn limit 1 reached" in refused["stopReason"]
+    assert (run.checkout_before, run.checkout_after) == ({"t1": "before-1", "t2": "before-2"}, {"t1": "after-1"})
+    assert set(ToolHooks(lambda: None, None).matchers()) == {"PreToolUse", "PostToolUse", "PostToolUseFailure"}
+    assert asyncio.run(ToolHooks(lambda: None, None).before_tool({}, "t1", None)) == {}  # between queries
+
+
+def test_sdk_options_resume_or_start_the_id_and_keep_the_cli_credential_out_of_results(tmp_path: Path) -> None:
+    spec = LaunchSpec(agent="w", system_prompt="kodo-role: w", cwd=tmp_path / "co", state_dir=tmp_path / "state",
+                      model=None, cli_max_turns=None, cli_path=None, parent_env={"ANTHROPIC_API_KEY": "sk-cli"},
+                      env={"API_TIMEOUT_MS": "1000"}, confinement=None, isolated=True)
+    new = sdk_options(spec, session_id="s1", resume=False, hooks={})
+    resumed = sdk_options(spec, session_id="s1", resume=True, hooks={})
+    assert (new.session_id, new.resume, resumed.session_id, resumed.resume) == ("s1", None, None, "s1")
+    assert new.setting_sources == [] and new.max_turns is None
+    assert new.env["GIT_CEILING_DIRECTORIES"] == str(tmp_path.resolve())
+    assert new.env["API_TIMEOUT_MS"] == "1000" and cli_credentials(new.env) == ("sk-cli",)
+
+
+def test_the_conversation_charges_each_query_for_itself_and_announces_each_id_once(tmp_path: Path) -> None:
+    announced: list[str] = []
+    conversation = Conversation(tmp_path, agent="w", resume=None, on_id=announced.append)
+    session_id, resume = conversation.prepare_process()
+    assert not resume and conversation.id == session_id
+    conversation.process_started()
+    conversation.note(SystemMessage(subtype="init", data={"session_id": session_id}))
+    conversation.note(ResultMessage(subtype="success", duration_ms=1, duration_api_ms=1, is_error=False,
+                                    num_turns=1, session_id="picked-by-the-cli"))
+    assert announced == [session_id, "picked-by-the-cli"] and conversation.id == "picked-by-the-cli"
+    costs = [conversation.charge(ResultMessage(subtype="success", duration_ms=1, duration_api_ms=1, is_error=False,
+                                               num_turns=1, session_id="x", total_cost_usd=total))
+             for total in (0.25, 0.75, None)]
+    assert costs == [0.25, 0.5, 0.0]
+
+
+def test_a_failing_session_id_listener_does_not_take_the_session_down(tmp_path: Path) -> None:
+    def listener(session_id: str) -> None:
+        raise RuntimeError("checkpoint failed")
+
+    conversation = Conversation(tmp_path, agent="w", resume=None, on_id=listener)
+    conversation.prepare_process()
+    conversation.process_started()  # logged, not raised

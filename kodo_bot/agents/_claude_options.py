@@ -1,0 +1,137 @@
+"""What a Claude Code CLI process is started with: which binary, which environment, which SDK options.
+
+``LaunchSpec`` is what stays the same for every process of one session; ``sdk_options`` turns it into the
+``ClaudeAgentOptions`` of one process, new or resuming the conversation. The environment is computed
+afresh for each process, from ``os.environ``'s names and the mapping ``cli.py`` read (``agents/env.py``
+decides what is scrubbed); ``cli_credentials`` then names the CLI's own credentials in it, which the session
+masks in whatever comes back.
+
+It deliberately starts nothing (``_claude_process.py`` does). It touches the filesystem only to find the
+CLI binary and, for a confined session, to write the launcher script that starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import claude_agent_sdk
+from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+from claude_agent_sdk.types import HookEvent
+
+from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment
+from kodo_bot.confine import Confinement
+from kodo_bot.errors import AgentError
+
+#: the CLI binary the claude-agent-sdk wheel carries (the SDK's first choice when no cli_path is given)
+BUNDLED_CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / ("claude.exe" if os.name == "nt" else "claude")
+
+CLI_HINT = "pass cli_path (kodo-bot: KODO_CLAUDE_CLI) or reinstall claude-agent-sdk, whose wheel bundles the CLI"
+#: one JSON line from the CLI may carry a whole file a tool read; the SDK's 1 MB default ends the stream
+_MAX_LINE = 32 * 1024 * 1024
+
+
+def cli_problem(cli_path: Path | str | None) -> str | None:
+    """None when the Claude Code CLI can be run, else a sentence saying why not.
+
+    Without ``cli_path`` the SDK runs the CLI bundled in its wheel, else ``claude`` on PATH.
+    """
+    if cli_path is None:
+        if _executable(BUNDLED_CLI) or shutil.which("claude"):
+            return None
+        return f"no Claude Code CLI: claude-agent-sdk bundles none at {BUNDLED_CLI} and `claude` is not on PATH"
+    path = Path(cli_path)
+    if not path.is_file():
+        return f"the configured Claude Code CLI {path} does not exist"
+    if not _executable(path):
+        return f"the configured Claude Code CLI {path} is not executable"
+    return None
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What every CLI process of one session is started with."""
+
+    agent: str
+    system_prompt: str
+    cwd: Path
+    state_dir: Path
+    model: str | None
+    #: the CLI's own turn limit; None leaves it off (kodo-bot's hooks count turns either way)
+    cli_max_turns: int | None
+    cli_path: Path | str | None
+    #: the environment kodo-bot was started with, when it is not ``os.environ`` (``ClaudeSessionFactory``)
+    parent_env: Mapping[str, str] | None
+    #: added verbatim to the agent's environment (``agent_environment``'s ``extra``)
+    env: Mapping[str, str]
+    #: what the CLI may touch; None runs it unconfined, with the caller's HOME
+    confinement: Confinement | None
+    #: load no settings file at all (a verifier: the commit under review may carry a .claude/settings.json
+    #: whose env or hooks would change what its checks run)
+    isolated: bool
+
+
+def sdk_options(
+    spec: LaunchSpec, *, session_id: str, resume: bool, hooks: dict[HookEvent, list[HookMatcher]]
+) -> ClaudeAgentOptions:
+    """The options of one CLI process, which resumes conversation ``session_id`` or starts it afresh."""
+    inherited, env = _environment(spec)
+    return ClaudeAgentOptions(
+        system_prompt=spec.system_prompt,
+        cwd=spec.cwd,
+        permission_mode="bypassPermissions",
+        model=spec.model,
+        max_turns=spec.cli_max_turns,
+        resume=session_id if resume else None,
+        session_id=None if resume else session_id,
+        env=env,
+        cli_path=_launcher(spec, inherited, env) if spec.confinement is not None else spec.cli_path,
+        max_buffer_size=_MAX_LINE,
+        setting_sources=[] if spec.isolated else None,
+        hooks=hooks,
+    )
+
+
+def cli_credentials(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The CLI's own credentials in its environment: it needs them, and so can show them to the agent
+    (`env`); they must not come back in a result or a transcript."""
+    return tuple(v for k, v in env.items() if k in CLI_CREDENTIALS and v)
+
+
+def _environment(spec: LaunchSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """What the CLI would inherit, and the ``env`` that overrides it."""
+    # The SDK starts the CLI with os.environ plus options.env, so the scrub must see os.environ's names
+    # even when kodo-bot was handed a different mapping (which wins where both have a value).
+    inherited = {**os.environ, **(spec.parent_env or {})}
+    env = agent_environment(inherited, state_dir=spec.state_dir, extra=spec.env)
+    # git never looks above the checkout: without its .git, git fails rather than find the user's project
+    env["GIT_CEILING_DIRECTORIES"] = str(spec.cwd.resolve().parent)
+    return inherited, env
+
+
+def _launcher(spec: LaunchSpec, inherited: Mapping[str, str], env: Mapping[str, str]) -> Path:
+    """A script that starts the real CLI inside the session's confinement."""
+    assert spec.confinement is not None
+    # Everything set in ``env`` on purpose is kept; of the rest, only the allowlist reaches the CLI.
+    confinement = replace(spec.confinement, keep_env=spec.confinement.keep_env | {k for k, v in env.items() if v})
+    script = spec.state_dir / "launchers" / f"{spec.agent}-{uuid.uuid4().hex[:8]}.sh"
+    return confinement.launcher(_real_cli(spec.cli_path), script, {**inherited, **env})
+
+
+def _real_cli(cli_path: Path | str | None) -> Path:
+    if cli_path is not None:
+        return Path(cli_path).resolve()
+    if _executable(BUNDLED_CLI):
+        return BUNDLED_CLI
+    found = shutil.which("claude")
+    if found is None:
+        raise AgentError(cli_problem(None) or "no Claude Code CLI", hint=CLI_HINT)
+    return Path(found).resolve()
