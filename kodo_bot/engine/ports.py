@@ -81,8 +81,12 @@ class Session(Protocol):
     ``kodo_bot.sandbox.scripted.ScriptedSession``."""
 
     agent: str
-    #: the backend's own id for the conversation, known after the first query; lets a later process resume
-    session_id: str | None
+
+    @property
+    def session_id(self) -> str | None:
+        """The backend's own id for the conversation, known after the first query; lets a later process
+        resume it."""
+        ...
 
     async def query(self, prompt: str) -> AgentResult:
         """Send one task; return when the agent has finished it (or a limit ended it: see result.error)."""
