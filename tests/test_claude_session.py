@@ -18,13 +18,13 @@ import psutil
 import pytest
 from claude_agent_sdk import AssistantMessage, ResultMessage, SystemMessage, ToolUseBlock
 
-from kodo_bot.engine.ports import role_marker
 from kodo_bot.agents._claude_conversation import Conversation
 from kodo_bot.agents._claude_hooks import ToolHooks
 from kodo_bot.agents._claude_options import LaunchSpec, cli_credentials, sdk_options
 from kodo_bot.agents._claude_stream import QueryProgress
 from kodo_bot.agents.claude import ClaudeSession, ClaudeSessionFactory, bash_exit_code
 from kodo_bot.agents.env import agent_environment, is_secret_name
+from kodo_bot.engine.ports import role_marker
 from kodo_bot.errors import AgentError
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 
@@ -91,7 +91,7 @@ def user_texts(body: dict) -> str:
 
 
 def role_bodies(server: ScriptedModelServer) -> list[dict]:
-    return [body for rec, body in zip(server.requests, server.request_bodies) if rec.role == ROLE]
+    return [body for rec, body in zip(server.requests, server.request_bodies, strict=True) if rec.role == ROLE]
 
 
 # --- against the real CLI ------------------------------------------------------------------------------

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
-from claude_agent_sdk import HookMatcher
+from claude_agent_sdk import HookContext, HookInput, HookJSONOutput, HookMatcher
 from claude_agent_sdk.types import HookEvent
 
 from kodo_bot.agents._claude_stream import QueryProgress
@@ -43,7 +42,7 @@ class ToolHooks:
             "PostToolUseFailure": [HookMatcher(hooks=[self.after_tool])],
         }
 
-    async def before_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+    async def before_tool(self, hook_input: HookInput, tool_use_id: str | None, context: HookContext) -> HookJSONOutput:
         """Refuse any tool requested past the turn limit, and stop the turn.
 
         The hook may run before the reader has seen the message that asked for the tool, so it waits
@@ -60,7 +59,7 @@ class ToolHooks:
             return {}
         return _refusal(f"kodo-bot: turn limit {run.limit} reached")
 
-    async def after_tool(self, hook_input: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
+    async def after_tool(self, hook_input: HookInput, tool_use_id: str | None, context: HookContext) -> HookJSONOutput:
         """What the tool left in a watched checkout."""
         run = self._current()
         if run is not None and tool_use_id is not None and self._watch is not None:
@@ -68,7 +67,7 @@ class ToolHooks:
         return {}
 
 
-def _refusal(reason: str) -> dict[str, Any]:
+def _refusal(reason: str) -> HookJSONOutput:
     """A PreToolUse answer that denies the tool and ends the turn."""
     return {
         "continue_": False,

@@ -139,7 +139,7 @@ class CliProcess:
             async for message in client.receive_messages():
                 on_message(message)
                 self._inbox.put_nowait(message)
-        except Exception as exc:  # ProcessError and friends: the process died; the query decides
+        except Exception as exc:  # noqa: BLE001 - ProcessError and friends: the process died; the query decides
             self._inbox.put_nowait(exc)
         self._inbox.put_nowait(_ENDED)
 

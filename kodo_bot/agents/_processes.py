@@ -46,6 +46,6 @@ def reap(processes: list[Any], grace_s: float = 3.0) -> None:
 
 def _running(proc: Any) -> bool:
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
