@@ -14,7 +14,8 @@ import pytest
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CostReport, Outcome, Verdict
-from kodo_bot.github.client import GitHubClient, RetryPolicy
+from kodo_bot.github.client import CommentInfo, GitHubClient, RetryPolicy
+from kodo_bot.github.comments import markers_by_slot
 from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.github.progress import initial_state
@@ -47,13 +48,13 @@ def world(tmp_path):
     progress = client.create_comment(n, "starting")
     clock = Clock()
 
-    def make_sink(remote_url: str | None = None, **run_fields) -> GitHubSink:
+    def make_sink(remote_url: str | None = None, *, pull=None, slots=None, **run_fields) -> GitHubSink:
         run = IssueRun(issue_number=n, branch=BRANCH, base="main", title="Add hello", goal="# Add hello",
                        runner="box", min_interval_s=10, heartbeat_s=60, retry_s=0, drain_s=1, **run_fields)
         remote = GitRemote(remote_url or scene.emu.git_url(REPO), scene.token)
         return GitHubSink(client=client, remote=remote, clone=tmp_path / "clone", run=run,
                           progress=initial_state(RUN, issue_number=n), progress_comment=progress, clock=clock,
-                          background=False)
+                          slots=slots, pull=pull, background=False)
 
     yield scene, n, clone, clock, make_sink
     client.close()
@@ -143,13 +144,10 @@ def test_a_second_sink_for_the_same_run_edits_instead_of_reposting(world):
     first.close()
     (pull,) = scene.pulls()
     own = [c for n_ in (n, pull.number) for c in scene.emu.comments(REPO, n_) if c.user == BOT]
-    from kodo_bot.github.comments import markers_by_slot
-    from kodo_bot.github.client import CommentInfo
-
     slots = markers_by_slot([CommentInfo(c.id, c.user, "Bot", c.body, "") for c in own])
-    again = make_sink()  # the same run resumed after its runner died just before it recorded these
-    again.pull = first.pull
-    again._slots._known.update(slots)  # what handle() passes in from the comments it read
+    # The same run resumed after its runner died just before it recorded these; handle() passes in the PR
+    # and the comments it read.
+    again = make_sink(pull=first.pull, slots=slots)
     for event in (started().model_copy(update={"resumed": True, "seq": 5}), round1, finished):
         again.handle(event)
     again.close()

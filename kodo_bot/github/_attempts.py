@@ -56,6 +56,11 @@ class Attempts:
         self.last_error.pop(what, None)
         return "done"
 
+    @property
+    def refusal_reason(self) -> str:
+        """The refusals as one reason for the run's end."""
+        return "GitHub refused: " + "; ".join(self.refusals)
+
     def refuse(self, exc: GitHubRefused) -> None:
         text = self._redact(str(exc)) + (f" (to fix: {exc.hint})" if exc.hint else "")
         log.error("GitHub refused, and retrying cannot help: %s", text)

@@ -7,6 +7,7 @@ Pure data: no requests, no lock of its own.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from kodo_bot.engine import events as ev
@@ -41,7 +42,7 @@ class Want:
         return left
 
 
-def final_steps(outcome: Outcome, *, refused: set[str] = frozenset()) -> list[str]:
+def final_steps(outcome: Outcome, *, refused: AbstractSet[str] = frozenset()) -> list[str]:
     """How the end is reported, in order, leaving out steps GitHub refused for good."""
     if outcome is Outcome.accepted:
         steps = ["summary", "ready", "pr body", "labels"]

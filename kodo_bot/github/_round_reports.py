@@ -1,0 +1,62 @@
+"""Each verification round on the pull request: one comment with every verdict, and the
+``kodo/verification`` commit status on the round's commit, linking to that comment.
+
+Both go only where GitHub has them: the comment once the PR exists, the status once the commit is pushed.
+When no PR can ever be opened (its creation or the push refused for good), they are given up and listed
+as undelivered, rather than waited for until the drain runs out.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kodo_bot.github import render
+from kodo_bot.github._delivery import Delivery
+from kodo_bot.github._sink_state import SinkState
+from kodo_bot.github.client import GitHubClient
+from kodo_bot.github.comments import CommentSlots
+from kodo_bot.github.markers import Marker
+
+STATUS_CONTEXT = "kodo/verification"
+
+
+class RoundReports:
+    def __init__(self, state: SinkState, client: GitHubClient, slots: CommentSlots) -> None:
+        self.state, self.client, self.slots = state, client, slots
+        self._urls: dict[int, str] = {}
+
+    def deliver(self, d: Delivery) -> bool:
+        s, w = self.state, self.state.want
+        with s.cv:
+            if s.pull_unreachable():
+                d.attempts.given_up += w.pr_items()  # listed as undelivered
+                w.rounds.clear()
+                w.statuses.clear()
+            rounds, shas = sorted(w.rounds), list(w.statuses)
+        if s.pull is None or not s.pushed_sha:
+            return True
+        ok = True
+        for number in rounds:
+            ok = d.attempt(f"post verification round {number}", partial(self._post_round, s.pull.number, number),
+                           partial(w.rounds.pop, number, None)) and ok
+        for sha in shas:
+            ok = d.attempt(f"set the status on {sha[:12]}", partial(self._post_status, sha),
+                           partial(w.statuses.pop, sha, None)) and ok
+        return ok
+
+    def _post_round(self, pr_number: int, number: int) -> None:
+        s = self.state
+        event = s.want.rounds[number]
+        marker = Marker(run=event.run_id, kind="verdicts", round=number)
+        posted = self.slots.upsert(pr_number, marker, render.render_verification_round(event))
+        self._urls[number] = posted.html_url
+        with s.cv:
+            if s.want.rounds.get(number) is event:
+                del s.want.rounds[number]
+
+    def _post_status(self, sha: str) -> None:
+        state, text, number = self.state.want.statuses[sha]
+        self.client.create_status(sha, state=state, context=STATUS_CONTEXT, description=text,
+                                  target_url=self._urls.get(number))
+        with self.state.cv:
+            self.state.want.statuses.pop(sha, None)
