@@ -12,6 +12,7 @@ from pathlib import Path
 import git
 import pytest
 
+import kodo_bot
 import kodo_bot.compose
 from kodo_bot.api import run
 from kodo_bot.cli import main
@@ -95,3 +96,26 @@ def test_a_run_out_of_api_budget_needs_a_higher_spend_limit(tmp_path, capsys, mo
     script = one_more_cycle(monkeypatch)
     assert resume(project, run_id, ["--max-cost-usd", "5"], capsys)[0] == 4  # on to its second and last cycle
     script.assert_complete()
+
+
+def test_raising_a_limit_without_a_run_id_picks_the_latest_run_stopped_at_a_limit(at_max_cycles, capsys, monkeypatch):
+    project, run_id = at_max_cycles
+    assert main(["resume", "--project", str(project)], env=ENV) == 2  # nothing interrupted: nothing to resume
+    assert "no interrupted run" in capsys.readouterr().err
+    script = one_more_cycle(monkeypatch)
+    assert main(["resume", "--project", str(project), "--cycles", "2", "--json"], env=ENV) == 4
+    script.assert_complete()
+    assert f'"run_id": "{run_id}"' in capsys.readouterr().out
+
+
+def test_an_accepted_run_is_over_and_the_hint_says_where_its_work_is(tmp_path, capsys):
+    project = tmp_path / "project"
+    seed_project(project, {"a.py": "x = 1\n"})
+    script = Script({"roles": {"orchestrator": [{"tool_calls": [{"name": "done", "input": {"summary": "s",
+                                                                                           "success": True}}]}]}})
+    result = run("Tidy a.py.", project, orchestrator=script.orchestrator(), sessions=script.sessions, env=ENV,
+                 checks=["true"], team=kodo_bot.Team.default().without({"architect", "tester", "tester_browser"}))
+    assert result.accepted
+    code, err = resume(project, result.run_id, ["--cycles", "5"], capsys)
+    assert code == 2 and "already ended: accepted" in err and f"branch {result.branch}" in err
+    assert "raised limits" not in err

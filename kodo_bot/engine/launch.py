@@ -188,8 +188,8 @@ async def resume_run(
     *,
     raise_limits: Mapping[str, object] | None = None,
 ) -> RunState:
-    state = store.load(run_id) if run_id else store.latest_resumable()
     given = {k: v for k, v in (raise_limits or {}).items() if v is not None}
+    state = store.load(run_id) if run_id else store.latest_resumable(limit_stops=bool(given))
     if state.outcome in _LIMIT_STOPS and not _untold(store, state):
         if missing := _not_raised(state, given):
             why = "the limits given do not raise it; nothing was changed" if given else "it goes on at a raised limit"
@@ -203,7 +203,8 @@ async def resume_run(
     if not state.resumable:
         raise UserError(
             f"run {state.run_id} already ended: {state.outcome.value if state.outcome else '?'} ({state.reason})",
-            hint="a max_cycles or budget stop can go on with raised limits: kodo-bot resume RUN_ID --cycles N",
+            hint=f"its work is on branch {state.branch}; to go further, start a new run (kodo-bot run --branch "
+                 "NEW ...) or, on GitHub, comment on the pull request",
         )
     orchestrator = ready_orchestrator(backends, state.settings)
     state.outcome, state.reason = None, ""

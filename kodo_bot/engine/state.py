@@ -249,14 +249,16 @@ class RunStore:
         """The runs that can be read (see ``scan`` for the corrupt ones too)."""
         return [x.state for x in self.scan() if x.state is not None]
 
-    def latest_resumable(self) -> RunState:
-        """The newest run that can go on. A corrupt checkpoint newer than it is an error, not skipped: the
-        person meant that run, most likely."""
+    def latest_resumable(self, *, limit_stops: bool = False) -> RunState:
+        """The newest run that can go on; with ``limit_stops`` (limits are being raised), a run stopped at
+        ``max_cycles`` or ``budget_exhausted`` counts too. A corrupt checkpoint newer than it is an error, not
+        skipped: the person meant that run, most likely."""
         for listed in reversed(self.scan()):
             if listed.state is None:
                 raise CorruptCheckpoint(listed.problem, hint=f"resume another run by its id, or move "
                                         f"{self.run_dir(listed.run_id)} away")
-            if listed.state.resumable:
+            stopped = listed.state.outcome in (Outcome.max_cycles, Outcome.budget_exhausted)
+            if listed.state.resumable or (limit_stops and stopped):
                 return listed.state
         raise UserError(f"no interrupted run to resume under {self.runs_dir}", hint="see `kodo-bot runs`")
 
