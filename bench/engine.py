@@ -20,23 +20,25 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kodo_bot.compose import backends_from_env  # noqa: E402
-from kodo_bot.engine import events as ev  # noqa: E402
-from kodo_bot.engine.launch import RunRequest, start_run  # noqa: E402
-from kodo_bot.engine.log import read_events  # noqa: E402
-from kodo_bot.engine.state import RunSettings, RunStore  # noqa: E402
-from kodo_bot.engine.team import default_team  # noqa: E402
-from kodo_bot.sandbox.demo import offline_env, seed_project  # noqa: E402
-from kodo_bot.sandbox.model_server import ScriptedModelServer  # noqa: E402
-from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict, write_file  # noqa: E402
+from kodo_bot.compose import backends_from_env
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.launch import RunRequest, start_run
+from kodo_bot.engine.log import read_events
+from kodo_bot.engine.state import RunSettings, RunStore
+from kodo_bot.engine.team import default_team
+from kodo_bot.sandbox.demo import offline_env, seed_project
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict, write_file
 
 
-def scenario(cycles: int, latency: float) -> dict:
+def scenario(cycles: int, latency: float) -> dict[str, Any]:
     slow = {"delay_s": latency}
-    orchestrator, worker = [], []
+    orchestrator: list[dict[str, Any]] = []
+    worker: list[dict[str, Any]] = []
     for n in range(1, cycles + 1):
         orchestrator.append({**delegate(("worker_fast", f"Write step{n}.txt")), **slow})
         worker += [{**write_file(f"step{n}.txt", f"step {n}\n"), **slow}, {**say(f"wrote step{n}.txt"), **slow}]
@@ -44,7 +46,8 @@ def scenario(cycles: int, latency: float) -> dict:
             orchestrator.append({**say(f"Cycle {n}: step{n}.txt is written; the next cycle continues."), **slow})
     orchestrator.append({**done(f"Wrote step1..step{cycles}."), **slow})
     # Verifiers of different speeds: the round should take as long as the slowest, not the sum.
-    tester = [{**bash("ls step*.txt"), **slow}, {**verdict(True, "all files there", checks=[("ls step*.txt", 0)]), "delay_s": latency * 3}]
+    tester = [{**bash("ls step*.txt"), **slow},
+              {**verdict(True, "all files there", checks=[("ls step*.txt", 0)]), "delay_s": latency * 3}]
     architect = [{**bash("git log --oneline | head -3"), **slow},
                  {**verdict(True, "history is clean", checks=[("git log --oneline", 0)]), **slow}]
     return {"roles": {"orchestrator": orchestrator, "worker_fast": worker,
@@ -64,7 +67,8 @@ def main() -> None:
         settings = RunSettings(max_cycles=args.cycles, team=default_team(), ui=False)
         backends = backends_from_env(offline_env(os.environ, server.url))
         started = time.monotonic()
-        state = asyncio.run(start_run(RunRequest(goal="Write the step files.", project=project, settings=settings), backends))
+        request = RunRequest(goal="Write the step files.", project=project, settings=settings)
+        state = asyncio.run(start_run(request, backends))
         wall = time.monotonic() - started
         requests = len(server.requests)
         server.assert_complete()
@@ -78,15 +82,19 @@ def main() -> None:
         if isinstance(e, ev.OrchestratorReplied):
             per_cycle_input[e.cycle].append(e.usage.input_tokens)
     (round_,) = [e for e in log if isinstance(e, ev.VerificationFinished)]
-    verifier_durations = {k.split(":")[-1]: r.duration_s for k, r in state.completed_calls.items() if k.startswith("verify:")}
+    verifier_durations = {
+        k.split(":")[-1]: r.duration_s for k, r in state.completed_calls.items() if k.startswith("verify:")
+    }
     slowest = max(verifier_durations.values())
     first, last = min(per_cycle_input), max(per_cycle_input)
     growth = max(per_cycle_input[last]) / max(per_cycle_input[first])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"outcome                      {state.outcome.value}  ({state.cycle} cycles, model latency {args.latency}s)")
+    outcome = state.outcome.value if state.outcome else "running"
+    print(f"outcome                      {outcome}  ({state.cycle} cycles, model latency {args.latency}s)")
     print(f"wall time                    {wall:.2f} s")
-    print(f"engine overhead              {overhead:.2f} s total, {overhead / state.cycle:.3f} s per cycle  (target < 0.5)")
+    print(f"engine overhead              {overhead:.2f} s total, {overhead / state.cycle:.3f} s per cycle  "
+          "(target < 0.5)")
     print(f"  waiting: model {waits.get('model', 0):.2f} s, agents {waits.get('agents', 0):.2f} s, "
           f"verification {waits.get('verification', 0):.2f} s")
     print(f"model requests               {requests}")

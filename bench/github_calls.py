@@ -23,25 +23,26 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kodo_bot.sandbox.demo import offline_env  # noqa: E402
-from kodo_bot.sandbox.github_demo import REPO, job_environment, stage  # noqa: E402
-from kodo_bot.sandbox.github_emulator import GitHubEmulator  # noqa: E402
-from kodo_bot.sandbox.model_server import ScriptedModelServer  # noqa: E402
-from kodo_bot.sandbox.stories import demo_story  # noqa: E402
+from kodo_bot.sandbox.demo import offline_env
+from kodo_bot.sandbox.github_demo import REPO, job_environment, stage
+from kodo_bot.sandbox.github_emulator import GitHubEmulator
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.stories import demo_story
 
 
-def one_run(root: Path, *, throttle: bool) -> dict:
+def one_run(root: Path, *, throttle: bool) -> dict[str, Any]:
     story = demo_story()
     with GitHubEmulator(root / "github") as emu, ScriptedModelServer(story.scenario) as server:
         token, number, event = stage(emu, story)
         env = job_environment(offline_env(os.environ, server.url), root / "job", emu, token, event)
         env |= {"KODO_WORK_DIR": str(root / "work"), "KODO_GITHUB_FAST": "" if throttle else "1"}
-        spawned = datetime.now(timezone.utc)
+        spawned = datetime.now(UTC)
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, capture_output=True)
         wall = time.monotonic() - started

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kodo_bot.sandbox.integrity import CHECKINGS, cases, run_case  # noqa: E402
+from kodo_bot.sandbox.integrity import CHECKINGS, cases, run_case
 
 
 def main() -> int:
@@ -53,7 +53,8 @@ def main() -> int:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += [f"| {case.name.replace('|', chr(92) + '|')} | {case.truth} | " + " | ".join(cells) + " |"
               for case, cells in rows]
-    lines.append("| **false accepts / false rejects** | | " + " | ".join(f"**{a} / {r}**" for a, r in totals.values()) + " |")
+    total_cells = " | ".join(f"**{a} / {r}**" for a, r in totals.values())
+    lines.append(f"| **false accepts / false rejects** | | {total_cells} |")
     print()
     print("\n".join(lines))
     print(f"\n{len(selected)} cases x {len(columns)} variants in {time.monotonic() - started:.0f} s")

@@ -19,6 +19,8 @@ from kodo_bot.errors import UserError
 from kodo_bot.secret_names import is_secret_name, secret_values
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs is 3.13; annotations only, never imported at run time
+
     from kodo_bot.engine.launch import Backends
     from kodo_bot.engine.ports import Orchestrator, SessionFactory
     from kodo_bot.engine.state import CrashAt, RunSettings
@@ -63,7 +65,9 @@ def backends_from_env(
     )
 
 
-def _session_builder(env: Mapping[str, str], sessions: Sessions | None) -> Callable[[Path, RunSettings], SessionFactory]:
+def _session_builder(
+    env: Mapping[str, str], sessions: Sessions | None
+) -> Callable[[Path, RunSettings], SessionFactory]:
     if sessions is None:
         cli_path = env.get("KODO_CLAUDE_CLI") or None
 
@@ -74,9 +78,14 @@ def _session_builder(env: Mapping[str, str], sessions: Sessions | None) -> Calla
                                         sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
 
         return claude
-    if hasattr(sessions, "open"):
-        return lambda run_dir, settings: sessions  # type: ignore[return-value]
-    return sessions  # type: ignore[return-value]
+    if _is_factory(sessions):
+        return lambda run_dir, settings: sessions
+    return sessions
+
+
+def _is_factory(sessions: Sessions) -> TypeIs[SessionFactory]:
+    """A factory has ``open``; a per-run builder is a plain callable."""
+    return hasattr(sessions, "open")
 
 
 def _with_env_key(orchestrator: Orchestrator, env: Mapping[str, str]) -> Orchestrator:

@@ -10,7 +10,8 @@ It works on rendered Markdown too: the renderers escape ``_`` as ``\\_`` and def
 zero-width space, which would otherwise hide ``ghs_abc`` (shown to readers as ``ghs_abc``) from a plain
 search, so a secret is matched with such marks between its characters.
 
-It lives outside the engine and the GitHub layer because both use it. This module only transforms strings; it does not know where secrets come from or read the environment.
+It lives outside the engine and the GitHub layer because both use it. This module only transforms strings;
+it does not know where secrets come from or read the environment.
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ def is_secret_name(name: str) -> bool:
     """Whether an inherited variable of this name must not reach an agent (the CLI's credentials aside).
 
     Secret: GitHub tokens (``GITHUB_TOKEN``, ``GH_TOKEN``, ``GITHUB_PAT*``), GitHub Actions' runtime
-    credentials, the ssh-agent socket, every ``KODO_*`` variable (kodo-bot's configuration, including the orchestrator's key,
-    is none of an agent's business), and any name with a word such as TOKEN, SECRET, PASSWORD or API_KEY.
+    credentials, the ssh-agent socket, every ``KODO_*`` variable (kodo-bot's configuration, including the
+    orchestrator's key, is none of an agent's business), and any name with a word such as TOKEN, SECRET,
+    PASSWORD or API_KEY.
     """
     upper = name.upper()
     if upper in CLI_CREDENTIALS:

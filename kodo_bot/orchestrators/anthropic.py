@@ -115,7 +115,7 @@ class ApiOrchestrator:
         retry_after = _retry_after(exc)
         if retry_after is not None:
             return min(retry_after, self.max_backoff_s)
-        base = min(self.backoff_s * (2**attempt), self.max_backoff_s)
+        base = min(self.backoff_s * 2.0**attempt, self.max_backoff_s)
         return base * (0.75 + random.random() * 0.5)  # jitter: several runners must not retry in step
 
     async def close(self) -> None:
@@ -172,17 +172,20 @@ def _checked(msg: Any) -> _Message:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(map(str, err["loc"]))
-        raise _BadAnswer(f"a 200 response that is not a message ({where + ': ' if where else ''}{err['msg']})") from None
+        at = f"{where}: " if where else ""
+        raise _BadAnswer(f"a 200 response that is not a message ({at}{err['msg']})") from None
 
 
 def _to_reply(raw: Any, wait_s: float) -> OrchestratorReply:
     msg = _checked(raw)
-    content, text, uses = [], [], []
-    for block in msg.content:
-        if block.type == "text":
+    content: list[dict[str, Any]] = []
+    text: list[str] = []
+    uses: list[ToolUse] = []
+    for block in msg.content:  # _Block has already refused a text block without text, a tool_use without input
+        if block.type == "text" and block.text is not None:
             text.append(block.text)
             content.append({"type": "text", "text": block.text})
-        elif block.type == "tool_use":
+        elif block.type == "tool_use" and block.id and block.name and block.input is not None:
             uses.append(ToolUse(id=block.id, name=block.name, input=block.input))
             content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
     u = msg.usage

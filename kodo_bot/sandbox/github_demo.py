@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kodo_bot.github.context import parse_actions_env
 from kodo_bot.github.entry import BotSettings, run_action
@@ -75,7 +76,7 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
     return code
 
 
-def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict]:
+def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict[str, Any]]:
     """The repository (the story's files and settings), a maintainer, the job's token, and the issue the
     maintainer opens and labels. Returns the token, the issue number and the ``issues.labeled`` payload."""
     files = {**story.files, ".github/kodo.yml": f"check_commands: [{json.dumps(TESTS)}]\nbudgets: {{max_cycles: 4}}\n"}
@@ -87,7 +88,8 @@ def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict]:
     return token, issue.number, emu.label_issue(REPO, issue.number, "kodo", actor=MAINTAINER)
 
 
-def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str, event: dict) -> dict[str, str]:
+def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str,
+                    event: dict[str, Any]) -> dict[str, str]:
     """What Actions would give the step: the event file, the repository, the token, the API's URL."""
     job.mkdir(parents=True, exist_ok=True)
     (job / "event.json").write_text(json.dumps(event), encoding="utf-8")
@@ -97,10 +99,10 @@ def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, toke
             "GITHUB_STEP_SUMMARY": str(job / "summary.md"), "GITHUB_OUTPUT": str(job / "output.txt")}
 
 
-def _posted(emu: GitHubEmulator, issue_number: int) -> list[dict]:
+def _posted(emu: GitHubEmulator, issue_number: int) -> list[dict[str, str]]:
     """The bot's comments, issue first then the PR, in the order a reader meets them."""
     numbers = [issue_number] + [p.number for p in emu.pulls(REPO)]
-    posted = []
+    posted: list[dict[str, str]] = []
     for n in numbers:
         where = f"issue #{n}" if n == issue_number else f"pull request #{n}"
         for c in emu.comments(REPO, n):

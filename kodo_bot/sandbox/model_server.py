@@ -336,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         owner = self.server.owner
         path = urlsplit(self.path).path.rstrip("/")
         try:
@@ -355,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = owner._answer_unknown(self.path, body, 404, f"no such endpoint: POST {self.path}")
         self._send(reply, bool(body.get("stream")))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         reply = self.server.owner._answer_unknown(self.path, {}, 404, f"no such endpoint: GET {self.path}")
         self._send(reply, False)
 
@@ -390,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is ``requests`` / --log; stderr noise would bury test output
 
 

@@ -292,7 +292,8 @@ def minimal_instance(schema: dict[str, Any]) -> Any:
     if kind == "object":
         props = schema.get("properties") or {}
         return {name: minimal_instance(props.get(name) or {}) for name in schema.get("required") or []}
-    return {"string": "scripted", "integer": 0, "number": 0, "boolean": False, "array": []}.get(kind)
+    scalars: dict[str, Any] = {"string": "scripted", "integer": 0, "number": 0, "boolean": False, "array": []}
+    return scalars.get(kind) if isinstance(kind, str) else None
 
 
 def sse_event(event: str, data: dict[str, Any]) -> bytes:
@@ -305,6 +306,8 @@ def sse_frames(message: dict[str, Any]) -> Iterator[bytes]:
     head["usage"] = {**message["usage"], "output_tokens": 1}
     yield sse_event("message_start", {"type": "message_start", "message": head})
     for index, block in enumerate(message["content"]):
+        start: dict[str, Any]
+        delta: dict[str, Any]
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
             delta = {"type": "text_delta", "text": block["text"]}

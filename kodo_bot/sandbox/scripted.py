@@ -110,11 +110,13 @@ class Script:
                 await asyncio.sleep(delay)
             if step.error is None and step.malformed is None:
                 return step, attempt + 1
-            status = step.error.status if step.error else 200
-            why = f"HTTP {status}: {step.error.message}" if step.error else "a 200 response that is not a message"
-            if status in (401, 403):
-                raise ModelAuthError(f"the model API refused the credentials ({status}): {step.error.message}")
-            if not (status in (408, 409, 429) or status >= 500 or step.malformed is not None) or attempt >= self.retries:
+            error = step.error
+            status = error.status if error else 200
+            why = f"HTTP {status}: {error.message}" if error else "a 200 response that is not a message"
+            if error and status in (401, 403):
+                raise ModelAuthError(f"the model API refused the credentials ({status}): {error.message}")
+            retryable = status in (408, 409, 429) or status >= 500 or step.malformed is not None
+            if not retryable or attempt >= self.retries:
                 raise ModelAPIError(f"the model API kept failing after {attempt + 1} attempts: {why}",
                                     hint="the run is saved: fix the cause and continue it with `kodo-bot resume`.")
             attempt += 1
@@ -143,11 +145,14 @@ class ScriptedOrchestrator:
         uses = [ToolUse(id=b["id"], name=b["name"], input=b["input"]) for b in content if b["type"] == "tool_use"]
         if unknown := sorted({u.name for u in uses} - names):
             # a real model cannot call a tool it was not offered; a script that does is wrong, not the engine
-            raise UnexpectedCall(f"the script calls {unknown}, which the orchestrator was not offered ({sorted(names)})")
+            raise UnexpectedCall(
+                f"the script calls {unknown}, which the orchestrator was not offered ({sorted(names)})")
         spec = step.usage
+        given_in = spec.input_tokens if spec else None
+        given_out = spec.output_tokens if spec else None
         usage = Usage(
-            input_tokens=spec.input_tokens if spec and spec.input_tokens is not None else estimate_tokens([system, messages]),
-            output_tokens=spec.output_tokens if spec and spec.output_tokens is not None else estimate_tokens(content),
+            input_tokens=given_in if given_in is not None else estimate_tokens([system, messages]),
+            output_tokens=given_out if given_out is not None else estimate_tokens(content),
         )
         return OrchestratorReply(text=(step.text or "").strip(), tool_uses=uses, stop_reason=step.effective_stop_reason,
                                  usage=usage, content=content, wait_s=time.monotonic() - started)
@@ -201,7 +206,8 @@ class ScriptedSession:
         while True:
             step, _ = await self.script.answer(self.role, messages)
             turns += 1
-            usage = usage + Usage(input_tokens=estimate_tokens(messages), output_tokens=estimate_tokens(content_blocks(step)))
+            usage = usage + Usage(input_tokens=estimate_tokens(messages),
+                                  output_tokens=estimate_tokens(content_blocks(step)))
             if not step.tool_calls:
                 return AgentResult(agent=self.agent, text=step.text or "", turns=turns, usage=usage,
                                    session_id=self.session_id, tool_calls=tuple(calls),

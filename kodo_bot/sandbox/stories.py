@@ -39,7 +39,8 @@ def say(text: str, **extra: Any) -> dict[str, Any]:
     return {"text": text, **extra}
 
 
-def verdict(passed: bool, summary: str, *, checks: list[tuple[str, int]], findings: list[dict] | None = None) -> dict[str, Any]:
+def verdict(passed: bool, summary: str, *, checks: list[tuple[str, int]],
+            findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body = {
         "verdict": "pass" if passed else "fail",
         "summary": summary,
@@ -115,7 +116,8 @@ def demo_story() -> Story:
                     findings=[finding]),
             bash(TESTS),
             bash(NEGATIVE_CHECK),
-            verdict(True, "multiply works for negative numbers; all tests pass.", checks=[(TESTS, 0), (NEGATIVE_CHECK, 0)]),
+            verdict(True, "multiply works for negative numbers; all tests pass.",
+                    checks=[(TESTS, 0), (NEGATIVE_CHECK, 0)]),
         ],
         "verifier/architect": [
             *verifier_passes("git show --stat HEAD", "A small, focused change in the right module."),

@@ -19,6 +19,7 @@ from typing import Any
 
 from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
 from kodo_bot.sandbox.github_emulator._graphql import execute
+from kodo_bot.sandbox.github_emulator._models import Token
 from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
@@ -92,23 +93,23 @@ class Dispatcher:
             if rule.drop_connection:
                 self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
                 return Outcome(0, None, {}, drop=True)
-        injected = rule is not None and bool(rule.status)
+        injecting = rule if rule is not None and rule.status else None  # a rule that answers in GitHub's place
         try:
-            if not injected or rule.applied:
+            if injecting is None or injecting.applied:
                 self._answer(ex, headers, raw)
         except ApiError as exc:
             docs = _GRAPHQL_DOCS if kind == "graphql" else REST_DOCS
             ex.response = Response(exc.status, exc.body(docs), exc.headers)
-        except Exception:  # a bug in the emulator: answer 500 and keep the trace for the test to show
+        except Exception:  # noqa: BLE001 - a bug in the emulator: answer 500 and keep the trace for the test to show
             self.internal_errors.append(traceback.format_exc())
             self.store.take_pending()  # half-made changes announce nothing
             ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
-        if injected:  # the injected answer replaces whatever happened
+        if injecting is not None:  # the injected answer replaces whatever happened
             token = ex.token or self._token(headers)
             user_id = self.store.users[token.login.lower()].id if token else None
-            ex.response = Response(*rule.answer(user_id))
+            ex.response = Response(*injecting.answer(user_id))
         response = ex.response
-        if self.validator is not None and kind == "rest" and not injected:
+        if self.validator is not None and kind == "rest" and injecting is None:
             if raw.strip() and ex.parsed:
                 self.validator.check_request(method, api_path, ex.body)
             self.validator.check_response(method, api_path, response.status, response.body)
@@ -139,7 +140,7 @@ class Dispatcher:
 
     # -- steps ---------------------------------------------------------------------------------------
 
-    def _authenticate(self, headers: dict[str, str], kind: str):
+    def _authenticate(self, headers: dict[str, str], kind: str) -> Token:
         header = headers.get("authorization")
         if not header:
             if kind == "graphql":
@@ -150,7 +151,7 @@ class Dispatcher:
             raise ApiError(401, "Bad credentials", docs=REST_DOCS)
         return token
 
-    def _token(self, headers: dict[str, str]):
+    def _token(self, headers: dict[str, str]) -> Token | None:
         scheme, _, value = (headers.get("authorization") or "").strip().partition(" ")
         if scheme.lower() not in ("token", "bearer"):
             return None
@@ -179,7 +180,7 @@ class Dispatcher:
             raise ApiError(400, "Problems parsing JSON", docs=REST_DOCS) from None
 
     def _rest(self, method: str, api_path: str, query: dict[str, str], body: Any,
-              token) -> tuple[Response, str | None]:
+              token: Token) -> tuple[Response, str | None]:
         found = self.router.match(method, api_path)
         if found is None:
             raise ApiError(404, "Not Found", docs=REST_DOCS)
@@ -207,7 +208,7 @@ class Dispatcher:
             return {"limit": self.rate_limit, "used": used,
                     "remaining": max(0, self.rate_limit - used), "reset": self._reset}
 
-    def _headers(self, token, kind: str, response: Response) -> dict[str, str]:
+    def _headers(self, token: Token | None, kind: str, response: Response) -> dict[str, str]:
         """Response headers, lower-cased as GitHub sends them over HTTP/2."""
         out = {"content-type": "application/json; charset=utf-8",
                "x-github-media-type": "github.v3; format=json",
@@ -230,7 +231,7 @@ class _Exchange:
     path: str
     kind: str
     query: dict[str, str]
-    token: Any = None
+    token: Token | None = None
     body: Any = None
     parsed: bool = False
     operation: str | None = None

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 #: Variables that would redirect git away from the repository we name explicitly.
@@ -140,7 +141,7 @@ class BareRepo:
         return self._run(["merge-base", "--is-ancestor", older, newer]).returncode == 0
 
     def commit_files(
-        self, branch: str, files: dict[str, str | bytes], message: str, author: tuple[str, str]
+        self, branch: str, files: Mapping[str, str | bytes], message: str, author: tuple[str, str]
     ) -> str:
         """Commit ``files`` on top of ``branch`` (creating it if needed) without a working tree."""
         parent = self.branch_sha(branch)
@@ -177,7 +178,8 @@ class BareRepo:
             entries.append(TreeEntry(mode, kind, sha, int(size) if size.isdigit() else None, path))
         return entries
 
-    def _run(self, args: list[str], *, input: bytes | None = None, env: dict[str, str] | None = None):
+    def _run(self, args: list[str], *, input: bytes | None = None,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
         full_env = {k: v for k, v in os.environ.items() if k not in _GIT_REDIRECTS}
         full_env.update(env or {})
         full_env.setdefault("GIT_CONFIG_NOSYSTEM", "1")
@@ -205,4 +207,4 @@ class BareRepo:
 
 def _utc(stamp: str) -> str:
     """git's strict ISO date (``2024-01-02T03:04:05+01:00``) as GitHub's UTC ``...Z`` form."""
-    return datetime.fromisoformat(stamp).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromisoformat(stamp).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,7 +16,6 @@ HTTP 200 as on GitHub.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,8 +263,10 @@ class _Roots:
         git = self.store.git(repo)
         base_sha = git.branch_sha(pull.base_ref) or pull.head_sha
         state = "MERGED" if pull.merged else repo.issues[number].state.upper()
-        mergeable: Callable[[dict], str] = lambda a: (
-            "MERGEABLE" if git.merges_cleanly(base_sha, pull.head_sha) else "CONFLICTING")
+
+        def mergeable(args: dict[str, Any]) -> str:  # resolved only when a query asks for it
+            return "MERGEABLE" if git.merges_cleanly(base_sha, pull.head_sha) else "CONFLICTING"
+
         fields.update({
             "id": self.render.pull(repo, pull, simple=True)["node_id"], "isDraft": pull.draft,
             "state": state, "merged": pull.merged, "headRefName": pull.head_ref, "baseRefName": pull.base_ref,

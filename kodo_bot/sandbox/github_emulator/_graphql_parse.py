@@ -71,8 +71,9 @@ class _Parser:
             match = _TOKEN.match(source, pos)
             if not match:
                 raise GraphQLSyntaxError(f"Parse error on \"{source[pos]}\" at position {pos}")
-            if match.lastgroup != "ws":
-                self.tokens.append((match.lastgroup, match.group()))
+            kind = match.lastgroup  # never None: every alternative in _TOKEN is a named group
+            if kind is not None and kind != "ws":
+                self.tokens.append((kind, match.group()))
             pos = match.end()
         self.i = 0
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 #: Collaborator roles, weakest first. GitHub's REST ``permission`` field folds ``maintain`` into
 #: ``write`` and ``triage`` into ``read``; ``role_name`` keeps the real role (see ``legacy_permission``).
@@ -50,7 +51,7 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 with a ``Z``, to the second, as GitHub writes timestamps."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -191,7 +192,10 @@ class Repo:
         return f"{self.owner}/{self.name}"
 
 
-def snapshot(record):
+_Record = TypeVar("_Record")
+
+
+def snapshot(record: _Record) -> _Record:
     """A deep copy, so callers of the Python API cannot change the emulator's state by accident."""
     return copy.deepcopy(record)
 
@@ -207,4 +211,4 @@ class PendingEvent:
     number: int | None = None
     comment_id: int | None = None
     label: str | None = None
-    changes: dict = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)

@@ -8,7 +8,7 @@ as a GitHub Enterprise server lays them out (``/api/v3`` for the API, ``/`` for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from kodo_bot.sandbox.github_emulator._models import (
     Comment,
@@ -52,6 +52,13 @@ class Renderer(GitViews):
         self.urls = urls
 
     # -- users ---------------------------------------------------------------------------------------
+
+    @overload
+    def user(self, login: str) -> dict[str, Any]: ...
+    @overload
+    def user(self, login: None) -> None: ...
+    @overload
+    def user(self, login: str | None) -> dict[str, Any] | None: ...
 
     def user(self, login: str | None) -> dict[str, Any] | None:
         """A ``simple-user``; None for None (GitHub's ``nullable-simple-user``)."""

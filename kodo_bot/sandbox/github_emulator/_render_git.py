@@ -14,13 +14,25 @@ from kodo_bot.sandbox.github_emulator._git import CommitInfo, TreeEntry
 from kodo_bot.sandbox.github_emulator._models import PullRequest, Repo, Status, iso, node_id
 
 if TYPE_CHECKING:
-    from kodo_bot.sandbox.github_emulator._render import Renderer
+    from kodo_bot.sandbox.github_emulator._models import Label
+    from kodo_bot.sandbox.github_emulator._render import Urls
+    from kodo_bot.sandbox.github_emulator._store import Store
 
 
 class GitViews:
+    """The git-backed half of ``Renderer``, which provides the members declared here."""
+
+    if TYPE_CHECKING:
+        store: Store
+        urls: Urls
+
+        def user(self, login: str) -> dict[str, Any]: ...
+        def label(self, repo: Repo, label: Label) -> dict[str, Any]: ...
+        def repo(self, repo: Repo, viewer: str | None = None) -> dict[str, Any]: ...
+
     # -- pull requests -------------------------------------------------------------------------------
 
-    def pull(self: Renderer, repo: Repo, pull: PullRequest, *, simple: bool = False,
+    def pull(self, repo: Repo, pull: PullRequest, *, simple: bool = False,
              observe: bool = True) -> dict[str, Any]:
         """``pull-request`` (or ``pull-request-simple`` for lists, which omits the computed fields).
         ``observe=False`` renders without counting as a read for mergeability (webhook payloads)."""
@@ -71,11 +83,11 @@ class GitViews:
         })
         return out
 
-    def _pull_end(self: Renderer, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
+    def _pull_end(self, repo: Repo, ref: str, sha: str) -> dict[str, Any]:
         return {"label": f"{repo.owner}:{ref}", "ref": ref, "sha": sha,
                 "user": self.user(repo.owner), "repo": self.repo(repo)}
 
-    def _mergeability(self: Renderer, repo: Repo, pull: PullRequest, base_sha: str,
+    def _mergeability(self, repo: Repo, pull: PullRequest, base_sha: str,
                       observe: bool = True) -> tuple[bool | None, str]:
         """GitHub answers ``null``/``unknown`` until its background job has run: the first read after
         the head or base moves is unknown, later reads know. Clients must poll, as on GitHub."""
@@ -96,7 +108,7 @@ class GitViews:
 
     # -- statuses ------------------------------------------------------------------------------------
 
-    def status(self: Renderer, repo: Repo, status: Status, *, with_creator: bool = True) -> dict[str, Any]:
+    def status(self, repo: Repo, status: Status, *, with_creator: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "url": f"{self.urls.repo(repo)}/statuses/{status.sha}",
             "avatar_url": f"{self.urls.origin}/avatars/u/{self.store.user(status.creator).id}?v=4",
@@ -109,7 +121,7 @@ class GitViews:
             out["creator"] = self.user(status.creator)
         return out
 
-    def combined_status(self: Renderer, repo: Repo, sha: str) -> dict[str, Any]:
+    def combined_status(self, repo: Repo, sha: str) -> dict[str, Any]:
         state, statuses = self.store.combined_status(repo, sha)
         return {
             "state": state, "statuses": [self.status(repo, s, with_creator=False) for s in statuses],
@@ -120,7 +132,7 @@ class GitViews:
 
     # -- commits, refs, branches, contents -----------------------------------------------------------
 
-    def commit(self: Renderer, repo: Repo, info: CommitInfo, *, with_stats: bool = True) -> dict[str, Any]:
+    def commit(self, repo: Repo, info: CommitInfo, *, with_stats: bool = True) -> dict[str, Any]:
         api = f"{self.urls.repo(repo)}/commits/{info.sha}"
         out: dict[str, Any] = {
             "url": api, "sha": info.sha, "node_id": node_id("Commit", int(info.sha[:12], 16)),
@@ -149,21 +161,21 @@ class GitViews:
             out["files"] = []
         return out
 
-    def _account_for(self: Renderer, email: str) -> dict[str, Any]:
+    def _account_for(self, email: str) -> dict[str, Any]:
         for user in self.store.users.values():
             if email and email.lower() in {(user.email or "").lower(),
                                            f"{user.login}@users.noreply.github.com".lower()}:
                 return self.user(user.login)
         return {}
 
-    def git_ref(self: Renderer, repo: Repo, refname: str, sha: str, kind: str = "commit") -> dict[str, Any]:
+    def git_ref(self, repo: Repo, refname: str, sha: str, kind: str = "commit") -> dict[str, Any]:
         return {
             "ref": refname, "node_id": node_id("Ref", zlib.crc32(f"{repo.id}:{refname}".encode())),
             "url": f"{self.urls.repo(repo)}/git/{refname}",
             "object": {"type": kind, "sha": sha, "url": f"{self.urls.repo(repo)}/git/{kind}s/{sha}"},
         }
 
-    def branch(self: Renderer, repo: Repo, name: str, sha: str) -> dict[str, Any]:
+    def branch(self, repo: Repo, name: str, sha: str) -> dict[str, Any]:
         info = self.store.git(repo).commit(sha)
         api = f"{self.urls.repo(repo)}/branches/{quote(name)}"
         return {
@@ -175,7 +187,7 @@ class GitViews:
             "protection_url": f"{api}/protection",
         }
 
-    def content(self: Renderer, repo: Repo, entry: TreeEntry, ref: str, *, with_body: bool) -> dict[str, Any]:
+    def content(self, repo: Repo, entry: TreeEntry, ref: str, *, with_body: bool) -> dict[str, Any]:
         kind = {"blob": "file", "tree": "dir", "commit": "submodule"}[entry.type]
         if entry.mode == "120000":
             kind = "symlink"

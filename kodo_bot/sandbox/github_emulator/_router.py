@@ -159,9 +159,12 @@ class Ctx:
         value = body[name]
         if value is None and nullable:
             return None
-        bad_bool = isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else ())
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        bad_bool = isinstance(value, bool) and bool not in kinds  # bool is an int in Python, not in the schema
         if not isinstance(value, kind) or bad_bool:
-            wanted = {str: "a string", bool: "a boolean", int: "an integer", list: "an array"}.get(kind, "valid")
+            names: dict[type | tuple[type, ...], str] = {
+                str: "a string", bool: "a boolean", int: "an integer", list: "an array"}
+            wanted = names.get(kind, "valid")
             raise invalid_request(f"For 'properties/{name}', {_json(value)} is not {wanted}.")
         return value
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kodo_bot.sandbox.github_emulator._models import iso
+from kodo_bot.sandbox.github_emulator._models import Comment, Repo, iso
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 from kodo_bot.sandbox.github_emulator._routes_issues import issue_for
 
@@ -11,7 +11,7 @@ _READ = ("issues|pull_requests", "read")
 _WRITE = ("issues|pull_requests", "write")
 
 
-def _comment_for(ctx: Ctx, level: str):
+def _comment_for(ctx: Ctx, level: str) -> tuple[Repo, Comment]:
     repo = ctx.repo()
     comment = ctx.store.comment(repo, ctx.number("comment_id"))
     if not ctx.store.issue(repo, comment.issue_number).is_pull:

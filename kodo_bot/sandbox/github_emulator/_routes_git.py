@@ -7,8 +7,10 @@ pushed is where it expects, without trusting anything but real git.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kodo_bot.sandbox.github_emulator._errors import ApiError, not_found
+from kodo_bot.sandbox.github_emulator._models import Repo
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 
 _DOCS = "https://docs.github.com/rest"
@@ -20,7 +22,7 @@ def _full_ref(ctx: Ctx) -> str:
     return "refs/" + ctx.params["ref"].strip("/")
 
 
-def _ref_answer(ctx: Ctx, repo, refname: str) -> dict:
+def _ref_answer(ctx: Ctx, repo: Repo, refname: str) -> dict[str, Any]:
     for name, sha, kind in ctx.store.git(repo).refs(refname):
         if name == refname:
             return ctx.render.git_ref(repo, name, sha, kind)

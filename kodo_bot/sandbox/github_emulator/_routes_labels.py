@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kodo_bot.sandbox.github_emulator._errors import invalid_request
+from kodo_bot.sandbox.github_emulator._models import Issue, Repo
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 from kodo_bot.sandbox.github_emulator._routes_issues import issue_for
 
@@ -35,7 +36,7 @@ def _names(body: Any) -> list[str]:
     return names
 
 
-def _issue_labels(ctx: Ctx, repo, issue) -> list[dict[str, Any]]:
+def _issue_labels(ctx: Ctx, repo: Repo, issue: Issue) -> list[dict[str, Any]]:
     return [ctx.render.label(repo, ctx.store.label(repo, n)) for n in issue.labels]
 
 

@@ -2,8 +2,8 @@
 
 Opening a PR needs the head branch to exist in the bare repository (the client pushes it with git
 first) and at least one commit between base and head, as on GitHub. A repository whose setting "Allow GitHub
-Actions to create and approve pull requests" is off refuses the workflow token (``github-actions[bot]``). Marking a draft ready for review
-is GraphQL-only on GitHub; see ``_graphql``.
+Actions to create and approve pull requests" is off refuses the workflow token (``github-actions[bot]``).
+Marking a draft ready for review is GraphQL-only on GitHub; see ``_graphql``.
 """
 
 from __future__ import annotations

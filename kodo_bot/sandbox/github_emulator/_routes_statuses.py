@@ -6,12 +6,13 @@ Statuses attach to a commit SHA; reading them accepts a SHA, branch or tag, reso
 from __future__ import annotations
 
 from kodo_bot.sandbox.github_emulator._errors import ApiError
+from kodo_bot.sandbox.github_emulator._models import Repo
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 
 _DOCS = "https://docs.github.com/rest/commits"
 
 
-def _resolve(ctx: Ctx, repo, status: int) -> str:
+def _resolve(ctx: Ctx, repo: Repo, status: int) -> str:
     sha = ctx.store.git(repo).resolve(ctx.params["ref"])
     if sha is None:
         raise ApiError(status, f"No commit found for SHA: {ctx.params['ref']}")

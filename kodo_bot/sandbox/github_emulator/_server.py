@@ -27,7 +27,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60  # an idle keep-alive connection is closed after this many seconds
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._handle()
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_GET
@@ -35,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "GitHub.com"
 
-    def log_message(self, format: str, *args) -> None:  # the call log replaces access logs
+    def log_message(self, format: str, *args: object) -> None:  # the call log replaces access logs
         pass
 
     def _handle(self) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ class Store(PullsMixin):
     def __init__(self, git_root: Path, clock: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.RLock()
         self.git_root = Path(git_root)
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.users: dict[str, User] = {}  # lower-cased login -> user
         self.tokens: dict[str, Token] = {}
         self.repos: dict[str, Repo] = {}  # lower-cased full name -> repo
@@ -147,7 +147,7 @@ class Store(PullsMixin):
     # -- issues --------------------------------------------------------------------------------------
 
     def create_issue(self, repo: Repo, *, title: str, body: str | None, user: str,
-                     labels: list[str] = (), assignees: list[str] = (), announce: bool = True) -> Issue:
+                     labels: Sequence[str] = (), assignees: Sequence[str] = (), announce: bool = True) -> Issue:
         with self.lock:
             now = self.clock()
             self.add_user(user)

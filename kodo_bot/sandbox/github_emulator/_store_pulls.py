@@ -8,28 +8,49 @@ PR move, as on GitHub. Statuses hang off commit SHAs, never off branches.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kodo_bot.sandbox.github_emulator._errors import ApiError, not_found, validation_failed
 from kodo_bot.sandbox.github_emulator._models import Issue, IssueEvent, PendingEvent, PullRequest, Repo, Status
 
 if TYPE_CHECKING:
-    from kodo_bot.sandbox.github_emulator._store import Store
+    import threading
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+    from kodo_bot.sandbox.github_emulator._git import BareRepo
+    from kodo_bot.sandbox.github_emulator._models import User
 
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 STATUS_STATES = ("error", "failure", "pending", "success")
 
 
 class PullsMixin:
+    """The pull request and status half of ``Store``, which provides the members declared here."""
+
+    if TYPE_CHECKING:
+        lock: threading.RLock
+        clock: Callable[[], datetime]
+
+        def next_id(self, kind: str) -> int: ...
+        def emit(self, event: PendingEvent) -> None: ...
+        def user(self, login: str) -> User: ...
+        def git(self, repo: Repo) -> BareRepo: ...
+        def create_issue(self, repo: Repo, *, title: str, body: str | None, user: str,
+                         labels: Sequence[str] = (), assignees: Sequence[str] = (),
+                         announce: bool = True) -> Issue: ...
+        def update_issue(self, repo: Repo, issue: Issue, actor: str, *, state: str | None = None,
+                         state_reason: str | None = None, **fields: Any) -> Issue: ...
+
     # -- pull requests -------------------------------------------------------------------------------
 
-    def pull(self: Store, repo: Repo, number: int) -> PullRequest:
+    def pull(self, repo: Repo, number: int) -> PullRequest:
         found = repo.pulls.get(number)
         if found is None:
             raise not_found()
         return self.refresh_pull(repo, found)
 
-    def refresh_pull(self: Store, repo: Repo, pull: PullRequest) -> PullRequest:
+    def refresh_pull(self, repo: Repo, pull: PullRequest) -> PullRequest:
         """Follow the head branch (an open PR tracks it; a deleted branch leaves the last SHA)."""
         if repo.issues[pull.number].state == "open" and not pull.merged:
             sha = self.git(repo).branch_sha(pull.head_ref)
@@ -37,7 +58,7 @@ class PullsMixin:
                 pull.head_sha = sha
         return pull
 
-    def create_pull(self: Store, repo: Repo, *, title: str | None, body: str | None, head: str,
+    def create_pull(self, repo: Repo, *, title: str | None, body: str | None, head: str,
                     base: str, user: str, draft: bool = False,
                     maintainer_can_modify: bool = False) -> PullRequest:
         with self.lock:
@@ -73,7 +94,7 @@ class PullsMixin:
             self.emit(PendingEvent("pull_request", "opened", repo.full_name, user, pull.number))
             return pull
 
-    def update_pull(self: Store, repo: Repo, pull: PullRequest, actor: str, *,
+    def update_pull(self, repo: Repo, pull: PullRequest, actor: str, *,
                     title: str | None = None, body: str | None = None, state: str | None = None,
                     base: str | None = None, maintainer_can_modify: bool | None = None) -> PullRequest:
         with self.lock:
@@ -91,7 +112,7 @@ class PullsMixin:
             self.update_issue(repo, issue, actor, state=state, **fields)
             return pull
 
-    def set_draft(self: Store, repo: Repo, pull: PullRequest, draft: bool, actor: str) -> PullRequest:
+    def set_draft(self, repo: Repo, pull: PullRequest, draft: bool, actor: str) -> PullRequest:
         """The GraphQL ``markPullRequestReadyForReview`` / ``convertPullRequestToDraft`` mutations."""
         with self.lock:
             issue = repo.issues[pull.number]
@@ -106,7 +127,7 @@ class PullsMixin:
                 self.emit(PendingEvent("pull_request", action, repo.full_name, actor, pull.number))
             return pull
 
-    def pulls_matching(self: Store, repo: Repo, *, state: str = "open", head: str | None = None,
+    def pulls_matching(self, repo: Repo, *, state: str = "open", head: str | None = None,
                        base: str | None = None) -> list[PullRequest]:
         """``GET /pulls`` filtering: ``head`` is ``owner:branch`` (a bare branch matches nothing, as on
         GitHub, which ignores a head filter without the owner)."""
@@ -126,7 +147,7 @@ class PullsMixin:
 
     # -- commit statuses -----------------------------------------------------------------------------
 
-    def create_status(self: Store, repo: Repo, sha: str, *, state: str, creator: str,
+    def create_status(self, repo: Repo, sha: str, *, state: str, creator: str,
                       context: str = "default", description: str | None = None,
                       target_url: str | None = None) -> Status:
         with self.lock:
@@ -144,11 +165,11 @@ class PullsMixin:
             repo.statuses.append(status)
             return status
 
-    def statuses_for(self: Store, repo: Repo, sha: str) -> list[Status]:
+    def statuses_for(self, repo: Repo, sha: str) -> list[Status]:
         """Every status on ``sha``, newest first (GitHub's order)."""
         return sorted((s for s in repo.statuses if s.sha == sha), key=lambda s: -s.id)
 
-    def combined_status(self: Store, repo: Repo, sha: str) -> tuple[str, list[Status]]:
+    def combined_status(self, repo: Repo, sha: str) -> tuple[str, list[Status]]:
         """The latest status per context and the combined state GitHub derives from them."""
         latest: dict[str, Status] = {}
         for status in self.statuses_for(repo, sha):

@@ -22,10 +22,10 @@ import shutil
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kodo_bot.sandbox.github_emulator import (
     _routes_comments,
@@ -57,6 +57,7 @@ from kodo_bot.sandbox.github_emulator.faults import Faults
 
 _ROUTE_MODULES = (_routes_repos, _routes_issues, _routes_comments, _routes_labels, _routes_pulls,
                   _routes_statuses, _routes_git)
+_T = TypeVar("_T")
 
 
 class GitHubEmulator:
@@ -145,7 +146,7 @@ class GitHubEmulator:
 
     def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False,
                  description: str | None = None, draft_prs: bool = True,
-                 files: dict[str, str | bytes] | None = None) -> Repo:
+                 files: Mapping[str, str | bytes] | None = None) -> Repo:
         """A repository with an empty bare git repository; ``files`` seeds the default branch."""
         self._store.add_repo(full_name, default_branch=default_branch, private=private,
                              description=description, draft_prs=draft_prs)
@@ -153,7 +154,7 @@ class GitHubEmulator:
             self.seed(full_name, files)
         return self.repo(full_name)
 
-    def seed(self, repo: str, files: dict[str, str | bytes], *, branch: str | None = None,
+    def seed(self, repo: str, files: Mapping[str, str | bytes], *, branch: str | None = None,
              message: str = "Initial commit", author: tuple[str, str] = ("Octo Cat", "octocat@example.com")) -> str:
         """Commit ``files`` (path -> content) on ``branch`` (default branch), returning the SHA."""
         with self._store.lock:
@@ -181,7 +182,7 @@ class GitHubEmulator:
     # -- scene: what people do -----------------------------------------------------------------------
 
     def create_issue(self, repo: str, title: str, body: str | None = "", *, user: str,
-                     labels: list[str] = ()) -> Issue:
+                     labels: Sequence[str] = ()) -> Issue:
         """Open an issue as ``user`` (an ``issues.opened`` delivery is recorded)."""
         def act(found: Repo) -> Issue:
             return self._store.create_issue(found, title=title, body=body, user=user, labels=list(labels))
@@ -211,7 +212,7 @@ class GitHubEmulator:
                                      state_reason=reason)
         return self._act(repo, act)[1][-1].payload
 
-    def _act(self, repo: str, change: Callable[[Repo], Any]) -> tuple[Any, list[Delivery]]:
+    def _act(self, repo: str, change: Callable[[Repo], _T]) -> tuple[_T, list[Delivery]]:
         """Apply a change under the lock, then deliver its webhooks outside it (a subscriber may call
         the emulator over HTTP from another thread without deadlocking)."""
         with self._store.lock:
@@ -300,7 +301,7 @@ class GitHubEmulator:
             for callback in list(self._subscribers):
                 try:
                     callback(delivery)
-                except Exception:  # a failing subscriber must not fail the request that caused the event
+                except Exception:  # noqa: BLE001 - a failing subscriber must not fail the request that caused it
                     self.internal_errors.append(f"webhook subscriber failed on {delivery.name}:\n"
                                                 + traceback.format_exc())
 

@@ -67,7 +67,10 @@ class FaultRule:
         return self.times is not None and self.hits >= self.times
 
     def answer(self, user_id: int | None) -> tuple[int, Any, dict[str, str]]:
-        """Status, body and headers to send (status None: no error, only the delay)."""
+        """Status, body and headers to send. Only a rule with a status answers; one without only delays."""
+        status = self.status
+        if status is None:
+            raise ValueError(f"a {self.kind!r} rule has no status, so no answer of its own")
         request_id = f"EMU0:{self.hits:04X}:{id(self) & 0xFFFF:04X}"
         headers = dict(self.headers)
         if self.kind == "primary_rate_limit":
@@ -78,19 +81,19 @@ class FaultRule:
             message = (f"API rate limit exceeded for user ID {user_id or 0}. If you reach out to GitHub "
                        f"Support for help, please include the request ID {request_id} and timestamp "
                        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.")
-            return self.status or 403, {"message": message, "documentation_url": RATE_LIMIT_DOCS,
-                                        "status": str(self.status or 403)}, headers
+            return status or 403, {"message": message, "documentation_url": RATE_LIMIT_DOCS,
+                                   "status": str(status or 403)}, headers
         if self.kind == "secondary_rate_limit":
             message = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
                        f"again. If you reach out to GitHub Support for help, please include the request ID "
                        f"{request_id}.")
-            return self.status or 403, {"message": message, "documentation_url": SECONDARY_DOCS,
-                                        "status": str(self.status or 403)}, headers
+            return status or 403, {"message": message, "documentation_url": SECONDARY_DOCS,
+                                   "status": str(status or 403)}, headers
         if self.body is not None:
-            return self.status, self.body, headers
-        phrase = HTTPStatus(self.status).phrase if self.status else ""
-        return self.status, {"message": phrase, "documentation_url": "https://docs.github.com/rest",
-                             "status": str(self.status)}, headers
+            return status, self.body, headers
+        phrase = HTTPStatus(status).phrase if status else ""
+        return status, {"message": phrase, "documentation_url": "https://docs.github.com/rest",
+                        "status": str(status)}, headers
 
 
 class Faults:

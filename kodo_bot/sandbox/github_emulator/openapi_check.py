@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
@@ -76,7 +76,7 @@ def _convert(node: Any, *, keep_required: bool) -> Any:
         return [_convert(item, keep_required=keep_required) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "required" and isinstance(value, list) and not keep_required:
             continue
@@ -188,7 +188,7 @@ class OpenAPIChecker:
         node: Any = self.description.raw
         for part in ref.removeprefix("#/").split("/"):
             node = node[part.replace("~1", "/").replace("~0", "~")]
-        return node
+        return cast(dict[str, Any], node)  # a $ref points at a schema object in the parsed JSON
 
 
 class WebhookChecker:
@@ -237,11 +237,12 @@ class Recorder:
             raise AssertionError("OpenAPI validation failed:\n  " + "\n  ".join(lines))
 
     def _keep(self, direction: str, method: str, path: str, found: list[Finding] | None) -> None:
+        matched = self.checker.operation(method, path)
         with self._lock:
-            if found is None:
+            if found is None or matched is None:  # findings come only for a described operation
                 self.unmatched.append(f"{method} {path}")
                 return
-            operation = self.checker.operation(method, path)[1]["operationId"]
+            operation = matched[1]["operationId"]
             self.checked[f"{direction} {operation}"] += 1
             for finding in found:
                 (self.failures if finding.severity == "failure" else self.warnings).append(finding)
