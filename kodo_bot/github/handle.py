@@ -12,9 +12,10 @@ sequences them and performs the side effects. ``kodo-bot action`` and ``kodo-bot
 
 A takeover of a stale lease continues the same branch: with the dead run's checkpoint on this machine, the
 engine resumes it (same run id, nothing finished is redone); elsewhere, a new engine run continues the branch
-(``RunRequest.continue_branch``). Either way the issue keeps its one progress comment.
+(``RunRequest.continue_branch``). Either way the issue keeps its one progress comment (``_run_plan``).
 
-Not here: reading argv, the environment or the event file (``cli``), and anything the sink does.
+Not here: reading argv, the environment or the event file (``cli``), the engine run once prepared
+(``_engine_run``), and anything the sink does.
 """
 
 from __future__ import annotations
@@ -33,17 +34,16 @@ if TYPE_CHECKING:
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
-from kodo_bot.engine.log import read_events
-from kodo_bot.engine.models import EXIT_BAD_INPUT, CostReport, Outcome
-from kodo_bot.engine.state import RunStore
-from kodo_bot.errors import ConfigError, KodoError
+from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
+from kodo_bot.errors import ConfigError
 from kodo_bot.github import render
+from kodo_bot.github._engine_run import Ended, Job, Started, Wiring, run_on_issue
+from kodo_bot.github._run_plan import plan_run
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo, RepoInfo
 from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, KodoConfig, parse_kodo_config
 from kodo_bot.github.context import LabelTrigger
 from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.goal_text import branch_name
-from kodo_bot.github.comments import markers_by_slot
 from kodo_bot.github.lease import (
     LeaseCheck,
     acquire,
@@ -54,10 +54,10 @@ from kodo_bot.github.lease import (
     take_claim,
 )
 from kodo_bot.github.markers import render_marker
-from kodo_bot.github.progress import ProgressState, apply, initial_state
-from kodo_bot.github.sink import GitHubSink, IssueRun, utcnow
-from kodo_bot.github.run_inputs import RunOverrides, issue_goal, run_settings
+from kodo_bot.github.run_inputs import RunOverrides, issue_goal
+from kodo_bot.github.sink import IssueRun, utcnow
 from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, needs_permission
+
 
 @dataclass(frozen=True)
 class HandleOptions:
@@ -125,7 +125,7 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     ``backends`` is called only once the progress comment is up: building them imports the agent and model
     SDKs, which takes longer than a waiting person should wait for the first sign of life.
     """
-    started = time.monotonic()
+    began = time.monotonic()
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = _repo_info(client, trigger)
@@ -139,18 +139,12 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
     held = _hold_issue(client, n, repo.default_branch, config, options, clock)
     if isinstance(held, HandleResult):
         return held
-    plan = _plan(options, repo.full_name, n, held.check)
-    progress = plan.progress(n, options.job_url).model_copy(update={"claim": held.claim})
-    body = render.render_progress(progress, now=clock(), runner=options.runner)
-    comment = acquire(client, n, body, held.check.progress if held.check.state == "stale" else None,
-                      extra_labels=(trigger.label,) if options.manual else ())
-    client.pace()  # the first word is out: from here on, GitHub's pacing for bots
-    release_claim(client, n, held.claim - 1)
-    result = HandleResult("finished", "", n, run_id=plan.run_id, progress_url=comment.html_url,
-                          first_comment_s=time.monotonic() - started)
-    remote = GitRemote(repo.clone_url, token)
-    _run(trigger, held.issue, held.comments, held.own, permission, config, repo.default_branch, remote, plan,
-         progress, comment, client=client, backends=backends, options=options, clock=clock, result=result)
+    found = _Found(trigger, held, permission, config, repo.default_branch)
+    started = _first_word(found, client, options, clock, repo.full_name)
+    result = HandleResult("finished", "", n, run_id=started.plan.run_id, progress_url=started.comment.html_url,
+                          first_comment_s=time.monotonic() - began)
+    wiring = Wiring(client, GitRemote(repo.clone_url, token), backends, clock, options.extra_sinks)
+    _conclude(result, run_on_issue(_job(found, started, client, options), wiring))
     return result
 
 
@@ -163,6 +157,18 @@ class _Held:
     own: list[CommentInfo]
     check: LeaseCheck
     claim: int
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What this trigger read before the run: the trigger, the issue and the claim it won, the sender's
+    permission, the repository's settings and its default branch."""
+
+    trigger: LabelTrigger
+    held: _Held
+    permission: str | None
+    config: KodoConfig
+    default_branch: str
 
 
 def _hold_issue(client: GitHubClient, n: int, default_branch: str, config: KodoConfig, options: HandleOptions,
@@ -237,102 +243,38 @@ def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:
     )
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Which run this trigger drives: a fresh one, the dead run resumed here, or a new one continuing its branch."""
-
-    run_id: str
-    clone: Path
-    store: RunStore
-    resume: bool
-    taken_over_from: str | None
-
-    def progress(self, issue_number: int, job_url: str | None) -> ProgressState:
-        state = initial_state(self.run_id, issue_number=issue_number, job_url=job_url)
-        if self.resume:  # rebuild the comment from the run's own log: verdicts so far, cost, plan
-            for event in read_events(self.store.events_path(self.run_id)):
-                state = apply(state, event)
-        elif self.taken_over_from:
-            state = apply(state, ev.Notice(run_id=self.run_id, message=(
-                f"took over from run {self.taken_over_from}, whose runner stopped; continuing its branch")))
-        return state
+def _first_word(found: _Found, client: GitHubClient, options: HandleOptions, clock: Callable[[], datetime],
+                repo: str) -> Started:
+    """Which run, then the first sign of life: the progress comment (the lease) and ``kodo:running``."""
+    held, n = found.held, found.trigger.issue_number
+    plan = plan_run(options.work_root, repo, n, held.check)
+    progress = plan.progress(n, options.job_url).model_copy(update={"claim": held.claim})
+    body = render.render_progress(progress, now=clock(), runner=options.runner)
+    comment = acquire(client, n, body, held.check.progress if held.check.state == "stale" else None,
+                      extra_labels=(found.trigger.label,) if options.manual else ())
+    client.pace()  # the first word is out: from here on, GitHub's pacing for bots
+    release_claim(client, n, held.claim - 1)
+    return Started(plan, progress, comment)
 
 
-def _plan(options: HandleOptions, repo: str, issue_number: int, check: LeaseCheck) -> _Plan:
-    clone = options.work_root / repo / f"issue-{issue_number}"
-    store = RunStore(clone / ".kodo")
-    previous = check.lease.run if check.state == "stale" and check.lease else None
-    if previous and _resumable_here(store, previous):
-        return _Plan(previous, clone, store, resume=True, taken_over_from=previous)
-    return _Plan(store.new_run_id(), clone, store, resume=False, taken_over_from=previous)
-
-
-def _resumable_here(store: RunStore, run_id: str) -> bool:
-    try:
-        return store.load(run_id).resumable
-    except (KodoError, ValueError, OSError):
-        return False
-
-
-def _run(trigger: LabelTrigger, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
-         sender_permission: str | None, config: KodoConfig, default_branch: str, remote: GitRemote, plan: _Plan,
-         progress: ProgressState, comment: CommentInfo, *, client: GitHubClient, backends: Callable[[], Backends],
-         options: HandleOptions, clock: Callable[[], datetime], result: HandleResult) -> None:
-    n = issue.number
-    goal = issue_goal(client, issue, comments, own, trigger, sender_permission, config)
-    branch = branch_name(n, issue.title)
+def _job(found: _Found, started: Started, client: GitHubClient, options: HandleOptions) -> Job:
+    """The goal from trusted words, and what the sink works on."""
+    held, config = found.held, found.config
+    goal = issue_goal(client, held.issue, held.comments, held.own, found.trigger, found.permission, config)
+    n = held.issue.number
     run = IssueRun(
-        issue_number=n, branch=branch, base=default_branch, title=goal.title, goal=goal.text,
-        trigger_label=config.label, runner=options.runner, job_url=options.job_url,
+        issue_number=n, branch=branch_name(n, held.issue.title), base=found.default_branch, title=goal.title,
+        goal=goal.text, trigger_label=config.label, runner=options.runner, job_url=options.job_url,
         min_interval_s=config.progress_min_interval_s if options.min_interval_s is None else options.min_interval_s,
         heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3), retry_s=options.retry_s,
         drain_s=options.drain_s, write_retry_s=options.write_retry_s, deadline=options.deadline,
     )
-    sink = None
-    try:
-        from kodo_bot.engine.launch import RunRequest, drive, resume_run, start_run  # slow imports: after the comment
-
-        remote.clone_or_fetch(plan.clone, default_branch)
-        if plan.resume:
-            branch = plan.store.load(plan.run_id).branch
-        else:
-            branch = next(iter(remote.remote_branches(plan.clone, f"kodo/issue-{n}-")), branch)
-        continuing = remote.track_branch(plan.clone, branch)
-        pull = client.find_pull(branch) if continuing else None
-        slots = markers_by_slot(own)
-        if pull is not None:
-            slots |= markers_by_slot(own_comments(client.comments(pull.number), comment.author))
-        earlier = [m.round or 0 for m in slots if m.kind == "verdicts" and m.run != plan.run_id]
-        run = replace(run, branch=branch, round_offset=max(earlier, default=0))
-        sink = GitHubSink(client=client, remote=remote, clone=plan.clone, run=run, progress=progress,
-                          progress_comment=comment, slots=slots, pull=pull, clock=clock)
-        sinks = [sink, *options.extra_sinks]
-        if plan.resume:
-            state = drive(resume_run(plan.store, plan.run_id, backends(), sinks))
-        else:
-            settings = run_settings(config, options.overrides, plan.clone)
-            request = RunRequest(goal=goal.text, goal_title=goal.title, project=plan.clone, settings=settings,
-                                 state_dir=plan.store.state_dir, branch=branch, base=default_branch,
-                                 run_id=plan.run_id, continue_branch=continuing)
-            state = drive(start_run(request, backends(), sinks))
-        result.log_path = plan.store.events_path(state.run_id)
-    except Exception as exc:
-        # The person waiting hears how it ended, whatever failed: an outcome comment, kodo:failed.
-        reason = str(exc) + (f" ({exc.hint})" if isinstance(exc, KodoError) and exc.hint else "")
-        sink = sink or GitHubSink(client=client, remote=remote, clone=plan.clone, run=run, progress=progress,
-                                  progress_comment=comment, clock=clock, background=False)
-        if sink.state.outcome is None:
-            sink.handle(_failed(plan.run_id, branch, reason))
-        result.message = reason
-        if not isinstance(exc, KodoError):
-            raise
-    finally:
-        if sink is not None:
-            sink.close()
-            _conclude(result, sink)
+    return Job(started, run, goal, config, options.overrides, held.own)
 
 
-def _conclude(result: HandleResult, sink: GitHubSink) -> None:
+def _conclude(result: HandleResult, ended: Ended) -> None:
+    sink = ended.sink
+    result.message, result.log_path = ended.message, ended.log_path
     result.finished = sink.finished
     result.outcome = sink.state.outcome
     result.run_id = sink.state.run_id
@@ -342,11 +284,6 @@ def _conclude(result: HandleResult, sink: GitHubSink) -> None:
         result.pr_number, result.pr_url = sink.pull.number, sink.pull.html_url
     if not result.message and sink.finished is not None:
         result.message = sink.finished.reason
-
-
-def _failed(run_id: str, branch: str, reason: str) -> ev.RunFinished:
-    return ev.RunFinished(run_id=run_id, outcome=Outcome.error, reason=reason, cycles=0, rounds=0,
-                          cost=CostReport(), duration_s=0.0, branch=branch)
 
 
 def _load_config(client: GitHubClient, options: HandleOptions, ref: str) -> tuple[KodoConfig, ConfigError | None]:
