@@ -12,8 +12,9 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -28,6 +29,10 @@ from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
 from kodo_bot.report import render_report, run_summary, runs_table_rows
 from kodo_bot.view import LiveView, PlainView, runs_table
+
+if TYPE_CHECKING:
+    from kodo_bot.github.entry import BotSettings
+    from kodo_bot.github.run_inputs import RunOverrides
 
 # The adapters (and with them the anthropic and claude-agent-sdk packages, a second or more to import) come in
 # through kodo_bot.compose where a run is built: `kodo-bot action` must post its first comment within two
@@ -103,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(kind: type):
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     """An argparse type: a number above zero, else a usage error (exit 2) saying so."""
 
-    def parse(text: str):
+    def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
@@ -218,7 +223,7 @@ def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return _conclude(state, store, args.json)
 
 
-def _drive(coro, sinks: list[EventSink]) -> RunState:
+def _drive(coro: Coroutine[Any, Any, RunState], sinks: list[EventSink]) -> RunState:
     from kodo_bot.engine.launch import drive
 
     try:
@@ -281,7 +286,8 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return run_github_demo(args.dir, env=env, json_mode=args.json)
 
 
-def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides=None, **extra):
+def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides: RunOverrides | None = None,
+                  **extra: Any) -> BotSettings:
     from kodo_bot.github.entry import BotSettings
     from kodo_bot.github.run_inputs import RunOverrides
 

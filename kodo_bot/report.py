@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CostReport
 from kodo_bot.engine.state import RunState
 
 
-def run_summary(state: RunState, events: list[ev.Event]) -> dict:
+def run_summary(state: RunState, events: list[ev.Event]) -> dict[str, Any]:
     """The machine-readable result of a run (``--json``)."""
     rounds = [e for e in events if isinstance(e, ev.VerificationFinished)]
     return {

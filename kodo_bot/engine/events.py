@@ -8,8 +8,8 @@ keeps the two in step. Events are appended to the log in ``seq`` order and are n
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Annotated, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Event(BaseModel):
@@ -177,21 +177,7 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    Union[
-        RunStarted,
-        CycleStarted,
-        OrchestratorReplied,
-        AgentCallStarted,
-        AgentCallFinished,
-        CycleCommitted,
-        ChecksFinished,
-        VerificationStarted,
-        VerdictReceived,
-        VerificationFinished,
-        CycleEnded,
-        Notice,
-        RunFinished,
-    ],
+    RunStarted | CycleStarted | OrchestratorReplied | AgentCallStarted | AgentCallFinished | CycleCommitted | ChecksFinished | VerificationStarted | VerdictReceived | VerificationFinished | CycleEnded | Notice | RunFinished,
     Field(discriminator="type"),
 ]
 
@@ -210,14 +196,14 @@ class EventSink:
     never allowed to break the run.
     """
 
-    def handle(self, event: Event) -> None:  # noqa: B027 - deliberately empty default
+    def handle(self, event: Event) -> None:
         pass
 
     def stop_requested(self) -> str | None:
         """Polled at each cycle end: a reason to stop the run there (e.g. "the issue was closed"), or None."""
         return None
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         pass
 
 
@@ -247,7 +233,7 @@ class EventBus:
         for sink in self.sinks:
             try:
                 sink.handle(event)
-            except Exception:  # noqa: BLE001 - a sink must never break the run
+            except Exception:
                 log.exception("event sink %s failed on %s", type(sink).__name__, event.type)
         return event
 
@@ -255,7 +241,7 @@ class EventBus:
         for sink in self.sinks:
             try:
                 reason = sink.stop_requested()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("event sink %s failed in stop_requested", type(sink).__name__)
                 continue
             if reason:
@@ -266,5 +252,5 @@ class EventBus:
         for sink in self.sinks:
             try:
                 sink.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("event sink %s failed to close", type(sink).__name__)

@@ -14,10 +14,9 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
 
 from kodo_bot.confine import Leftovers, not_dumpable
 from kodo_bot.engine import events as ev
@@ -81,7 +80,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._fh = open(run_dir / "lock", "a+")  # noqa: SIM115 - not "w": a holder's pid stays until we hold it
+        self._fh = open(run_dir / "lock", "a+")
         if not _flock_within(self._fh, seconds=1.0):
             self._fh.close()
             raise UserError(f"run {run_dir.name} is being worked on by another kodo-bot process")
@@ -164,13 +163,13 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
     branch = req.branch or f"kodo/run-{run_id}"
     try:
         base_sha = repo.commit(req.base).hexsha
-    except Exception as exc:  # noqa: BLE001 - gitpython raises several kinds for a bad ref
+    except Exception as exc:
         raise UserError(f"cannot branch from {req.base!r}: {exc}") from exc
     existing = branch in [h.name for h in repo.heads]
     if existing and not req.continue_branch:
         raise UserError(f"branch {branch} already exists", hint="pick another --branch, or resume the run that made it")
     state = RunState(
-        run_id=run_id, created_at=datetime.now(timezone.utc), goal=req.goal.strip(),
+        run_id=run_id, created_at=datetime.now(UTC), goal=req.goal.strip(),
         goal_title=req.goal_title or goal_title(req.goal), project=str(project),
         worktree=str(store.worktree_dir(run_id)), branch=branch, base_sha=base_sha, settings=req.settings,
     )

@@ -20,7 +20,7 @@ class JsonlLog(EventSink):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.secrets = secrets
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+        self._fh = open(path, "a", encoding="utf-8")
 
     def handle(self, event: Event) -> None:
         self._fh.write(redact(event.model_dump_json(), self.secrets) + "\n")

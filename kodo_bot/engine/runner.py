@@ -280,7 +280,7 @@ class Run:
     def _finish_after_crash(self, exc: Exception) -> None:
         try:
             self._finish(_Finish(Outcome.error, f"internal error: {type(exc).__name__}: {exc}"))
-        except Exception:  # noqa: BLE001 - the first failure is the one to report; the lock shows it dead anyway
+        except Exception:
             log.exception("could not save run %s as failed", self.state.run_id)
 
     def _warnings(self) -> list[str]:

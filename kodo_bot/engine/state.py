@@ -18,14 +18,14 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from kodo_bot.engine.events import Event
 from kodo_bot.confine import sandbox_problem
+from kodo_bot.engine.events import Event
 from kodo_bot.engine.ledger import Ledger
 from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, AgentResult, Outcome
 from kodo_bot.engine.team import Team
@@ -178,7 +178,7 @@ class RunStore:
         self.secrets: tuple[str, ...] = ()
 
     def new_run_id(self) -> str:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         return f"{stamp}-{secrets.token_hex(2)}"
 
     def run_dir(self, run_id: str) -> Path:
@@ -269,7 +269,7 @@ class RunStore:
         """Whether a process holds the run's lock (``launch.RunLock``). The OS drops the lock with its holder,
         however it died, so an unheld lock means nothing is working on the run."""
         try:
-            fh = open(self.lock_path(run_id), "rb")  # noqa: SIM115
+            fh = open(self.lock_path(run_id), "rb")
         except FileNotFoundError:
             return False
         with fh:

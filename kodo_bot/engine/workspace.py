@@ -13,8 +13,8 @@ import re
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

@@ -57,7 +57,7 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
         code = run_action(parse_actions_env(job_env), json.dumps(event).encode(), settings,
                           lambda: backends_from_env(agent_env, model_backoff_s=0.2), out)
         wall = time.monotonic() - started
-        posted = _posted(emu, number)
+        posted = posted_comments(emu, number)
         outputs = dict(line.split("=", 1) for line in (root / "job" / "output.txt").read_text().splitlines())
         calls = emu.rest_call_count()
         graphql = emu.graphql_call_count()
@@ -99,7 +99,7 @@ def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, toke
             "GITHUB_STEP_SUMMARY": str(job / "summary.md"), "GITHUB_OUTPUT": str(job / "output.txt")}
 
 
-def _posted(emu: GitHubEmulator, issue_number: int) -> list[dict[str, str]]:
+def posted_comments(emu: GitHubEmulator, issue_number: int) -> list[dict[str, str]]:
     """The bot's comments, issue first then the PR, in the order a reader meets them."""
     numbers = [issue_number] + [p.number for p in emu.pulls(REPO)]
     posted: list[dict[str, str]] = []

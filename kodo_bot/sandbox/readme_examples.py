@@ -27,7 +27,7 @@ from pathlib import Path
 from kodo_bot.github.context import parse_actions_env
 from kodo_bot.github.entry import BotSettings, run_action
 from kodo_bot.github.markers import find_marker
-from kodo_bot.sandbox.github_demo import _posted, job_environment, stage
+from kodo_bot.sandbox.github_demo import job_environment, posted_comments, stage
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
 from kodo_bot.sandbox.scripted import Script
 from kodo_bot.sandbox.stories import demo_story
@@ -68,7 +68,7 @@ def play_demo(where: Path) -> tuple[list[dict[str, str]], str]:
             lambda: backends_from_env(env, orchestrator=script.orchestrator(), sessions=script.sessions),
             io.StringIO(),
         )
-        posted = _posted(emu, number)
+        posted = posted_comments(emu, number)
     if code != 0:
         raise RuntimeError(f"the demo story ended with exit {code}, not accepted; its examples would mislead")
     script.assert_complete()
