@@ -2,7 +2,8 @@
 to read back what the bot posted (by marker kind) from the emulator's own state.
 
 Everything real but the far ends: PyGithub talks HTTP to the emulator, git pushes to its bare repository,
-the Claude Code CLI talks to the scripted model server.
+the Claude Code CLI talks to the scripted model server (``action``), or a ``Script`` plays the orchestrator
+and the agents in process (``play``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import github  # noqa: F401 - imported for its side effect: its log handler exists, to be removed below
+
 from kodo_bot.cli import main
+from kodo_bot.compose import backends_from_env
+from kodo_bot.engine.events import EventSink
+from kodo_bot.github.context import parse_actions_env
+from kodo_bot.github.entry import BotSettings, run_action
 from kodo_bot.github.markers import find_marker
 from kodo_bot.sandbox.demo import offline_env
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
-
-import github  # noqa: E402 - imported first, so that its handler exists to be removed
+from kodo_bot.sandbox.scripted import Script
 
 # PyGithub adds a StreamHandler bound to the sys.stderr of import time; under pytest's capture that stream
 # is closed by the next test. Its records still propagate to pytest's own capture.
@@ -115,3 +123,16 @@ def make_scene(tmp: Path, files: dict[str, str], *, permissions: dict | None = N
 def action(env: dict[str, str]) -> int:
     """``kodo-bot action`` in this process, with ``env`` as its environment."""
     return main(["action"], env=env)
+
+
+def play(scene: Scene, event: dict, script: Script, *, name: str = "job", extra_sinks: Iterable[EventSink] = ()) -> int:
+    """``kodo-bot action`` on ``event`` in this process, as ``cmd_action`` runs it, with ``script`` playing
+    the orchestrator and the agents: the whole GitHub flow in a second or two."""
+    env = scene.env(event, name=name)
+    settings = BotSettings(work_root=Path(env["KODO_WORK_DIR"]), runner=env["RUNNER_NAME"], fast=True,
+                           runs_dir=Path(env["KODO_RUNS_DIR"]), extra_sinks=tuple(extra_sinks))
+
+    def backends():
+        return backends_from_env(env, orchestrator=script.orchestrator(), sessions=script.sessions)
+
+    return run_action(parse_actions_env(env), json.dumps(event).encode(), settings, backends, sys.stdout)
