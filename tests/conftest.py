@@ -181,6 +181,11 @@ def shell_demo_story() -> Story:
                  scenario=Script({"roles": roles}).scenario, check_commands=[CALC_CHECK])
 
 
+@pytest.fixture(scope="session")
+def shell_story() -> Story:
+    return shell_demo_story()
+
+
 @pytest.fixture
 def shell_demo(tmp_path: Path) -> tuple[Rehearsal, Story]:
     """A project seeded for the shell demo story, and the story."""
