@@ -147,4 +147,6 @@ def test_max_rejections_hands_the_run_to_a_person(rehearsal):
     assert "Last summary:\nImproved greeting.txt." in handoff
     assert "Last verification findings:" in handoff and "problem number 2" in handoff
     assert "problem number 1" not in handoff
+    # the summary a person is given is the last cycle's, not the one before it
+    assert played.result.summary == "Improved greeting.txt."
     assert len(rehearsal.commits(played.result.branch)) == 2
