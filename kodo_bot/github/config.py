@@ -28,8 +28,10 @@ LABEL_RUNNING = "kodo:running"
 LABEL_ACCEPTED = "kodo:accepted"
 LABEL_NEEDS_HUMAN = "kodo:needs-human"
 LABEL_FAILED = "kodo:failed"
+#: how a run ended; an issue shows at most one, of its latest run
+OUTCOME_LABELS = frozenset({LABEL_ACCEPTED, LABEL_NEEDS_HUMAN, LABEL_FAILED})
 #: a trigger label equal to one of these would start runs in a loop
-RESERVED_LABELS = frozenset({LABEL_RUNNING, LABEL_ACCEPTED, LABEL_NEEDS_HUMAN, LABEL_FAILED})
+RESERVED_LABELS = frozenset({LABEL_RUNNING, *OUTCOME_LABELS})
 
 
 class _Strict(BaseModel):

@@ -40,7 +40,7 @@ from kodo_bot.github import render
 from kodo_bot.github._engine_run import Ended, Job, Started, Wiring, run_on_issue
 from kodo_bot.github._run_plan import plan_run
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo, RepoInfo
-from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, KodoConfig, parse_kodo_config
+from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, OUTCOME_LABELS, KodoConfig, parse_kodo_config
 from kodo_bot.github.context import LabelTrigger
 from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.goal_text import branch_name
@@ -254,6 +254,8 @@ def _first_word(found: _Found, client: GitHubClient, options: HandleOptions, clo
                       extra_labels=(found.trigger.label,) if options.manual else ())
     client.pace()  # the first word is out: from here on, GitHub's pacing for bots
     release_claim(client, n, held.claim - 1)
+    for label in _earlier_outcomes(held.issue.labels):
+        client.remove_label(n, label)  # an earlier run's end no longer describes the issue once this one works
     return Started(plan, progress, comment)
 
 
@@ -270,6 +272,12 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
         drain_s=options.drain_s, write_retry_s=options.write_retry_s, deadline=options.deadline,
     )
     return Job(started, run, goal, config, options.overrides, held.own)
+
+
+def _earlier_outcomes(labels: tuple[str, ...]) -> list[str]:
+    """The outcome labels an earlier run left on the issue (GitHub compares labels ignoring case)."""
+    outcomes = {label.lower() for label in OUTCOME_LABELS}
+    return [label for label in labels if label.lower() in outcomes]
 
 
 def _conclude(result: HandleResult, ended: Ended) -> None:
