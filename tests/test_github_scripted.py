@@ -40,6 +40,14 @@ from tests.github_support import REPO, WRITER, kodo_yml, make_scene, play
 pytestmark = pytest.mark.timeout(60)  # each takes two to four seconds
 
 TITLE = "Add multiplication to the calculator"
+#: how many of each role's steps the demo story's first cycle plays (the tester rejects it)
+FIRST_CYCLE = {"orchestrator": 2, "worker_fast": 4, "verifier/tester": 3, "verifier/architect": 2}
+
+
+def demo_cycle(number: int) -> dict[str, list]:
+    """Each role's steps of the demo story's cycle 1 or 2."""
+    roles = demo_story().scenario.roles
+    return {role: roles[role][:k] if number == 1 else roles[role][k:] for role, k in FIRST_CYCLE.items()}
 
 
 @pytest.fixture
@@ -121,15 +129,12 @@ def test_an_accepted_two_cycle_run_shows_every_round_then_a_ready_pr(scenes):
 # --------------------------------------------------------------------------- needs a person
 def rejected_five_times() -> Scenario:
     """The demo's first cycle (the tester rejects), then four attempts that break the tests: the checks reject."""
-    demo = demo_story().scenario.roles
-    orchestrator, worker = list(demo["orchestrator"][:2]), list(demo["worker_fast"][:4])
+    roles = demo_cycle(1)
     for attempt in range(2, 6):
-        orchestrator += [delegate(("worker_fast", "multiply returns 0 for negative numbers; fix it.")),
-                         done(f"Fixed negative numbers (attempt {attempt}).")]
-        worker += [write_file("test_calc.py", f"{TEST_V2}\n# attempt {attempt}\n"), say("Added a test.")]
-    return Scenario.from_dict({"roles": {"orchestrator": orchestrator, "worker_fast": worker,
-                                         "verifier/tester": demo["verifier/tester"][:3],
-                                         "verifier/architect": demo["verifier/architect"][:2]}})
+        roles["orchestrator"] += [delegate(("worker_fast", "multiply returns 0 for negative numbers; fix it.")),
+                                  done(f"Fixed negative numbers (attempt {attempt}).")]
+        roles["worker_fast"] += [write_file("test_calc.py", f"{TEST_V2}\n# attempt {attempt}\n"), say("Added a test.")]
+    return Scenario.from_dict({"roles": roles})
 
 
 def test_a_run_rejected_five_times_asks_for_a_person(scenes):
@@ -186,7 +191,7 @@ def test_closing_the_issue_stops_the_run_at_the_cycle_end(scenes):
     script = Script(demo_story().scenario)
     code = play(scene, scene.label(n), script, extra_sinks=[CloseTheIssue(scene, n)])
     assert code == 6 and scene.outputs()["outcome"] == "stopped"
-    assert script.left() == {"orchestrator": 2, "worker_fast": 4, "verifier/tester": 3, "verifier/architect": 2}
+    assert script.left() == {role: len(steps) for role, steps in demo_cycle(2).items()}  # cycle 2 never came
 
     (outcome,) = by_kind(scene, n, "outcome")
     assert "kodo-bot stopped on request" in outcome.body and "**Why:** the issue was closed" in outcome.body
@@ -262,3 +267,32 @@ def test_a_refusal_ends_an_accepted_run_as_error_with_the_fix(scenes, refused, f
     else:  # their commit is still the branch's head: the bot did not force its own over it
         assert scene.emu.branches(REPO)[branch_name(n, TITLE)] == git.Repo(scene.tmp / "elsewhere").head.commit.hexsha
     assert scene.emu.internal_errors == []
+
+
+# --------------------------------------------------------------------------- labelled again after a failure
+def test_labelling_again_after_a_failure_continues_the_branch_and_its_pr(scenes):
+    """The first run fails in cycle 2 (the model API refuses the key); labelled again, a new run continues
+    the branch from cycle 2, on the same PR, numbering its round after the first run's."""
+    scene, n = scenes()
+    roles = demo_cycle(1)
+    roles["orchestrator"].append({"error": {"status": 401, "type": "authentication_error", "message": "bad key"}})
+    first = Script(Scenario.from_dict({"roles": roles}))
+    assert play(scene, scene.label(n), first, name="first") == 1
+    first.assert_complete()
+    assert "refused the credentials" in by_kind(scene, n, "outcome")[0].body
+    assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:failed"]
+
+    scene.emu.unlabel_issue(REPO, n, "kodo", actor=WRITER)
+    second = Script(Scenario.from_dict({"roles": demo_cycle(2)}))
+    assert play(scene, scene.label(n), second, name="again") == 0
+    second.assert_complete()
+    assert "# Cycle 2 of at most 4" in second.asked("orchestrator")[0].prompt
+    assert scene.outputs("again")["pr-number"] == scene.outputs("first")["pr-number"]
+    (pull,) = scene.pulls()
+    assert not pull.draft
+    rounds = {find_marker(c.body).round: find_marker(c.body).run for c in by_kind(scene, pull.number, "verdicts")}
+    assert rounds == {1: scene.outputs("first")["run-id"], 2: scene.outputs("again")["run-id"]}
+    assert "Verification round 2: passed" in by_kind(scene, pull.number, "verdicts")[1].body
+    # The issue now says how the latest run ended, and only that.
+    assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
+    scene.assert_valid()
