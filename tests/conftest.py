@@ -16,6 +16,7 @@ import git
 import pytest
 
 import kodo_bot
+from kodo_bot import RunResult
 from kodo_bot.compose import backends_from_env
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.launch import RunRequest, start_run
@@ -43,7 +44,7 @@ GREETING_CHECK = "grep -q hello greeting.txt"
 class Played:
     """One run (or resume) as a person sees it afterwards: its result, the script's record, the whole log."""
 
-    result: kodo_bot.RunResult | None
+    result: RunResult | None
     script: Script
     events: list[ev.Event]
 
@@ -57,7 +58,8 @@ class Played:
     def opening(self, cycle: int) -> Request:
         """The orchestrator's first request in ``cycle`` (the first that carries that cycle's seed)."""
         marker = f"# Cycle {cycle} of at most"
-        return next(r for r in self.script.asked("orchestrator") if any(marker in str(m["content"]) for m in r.messages))
+        asked = self.script.asked("orchestrator")
+        return next(r for r in asked if any(marker in str(m["content"]) for m in r.messages))
 
 
 class Rehearsal:
@@ -148,7 +150,8 @@ CALC_FIXED = "def multiply(a, b):\n    return a * b\n"
 CALC_CHECK = "grep -q 'def multiply' calc.py"
 #: exits 1 while multiply still returns 0 for negative numbers
 NEGATIVE_CHECK = "awk '/return 0/ { bad = 1 } END { exit bad }' calc.py"
-NEGATIVE_FINDING = {"severity": "high", "file": "calc.py", "line": 3, "message": "multiply(-2, 3) returns 0, expected -6"}
+NEGATIVE_FINDING = {"severity": "high", "file": "calc.py", "line": 3,
+                    "message": "multiply(-2, 3) returns 0, expected -6"}
 
 
 def shell_demo_story() -> Story:

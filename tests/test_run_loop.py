@@ -42,7 +42,8 @@ def test_every_cycle_commits_once_on_the_run_branch(rehearsal):
     played.script.assert_complete()
     assert played.result.outcome is Outcome.accepted and played.result.cycles == 3
     commits = rehearsal.commits(played.result.branch)
-    assert [trailers(c) for c in commits] == [{"Kodo-Run": played.result.run_id, "Kodo-Cycle": str(n)} for n in (1, 2, 3)]
+    run_id = played.result.run_id
+    assert [trailers(c) for c in commits] == [{"Kodo-Run": run_id, "Kodo-Cycle": str(n)} for n in (1, 2, 3)]
     assert [changed(c) for c in commits] == [{"part1.txt"}, set(), {"greeting.txt"}]
     assert played.result.head_sha == commits[-1].hexsha
     assert [(e.cycle, e.reason) for e in played.of(ev.CycleEnded)] == [
@@ -116,7 +117,8 @@ def test_bad_tool_calls_are_answered_with_errors_the_orchestrator_sees(rehearsal
         {"name": "done", "input": {"summary": "All done?"}},
     ]}
     roles = {
-        "orchestrator": [confused, delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
+        "orchestrator": [confused, delegate(("worker", "Write greeting.txt saying hello.")),
+                         done("Added greeting.txt.")],
         "worker": rehearsal.greets(),
         "verifier/tester": rehearsal.passes(),
     }
@@ -172,7 +174,8 @@ def test_the_orchestrator_context_does_not_grow_with_the_cycles(rehearsal):
         orchestrator.append(done("Parts so far are written.") if n == 3 else say(f"Part {n} is written."))
     finding = {"severity": "medium", "file": "part3.txt", "line": 1, "message": "part three says 3, not three"}
     roles = {"orchestrator": orchestrator, "worker": worker, "verifier/tester": [
-        bash("cat part3.txt"), verdict(False, "Part three is wrong.", checks=[("cat part3.txt", 0)], findings=[finding])]}
+        bash("cat part3.txt"),
+        verdict(False, "Part three is wrong.", checks=[("cat part3.txt", 0)], findings=[finding])]}
     played = rehearsal.run(roles, checks=["cat part1.txt"], max_cycles=cycles)
 
     played.script.assert_complete()
@@ -217,7 +220,8 @@ def test_the_api_cost_limit_stops_the_run_and_keeps_the_work(rehearsal):
 
     played.script.assert_complete()  # the orchestrator was not asked again once the budget was spent
     assert played.result.outcome is Outcome.budget_exhausted
-    assert played.result.reason.startswith("API spend $3.0") and played.result.reason.endswith("reached the limit $1.00")
+    reason = played.result.reason
+    assert reason.startswith("API spend $3.0") and reason.endswith("reached the limit $1.00")
     assert played.result.cost.api_usd >= 3.0  # a million input tokens at the default $3 per million
     [commit] = rehearsal.commits(played.result.branch)
     assert commit.summary.startswith("Work in progress when the run stopped (budget_exhausted)")
@@ -250,7 +254,8 @@ class StopAfterFirstCycle(ev.EventSink):
 
 
 def test_a_sinks_stop_request_ends_the_run_at_the_cycle_end(rehearsal):
-    roles = {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), say("The greeting is written.")],
+    roles = {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")),
+                              say("The greeting is written.")],
              "worker": rehearsal.greets()}  # a second cycle would ask the orchestrator again: UnexpectedCall
     played = rehearsal.run(roles, sinks=[StopAfterFirstCycle()])
 

@@ -22,7 +22,8 @@ ELSEWHERE = "grep -q goodbye greeting.txt"  # fails on the commit: greeting.txt 
 def test_a_failing_check_rejects_before_any_verifier_is_asked(rehearsal):
     roles = {
         "orchestrator": [delegate(("worker", "Write greeting.txt.")), done("Added greeting.txt."),
-                         delegate(("worker", "The check wants hello in greeting.txt.")), done("greeting.txt says hello.")],
+                         delegate(("worker", "The check wants hello in greeting.txt.")),
+                         done("greeting.txt says hello.")],
         "worker": [write_file("greeting.txt", "hi\n"), say("Wrote greeting.txt."), *rehearsal.greets()],
         "verifier/tester": rehearsal.passes(),  # one round's worth: asked in round 1, round 2 would find none
     }
@@ -42,6 +43,9 @@ def claims(text: str) -> dict:
     """A verifier's last answer: ``text``, then a JSON verdict block as the verifier writes it."""
     return say(f"```json\n{text}\n```")
 
+
+MAYBE = json.dumps({"verdict": "maybe", "checks": [{"command": CHECK, "exit_code": 0}]})
+FAILING_TEST = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_bad(self):\n        self.fail('no')\n"
 
 #: verifier -> (its steps, what the engine says of its pass; None: the pass stands)
 VERIFIERS = {
@@ -66,8 +70,9 @@ VERIFIERS = {
                   "a pass must list the commands that prove it"),
     "mumbler": ([bash(CHECK), say("Looks good to me, ship it.")],
                 "the verdict could not be read: no JSON verdict block found"),
-    "broken_json": ([bash(CHECK), claims('{"verdict": "pass", "checks": [')], "the verdict could not be read: invalid JSON"),
-    "undecided": ([bash(CHECK), claims(json.dumps({"verdict": "maybe", "checks": [{"command": CHECK, "exit_code": 0}]}))],
+    "broken_json": ([bash(CHECK), claims('{"verdict": "pass", "checks": [')],
+                    "the verdict could not be read: invalid JSON"),
+    "undecided": ([bash(CHECK), claims(MAYBE)],
                   "verdict must be 'pass' or 'fail', got 'maybe'"),
     # max_turns 1: its second tool call ends the session with an error, as the CLI's turn limit does
     "cut_off": ([bash(CHECK), bash(CHECK)], "the verifier did not finish: turn limit 1 reached"),
@@ -79,7 +84,7 @@ def judged(tmp_path_factory, rehearsal_in):
     """One round, every verifier at once; one rejection sends the run to a person."""
     rehearsal = rehearsal_in(tmp_path_factory.mktemp("verdicts"), {
         "README.md": "# demo\n",
-        "test_bad.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_bad(self):\n        self.fail('no')\n",
+        "test_bad.py": FAILING_TEST,
     })
     verifiers = {name: Agent(name=name, prompt="You verify.", verify="always", max_turns=1 if name == "cut_off" else 40)
                  for name in VERIFIERS}
