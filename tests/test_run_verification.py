@@ -131,7 +131,11 @@ def test_rejection_findings_reach_the_next_cycles_first_message(shell_demo):
     assert "architect: fail" not in seed and "Added multiply(a, b) to calc.py." in seed
 
 
-def test_max_rejections_hands_the_run_to_a_person(rehearsal):
+@pytest.fixture(scope="module")
+def escalated(tmp_path_factory, rehearsal_in):
+    """Two cycles, both rejected by the tester, with max_rejections 2."""
+    rehearsal = rehearsal_in(tmp_path_factory.mktemp("escalated"))
+
     def fails(n: int) -> list[dict]:
         finding = {"severity": "high", "file": "greeting.txt", "line": 1, "message": f"problem number {n}"}
         return [bash(CHECK), verdict(False, f"Round {n} is not good enough.", checks=[(CHECK, 0)], findings=[finding])]
@@ -143,8 +147,12 @@ def test_max_rejections_hands_the_run_to_a_person(rehearsal):
         "verifier/tester": [*fails(1), *fails(2)],
     }
     played = rehearsal.run(roles, max_rejections=2)
-
     played.script.assert_complete()  # no third cycle was started
+    return rehearsal, played
+
+
+def test_max_rejections_hands_the_run_to_a_person(escalated):
+    rehearsal, played = escalated
     assert played.result.outcome is Outcome.needs_human
     assert played.result.reason == "verification rejected the work 2 times"
     assert [v.accepted for v in played.of(ev.VerificationFinished)] == [False, False]
@@ -152,6 +160,12 @@ def test_max_rejections_hands_the_run_to_a_person(rehearsal):
     assert "Last summary:\nImproved greeting.txt." in handoff
     assert "Last verification findings:" in handoff and "problem number 2" in handoff
     assert "problem number 1" not in handoff
-    # the summary a person is given is the last cycle's, not the one before it
-    assert played.result.summary == "Improved greeting.txt."
     assert len(rehearsal.commits(played.result.branch)) == 2
+
+
+def test_an_escalated_run_reports_its_last_cycles_summary(escalated):
+    """The summary a person is given (RunResult, RunFinished) is the last cycle's, not the one before it.
+    Fails: the escalation does not record the rejected cycle's summary (runner.py, ``_verify``)."""
+    _, played = escalated
+    assert played.end.summary == "Improved greeting.txt."
+    assert played.result.summary == played.end.summary
