@@ -23,7 +23,7 @@ from kodo_bot.engine.launch import RunRequest, start_run
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.ports import Orchestrator
 from kodo_bot.engine.state import CrashAt, RunSettings, RunStore
-from kodo_bot.engine.team import Agent, Team
+from kodo_bot.engine.team import Agent, Team, default_team
 from kodo_bot.sandbox.demo import seed_project
 from kodo_bot.sandbox.scripted import Request, Script
 from kodo_bot.sandbox.stories import GOAL, Story, bash, delegate, done, say, verdict, verifier_passes, write_file
@@ -194,3 +194,34 @@ def shell_demo(tmp_path: Path) -> tuple[Rehearsal, Story]:
     """A project seeded for the shell demo story, and the story."""
     story = shell_demo_story()
     return Rehearsal(tmp_path, story.files), story
+
+
+class CountingWrites:
+    """A crash point that never fires: it counts a run's checkpoint writes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def __call__(self, count: int, *, written: bool) -> None:
+        self.writes = max(self.writes, count)
+
+
+@dataclass
+class DemoRun:
+    rehearsal: Rehearsal
+    story: Story
+    played: Played
+    #: the checkpoint writes the run made
+    writes: int
+
+
+@pytest.fixture(scope="session")
+def shell_demo_run(tmp_path_factory: pytest.TempPathFactory, shell_story: Story) -> DemoRun:
+    """The shell demo story played once to its end, with the default team, as run ``run-1`` (shared: read it,
+    never resume it)."""
+    rehearsal = Rehearsal(tmp_path_factory.mktemp("shell-demo"), shell_story.files)
+    counting = CountingWrites()
+    played = rehearsal.start(Script(shell_story.scenario), goal=shell_story.goal, checks=shell_story.check_commands,
+                             team=default_team(), crash=counting)
+    played.script.assert_complete()
+    return DemoRun(rehearsal, shell_story, played, counting.writes)

@@ -33,16 +33,6 @@ SAVES = 22
 RUN_ID = "run-1"
 
 
-class Counting:
-    """A crash point that never fires: it counts the run's checkpoint writes."""
-
-    def __init__(self) -> None:
-        self.saves = 0
-
-    def __call__(self, count: int, *, written: bool) -> None:
-        self.saves = max(self.saves, count)
-
-
 def start_demo(rehearsal, story, script: Script, crash) -> None:
     rehearsal.start(script, goal=story.goal, checks=story.check_commands, team=default_team(), crash=crash,
                     run_id=RUN_ID)
@@ -54,14 +44,11 @@ def cycle_trees(rehearsal, branch: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, rehearsal_in, shell_story) -> dict[str, Any]:
+def reference(shell_demo_run) -> dict[str, Any]:
     """The story run without a crash: its checkpoint writes and what each cycle committed."""
-    rehearsal = rehearsal_in(tmp_path_factory.mktemp("reference"), shell_story.files)
-    counting = Counting()
-    start_demo(rehearsal, shell_story, Script(shell_story.scenario), counting)
-    end = rehearsal.events(RUN_ID)[-1]
-    assert end.outcome is Outcome.accepted
-    return {"saves": counting.saves, "trees": cycle_trees(rehearsal, end.branch)}
+    assert shell_demo_run.played.end.outcome is Outcome.accepted
+    return {"saves": shell_demo_run.writes,
+            "trees": cycle_trees(shell_demo_run.rehearsal, shell_demo_run.played.end.branch)}
 
 
 def test_the_matrix_covers_every_write(reference):

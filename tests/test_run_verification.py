@@ -11,8 +11,7 @@ import pytest
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import Outcome
-from kodo_bot.engine.team import Agent, Team, default_team
-from kodo_bot.sandbox.scripted import Script
+from kodo_bot.engine.team import Agent, Team
 from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict, write_file
 
 CHECK = "grep -q hello greeting.txt"
@@ -116,12 +115,9 @@ def test_one_overruled_pass_rejects_the_round(judged):
 
 
 # ----------------------------------------------------------------- rejections and escalation
-def test_rejection_findings_reach_the_next_cycles_first_message(shell_demo):
-    rehearsal, story = shell_demo
-    played = rehearsal.run(Script(story.scenario), goal=story.goal, team=default_team(), checks=story.check_commands)
-
-    played.script.assert_complete()
-    assert played.result.outcome is Outcome.accepted and played.result.cycles == 2
+def test_rejection_findings_reach_the_next_cycles_first_message(shell_demo_run):
+    played = shell_demo_run.played
+    assert played.end.outcome is Outcome.accepted and played.end.cycles == 2
     assert "Verification rejected" not in played.opening(1).prompt
     seed = played.opening(2).prompt
     assert "# Verification rejected the last attempt" in seed
