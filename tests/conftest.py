@@ -65,9 +65,8 @@ class Played:
 class Rehearsal:
     """A project with runs on it; the step builders its stories share."""
 
-    CHECK = GREETING_CHECK
+    #: the team runs get unless told otherwise
     TEAM = FAST_TEAM
-    GOAL = GREETING_GOAL
 
     def __init__(self, root: Path, files: Mapping[str, str] | None = None) -> None:
         self.project = root / "project"
@@ -105,6 +104,7 @@ class Rehearsal:
         return Played(result, script, self.events(result.run_id))
 
     def resume(self, run_id: str, script: Script | Mapping[str, Any], **options: Any) -> Played:
+        """``kodo_bot.resume`` of ``run_id`` on ``script`` (what is left to play)."""
         script = as_script(script)
         result = kodo_bot.resume(self.project, run_id, orchestrator=script.orchestrator(), sessions=script.sessions,
                                  env={}, **options)

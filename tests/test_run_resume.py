@@ -26,7 +26,7 @@ from kodo_bot.engine.team import default_team
 from kodo_bot.errors import UserError
 from kodo_bot.sandbox.scenario import Scenario, Step
 from kodo_bot.sandbox.scripted import Script
-from kodo_bot.sandbox.stories import delegate, done
+from kodo_bot.sandbox.stories import bash, delegate, done, verdict
 
 #: checkpoint writes of one uninterrupted run of the shell demo story (``test_the_matrix_covers_every_write``)
 SAVES = 22
@@ -125,9 +125,8 @@ WINDOWS = [pytest.param(n, before, id=f"{'before' if before else 'after'}-{n}")
 @pytest.mark.parametrize(("save", "before"), WINDOWS)
 def test_a_crash_at_any_checkpoint_write_resumes_to_the_same_result(shell_demo, reference, save, before):
     rehearsal, story = shell_demo
-    crashed = Script(story.scenario)
     with pytest.raises(Crashed):
-        start_demo(rehearsal, story, crashed, CrashAt(save=save, before=before, kill=False))
+        start_demo(rehearsal, story, Script(story.scenario), CrashAt(save=save, before=before, kill=False))
     before_crash = told(rehearsal, RUN_ID)
     left = remaining(story.scenario, recorded(before_crash))
 
@@ -139,6 +138,35 @@ def test_a_crash_at_any_checkpoint_write_resumes_to_the_same_result(shell_demo, 
     assert resumed.result.outcome is Outcome.accepted and resumed.result.cycles == 2
     assert cycle_trees(rehearsal, resumed.result.branch) == reference["trees"]
     assert_told_once(resumed.events)
+
+
+class CrashWhenTheLastCycleCloses:
+    """Crashes just after the write that closes the last cycle allowed, before the run ends at the limit:
+    the window in which a resumed run once started a cycle more than allowed."""
+
+    def __init__(self, rehearsal) -> None:
+        self.store = rehearsal.store
+
+    def __call__(self, count: int, *, written: bool) -> None:
+        s = self.store.load(RUN_ID) if written else None
+        if s and s.cycle == s.settings.max_cycles and not s.cycle_open and s.verifying is None and not s.finishing:
+            raise Crashed(f"crashed after checkpoint write {count}, the last cycle closed")
+
+
+def test_a_crash_as_the_last_allowed_cycle_closes_resumes_to_the_limit_not_another_cycle(rehearsal):
+    rejects = [bash("cat greeting.txt"), verdict(False, "Say it louder.", checks=[("cat greeting.txt", 0)])]
+    scenario = Script({"roles": {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")),
+                                                  done("Added greeting.txt.")],
+                                 "worker": rehearsal.greets(), "verifier/tester": rejects}}).scenario
+    with pytest.raises(Crashed):
+        rehearsal.start(Script(scenario), crash=CrashWhenTheLastCycleCloses(rehearsal), max_cycles=1)
+    left = remaining(scenario, recorded(told(rehearsal, RUN_ID)))
+    assert left.left() == {}  # every call was recorded: a cycle more would ask the orchestrator, UnexpectedCall
+
+    resumed = rehearsal.resume(RUN_ID, left)
+
+    assert resumed.result.outcome is Outcome.max_cycles and resumed.result.cycles == 1
+    assert len(resumed.of(ev.CycleStarted)) == 1 and len(rehearsal.commits(resumed.result.branch)) == 1
 
 
 # ----------------------------------------------------------------- SIGTERM
