@@ -125,6 +125,7 @@ class Run:
             if isinstance(step, _Done):
                 commit = self._commit_cycle(step.summary)
                 if not step.success:
+                    s.summaries.append(step.summary)  # the run's summary is what it gave up with
                     return _Finish(Outcome.needs_human, "the orchestrator gave up", self._handoff(step.summary))
                 s.rounds += 1
                 s.verifying = VerificationInProgress(sha=commit, summary=step.summary, round=s.rounds)
@@ -230,6 +231,8 @@ class Run:
         s.rejections += 1
         s.rejection = rejection_feedback(finished.checks, finished.verdicts)
         if s.rejections >= s.settings.max_rejections:
+            s.summaries.append(pending.summary)
+            s.cycle_open, s.messages = False, []
             s.finishing = Ending(outcome=Outcome.needs_human, reason=f"verification rejected the work {s.rejections} times",
                                  handoff=self._handoff(pending.summary))
             self._checkpoint(finished)

@@ -204,7 +204,13 @@ class ScriptedSession:
         calls: list[ToolCall] = []
         usage, turns = Usage(), 0
         while True:
-            step, _ = await self.script.answer(self.role, messages)
+            try:
+                step, _ = await self.script.answer(self.role, messages)
+            except ModelAPIError as exc:
+                # the CLI retries the model itself and then ends the query with an error result, not a raise
+                return AgentResult(agent=self.agent, turns=turns, usage=usage, session_id=self.session_id,
+                                   tool_calls=tuple(calls), is_error=True, error=str(exc),
+                                   duration_s=time.monotonic() - started)
             turns += 1
             usage = usage + Usage(input_tokens=estimate_tokens(messages),
                                   output_tokens=estimate_tokens(content_blocks(step)))
