@@ -46,12 +46,22 @@ def scenario(cycles: int, latency: float) -> dict[str, Any]:
             orchestrator.append({**say(f"Cycle {n}: step{n}.txt is written; the next cycle continues."), **slow})
     orchestrator.append({**done(f"Wrote step1..step{cycles}."), **slow})
     # Verifiers of different speeds: the round should take as long as the slowest, not the sum.
-    tester = [{**bash("ls step*.txt"), **slow},
-              {**verdict(True, "all files there", checks=[("ls step*.txt", 0)]), "delay_s": latency * 3}]
-    architect = [{**bash("git log --oneline | head -3"), **slow},
-                 {**verdict(True, "history is clean", checks=[("git log --oneline", 0)]), **slow}]
-    return {"roles": {"orchestrator": orchestrator, "worker_fast": worker,
-                      "verifier/tester": tester, "verifier/architect": architect}}
+    tester = [
+        {**bash("ls step*.txt"), **slow},
+        {**verdict(True, "all files there", checks=[("ls step*.txt", 0)]), "delay_s": latency * 3},
+    ]
+    architect = [
+        {**bash("git log --oneline | head -3"), **slow},
+        {**verdict(True, "history is clean", checks=[("git log --oneline", 0)]), **slow},
+    ]
+    return {
+        "roles": {
+            "orchestrator": orchestrator,
+            "worker_fast": worker,
+            "verifier/tester": tester,
+            "verifier/architect": architect,
+        }
+    }
 
 
 def main() -> None:
@@ -93,18 +103,23 @@ def main() -> None:
     outcome = state.outcome.value if state.outcome else "running"
     print(f"outcome                      {outcome}  ({state.cycle} cycles, model latency {args.latency}s)")
     print(f"wall time                    {wall:.2f} s")
-    print(f"engine overhead              {overhead:.2f} s total, {overhead / state.cycle:.3f} s per cycle  "
-          "(target < 0.5)")
-    print(f"  waiting: model {waits.get('model', 0):.2f} s, agents {waits.get('agents', 0):.2f} s, "
-          f"verification {waits.get('verification', 0):.2f} s")
+    print(
+        f"engine overhead              {overhead:.2f} s total, {overhead / state.cycle:.3f} s per cycle  (target < 0.5)"
+    )
+    print(
+        f"  waiting: model {waits.get('model', 0):.2f} s, agents {waits.get('agents', 0):.2f} s, "
+        f"verification {waits.get('verification', 0):.2f} s"
+    )
     print(f"model requests               {requests}")
     print("orchestrator input tokens per request, by cycle:")
     for cycle, tokens in sorted(per_cycle_input.items()):
         print(f"  cycle {cycle:>2}: {tokens}")
     print(f"  cycle {last} vs cycle {first}: {growth:.2f}x  (target <= 1.2)")
-    print(f"verification wall time       {round_.wall_s:.2f} s; slowest verifier {slowest:.2f} s "
-          f"({', '.join(f'{k} {v:.2f}s' for k, v in verifier_durations.items())}): "
-          f"{round_.wall_s / slowest:.2f}x  (target <= 1.2)")
+    print(
+        f"verification wall time       {round_.wall_s:.2f} s; slowest verifier {slowest:.2f} s "
+        f"({', '.join(f'{k} {v:.2f}s' for k, v in verifier_durations.items())}): "
+        f"{round_.wall_s / slowest:.2f}x  (target <= 1.2)"
+    )
     print(f"engine peak memory (RSS)     {peak_mb:.0f} MB  (the Claude Code CLI processes are separate)")
 
 

@@ -50,8 +50,13 @@ def one_run(root: Path, *, throttle: bool) -> dict[str, Any]:
             sys.exit(f"the run failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}")
         first = min(c.created_at for c in emu.comments(REPO, number))
         rest = Counter(f"{c.method} {c.operation}" for c in emu.calls if c.kind == "rest")
-        return {"rest": rest, "graphql": emu.graphql_call_count(), "first_comment_s": (first - spawned).total_seconds(),
-                "wall_s": wall, "cycles": 2}
+        return {
+            "rest": rest,
+            "graphql": emu.graphql_call_count(),
+            "first_comment_s": (first - spawned).total_seconds(),
+            "wall_s": wall,
+            "cycles": 2,
+        }
 
 
 def main() -> int:
@@ -64,8 +69,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="kodo-bench-github-") as tmp:
             r = one_run(Path(tmp), throttle=args.throttle)
         results.append(r)
-        print(f"run {i + 1}: REST {sum(r['rest'].values())}, GraphQL {r['graphql']}, "
-              f"first comment {r['first_comment_s']:.2f} s, wall {r['wall_s']:.1f} s", flush=True)
+        print(
+            f"run {i + 1}: REST {sum(r['rest'].values())}, GraphQL {r['graphql']}, "
+            f"first comment {r['first_comment_s']:.2f} s, wall {r['wall_s']:.1f} s",
+            flush=True,
+        )
     first = results[0]
     total = max(sum(r["rest"].values()) for r in results)
     print(f"two cycles, one rejection, accepted{' (production pacing)' if args.throttle else ''}")
@@ -74,8 +82,10 @@ def main() -> int:
         print(f"    {n:3d}  {kind}")
     times = sorted(r["first_comment_s"] for r in results)
     median = statistics.median(times)
-    print(f"  time to the first comment from process start, over {len(times)} runs: median {median:.2f} s "
-          f"(min {times[0]:.2f}, max {times[-1]:.2f}; target: median <= 2 s)")
+    print(
+        f"  time to the first comment from process start, over {len(times)} runs: median {median:.2f} s "
+        f"(min {times[0]:.2f}, max {times[-1]:.2f}; target: median <= 2 s)"
+    )
     if total >= 40 or median > 2:
         print("  MISSED a target")
         return 1

@@ -45,14 +45,19 @@ def main() -> int:
             totals[(gitignore, checking)][0] += r.false_accept
             totals[(gitignore, checking)][1] += r.false_reject or bool(leaked)
             cells.append(mark)
-            print(f"{case.name:<44} {'.gitignore' if gitignore else 'no .gitignore':<13} {checking:<10} "
-                  f"{mark:<13} {r.why[:150]}", flush=True)
+            print(
+                f"{case.name:<44} {'.gitignore' if gitignore else 'no .gitignore':<13} {checking:<10} "
+                f"{mark:<13} {r.why[:150]}",
+                flush=True,
+            )
         rows.append((case, cells))
 
     header = ["case", "truth", *(f"{c} / {'.gitignore' if g else 'none'}" for g, c in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [f"| {case.name.replace('|', chr(92) + '|')} | {case.truth} | " + " | ".join(cells) + " |"
-              for case, cells in rows]
+    lines += [
+        f"| {case.name.replace('|', chr(92) + '|')} | {case.truth} | " + " | ".join(cells) + " |"
+        for case, cells in rows
+    ]
     total_cells = " | ".join(f"**{a} / {r}**" for a, r in totals.values())
     lines.append(f"| **false accepts / false rejects** | | {total_cells} |")
     print()

@@ -87,12 +87,27 @@ def run(
     touched. ``env`` (default ``os.environ``) supplies the credentials; agents never see its secrets."""
     team = team or Team.default()
     settings = _settings(
-        max_cycles=max_cycles, max_cost_usd=max_cost_usd, max_minutes=max_minutes, max_rejections=max_rejections,
-        check_commands=list(checks), default_check=default_check, ui=ui, team=team, sandbox=team.sandbox,
-        agent_env=list(team.agent_env), **({"orchestrator_model": orchestrator.model} if orchestrator else {}),
+        max_cycles=max_cycles,
+        max_cost_usd=max_cost_usd,
+        max_minutes=max_minutes,
+        max_rejections=max_rejections,
+        check_commands=list(checks),
+        default_check=default_check,
+        ui=ui,
+        team=team,
+        sandbox=team.sandbox,
+        agent_env=list(team.agent_env),
+        **({"orchestrator_model": orchestrator.model} if orchestrator else {}),
     )
-    request = RunRequest(goal=goal, project=Path(project_dir), settings=settings, branch=branch, base=base,
-                         state_dir=Path(state_dir) if state_dir else None, allow_dirty=allow_dirty)
+    request = RunRequest(
+        goal=goal,
+        project=Path(project_dir),
+        settings=settings,
+        branch=branch,
+        base=base,
+        state_dir=Path(state_dir) if state_dir else None,
+        allow_dirty=allow_dirty,
+    )
     backends = backends_from_env(os.environ if env is None else env, orchestrator=orchestrator, sessions=sessions)
     return _result(drive(start_run(request, backends, _sinks(on_event, sinks))), request.state_dir, request.project)
 
@@ -115,8 +130,12 @@ def resume(
     """Continue an interrupted run (the latest one when ``run_id`` is None) where it stopped: no finished
     agent call is repeated. A run that stopped at a limit goes on only when that limit is raised here."""
     store = _store(Path(project_dir), state_dir)
-    raised = {"max_cycles": max_cycles, "max_cost_usd": max_cost_usd, "max_minutes": max_minutes,
-              "max_rejections": max_rejections}
+    raised = {
+        "max_cycles": max_cycles,
+        "max_cost_usd": max_cost_usd,
+        "max_minutes": max_minutes,
+        "max_rejections": max_rejections,
+    }
     backends = backends_from_env(os.environ if env is None else env, orchestrator=orchestrator, sessions=sessions)
     state = drive(resume_run(store, run_id, backends, _sinks(on_event, sinks), raise_limits=raised))
     return _result(state, store.state_dir, Path(project_dir))
@@ -148,8 +167,15 @@ def _store(project: Path, state_dir: str | Path | None) -> RunStore:
 def _result(state: RunState, state_dir: Path | None, project: Path) -> RunResult:
     store = _store(project, state_dir)
     return RunResult(
-        run_id=state.run_id, outcome=state.outcome or Outcome.error, reason=state.reason, branch=state.branch,
-        head_sha=state.head_sha, cycles=state.cycle, rounds=state.rounds, cost=state.ledger.report(),
-        duration_s=round(state.elapsed_s, 3), summary=state.summaries[-1] if state.summaries else state.last_text,
+        run_id=state.run_id,
+        outcome=state.outcome or Outcome.error,
+        reason=state.reason,
+        branch=state.branch,
+        head_sha=state.head_sha,
+        cycles=state.cycle,
+        rounds=state.rounds,
+        cost=state.ledger.report(),
+        duration_s=round(state.elapsed_s, 3),
+        summary=state.summaries[-1] if state.summaries else state.last_text,
         log=store.events_path(state.run_id),
     )

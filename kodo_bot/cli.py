@@ -45,7 +45,9 @@ DEFAULT_WORK_DIR = "~/.kodo-bot/work"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kodo-bot", description="A team of Claude Code agents turns a goal into verified commits.")
+    p = argparse.ArgumentParser(
+        prog="kodo-bot", description="A team of Claude Code agents turns a goal into verified commits."
+    )
     p.add_argument("--version", action="version", version=f"kodo-bot {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -56,21 +58,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project", type=Path, default=Path("."), help="the git project (default: .)")
     run.add_argument("--branch", help="branch for the run (default: kodo/run-<id>)")
     run.add_argument("--allow-dirty", action="store_true", help="start although the project has uncommitted changes")
-    run.add_argument("--check", action="append", default=[], metavar="CMD",
-                     help="a check command the engine runs in a clean checkout before verifiers (repeatable)")
-    run.add_argument("--no-default-check", dest="default_check", action="store_false",
-                     help="without --check, do not run the project's detected test command (the summary warns)")
+    run.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="a check command the engine runs in a clean checkout before verifiers (repeatable)",
+    )
+    run.add_argument(
+        "--no-default-check",
+        dest="default_check",
+        action="store_false",
+        help="without --check, do not run the project's detected test command (the summary warns)",
+    )
     _limits(run)
-    run.add_argument("--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)")
+    run.add_argument(
+        "--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)"
+    )
     run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-5-5)")
-    run.add_argument("--ui", action=argparse.BooleanOptionalAction, default=None,
-                     help="force UI verification on/off (default: decided from the goal)")
+    run.add_argument(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force UI verification on/off (default: decided from the goal)",
+    )
     _common(run)
 
-    res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint",
-                         description="Continue an interrupted run from its last checkpoint. A limit you give replaces "
-                         "the run's own; one you leave unset keeps it. A run that stopped at max_cycles or "
-                         "budget_exhausted goes on only when you raise the limit that stopped it.")
+    res = sub.add_parser(
+        "resume",
+        help="continue an interrupted run from its last checkpoint",
+        description="Continue an interrupted run from its last checkpoint. A limit you give replaces "
+        "the run's own; one you leave unset keeps it. A run that stopped at max_cycles or "
+        "budget_exhausted goes on only when you raise the limit that stopped it.",
+    )
     res.add_argument("run_id", nargs="?", help="the run (default: the latest resumable one)")
     res.add_argument("--project", type=Path, default=Path("."), help="the git project (default: .)")
     _limits(res, resume=True)
@@ -87,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--state-dir", type=Path)
     rep.add_argument("--json", action="store_true")
 
-    demo = sub.add_parser("demo", help="the whole GitHub flow offline: emulated GitHub, scripted model, real Claude Code CLI")
+    demo = sub.add_parser(
+        "demo", help="the whole GitHub flow offline: emulated GitHub, scripted model, real Claude Code CLI"
+    )
     demo.add_argument("--dir", type=Path, help="where to put the demo (default: a new temp dir)")
     demo.add_argument("--local", action="store_true", help="the engine alone on a local project, without GitHub")
     demo.add_argument("--json", action="store_true")
@@ -98,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     handle.add_argument("--issue", type=int, required=True, help="the issue number")
     handle.add_argument("--repo", required=True, help="OWNER/NAME")
     handle.add_argument("--api-url", help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com)")
-    handle.add_argument("--work-dir", type=Path, help=f"where clones and runs live (default: KODO_WORK_DIR, else {DEFAULT_WORK_DIR})")
+    handle.add_argument(
+        "--work-dir", type=Path, help=f"where clones and runs live (default: KODO_WORK_DIR, else {DEFAULT_WORK_DIR})"
+    )
     handle.add_argument("--config-file", help="settings file in the repository (default .github/kodo.yml)")
     handle.add_argument("--team", type=Path, help="a team YAML on this machine (default: the repository's)")
     handle.add_argument("--cycles", type=int, help="most cycles (default: .github/kodo.yml)")
@@ -140,8 +164,12 @@ def _limits(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
         if resume:
             p.add_argument(flag, type=_positive(kind), help=f"{what} (unset: the run keeps its own)")
         else:
-            p.add_argument(flag, type=_positive(kind), default=default,
-                           help=what + (f" (default {default})" if default is not None else " (default: no limit)"))
+            p.add_argument(
+                flag,
+                type=_positive(kind),
+                default=default,
+                help=what + (f" (default {default})" if default is not None else " (default: no limit)"),
+            )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -199,13 +227,26 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UserError("the goal is empty")
     team = choose_team(args.team, args.project)
     settings = RunSettings(
-        max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
-        max_rejections=args.max_rejections, check_commands=args.check, default_check=args.default_check,
-        ui=args.ui, team=team, sandbox=team.sandbox, agent_env=list(team.agent_env),
+        max_cycles=args.cycles,
+        max_cost_usd=args.max_cost_usd,
+        max_minutes=args.max_minutes,
+        max_rejections=args.max_rejections,
+        check_commands=args.check,
+        default_check=args.default_check,
+        ui=args.ui,
+        team=team,
+        sandbox=team.sandbox,
+        agent_env=list(team.agent_env),
         **({"orchestrator_model": args.orchestrator_model} if args.orchestrator_model else {}),
     )
-    req = RunRequest(goal=goal, project=args.project, settings=settings, state_dir=args.state_dir,
-                     branch=args.branch, allow_dirty=args.allow_dirty)
+    req = RunRequest(
+        goal=goal,
+        project=args.project,
+        settings=settings,
+        state_dir=args.state_dir,
+        branch=args.branch,
+        allow_dirty=args.allow_dirty,
+    )
     sinks = _sinks(args.json)
     state = _drive(start_run(req, backends_from_env(env), sinks), sinks)
     return _conclude(state, _store(args.project, args.state_dir), args.json)
@@ -216,8 +257,12 @@ def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from kodo_bot.engine.launch import resume_run
 
     store = _store(args.project, args.state_dir)
-    limits = {"max_cycles": args.cycles, "max_cost_usd": args.max_cost_usd, "max_minutes": args.max_minutes,
-              "max_rejections": args.max_rejections}
+    limits = {
+        "max_cycles": args.cycles,
+        "max_cost_usd": args.max_cost_usd,
+        "max_minutes": args.max_minutes,
+        "max_rejections": args.max_rejections,
+    }
     sinks = _sinks(args.json)
     state = _drive(resume_run(store, args.run_id, backends_from_env(env), sinks, raise_limits=limits), sinks)
     return _conclude(state, store, args.json)
@@ -253,8 +298,11 @@ def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     rows += [(x.run_id, "corrupt", "?", "?", "?", "(the checkpoint cannot be read)") for x in corrupt]
     rows.sort(key=lambda row: row[0])
     if args.json:
-        print(json.dumps([{"run_id": r[0], "status": r[1], "cycles": int(r[2]) if r[2].isdigit() else None}
-                          for r in rows]))
+        print(
+            json.dumps(
+                [{"run_id": r[0], "status": r[1], "cycles": int(r[2]) if r[2].isdigit() else None} for r in rows]
+            )
+        )
     elif not rows:
         print("no runs yet")
     else:
@@ -286,8 +334,9 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return run_github_demo(args.dir, env=env, json_mode=args.json)
 
 
-def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overrides: RunOverrides | None = None,
-                  **extra: Any) -> BotSettings:
+def _bot_settings(
+    env: Mapping[str, str], *, work_dir: Path | None = None, overrides: RunOverrides | None = None, **extra: Any
+) -> BotSettings:
     from kodo_bot.github.entry import BotSettings
     from kodo_bot.github.run_inputs import RunOverrides
 
@@ -295,16 +344,22 @@ def _bot_settings(env: Mapping[str, str], *, work_dir: Path | None = None, overr
         return (env.get(name) or "").strip() or None
 
     overrides = overrides or RunOverrides(
-        max_cycles=env_number(env, "KODO_MAX_CYCLES", int), max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
-        max_minutes=env_number(env, "KODO_MAX_MINUTES", float), orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
+        max_cycles=env_number(env, "KODO_MAX_CYCLES", int),
+        max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
+        max_minutes=env_number(env, "KODO_MAX_MINUTES", float),
+        orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
         team_path=get("KODO_TEAM"),
     )
     runs_dir = get("KODO_RUNS_DIR")
     return BotSettings(
         work_root=(work_dir or Path(get("KODO_WORK_DIR") or DEFAULT_WORK_DIR)).expanduser().resolve(),
-        overrides=overrides, runner=get("RUNNER_NAME") or socket.gethostname(),
-        runs_dir=Path(runs_dir) if runs_dir else None, bot_login=get("KODO_BOT_LOGIN"),
-        fast=get("KODO_GITHUB_FAST") in ("1", "true", "yes"), extra_sinks=(PlainView(sys.stderr),), **extra,
+        overrides=overrides,
+        runner=get("RUNNER_NAME") or socket.gethostname(),
+        runs_dir=Path(runs_dir) if runs_dir else None,
+        bot_login=get("KODO_BOT_LOGIN"),
+        fast=get("KODO_GITHUB_FAST") in ("1", "true", "yes"),
+        extra_sinks=(PlainView(sys.stderr),),
+        **extra,
     )
 
 
@@ -318,8 +373,11 @@ def cmd_action(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         payload = ctx.event_path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read the event payload GITHUB_EVENT_PATH={ctx.event_path}: {exc.strerror}") from None
-    settings = _bot_settings(env, label=(env.get("KODO_LABEL") or "").strip() or None,
-                             config_path=(env.get("KODO_CONFIG_FILE") or "").strip() or None)
+    settings = _bot_settings(
+        env,
+        label=(env.get("KODO_LABEL") or "").strip() or None,
+        config_path=(env.get("KODO_CONFIG_FILE") or "").strip() or None,
+    )
     return run_action(ctx, payload, settings, lambda: backends_from_env(env), sys.stdout)
 
 
@@ -332,22 +390,37 @@ def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     token = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
     if not token:
-        raise UserError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)",
-                        hint="a token with contents, issues, pull-requests and statuses write on the repository")
+        raise UserError(
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)",
+            hint="a token with contents, issues, pull-requests and statuses write on the repository",
+        )
     if "/" not in args.repo:
         raise UserError(f"--repo should look like OWNER/NAME, not {args.repo!r}")
     if args.issue < 1:
         raise UserError("--issue must be a positive issue number")
-    overrides = RunOverrides(max_cycles=args.cycles, max_cost_usd=args.max_cost_usd, max_minutes=args.max_minutes,
-                             orchestrator_model=args.orchestrator_model, team_file=args.team)
+    overrides = RunOverrides(
+        max_cycles=args.cycles,
+        max_cost_usd=args.max_cost_usd,
+        max_minutes=args.max_minutes,
+        orchestrator_model=args.orchestrator_model,
+        team_file=args.team,
+    )
     settings = _bot_settings(env, work_dir=args.work_dir, overrides=overrides, config_path=args.config_file)
     api_url = (args.api_url or env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    return run_handle(args.repo, args.issue, SecretStr(token), api_url, settings, lambda: backends_from_env(env),
-                      sys.stdout)
+    return run_handle(
+        args.repo, args.issue, SecretStr(token), api_url, settings, lambda: backends_from_env(env), sys.stdout
+    )
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "report": cmd_report, "demo": cmd_demo,
-            "action": cmd_action, "handle": cmd_handle}
+COMMANDS = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "runs": cmd_runs,
+    "report": cmd_report,
+    "demo": cmd_demo,
+    "action": cmd_action,
+    "handle": cmd_handle,
+}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -373,8 +446,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         if args.command not in ("action", "handle") or env.get("KODO_DEBUG"):
             raise
         # A bug of ours; in an Actions log a one-line cause with where to look beats a traceback wall.
-        err.print(f"[bold red]kodo-bot {args.command}: internal error:[/] {escape(type(exc).__name__)}: "
-                  f"{escape(str(exc)[:500])}\n  set KODO_DEBUG=1 for the traceback, and please report it")
+        err.print(
+            f"[bold red]kodo-bot {args.command}: internal error:[/] {escape(type(exc).__name__)}: "
+            f"{escape(str(exc)[:500])}\n  set KODO_DEBUG=1 for the traceback, and please report it"
+        )
         return 1
 
 

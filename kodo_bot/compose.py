@@ -51,8 +51,11 @@ def backends_from_env(
         from kodo_bot.orchestrators.anthropic import KEY_VARIABLES, ApiOrchestrator
 
         return ApiOrchestrator(
-            settings.orchestrator_model, api_key=next((env[k] for k in KEY_VARIABLES if env.get(k)), None),
-            base_url=env.get("ANTHROPIC_BASE_URL") or None, retries=model_retries, backoff_s=model_backoff_s,
+            settings.orchestrator_model,
+            api_key=next((env[k] for k in KEY_VARIABLES if env.get(k)), None),
+            base_url=env.get("ANTHROPIC_BASE_URL") or None,
+            retries=model_retries,
+            backoff_s=model_backoff_s,
             **({"timeout_s": timeout} if timeout else {}),
         )
 
@@ -74,8 +77,13 @@ def _session_builder(
         def claude(run_dir: Path, settings: RunSettings) -> SessionFactory:
             from kodo_bot.agents.claude import ClaudeSessionFactory
 
-            return ClaudeSessionFactory(state_dir=run_dir / "claude", cli_path=cli_path, parent_env=env,
-                                        sandbox=settings.sandbox, agent_env=tuple(settings.agent_env))
+            return ClaudeSessionFactory(
+                state_dir=run_dir / "claude",
+                cli_path=cli_path,
+                parent_env=env,
+                sandbox=settings.sandbox,
+                agent_env=tuple(settings.agent_env),
+            )
 
         return claude
     if _is_factory(sessions):

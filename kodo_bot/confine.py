@@ -34,27 +34,83 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: always kept, when set
-BASE_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TERM", "TZ", "PWD", "SHELL", "USER",
-            "LOGNAME")
+BASE_ENV = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TERM",
+    "TZ",
+    "PWD",
+    "SHELL",
+    "USER",
+    "LOGNAME",
+)
 #: where version managers keep toolchains; kept pointing at the real home, since HOME becomes private
 TOOLCHAIN_HOMES = {
-    "PYENV_ROOT": ".pyenv", "RUSTUP_HOME": ".rustup", "CARGO_HOME": ".cargo", "NVM_DIR": ".nvm",
-    "VOLTA_HOME": ".volta", "ASDF_DATA_DIR": ".asdf", "GOPATH": "go", "SDKMAN_DIR": ".sdkman", "BUN_INSTALL": ".bun",
-    "DENO_INSTALL": ".deno", "PNPM_HOME": ".local/share/pnpm",
+    "PYENV_ROOT": ".pyenv",
+    "RUSTUP_HOME": ".rustup",
+    "CARGO_HOME": ".cargo",
+    "NVM_DIR": ".nvm",
+    "VOLTA_HOME": ".volta",
+    "ASDF_DATA_DIR": ".asdf",
+    "GOPATH": "go",
+    "SDKMAN_DIR": ".sdkman",
+    "BUN_INSTALL": ".bun",
+    "DENO_INSTALL": ".deno",
+    "PNPM_HOME": ".local/share/pnpm",
 }
 #: prefixes of variables the Claude agent SDK and CLI set for themselves
 CLI_PREFIXES = ("CLAUDE_CODE_", "CLAUDE_AGENT_SDK", "ANTHROPIC_")
 #: what claude-agent-sdk sets when it starts the CLI (after the launcher script was written)
-SDK_SETS = ("CLAUDE_CODE_ENTRYPOINT", "CLAUDE_AGENT_SDK_VERSION", "CLAUDE_AGENT_SDK_CLIENT_APP",
-            "CLAUDE_AGENT_SDK_DERIVED_CLIENT_APP", "CLAUDE_CODE_SDK_READS_SESSION_STATE",
-            "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "TRACEPARENT", "TRACESTATE")
+SDK_SETS = (
+    "CLAUDE_CODE_ENTRYPOINT",
+    "CLAUDE_AGENT_SDK_VERSION",
+    "CLAUDE_AGENT_SDK_CLIENT_APP",
+    "CLAUDE_AGENT_SDK_DERIVED_CLIENT_APP",
+    "CLAUDE_CODE_SDK_READS_SESSION_STATE",
+    "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING",
+    "TRACEPARENT",
+    "TRACESTATE",
+)
 #: files and folders under HOME that hold credentials
 HOME_SECRETS = (
-    ".ssh", ".git-credentials", ".gitconfig", ".config/git", ".netrc", ".aws", ".azure", ".config/gcloud", ".kube",
-    ".docker", ".gnupg", ".npmrc", ".yarnrc", ".yarnrc.yml", ".pypirc", ".cargo/credentials", ".cargo/credentials.toml",
-    ".config/gh", ".config/hub", ".claude", ".claude.json", ".kodo-bot", ".bash_history", ".zsh_history",
-    ".python_history", ".local/share/keyrings", ".password-store", ".terraform.d", ".vault-token",
-    ".m2/settings.xml", ".gradle/gradle.properties", ".config/op", ".pgpass", ".my.cnf",
+    ".ssh",
+    ".git-credentials",
+    ".gitconfig",
+    ".config/git",
+    ".netrc",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".kube",
+    ".docker",
+    ".gnupg",
+    ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
+    ".pypirc",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".config/gh",
+    ".config/hub",
+    ".claude",
+    ".claude.json",
+    ".kodo-bot",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".local/share/keyrings",
+    ".password-store",
+    ".terraform.d",
+    ".vault-token",
+    ".m2/settings.xml",
+    ".gradle/gradle.properties",
+    ".config/op",
+    ".pgpass",
+    ".my.cnf",
 )
 #: an Actions runner's own credentials, in its installation folder
 RUNNER_SECRETS = (".credentials", ".credentials_rsaparams", ".runner", ".env", ".path")
@@ -69,8 +125,24 @@ def sandbox_problem() -> str | None:
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`"
     try:
-        trial = subprocess.run([bwrap, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-pid",
-                                "--die-with-parent", "true"], capture_output=True, text=True, timeout=20)
+        trial = subprocess.run(
+            [
+                bwrap,
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--unshare-pid",
+                "--die-with-parent",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap could not run: {exc}"
     if trial.returncode != 0:
@@ -103,8 +175,21 @@ class Confinement:
     frozen: tuple[Path, ...] = ()
 
     def bwrap_args(self, parent_env: Mapping[str, str]) -> list[str]:
-        args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--new-session",
-                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        args = [
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--new-session",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
         # Broad places first, then what must stay readable inside them, then narrow hides, then the writable.
         args += _hide(self._to_hide(parent_env))
         for path in self.readable:
@@ -163,13 +248,16 @@ class Confinement:
         set it, by name, through ``env -i``, so no secret is written to disk or shown in a command line."""
         names = sorted({*self._names(parent_env), *(SDK_SETS if self.cli_env else ())})
         kept = " ".join(f'${{{n}+"{n}=${n}"}}' for n in names if _is_name(n))
-        toolchains = " ".join(shlex.quote(f"{k}={v}") for k, v in self.environment(parent_env).items()
-                              if k in TOOLCHAIN_HOMES and k not in parent_env)
+        toolchains = " ".join(
+            shlex.quote(f"{k}={v}")
+            for k, v in self.environment(parent_env).items()
+            if k in TOOLCHAIN_HOMES and k not in parent_env
+        )
         body = (
             "#!/bin/sh\n"
             "# kodo-bot: runs the agent's CLI confined by bubblewrap (kodo_bot/confine.py)\n"
             f"exec env -i {kept} {toolchains} HOME={shlex.quote(str(self.home))} \\\n"
-            f"  {self._setsid()}{self._prefix(parent_env)}{shlex.quote(str(target))} \"$@\"\n"
+            f'  {self._setsid()}{self._prefix(parent_env)}{shlex.quote(str(target))} "$@"\n'
         )
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(body, encoding="utf-8")
@@ -192,7 +280,8 @@ class Confinement:
         keep = {*BASE_ENV, *self.keep_env}
         prefixes = CLI_PREFIXES if self.cli_env else ()
         return {k for k in env if k in keep or (prefixes and k.startswith(prefixes))} | {
-            k for k in TOOLCHAIN_HOMES if k in env}
+            k for k in TOOLCHAIN_HOMES if k in env
+        }
 
 
 def _hide(paths: Iterable[Path]) -> list[str]:
@@ -261,8 +350,6 @@ def repository_dir(checkout: Path) -> Path | None:
     return gitdir
 
 
-
-
 class Leftovers:
     """Process sessions a run started, on disk, so a resumed run can end what a killed one left running.
 
@@ -286,8 +373,12 @@ class Leftovers:
         """Kill every process in every recorded session; return their pids."""
         if not self.folder.is_dir():
             return []
-        return [pid for record in list(self.folder.iterdir()) if record.name.isdigit()
-                for pid in self.reap_one(int(record.name))]
+        return [
+            pid
+            for record in list(self.folder.iterdir())
+            if record.name.isdigit()
+            for pid in self.reap_one(int(record.name))
+        ]
 
     def reap_one(self, sid: int) -> list[int]:
         """Kill every process in session ``sid`` and forget it. Processes older than the record (a reused

@@ -25,9 +25,13 @@ def run_summary(state: RunState, events: list[ev.Event]) -> dict[str, Any]:
         "head_sha": state.head_sha,
         "cycles": state.cycle,
         "verification_rounds": [
-            {"round": r.round, "sha": r.sha, "accepted": r.accepted,
-             "verdicts": {v.verifier: "pass" if v.passed else "fail" for v in r.verdicts},
-             "checks": {c.command: c.exit_code for c in r.checks}}
+            {
+                "round": r.round,
+                "sha": r.sha,
+                "accepted": r.accepted,
+                "verdicts": {v.verifier: "pass" if v.passed else "fail" for v in r.verdicts},
+                "checks": {c.command: c.exit_code for c in r.checks},
+            }
             for r in rounds
         ],
         "cost": state.ledger.report().model_dump(mode="json"),
@@ -56,9 +60,13 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
     for r in rounds:
         lines.append(f"  round {r.round} on {r.sha[:12]}: {'accepted' if r.accepted else 'rejected'}")
         for c in r.checks:
-            lines.append(f"    check `{c.command}`{' (detected)' if c.source == 'detected' else ''}: exit {c.exit_code}")
+            lines.append(
+                f"    check `{c.command}`{' (detected)' if c.source == 'detected' else ''}: exit {c.exit_code}"
+            )
         for v in r.verdicts:
-            lines.append(f"    {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (f" - {v.summary}" if v.summary else ""))
+            lines.append(
+                f"    {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (f" - {v.summary}" if v.summary else "")
+            )
             if v.engine_note:
                 lines.append(f"      engine: {v.engine_note}")
             for f in v.findings:
@@ -81,7 +89,9 @@ def cost_lines(cost: CostReport) -> list[str]:
         f"  subscription (Claude Code use): ${cost.subscription_usd:.4f}",
     ]
     for who, c in sorted(cost.by_agent.items()):
-        tokens = c.usage.input_tokens + c.usage.output_tokens + c.usage.cache_read_tokens + c.usage.cache_creation_tokens
+        tokens = (
+            c.usage.input_tokens + c.usage.output_tokens + c.usage.cache_read_tokens + c.usage.cache_creation_tokens
+        )
         lines.append(f"    {who:<24} {c.bucket:<12} ${c.usd:.4f}  {c.calls} calls  {tokens} tokens")
     return lines
 

@@ -16,21 +16,30 @@ CLI_CREDENTIALS = frozenset({"CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "AN
 
 #: GitHub Actions' runtime credentials: they let a job upload artifacts, use the cache and mint OIDC
 #: tokens. The URLs are not secret by themselves but are useless without the tokens and name the runner.
-_ACTIONS = frozenset({
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_RUNTIME_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_RESULTS_URL",
-    "ACTIONS_CACHE_URL",
-})
+_ACTIONS = frozenset(
+    {
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_RUNTIME_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_RESULTS_URL",
+        "ACTIONS_CACHE_URL",
+    }
+)
 
 #: Secrets whose names the word rule below would miss, or that deserve saying out loud. SSH_AUTH_SOCK is
 #: not a secret but a capability: it lets anything in the job sign with the keys loaded in ssh-agent.
-_NAMED = frozenset({
-    "GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "PGPASSWORD", "SSHPASS",
-    "SSH_AUTH_SOCK",
-})
+_NAMED = frozenset(
+    {
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+        "GH_ENTERPRISE_TOKEN",
+        "GITHUB_ENTERPRISE_TOKEN",
+        "PGPASSWORD",
+        "SSHPASS",
+        "SSH_AUTH_SOCK",
+    }
+)
 
 # A word of the name (between underscores, or at either end) that marks a secret. Whole words, so that
 # CLAUDE_CODE_MAX_OUTPUT_TOKENS or KEYBOARD_LAYOUT are left alone while NPM_TOKEN, DB_PASSWORD,

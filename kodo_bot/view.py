@@ -44,7 +44,9 @@ def describe(event: ev.Event) -> str | None:
             return f"verification round {event.round}: {', '.join(event.verifiers)}"
         case ev.VerdictReceived():
             v = event.verdict
-            return f"  {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (f" ({v.engine_note})" if v.engine_note else "")
+            return f"  {v.verifier}: {'pass' if v.passed else 'FAIL'}" + (
+                f" ({v.engine_note})" if v.engine_note else ""
+            )
         case ev.VerificationFinished():
             return f"verification round {event.round} {'accepted' if event.accepted else 'rejected'}"
         case ev.CycleEnded():

@@ -16,6 +16,19 @@ from kodo_bot.sandbox.stories import bash, delegate, done, say
 TOOLS = [{"name": "delegate_worker", "input_schema": {}}, {"name": "done", "input_schema": {}}]
 
 
+def session(script: Script, cwd: Path, role: str = "worker"):
+    return script.sessions.open(
+        agent=role.split("/")[-1],
+        role=role,
+        system_prompt=f"You are {role}.",
+        model=None,
+        cwd=cwd,
+        max_turns=5,
+        idle_timeout_s=5,
+        timeout_s=5,
+    )
+
+
 def ask(script: Script, text: str = "Go.") -> OrchestratorReply:
     orchestrator = script.orchestrator()
     return asyncio.run(orchestrator.reply("You are the orchestrator.", [{"role": "user", "content": text}], TOOLS))
@@ -30,8 +43,16 @@ def test_a_role_with_no_step_left_raises_at_once_naming_the_role_and_the_questio
 
 def test_a_role_the_scenario_does_not_hold_is_an_unexpected_call(tmp_path: Path):
     script = Script({"roles": {"orchestrator": [say("hi")]}})
-    session = script.sessions.open(agent="worker", role="worker", system_prompt="x", model=None, cwd=tmp_path,
-                                   max_turns=5, idle_timeout_s=5, timeout_s=5)
+    session = script.sessions.open(
+        agent="worker",
+        role="worker",
+        system_prompt="x",
+        model=None,
+        cwd=tmp_path,
+        max_turns=5,
+        idle_timeout_s=5,
+        timeout_s=5,
+    )
     with pytest.raises(UnexpectedCall, match="'worker' is not in the scenario"):
         asyncio.run(session.query("Do the work."))
 
@@ -55,8 +76,11 @@ def test_errors_are_retried_like_the_api_orchestrator_then_fail_with_a_resume_hi
     busy = {"error": {"status": 529, "type": "overloaded_error", "message": "busy"}}
     script = Script({"roles": {"orchestrator": [busy, busy, say("Back.")]}}, retries=2)
     notices: list[str] = []
-    reply = asyncio.run(script.orchestrator().reply("s", [{"role": "user", "content": "Go."}], TOOLS,
-                                                    on_retry=lambda n, d, why: notices.append(why)))
+    reply = asyncio.run(
+        script.orchestrator().reply(
+            "s", [{"role": "user", "content": "Go."}], TOOLS, on_retry=lambda n, d, why: notices.append(why)
+        )
+    )
     assert reply.text == "Back." and notices == ["HTTP 529: busy", "HTTP 529: busy"]
 
     script = Script({"roles": {"orchestrator": [busy, busy, busy]}}, retries=2)
@@ -77,8 +101,16 @@ def test_an_agent_whose_model_keeps_failing_ends_its_query_with_an_error_result(
     """As the CLI does: it retries the model itself, then reports an error result; it does not raise."""
     busy = {"error": {"status": 500, "type": "api_error", "message": "down"}}
     script = Script({"roles": {"worker": [bash("echo one > one.txt"), busy, busy]}}, retries=1)
-    session = script.sessions.open(agent="worker_fast", role="worker", system_prompt="x", model=None, cwd=tmp_path,
-                                   max_turns=5, idle_timeout_s=5, timeout_s=5)
+    session = script.sessions.open(
+        agent="worker_fast",
+        role="worker",
+        system_prompt="x",
+        model=None,
+        cwd=tmp_path,
+        max_turns=5,
+        idle_timeout_s=5,
+        timeout_s=5,
+    )
     result = asyncio.run(session.query("Write one.txt."))
     assert result.is_error and "kept failing" in (result.error or "")
     assert [c.exit_code for c in result.tool_calls] == [0] and (tmp_path / "one.txt").read_text() == "one\n"
@@ -86,9 +118,16 @@ def test_an_agent_whose_model_keeps_failing_ends_its_query_with_an_error_result(
 
 def test_agent_tools_run_for_real_and_a_verifier_gets_an_empty_home(tmp_path: Path):
     script = Script({"roles": {"verifier/tester": [bash("echo $HOME; ls -A $HOME | wc -l; exit 3"), say("Seen.")]}})
-    session = script.sessions.open(agent="tester", role="verifier/tester",
-                                   system_prompt="You are verifier/tester.", model=None, cwd=tmp_path,
-                                   max_turns=5, idle_timeout_s=5, timeout_s=5)
+    session = script.sessions.open(
+        agent="tester",
+        role="verifier/tester",
+        system_prompt="You are verifier/tester.",
+        model=None,
+        cwd=tmp_path,
+        max_turns=5,
+        idle_timeout_s=5,
+        timeout_s=5,
+    )
     result = asyncio.run(session.query("Verify."))
     (call,) = result.tool_calls
     home, count = call.output.split()

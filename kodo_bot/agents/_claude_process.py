@@ -49,7 +49,12 @@ class CliProcess:
 
     @classmethod
     async def start(
-        cls, options: ClaudeAgentOptions, *, on_message: Callable[[object], None], alive: Leftovers | None, name: str,
+        cls,
+        options: ClaudeAgentOptions,
+        *,
+        on_message: Callable[[object], None],
+        alive: Leftovers | None,
+        name: str,
     ) -> CliProcess:
         """Start the CLI; ``on_message`` sees each message as it arrives, before it reaches the inbox."""
         stderr: deque[str] = deque(maxlen=40)
@@ -167,10 +172,14 @@ def _start_error(exc: Exception, options: ClaudeAgentOptions, stderr_tail: str) 
         return AgentError(f"Claude Code CLI not found: {exc}", hint=CLI_HINT)
     text = str(exc)
     if "No conversation found" in text:
-        return AgentError(f"Claude Code cannot resume session {options.resume or options.session_id}: {text}",
-                          hint="the session's transcript is gone; start a new session")
-    return AgentError(f"Claude Code could not start: {text}{stderr_tail}",
-                      hint=f"check that {options.cwd} exists and the CLI runs: {CLI_HINT}")
+        return AgentError(
+            f"Claude Code cannot resume session {options.resume or options.session_id}: {text}",
+            hint="the session's transcript is gone; start a new session",
+        )
+    return AgentError(
+        f"Claude Code could not start: {text}{stderr_tail}",
+        hint=f"check that {options.cwd} exists and the CLI runs: {CLI_HINT}",
+    )
 
 
 def _tail(stderr: deque[str]) -> str:

@@ -103,8 +103,12 @@ class QueryProgress:
     def tool_calls(self) -> tuple[ToolCall, ...]:
         calls = (tool_call(use, self._results.get(use.id)) for use in self._uses.values())
         return tuple(
-            c.model_copy(update={"checkout_before": self.checkout_before.get(c.tool_use_id),
-                                 "checkout_after": self.checkout_after.get(c.tool_use_id)})
+            c.model_copy(
+                update={
+                    "checkout_before": self.checkout_before.get(c.tool_use_id),
+                    "checkout_after": self.checkout_after.get(c.tool_use_id),
+                }
+            )
             for c in calls
         )
 
@@ -143,14 +147,20 @@ def bash_exit_code(*, is_error: bool, output: str, raw: Any) -> int | None:
 
 def tool_call(use: ToolUseBlock, outcome: tuple[ToolResultBlock, Any] | None) -> ToolCall:
     if outcome is None:
-        return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, is_error=True,
-                        output="(no result: the query ended before the tool finished)")
+        return ToolCall(
+            tool_use_id=use.id,
+            name=use.name,
+            input=use.input,
+            is_error=True,
+            output="(no result: the query ended before the tool finished)",
+        )
     block, raw = outcome
     output = _content_text(block.content)
     is_error = bool(block.is_error)
     exit_code = bash_exit_code(is_error=is_error, output=output, raw=raw) if use.name == "Bash" else None
-    return ToolCall(tool_use_id=use.id, name=use.name, input=use.input, output=_tail(output),
-                    is_error=is_error, exit_code=exit_code)
+    return ToolCall(
+        tool_use_id=use.id, name=use.name, input=use.input, output=_tail(output), is_error=is_error, exit_code=exit_code
+    )
 
 
 def _content_text(content: str | list[dict[str, Any]] | None) -> str:
@@ -185,8 +195,10 @@ def result_error(result: ResultMessage, max_turns: int) -> str:
     if result.subtype == "error_max_turns":
         return f"turn limit {max_turns} reached"
     if status in (401, 403):
-        return (f"the model API refused the credential (HTTP {status}): {detail}; check ANTHROPIC_API_KEY, "
-                "ANTHROPIC_AUTH_TOKEN or CLAUDE_CODE_OAUTH_TOKEN")
+        return (
+            f"the model API refused the credential (HTTP {status}): {detail}; check ANTHROPIC_API_KEY, "
+            "ANTHROPIC_AUTH_TOKEN or CLAUDE_CODE_OAUTH_TOKEN"
+        )
     if status is not None:
         return f"the model API failed (HTTP {status}): {detail}"
     return f"Claude Code ended the turn with an error ({result.subtype}): {detail}"
@@ -220,8 +232,6 @@ def restored_cost(config: Path, session_id: str) -> float:
                 if entry.get("type") == "cost-state" and isinstance(entry.get("totalCostUSD"), (int, float)):
                     cost = float(entry["totalCostUSD"])
     return cost
-
-
 
 
 def without_secrets(result: AgentResult, secrets: tuple[str, ...]) -> AgentResult:

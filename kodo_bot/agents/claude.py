@@ -117,10 +117,20 @@ class ClaudeSessionFactory:
         # ``role`` is already the first line of system_prompt (role_marker); the session needs nothing else.
         callback = self.on_session_id
         return ClaudeSession(
-            agent=agent, system_prompt=system_prompt, cwd=cwd, state_dir=self.state_dir, model=model,
-            max_turns=max_turns, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, resume=resume,
-            cli_path=self.cli_path, parent_env=self.parent_env, env=self.env,
-            on_session_id=(lambda sid: callback(agent, sid)) if callback else None, watch=watch,
+            agent=agent,
+            system_prompt=system_prompt,
+            cwd=cwd,
+            state_dir=self.state_dir,
+            model=model,
+            max_turns=max_turns,
+            idle_timeout_s=idle_timeout_s,
+            timeout_s=timeout_s,
+            resume=resume,
+            cli_path=self.cli_path,
+            parent_env=self.parent_env,
+            env=self.env,
+            on_session_id=(lambda sid: callback(agent, sid)) if callback else None,
+            watch=watch,
             confinement=self.confinement(agent, cwd, fresh_home=role.startswith("verifier/")),
             isolated=role.startswith("verifier/"),
         )
@@ -138,12 +148,16 @@ class ClaudeSessionFactory:
         # (a token in a remote URL, actions/checkout's extraheader) would be.
         return Confinement(
             writable=(cwd, config_dir(self.state_dir).resolve(), tmp_dir(self.state_dir).resolve()),
-            home=home.resolve(), keep_env=frozenset(self.agent_env),
+            home=home.resolve(),
+            keep_env=frozenset(self.agent_env),
             # The CLI cannot write its shell snapshot (frozen below), so its Bash tool runs a login shell, whose
             # /etc/profile would reset PATH to the system's: hidden, the agent keeps the PATH it was given.
-            hidden=(*hidden, Path("/etc/profile")), readable=(cli.parent, *readable),
-            frozen=tuple(config_dir(self.state_dir).resolve() / name
-                         for name in ("shell-snapshots", "session-env", "settings.json")),
+            hidden=(*hidden, Path("/etc/profile")),
+            readable=(cli.parent, *readable),
+            frozen=tuple(
+                config_dir(self.state_dir).resolve() / name
+                for name in ("shell-snapshots", "session-env", "settings.json")
+            ),
             bwrap=self.sandbox and sandbox_problem() is None,
         )
 
@@ -187,10 +201,17 @@ class ClaudeSession:
         self.idle_timeout_s = idle_timeout_s
         self.timeout_s = timeout_s
         self._launch = LaunchSpec(
-            agent=agent, system_prompt=system_prompt, cwd=Path(cwd), state_dir=Path(state_dir), model=model,
-            cli_max_turns=max_turns if cli_enforces_max_turns else None, cli_path=cli_path,
-            parent_env=dict(parent_env) if parent_env is not None else None, env=dict(env or {}),
-            confinement=confinement, isolated=isolated,
+            agent=agent,
+            system_prompt=system_prompt,
+            cwd=Path(cwd),
+            state_dir=Path(state_dir),
+            model=model,
+            cli_max_turns=max_turns if cli_enforces_max_turns else None,
+            cli_path=cli_path,
+            parent_env=dict(parent_env) if parent_env is not None else None,
+            env=dict(env or {}),
+            confinement=confinement,
+            isolated=isolated,
         )
         self._conversation = Conversation(self._launch.state_dir, agent=agent, resume=resume, on_id=on_session_id)
         self._hooks = ToolHooks(lambda: self._run, watch)
@@ -252,8 +273,9 @@ class ClaudeSession:
         session_id, resume = self._conversation.prepare_process()
         options = sdk_options(self._launch, session_id=session_id, resume=resume, hooks=self._hooks.matchers())
         self._credentials = cli_credentials(options.env)
-        self._cli = await CliProcess.start(options, on_message=self._observe, alive=self._alive,
-                                           name=f"kodo-claude-{self.agent}")
+        self._cli = await CliProcess.start(
+            options, on_message=self._observe, alive=self._alive, name=f"kodo-claude-{self.agent}"
+        )
         self._conversation.process_started()
         return self._cli
 
@@ -292,15 +314,18 @@ class ClaudeSession:
         if error is None and result is not None and result.is_error:
             error = result_error(result, self.max_turns)
         text = result.result if result is not None and not result.is_error and result.result else run.last_text
-        return without_secrets(AgentResult(
-            agent=self.agent,
-            text=text,
-            turns=run.turns,
-            usage=usage_from(result.usage) if result is not None and result.usage else run.streamed_usage(),
-            cost_usd=cost,
-            session_id=self.session_id,
-            is_error=error is not None,
-            error=error,
-            tool_calls=run.tool_calls(),
-            duration_s=round(duration_s, 3),
-        ), self._credentials)
+        return without_secrets(
+            AgentResult(
+                agent=self.agent,
+                text=text,
+                turns=run.turns,
+                usage=usage_from(result.usage) if result is not None and result.usage else run.streamed_usage(),
+                cost_usd=cost,
+                session_id=self.session_id,
+                is_error=error is not None,
+                error=error,
+                tool_calls=run.tool_calls(),
+                duration_s=round(duration_s, 3),
+            ),
+            self._credentials,
+        )

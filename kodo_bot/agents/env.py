@@ -57,6 +57,7 @@ SHELL_DEFAULTS = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 
+
 def config_dir(state_dir: Path) -> Path:
     """Where the CLI keeps sessions and settings (CLAUDE_CONFIG_DIR); resuming needs the same folder."""
     return state_dir / "claude-config"

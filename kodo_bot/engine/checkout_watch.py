@@ -55,7 +55,7 @@ class _Ignores:
         for base, spec in self._rules:
             if base and not rel.startswith(base + "/"):
                 continue
-            sub = rel[len(base) + 1:] if base else rel
+            sub = rel[len(base) + 1 :] if base else rel
             found = spec.check_file(sub + "/" if is_dir else sub).include
             if found is not None:
                 verdict = found
@@ -128,8 +128,11 @@ class CheckoutWatch:
             rel_top = os.path.relpath(top, folder).replace(os.sep, "/")
             rel_top = "" if rel_top == "." else rel_top
             dirs[:] = [d for d in dirs if not self._builtin.match_file(f"{rel_top}/{d}/" if rel_top else f"{d}/")]
-            found += [rel for name in sorted(files)
-                      if not self._builtin.match_file(rel := f"{rel_top}/{name}" if rel_top else name)]
+            found += [
+                rel
+                for name in sorted(files)
+                if not self._builtin.match_file(rel := f"{rel_top}/{name}" if rel_top else name)
+            ]
         return sorted(found)
 
     def _unchanged(self, rel: str) -> bool:

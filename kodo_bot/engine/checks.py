@@ -22,8 +22,13 @@ CHECK_DEFAULTS = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def run_checks(
-    commands: list[str], cwd: Path, *, env: Mapping[str, str], timeout_s: float = 1800,
-    confinement: Confinement | None = None, alive: Leftovers | None = None,
+    commands: list[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str],
+    timeout_s: float = 1800,
+    confinement: Confinement | None = None,
+    alive: Leftovers | None = None,
 ) -> list[CheckResult]:
     """Run each command in order; stop at the first failure (later ones would only add noise)."""
     results = []
@@ -35,8 +40,15 @@ def run_checks(
     return results
 
 
-def run_check(command: str, cwd: Path, *, env: Mapping[str, str], timeout_s: float,
-              confinement: Confinement | None = None, alive: Leftovers | None = None) -> CheckResult:
+def run_check(
+    command: str,
+    cwd: Path,
+    *,
+    env: Mapping[str, str],
+    timeout_s: float,
+    confinement: Confinement | None = None,
+    alive: Leftovers | None = None,
+) -> CheckResult:
     """``confinement``: run it confined (bubblewrap, environment allowlist) like an agent's command.
     ``alive``: where its session is recorded while it runs, so a resumed run can end it after a crash;
     whatever it leaves running in its session is ended when it exits."""

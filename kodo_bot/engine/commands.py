@@ -77,8 +77,12 @@ def _chain(parts: list[Any], *, checkout: str | None, pipefail: bool) -> Core:
     """``prefix && prefix; command``: every part but the last must be a neutral prefix."""
     *prefix, last = parts
     if last.kind == "operator":
-        return Core(None, f"`{last.op}` runs it in the background, so its status is not observed"
-                    if last.op == "&" else f"it ends with `{last.op}`")
+        return Core(
+            None,
+            f"`{last.op}` runs it in the background, so its status is not observed"
+            if last.op == "&"
+            else f"it ends with `{last.op}`",
+        )
     for part in prefix:
         if part.kind == "operator" and part.op == "||":
             return Core(None, "`||` can replace a failing status")

@@ -24,8 +24,9 @@ class CycleCommit:
         head = self.workspace.repo.head.commit
         if self._committed_this_cycle(str(head.message)) and not self.workspace.has_changes():
             if s.head_sha != head.hexsha:
-                self._record(head.hexsha, summary, self._files_of(head.hexsha), [],
-                             self._notes(self.workspace.withheld))
+                self._record(
+                    head.hexsha, summary, self._files_of(head.hexsha), [], self._notes(self.workspace.withheld)
+                )
             return head.hexsha
         commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
         self._record(commit.sha, summary, commit.files_changed, commit.build_output, self._notes(commit.withheld))
@@ -33,9 +34,13 @@ class CycleCommit:
 
     def _notes(self, withheld: list[Withheld]) -> list[str]:
         """What the engine undid in the worktree's git, and what it kept out of the commit, for the team."""
-        return [*self.workspace.take_interference(),
-                *(f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
-                  for w in withheld)]
+        return [
+            *self.workspace.take_interference(),
+            *(
+                f"`{w.path}` was not committed: {w.reason}. Take it (or the secret in it) out of the worktree."
+                for w in withheld
+            ),
+        ]
 
     def _committed_this_cycle(self, message: str) -> bool:
         s = self.journal.state
@@ -52,5 +57,13 @@ class CycleCommit:
         s.engine_notes = [*s.engine_notes, *notes]
         self.journal.checkpoint(
             *(ev.Notice(run_id=s.run_id, level="warning", message=note) for note in notes),
-            ev.CycleCommitted(run_id=s.run_id, cycle=s.cycle, sha=sha, branch=s.branch, summary=summary,
-                              files_changed=files, build_output=build_output))
+            ev.CycleCommitted(
+                run_id=s.run_id,
+                cycle=s.cycle,
+                sha=sha,
+                branch=s.branch,
+                summary=summary,
+                files_changed=files,
+                build_output=build_output,
+            ),
+        )

@@ -43,8 +43,9 @@ class Delegation:
         s = self.journal.state
         if (done := s.completed_calls.get(call_id)) is not None:
             return done  # finished before an interruption: never run an agent call twice
-        self.journal.emit(ev.AgentCallStarted(run_id=s.run_id, cycle=s.cycle, call_id=call_id, agent=agent,
-                                              task=task, fresh=fresh))
+        self.journal.emit(
+            ev.AgentCallStarted(run_id=s.run_id, cycle=s.cycle, call_id=call_id, agent=agent, task=task, fresh=fresh)
+        )
         started = time.monotonic()
         async with self._locks[agent]:
             try:
@@ -70,9 +71,15 @@ class Delegation:
         if agent not in self._live:
             spec = self.team.agents[agent]
             self._live[agent] = self.factory.open(
-                agent=agent, role=agent, system_prompt=f"{role_marker(agent)}\n\n{spec.prompt}", model=spec.model,
-                cwd=self.workspace.path, max_turns=spec.max_turns, idle_timeout_s=spec.idle_timeout_s,
-                timeout_s=spec.timeout_s, resume=self.journal.state.sessions.get(agent),
+                agent=agent,
+                role=agent,
+                system_prompt=f"{role_marker(agent)}\n\n{spec.prompt}",
+                model=spec.model,
+                cwd=self.workspace.path,
+                max_turns=spec.max_turns,
+                idle_timeout_s=spec.idle_timeout_s,
+                timeout_s=spec.timeout_s,
+                resume=self.journal.state.sessions.get(agent),
             )
         return self._live[agent]
 

@@ -41,7 +41,8 @@ class _Event(BaseModel):
         """One line, for ``on_event=print``: ``#12 cycle_committed cycle=1 sha='3f2a...' ...``."""
         fields = self.model_dump(exclude={"run_id", "seq", "at", "type"})
         line = f"#{self.seq} {getattr(self, 'type', type(self).__name__)} " + " ".join(
-            f"{key}={value!r}" for key, value in fields.items())
+            f"{key}={value!r}" for key, value in fields.items()
+        )
         return line if len(line) <= 200 else line[:197] + "..."
 
 
@@ -177,7 +178,19 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    RunStarted | CycleStarted | OrchestratorReplied | AgentCallStarted | AgentCallFinished | CycleCommitted | ChecksFinished | VerificationStarted | VerdictReceived | VerificationFinished | CycleEnded | Notice | RunFinished,
+    RunStarted
+    | CycleStarted
+    | OrchestratorReplied
+    | AgentCallStarted
+    | AgentCallFinished
+    | CycleCommitted
+    | ChecksFinished
+    | VerificationStarted
+    | VerdictReceived
+    | VerificationFinished
+    | CycleEnded
+    | Notice
+    | RunFinished,
     Field(discriminator="type"),
 ]
 

@@ -15,8 +15,9 @@ from kodo_bot.engine.state import RunState, RunStore
 
 
 class Journal:
-    def __init__(self, state: RunState, store: RunStore, bus: ev.EventBus,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, state: RunState, store: RunStore, bus: ev.EventBus, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.state, self.store, self.bus, self.clock = state, store, bus, clock
         self._started = clock()
         self._elapsed_before = state.elapsed_s

@@ -169,9 +169,15 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
     if existing and not req.continue_branch:
         raise UserError(f"branch {branch} already exists", hint="pick another --branch, or resume the run that made it")
     state = RunState(
-        run_id=run_id, created_at=datetime.now(UTC), goal=req.goal.strip(),
-        goal_title=req.goal_title or goal_title(req.goal), project=str(project),
-        worktree=str(store.worktree_dir(run_id)), branch=branch, base_sha=base_sha, settings=req.settings,
+        run_id=run_id,
+        created_at=datetime.now(UTC),
+        goal=req.goal.strip(),
+        goal_title=req.goal_title or goal_title(req.goal),
+        project=str(project),
+        worktree=str(store.worktree_dir(run_id)),
+        branch=branch,
+        base_sha=base_sha,
+        settings=req.settings,
     )
     if existing:
         state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)
@@ -192,8 +198,10 @@ async def resume_run(
     if state.outcome in _LIMIT_STOPS and not _untold(store, state):
         if missing := _not_raised(state, given):
             why = "the limits given do not raise it; nothing was changed" if given else "it goes on at a raised limit"
-            raise UserError(f"run {state.run_id} stopped at {state.outcome.value} ({state.reason}): {why}",
-                            hint=f"kodo-bot resume {state.run_id} {missing}")
+            raise UserError(
+                f"run {state.run_id} stopped at {state.outcome.value} ({state.reason}): {why}",
+                hint=f"kodo-bot resume {state.run_id} {missing}",
+            )
         state.outcome = None  # the limit that stopped it was raised: the run may go on
     if state.resumable:
         state.settings = state.settings.model_copy(update=given)
@@ -203,7 +211,7 @@ async def resume_run(
         raise UserError(
             f"run {state.run_id} already ended: {state.outcome.value if state.outcome else '?'} ({state.reason})",
             hint=f"its work is on branch {state.branch}; to go further, start a new run (kodo-bot run --branch "
-                 "NEW ...) or, on GitHub, comment on the pull request",
+            "NEW ...) or, on GitHub, comment on the pull request",
         )
     orchestrator = ready_orchestrator(backends, state.settings)
     state.outcome, state.reason = None, ""
@@ -220,8 +228,11 @@ def _not_raised(state: RunState, given: Mapping[str, object]) -> str:
     """The flags still needed to raise every limit that stopped the run above what it used ("" when ``given``
     does): a limit at or below the use would stop the run again at once."""
     used = {"max_cycles": state.cycle, "max_cost_usd": state.ledger.total("api"), "max_minutes": state.elapsed_s / 60}
-    return " ".join(f"{_FLAGS[name]} N (N above {used[name]:g})" for name in _stopped_limits(state)
-                    if not (isinstance(value := given.get(name), int | float) and value > used[name]))
+    return " ".join(
+        f"{_FLAGS[name]} N (N above {used[name]:g})"
+        for name in _stopped_limits(state)
+        if not (isinstance(value := given.get(name), int | float) and value > used[name])
+    )
 
 
 def _stopped_limits(state: RunState) -> list[str]:
@@ -235,8 +246,15 @@ def _stopped_limits(state: RunState) -> list[str]:
     return [name for name, hit in (("max_cost_usd", spent), ("max_minutes", timed)) if hit]
 
 
-async def _drive(state: RunState, store: RunStore, backends: Backends, orchestrator: Orchestrator,
-                 sinks: list[ev.EventSink], *, resumed: bool) -> RunState:
+async def _drive(
+    state: RunState,
+    store: RunStore,
+    backends: Backends,
+    orchestrator: Orchestrator,
+    sinks: list[ev.EventSink],
+    *,
+    resumed: bool,
+) -> RunState:
     lock = RunLock(store.run_dir(state.run_id))
     store.crash = backends.crash or store.crash
     store.secrets = tuple(backends.secrets)
@@ -251,15 +269,28 @@ async def _drive(state: RunState, store: RunStore, backends: Backends, orchestra
         factory = backends.session_factory(store.run_dir(state.run_id), state.settings)
         _warn_if_unconfined(state, bus)
         state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
-        workspace = RunWorkspace.create_or_reuse(repo, Path(state.worktree), state.branch, base=state.base_sha,
-                                                 secrets=backends.secrets)
-        verification = Verification(
-            project=repo, scratch=store.scratch_dir(state.run_id), factory=factory,
-            check_env=backends.check_env, check_timeout_s=state.settings.check_timeout_s,
-            sandbox=unconfined_reason(state.settings) is None, agent_env=tuple(state.settings.agent_env),
+        workspace = RunWorkspace.create_or_reuse(
+            repo, Path(state.worktree), state.branch, base=state.base_sha, secrets=backends.secrets
         )
-        run = Run(state, store=store, workspace=workspace, orchestrator=orchestrator, factory=factory,
-                  verification=verification, bus=bus, resumed=resumed)
+        verification = Verification(
+            project=repo,
+            scratch=store.scratch_dir(state.run_id),
+            factory=factory,
+            check_env=backends.check_env,
+            check_timeout_s=state.settings.check_timeout_s,
+            sandbox=unconfined_reason(state.settings) is None,
+            agent_env=tuple(state.settings.agent_env),
+        )
+        run = Run(
+            state,
+            store=store,
+            workspace=workspace,
+            orchestrator=orchestrator,
+            factory=factory,
+            verification=verification,
+            bus=bus,
+            resumed=resumed,
+        )
         return await run.execute()
     finally:
         await orchestrator.close()
@@ -305,9 +336,16 @@ def _warn_if_unconfined(state: RunState, bus: ev.EventBus) -> None:
     if why is None:
         return
     not_dumpable()
-    bus.emit(ev.Notice(run_id=state.run_id, level="warning", message=(
-        f"AGENTS ARE NOT SANDBOXED: {why}. They can read other processes' environments and files of this "
-        "user; kodo-bot falls back to ending their process groups and keeping its own memory unreadable.")))
+    bus.emit(
+        ev.Notice(
+            run_id=state.run_id,
+            level="warning",
+            message=(
+                f"AGENTS ARE NOT SANDBOXED: {why}. They can read other processes' environments and files of this "
+                "user; kodo-bot falls back to ending their process groups and keeping its own memory unreadable."
+            ),
+        )
+    )
 
 
 def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) -> Team:

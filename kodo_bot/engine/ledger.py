@@ -43,9 +43,7 @@ class Ledger(BaseModel):
 
     def add(self, who: str, bucket: Bucket, usd: float, usage: Usage) -> None:
         prev = self.entries.get(who, AgentCost(bucket=bucket))
-        self.entries[who] = AgentCost(
-            bucket=bucket, usd=prev.usd + usd, calls=prev.calls + 1, usage=prev.usage + usage
-        )
+        self.entries[who] = AgentCost(bucket=bucket, usd=prev.usd + usd, calls=prev.calls + 1, usage=prev.usage + usage)
 
     def total(self, bucket: Bucket) -> float:
         return sum(c.usd for c in self.entries.values() if c.bucket == bucket)

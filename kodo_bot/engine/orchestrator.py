@@ -76,8 +76,9 @@ def tools(team: Team) -> list[dict[str, Any]]:
     return out
 
 
-def cycle_seed(goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None,
-               notes: Sequence[str] = ()) -> str:
+def cycle_seed(
+    goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None, notes: Sequence[str] = ()
+) -> str:
     """The first message of a cycle. Only the goal, the last summary, the last rejection and what the
     engine had to undo or withhold carry over, so the orchestrator's context stays the same size however many
     cycles run."""
@@ -88,7 +89,9 @@ def cycle_seed(goal: str, *, cycle: int, max_cycles: int, previous: str | None, 
         listed = "\n".join(f"- {note}" for note in notes)
         parts.append(f"# What kodo-bot had to undo or keep out of the commits\n{listed}")
     if rejection:
-        parts.append(f"# Verification rejected the last attempt\nFix these, then call done again.\n\n{rejection.strip()}")
+        parts.append(
+            f"# Verification rejected the last attempt\nFix these, then call done again.\n\n{rejection.strip()}"
+        )
     return "\n\n".join(parts)
 
 
@@ -113,5 +116,3 @@ def describe_result(result: AgentResult) -> str:
     if commands:
         lines.append("Commands observed:\n" + "\n".join(f"- `{c.command}` -> exit {c.exit_code}" for c in commands))
     return "\n\n".join(x for x in lines if x)
-
-

@@ -67,13 +67,18 @@ class Orchestrator(Protocol):
         """What keeps this orchestrator from answering (a missing key), or None. Asked before a run starts."""
         ...
 
-    async def reply(self, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]], *,
-                    on_retry: RetryNotice | None = None) -> OrchestratorReply:
+    async def reply(
+        self,
+        system: str,
+        messages: list[dict[str, Any]],
+        tool_defs: list[dict[str, Any]],
+        *,
+        on_retry: RetryNotice | None = None,
+    ) -> OrchestratorReply:
         """One answer to the conversation so far. Raises ``ModelAPIError`` when it cannot be had."""
         ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 class Session(Protocol):

@@ -55,7 +55,11 @@ def _python_test_files(root: Path, max_depth: int = 4) -> list[Path]:
             continue
         for entry in entries:
             if entry.is_dir() and not entry.is_symlink():
-                if entry.name not in _SKIP_DIRS and not entry.name.startswith(".") and len(entry.parts) - len(root.parts) < max_depth:
+                if (
+                    entry.name not in _SKIP_DIRS
+                    and not entry.name.startswith(".")
+                    and len(entry.parts) - len(root.parts) < max_depth
+                ):
                     stack.append(entry)
             elif entry.suffix == ".py" and (entry.name.startswith("test_") or entry.stem.endswith("_test")):
                 found.append(entry)
@@ -109,7 +113,11 @@ def _node(root: Path, env: Mapping[str, str]) -> str | None:
         tool, install = "yarn", "yarn install --frozen-lockfile"
     else:
         tool = "npm"
-        install = "npm ci --no-audit --no-fund" if (root / "package-lock.json").is_file() else "npm install --no-audit --no-fund"
+        install = (
+            "npm ci --no-audit --no-fund"
+            if (root / "package-lock.json").is_file()
+            else "npm install --no-audit --no-fund"
+        )
     needs_install = any(data.get(k) for k in ("dependencies", "devDependencies"))
     return f"{install} && {tool} test" if needs_install else f"{tool} test"
 

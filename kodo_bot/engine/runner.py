@@ -146,7 +146,9 @@ class Run:
         if s.cycle and (stop := self.bus.stop_requested()):
             return _Finish(Outcome.stopped, stop, self._handoff(last))
         if s.cycle >= s.settings.max_cycles:
-            return _Finish(Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(last))
+            return _Finish(
+                Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(last)
+            )
         return None
 
     # ----------------------------------------------------------------- cycles
@@ -155,8 +157,14 @@ class Run:
         s.cycle += 1
         s.cycle_open, s.exchange, s.completed_calls = True, 0, {}
         previous = s.summaries[-1] if s.summaries else None
-        seed = cycle_seed(s.goal, cycle=s.cycle, max_cycles=s.settings.max_cycles, previous=previous,
-                          rejection=s.rejection, notes=s.engine_notes)
+        seed = cycle_seed(
+            s.goal,
+            cycle=s.cycle,
+            max_cycles=s.settings.max_cycles,
+            previous=previous,
+            rejection=s.rejection,
+            notes=s.engine_notes,
+        )
         s.messages, s.engine_notes = [{"role": "user", "content": seed}], []
         self._checkpoint(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
 
@@ -191,7 +199,9 @@ class Run:
         last = self.state.messages[-1] if self.state.messages else None
         if not last or last["role"] != "assistant":
             return None
-        return [ToolUse(id=b["id"], name=b["name"], input=b["input"]) for b in last["content"] if b["type"] == "tool_use"]
+        return [
+            ToolUse(id=b["id"], name=b["name"], input=b["input"]) for b in last["content"] if b["type"] == "tool_use"
+        ]
 
     async def _ask_orchestrator(self) -> list[ToolUse]:
         s = self.state
@@ -208,8 +218,14 @@ class Run:
         s.ledger.add("orchestrator", "api", cost, reply.usage)
         self._checkpoint(
             ev.OrchestratorReplied(
-                run_id=s.run_id, cycle=s.cycle, exchange=s.exchange, text=reply.text,
-                tool_calls=[u.name for u in reply.tool_uses], usage=reply.usage, cost_usd=cost, wait_s=reply.wait_s,
+                run_id=s.run_id,
+                cycle=s.cycle,
+                exchange=s.exchange,
+                text=reply.text,
+                tool_calls=[u.name for u in reply.tool_uses],
+                usage=reply.usage,
+                cost_usd=cost,
+                wait_s=reply.wait_s,
             )
         )
         return reply.tool_uses
@@ -224,8 +240,9 @@ class Run:
         if finished.accepted:
             s.summaries.append(pending.summary)
             s.cycle_open, s.messages = False, []
-            s.finishing = Ending(outcome=Outcome.accepted,
-                                 reason=f"verification round {pending.round} accepted {pending.sha[:12]}")
+            s.finishing = Ending(
+                outcome=Outcome.accepted, reason=f"verification round {pending.round} accepted {pending.sha[:12]}"
+            )
             self._checkpoint(finished)
             return
         s.rejections += 1
@@ -233,8 +250,11 @@ class Run:
         if s.rejections >= s.settings.max_rejections:
             s.summaries.append(pending.summary)
             s.cycle_open, s.messages = False, []
-            s.finishing = Ending(outcome=Outcome.needs_human, reason=f"verification rejected the work {s.rejections} times",
-                                 handoff=self._handoff(pending.summary))
+            s.finishing = Ending(
+                outcome=Outcome.needs_human,
+                reason=f"verification rejected the work {s.rejections} times",
+                handoff=self._handoff(pending.summary),
+            )
             self._checkpoint(finished)
             return
         self._close_cycle(f"verification round {pending.round} rejected", pending.summary, finished)
@@ -244,11 +264,17 @@ class Run:
         s = self.state
         spent = s.ledger.total("api")
         if s.settings.max_cost_usd is not None and spent >= s.settings.max_cost_usd:
-            return _Finish(Outcome.budget_exhausted, f"API spend ${spent:.4f} reached the limit ${s.settings.max_cost_usd:.2f}",
-                           self._handoff(s.last_text))
+            return _Finish(
+                Outcome.budget_exhausted,
+                f"API spend ${spent:.4f} reached the limit ${s.settings.max_cost_usd:.2f}",
+                self._handoff(s.last_text),
+            )
         if s.settings.max_minutes is not None and self._elapsed() >= s.settings.max_minutes * 60:
-            return _Finish(Outcome.budget_exhausted, f"the run reached its limit of {s.settings.max_minutes:g} minutes",
-                           self._handoff(s.last_text))
+            return _Finish(
+                Outcome.budget_exhausted,
+                f"the run reached its limit of {s.settings.max_minutes:g} minutes",
+                self._handoff(s.last_text),
+            )
         return None
 
     async def _with_time_budget(self, loop: Coroutine[Any, Any, _Finish]) -> _Finish:
@@ -258,8 +284,11 @@ class Run:
         try:
             return await asyncio.wait_for(loop, timeout=max(0.0, limit * 60 - self._elapsed()))
         except TimeoutError:
-            return _Finish(Outcome.budget_exhausted, f"the run reached its limit of {limit:g} minutes",
-                           self._handoff(self.state.last_text))
+            return _Finish(
+                Outcome.budget_exhausted,
+                f"the run reached its limit of {limit:g} minutes",
+                self._handoff(self.state.last_text),
+            )
 
     def _finish(self, finish: _Finish) -> None:
         s = self.state
@@ -272,11 +301,20 @@ class Run:
         s.elapsed_s = self._elapsed()
         self._checkpoint(
             ev.RunFinished(
-                run_id=s.run_id, outcome=finish.outcome, reason=finish.reason,
-                summary=s.summaries[-1] if s.summaries else s.last_text, cycles=s.cycle, rounds=s.rounds,
-                cost=s.ledger.report(), duration_s=round(s.elapsed_s, 3), branch=s.branch, head_sha=s.head_sha,
-                handoff=finish.handoff, files_changed=self.workspace.files_changed_since(s.base_sha),
-                build_output=s.build_output, warnings=self._warnings(),
+                run_id=s.run_id,
+                outcome=finish.outcome,
+                reason=finish.reason,
+                summary=s.summaries[-1] if s.summaries else s.last_text,
+                cycles=s.cycle,
+                rounds=s.rounds,
+                cost=s.ledger.report(),
+                duration_s=round(s.elapsed_s, 3),
+                branch=s.branch,
+                head_sha=s.head_sha,
+                handoff=finish.handoff,
+                files_changed=self.workspace.files_changed_since(s.base_sha),
+                build_output=s.build_output,
+                warnings=self._warnings(),
             )
         )
 
@@ -289,8 +327,10 @@ class Run:
     def _warnings(self) -> list[str]:
         settings, warnings = self.state.settings, []
         if not settings.check_commands and not settings.default_check:
-            warnings.append("the default check was turned off (--no-default-check): no command run by the engine "
-                            "itself backs this result, only the verifiers' word and the evidence they were seen to produce")
+            warnings.append(
+                "the default check was turned off (--no-default-check): no command run by the engine "
+                "itself backs this result, only the verifiers' word and the evidence they were seen to produce"
+            )
         if why := unconfined_reason(settings):
             warnings.append(f"agents ran without the sandbox: {why}")
         return warnings
@@ -307,7 +347,14 @@ class Run:
     def _started_event(self) -> ev.RunStarted:
         s = self.state
         return ev.RunStarted(
-            run_id=s.run_id, goal_title=s.goal_title, project=s.project, branch=s.branch, worktree=s.worktree,
-            team=list(self._team.agents), resumed=self.resumed, max_cycles=s.settings.max_cycles,
-            max_cost_usd=s.settings.max_cost_usd, max_minutes=s.settings.max_minutes,
+            run_id=s.run_id,
+            goal_title=s.goal_title,
+            project=s.project,
+            branch=s.branch,
+            worktree=s.worktree,
+            team=list(self._team.agents),
+            resumed=self.resumed,
+            max_cycles=s.settings.max_cycles,
+            max_cost_usd=s.settings.max_cost_usd,
+            max_minutes=s.settings.max_minutes,
         )

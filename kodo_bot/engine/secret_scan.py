@@ -23,11 +23,28 @@ from kodo_bot.redact import secret_forms
 MAX_FILE_BYTES = 10_000_000
 
 _DETECTORS = (
-    "AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector", "CloudantDetector",
-    "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "IbmCloudIamDetector",
-    "IbmCosHmacDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector",
-    "PypiTokenDetector", "SendGridDetector", "SlackDetector", "SoftlayerDetector", "SquareOAuthDetector",
-    "StripeDetector", "TelegramBotTokenDetector", "TwilioKeyDetector",
+    "AWSKeyDetector",
+    "ArtifactoryDetector",
+    "AzureStorageKeyDetector",
+    "BasicAuthDetector",
+    "CloudantDetector",
+    "DiscordBotTokenDetector",
+    "GitHubTokenDetector",
+    "GitLabTokenDetector",
+    "IbmCloudIamDetector",
+    "IbmCosHmacDetector",
+    "MailchimpDetector",
+    "NpmDetector",
+    "OpenAIDetector",
+    "PrivateKeyDetector",
+    "PypiTokenDetector",
+    "SendGridDetector",
+    "SlackDetector",
+    "SoftlayerDetector",
+    "SquareOAuthDetector",
+    "StripeDetector",
+    "TelegramBotTokenDetector",
+    "TwilioKeyDetector",
 )
 
 
@@ -37,8 +54,9 @@ class Withheld:
     reason: str
 
 
-def scan(root: Path, paths: Iterable[str], *, secrets: Iterable[str] = (),
-         max_bytes: int = MAX_FILE_BYTES) -> list[Withheld]:
+def scan(
+    root: Path, paths: Iterable[str], *, secrets: Iterable[str] = (), max_bytes: int = MAX_FILE_BYTES
+) -> list[Withheld]:
     """The files among ``paths`` (relative to ``root``) that must not be committed, each with why."""
     forms = [f.encode() for f in secret_forms(secrets)]
     found = []

@@ -255,8 +255,9 @@ class RunStore:
         skipped: the person meant that run, most likely."""
         for listed in reversed(self.scan()):
             if listed.state is None:
-                raise CorruptCheckpoint(listed.problem, hint=f"resume another run by its id, or move "
-                                        f"{self.run_dir(listed.run_id)} away")
+                raise CorruptCheckpoint(
+                    listed.problem, hint=f"resume another run by its id, or move {self.run_dir(listed.run_id)} away"
+                )
             stopped = listed.state.outcome in (Outcome.max_cycles, Outcome.budget_exhausted)
             if listed.state.resumable or (limit_stops and stopped):
                 return listed.state
@@ -285,8 +286,10 @@ class RunStore:
         (kill -9, a crash, a lost machine), so it is interrupted, not running. Nothing is written."""
         if state.outcome is not None or self.is_live(state.run_id):
             return state
-        return state.model_copy(update={
-            "outcome": Outcome.interrupted,
-            "reason": "the process working on it ended without saving (killed or crashed); continue with "
-                      "`kodo-bot resume`",
-        })
+        return state.model_copy(
+            update={
+                "outcome": Outcome.interrupted,
+                "reason": "the process working on it ended without saving (killed or crashed); continue with "
+                "`kodo-bot resume`",
+            }
+        )

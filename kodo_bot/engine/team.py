@@ -87,8 +87,13 @@ class Team(BaseModel):
     def _names_from_keys(cls, data: object) -> object:
         if isinstance(data, dict) and isinstance(data.get("agents"), (list, tuple)):
             # Team(agents=[Agent(...), ...]) in Python: keyed by their names
-            data = {**data, "agents": {getattr(a, "name", None) or (a.get("name") if isinstance(a, dict) else None): a
-                                       for a in data["agents"]}}
+            data = {
+                **data,
+                "agents": {
+                    getattr(a, "name", None) or (a.get("name") if isinstance(a, dict) else None): a
+                    for a in data["agents"]
+                },
+            }
         if isinstance(data, dict) and isinstance(data.get("agents"), dict):
             agents = {}
             for key, spec in data["agents"].items():
@@ -136,8 +141,10 @@ def check_agent_env(names: tuple[str, ...]) -> tuple[str, ...]:
         if not _ENV_NAME.match(name):
             raise ValueError(f"{name!r} is not an environment variable name")
         if is_secret_name(name):
-            raise ValueError(f"{name} looks like a secret, and secrets never reach agents; pass a non-secret "
-                             "setting, or give the agent what it needs another way")
+            raise ValueError(
+                f"{name} looks like a secret, and secrets never reach agents; pass a non-secret "
+                "setting, or give the agent what it needs another way"
+            )
     return names
 
 

@@ -30,7 +30,8 @@ When you are done, end your answer with one fenced JSON block in exactly this sh
 ```json
 {{"verdict": "pass" or "fail",
   "summary": "one or two sentences",
-  "findings": [{{"severity": "critical|high|medium|low|info", "file": "path or null", "line": 12, "message": "what is wrong"}}],
+  "findings": [{{"severity": "critical|high|medium|low|info", "file": "path or null", "line": 12,
+                "message": "what is wrong"}}],
   "checks": [{{"command": "the exact command you ran", "exit_code": 0}}]}}
 ```
 
@@ -93,10 +94,19 @@ def observed_evidence(result: AgentResult) -> tuple[Evidence, ...]:
     for i, call in enumerate(calls):
         if call.command is None:
             continue
-        after = call.checkout_after if call.checkout_after is not None else next(
-            (look for look in looks[i + 1:] if look is not None), None)
-        evidence.append(Evidence(command=call.command, exit_code=call.exit_code, output_tail=_tail(call.output),
-                                 edited=_edited(call.checkout_before, after)))
+        after = (
+            call.checkout_after
+            if call.checkout_after is not None
+            else next((look for look in looks[i + 1 :] if look is not None), None)
+        )
+        evidence.append(
+            Evidence(
+                command=call.command,
+                exit_code=call.exit_code,
+                output_tail=_tail(call.output),
+                edited=_edited(call.checkout_before, after),
+            )
+        )
     return tuple(evidence)
 
 
@@ -113,8 +123,9 @@ class _Said(TypedDict):
     findings: tuple[Finding, ...]
 
 
-def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
-          test_commands: Sequence[str] = ()) -> Verdict:
+def judge(
+    verifier: str, result: AgentResult, *, checkout: str | None = None, test_commands: Sequence[str] = ()
+) -> Verdict:
     """The verdict the engine believes, given what the verifier said and what it was seen to do.
 
     ``checkout`` is where the verifier worked (a ``cd`` inside it is neutral); ``test_commands`` are the run's
@@ -122,9 +133,18 @@ def judge(verifier: str, result: AgentResult, *, checkout: str | None = None,
     """
     evidence = observed_evidence(result)
 
-    def verdict(passed: bool, note: str | None = None, *, summary: str = "", findings: tuple[Finding, ...] = ()) -> Verdict:
-        return Verdict(verifier=verifier, passed=passed, summary=summary, findings=findings, evidence=evidence,
-                       engine_note=note, cost_usd=result.cost_usd)
+    def verdict(
+        passed: bool, note: str | None = None, *, summary: str = "", findings: tuple[Finding, ...] = ()
+    ) -> Verdict:
+        return Verdict(
+            verifier=verifier,
+            passed=passed,
+            summary=summary,
+            findings=findings,
+            evidence=evidence,
+            engine_note=note,
+            cost_usd=result.cost_usd,
+        )
 
     if result.is_error:
         return verdict(False, f"the verifier did not finish: {result.error or 'error result'}")
@@ -163,7 +183,8 @@ def _unproven(claim: _ClaimedCheck, evidence: tuple[Evidence, ...], checkout: st
         near = next((e for e in evidence if " ".join(claim.command.split()) in " ".join(e.command.split())), None)
         if near is not None:
             return f"{shown} was only run as `{near.command}`, which does not count: " + (
-                core_command(near.command, checkout=checkout).void or "it is a different command")
+                core_command(near.command, checkout=checkout).void or "it is a different command"
+            )
         return f"{shown} was never run"
     clean = [e for e in runs if e.edited == ""]
     if any(e.exit_code == 0 for e in clean):
@@ -172,8 +193,11 @@ def _unproven(claim: _ClaimedCheck, evidence: tuple[Evidence, ...], checkout: st
     if clean:
         said.append(f"exited {', '.join(str(e.exit_code) for e in clean)} on the commit as it is")
     if edited := [e for e in runs if e.edited]:
-        said.append(f"only passed on an edited checkout ({edited[0].edited}); a check counts only on the commit as it is"
-                    if any(e.exit_code == 0 for e in edited) else f"ran on an edited checkout ({edited[0].edited})")
+        said.append(
+            f"only passed on an edited checkout ({edited[0].edited}); a check counts only on the commit as it is"
+            if any(e.exit_code == 0 for e in edited)
+            else f"ran on an edited checkout ({edited[0].edited})"
+        )
     if any(e.edited is None for e in runs):
         said.append("ran where the checkout was not watched")
     return f"{shown} " + ", and ".join(said)
@@ -191,7 +215,7 @@ def _failing_tests(evidence: tuple[Evidence, ...], tests: Sequence[str], checkou
     for i, (core, e) in enumerate(runs):
         if core is None or e.exit_code == 0 or (core not in wanted and not runs_tests(core)):
             continue
-        if any(later == core and f.exit_code == 0 for later, f in runs[i + 1:]):
+        if any(later == core and f.exit_code == 0 for later, f in runs[i + 1 :]):
             continue
         text = f"`{e.command}` exited {e.exit_code if e.exit_code is not None else '(unknown)'} on the commit"
         if text not in found:
@@ -238,7 +262,9 @@ def rejection_feedback(checks: Sequence[CheckResult], verdicts: list[Verdict]) -
     parts = []
     for check in checks:
         if not check.passed:
-            parts.append(f"## Check `{check.command}` failed (exit {check.exit_code})\n```\n{_tail(check.output_tail)}\n```")
+            parts.append(
+                f"## Check `{check.command}` failed (exit {check.exit_code})\n```\n{_tail(check.output_tail)}\n```"
+            )
     for v in verdicts:
         if v.passed:
             continue

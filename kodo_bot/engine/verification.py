@@ -1,10 +1,11 @@
 """One verification round of a committed cycle: the engine's own checks, then independent verifiers.
 
 Checks run first, by the engine, in a clean checkout: a failure rejects at once without spending verifier
-tokens. With no check configured, the engine detects the project's test command and runs that. Verifiers then run concurrently, each in its own clean checkout of the commit with a fresh session,
-so nothing uncommitted can fool them and they cannot disturb each other; whatever they edit is thrown away.
-Each verifier's checkout is watched before and after every tool it uses (``CheckoutWatch``), so a check it
-ran on an edited checkout does not count, even if it reverted the edit later.
+tokens. With no check configured, the engine detects the project's test command and runs that. Verifiers then
+run concurrently, each in its own clean checkout of the commit with a fresh session, so nothing uncommitted
+can fool them and they cannot disturb each other; whatever they edit is thrown away. Each verifier's checkout
+is watched before and after every tool it uses (``CheckoutWatch``), so a check it ran on an edited checkout
+does not count, even if it reverted the edit later.
 """
 
 from __future__ import annotations
@@ -69,8 +70,15 @@ class Verification:
             if source == "detected" and not run_detected:
                 return RoundChecks(results=[], test_commands=commands)
             env["GIT_CEILING_DIRECTORIES"] = str(path.resolve().parent)
-            results = await asyncio.to_thread(run_checks, commands, path, env=env, timeout_s=self.check_timeout_s,
-                                              confinement=self._confinement(path), alive=self.alive)
+            results = await asyncio.to_thread(
+                run_checks,
+                commands,
+                path,
+                env=env,
+                timeout_s=self.check_timeout_s,
+                confinement=self._confinement(path),
+                alive=self.alive,
+            )
         return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
 
     async def verdicts(
@@ -93,8 +101,9 @@ class Verification:
             result = cached(key)
             if result is None:
                 result = await self._ask(spec, sha, goal, summary, round_no)
-            verdict = judge(spec.name, result, checkout=str(self._checkout_path(round_no, spec)),
-                            test_commands=list(test_commands))
+            verdict = judge(
+                spec.name, result, checkout=str(self._checkout_path(round_no, spec)), test_commands=list(test_commands)
+            )
             on_result(key, result, verdict)
             return verdict
 
@@ -123,8 +132,9 @@ class Verification:
                 finally:
                     await session.close()
                 after = await asyncio.to_thread(watch)
-                return result.model_copy(update={"changed_files": tuple(changed_tracked_files(path)),
-                                                 "checkout_after": after})
+                return result.model_copy(
+                    update={"changed_files": tuple(changed_tracked_files(path)), "checkout_after": after}
+                )
             except AgentError as exc:
                 return AgentResult(
                     agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started
@@ -133,9 +143,13 @@ class Verification:
     def _confinement(self, checkout: Path) -> Confinement:
         readable, hidden = git_exposure(checkout)
         return Confinement(
-            writable=(checkout.resolve(),), home=(self.scratch / "homes" / "checks").resolve(),
-            keep_env=frozenset({*self.agent_env, *CHECK_DEFAULTS, "GIT_CEILING_DIRECTORIES"}), cli_env=False, bwrap=self.sandbox,
-            readable=readable, hidden=hidden,
+            writable=(checkout.resolve(),),
+            home=(self.scratch / "homes" / "checks").resolve(),
+            keep_env=frozenset({*self.agent_env, *CHECK_DEFAULTS, "GIT_CEILING_DIRECTORIES"}),
+            cli_env=False,
+            bwrap=self.sandbox,
+            readable=readable,
+            hidden=hidden,
         )
 
     def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:

@@ -24,20 +24,36 @@ class VerifyRound:
     async def __call__(self, pending: VerificationInProgress) -> ev.VerificationFinished:
         s = self.journal.state
         started = time.monotonic()
-        ran = await self.verification.checks(pending.sha, s.settings.check_commands, pending.round,
-                                             run_detected=s.settings.default_check)
+        ran = await self.verification.checks(
+            pending.sha, s.settings.check_commands, pending.round, run_detected=s.settings.default_check
+        )
         checks = ran.results
         s.add_wait("checks", time.monotonic() - started)
         self._tell_detected(checks)
         if checks:
-            self.journal.emit(ev.ChecksFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                                results=checks, passed=all(c.passed for c in checks)))
+            self.journal.emit(
+                ev.ChecksFinished(
+                    run_id=s.run_id,
+                    cycle=s.cycle,
+                    round=pending.round,
+                    sha=pending.sha,
+                    results=checks,
+                    passed=all(c.passed for c in checks),
+                )
+            )
         verdicts = await self._verifiers(pending, ran.test_commands) if all(c.passed for c in checks) else []
         wall = time.monotonic() - started
         s.add_wait("verification", wall)
-        return ev.VerificationFinished(run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha,
-                                       accepted=_accepted(checks, verdicts), checks=checks, verdicts=verdicts,
-                                       wall_s=wall)
+        return ev.VerificationFinished(
+            run_id=s.run_id,
+            cycle=s.cycle,
+            round=pending.round,
+            sha=pending.sha,
+            accepted=_accepted(checks, verdicts),
+            checks=checks,
+            verdicts=verdicts,
+            wall_s=wall,
+        )
 
     def _tell_detected(self, checks: list[CheckResult]) -> None:
         s = self.journal.state
@@ -52,20 +68,36 @@ class VerifyRound:
     async def _verifiers(self, pending: VerificationInProgress, test_commands: list[str]) -> list[Verdict]:
         s = self.journal.state
         verifiers = self.team.verifiers_for(s.goal, ui=s.settings.ui)
-        self.journal.emit(ev.VerificationStarted(run_id=s.run_id, cycle=s.cycle, round=pending.round,
-                                                 sha=pending.sha, verifiers=[v.name for v in verifiers]))
+        self.journal.emit(
+            ev.VerificationStarted(
+                run_id=s.run_id,
+                cycle=s.cycle,
+                round=pending.round,
+                sha=pending.sha,
+                verifiers=[v.name for v in verifiers],
+            )
+        )
 
         def recorded(key: str, result: AgentResult, verdict: Verdict) -> None:
             if key in s.completed_calls:
                 return  # recorded, and told, before an interruption
             s.completed_calls[key] = result
             s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
-            self.journal.checkpoint(ev.VerdictReceived(run_id=s.run_id, cycle=s.cycle, round=pending.round,
-                                                       sha=pending.sha, verdict=verdict))
+            self.journal.checkpoint(
+                ev.VerdictReceived(
+                    run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha, verdict=verdict
+                )
+            )
 
         return await self.verification.verdicts(
-            pending.sha, goal=s.goal, summary=pending.summary, round_no=pending.round, verifiers=verifiers,
-            test_commands=test_commands, cached=s.completed_calls.get, on_result=recorded,
+            pending.sha,
+            goal=s.goal,
+            summary=pending.summary,
+            round_no=pending.round,
+            verifiers=verifiers,
+            test_commands=test_commands,
+            cached=s.completed_calls.get,
+            on_result=recorded,
         )
 
 

@@ -90,8 +90,15 @@ class RunWorkspace:
     crash comes back on resume instead of the cycle's work silently vanishing.
     """
 
-    def __init__(self, project: git.Repo, path: Path, branch: str, *, secrets: tuple[str, ...] = (),
-                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    def __init__(
+        self,
+        project: git.Repo,
+        path: Path,
+        branch: str,
+        *,
+        secrets: tuple[str, ...] = (),
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
         self.project = project
         #: values no commit may hold (the credentials kodo-bot was given), and the size limit per file
         self.secrets, self.max_file_bytes = secrets, max_file_bytes
@@ -168,8 +175,9 @@ class RunWorkspace:
             if self._index.exists():
                 shutil.copyfile(self._index, scratch)
             tree, _ = self._stage(index=scratch)
-            sha = self._git("commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot",
-                            env=_bot_identity()).strip()
+            sha = self._git(
+                "commit-tree", tree, "-p", self.expected, "-m", "kodo-bot: worktree snapshot", env=_bot_identity()
+            ).strip()
             self._git("update-ref", self._snapshot_ref, sha)
         finally:
             scratch.unlink(missing_ok=True)
@@ -190,19 +198,24 @@ class RunWorkspace:
             self.interference.append("an agent removed or replaced the checkout's .git; kodo-bot restored it")
         head = (own / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
         if head != f"ref: refs/heads/{self.branch}":
-            self.interference.append(f"an agent switched the checkout away from {self.branch} ({head}); "
-                                     "kodo-bot switched it back and kept the files")
+            self.interference.append(
+                f"an agent switched the checkout away from {self.branch} ({head}); "
+                "kodo-bot switched it back and kept the files"
+            )
         moved = self._rev(f"refs/heads/{self.branch}", git_dir=own)
         if moved != self.expected and head == f"ref: refs/heads/{self.branch}":
-            self.interference.append(f"an agent moved the run branch from {self.expected[:12]} to "
-                                     f"{(moved or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored "
-                                     "it and kept the files as this cycle's work")
+            self.interference.append(
+                f"an agent moved the run branch from {self.expected[:12]} to "
+                f"{(moved or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored "
+                "it and kept the files as this cycle's work"
+            )
         if self._rev(f"refs/heads/{self.branch}") != self.expected:
             # the project's own branch: no agent can reach it from its checkout, but a person or a stray
             # process can; the engine's record wins
             self._git("update-ref", f"refs/heads/{self.branch}", self.expected)
-            self.interference.append(f"the run branch was moved outside kodo-bot; kodo-bot restored it to "
-                                     f"{self.expected[:12]}")
+            self.interference.append(
+                f"the run branch was moved outside kodo-bot; kodo-bot restored it to {self.expected[:12]}"
+            )
         if head != f"ref: refs/heads/{self.branch}" or moved != self.expected:
             self._sync_checkout(self.expected)
 
@@ -230,8 +243,12 @@ class RunWorkspace:
             index.parent.mkdir(parents=True, exist_ok=True)
             self._git("read-tree", self.expected, index=index)
         changed = self._git("ls-files", "-z", "--modified", "--others", "--exclude-standard", index=index)
-        withheld = scan(self.path, sorted(set(filter(None, changed.split("\0")))), secrets=self.secrets,
-                        max_bytes=self.max_file_bytes)
+        withheld = scan(
+            self.path,
+            sorted(set(filter(None, changed.split("\0")))),
+            secrets=self.secrets,
+            max_bytes=self.max_file_bytes,
+        )
         keep_out = [f":(exclude,literal){w.path}" for w in withheld]
         if index == self._index:
             self.withheld = withheld
@@ -262,14 +279,25 @@ class RunWorkspace:
         """git on the checkout's own repository and index (the agents'), not the engine's."""
         return self._git(*args, git_dir=self._own_git, index=self._own_git / "index", check=check)
 
-    def _git(self, *args: str, index: Path | None = None, git_dir: Path | None = None,
-             env: dict[str, str] | None = None, check: bool = True) -> str:
+    def _git(
+        self,
+        *args: str,
+        index: Path | None = None,
+        git_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> str:
         run_env = git_env(os.environ, config=[("core.excludesFile", str(build_output_file()))])
         run_env.update(GIT_DIR=str(git_dir or self._git_dir), GIT_INDEX_FILE=str(index or self._index), **(env or {}))
         if self.path.is_dir():  # git refuses a work tree whose folder is missing, even for ref updates
             run_env["GIT_WORK_TREE"] = str(self.path)
-        done = subprocess.run(["git", *args], cwd=self.path if self.path.is_dir() else self._git_dir, env=run_env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["git", *args],
+            cwd=self.path if self.path.is_dir() else self._git_dir,
+            env=run_env,
+            capture_output=True,
+            text=True,
+        )
         if check and done.returncode != 0:
             raise git.GitCommandError(["git", *args], done.returncode, done.stderr, done.stdout)
         return done.stdout
@@ -281,8 +309,15 @@ def build_output_left_out(run_git: Callable[..., str]) -> list[str]:
     ``run_git(*args)`` runs git in the right repository, work tree and index and returns its output."""
 
     def ignored(excludes: str) -> set[str]:
-        out = run_git("-c", f"core.excludesFile={excludes}", "status", "--porcelain", "-z",
-                      "--ignored=traditional", "--untracked-files=normal")
+        out = run_git(
+            "-c",
+            f"core.excludesFile={excludes}",
+            "status",
+            "--porcelain",
+            "-z",
+            "--ignored=traditional",
+            "--untracked-files=normal",
+        )
         return {entry[3:] for entry in out.split("\0") if entry.startswith("!! ")}
 
     return sorted(ignored(str(build_output_file())) - ignored("/dev/null"))
@@ -298,7 +333,9 @@ class CleanCheckout:
     def __enter__(self) -> Path:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _plain_git("clone", "-q", "--shared", "--no-checkout", str(Path(self.project.git_dir).resolve()), str(self.path))
+        _plain_git(
+            "clone", "-q", "--shared", "--no-checkout", str(Path(self.project.git_dir).resolve()), str(self.path)
+        )
         _plain_git("-C", str(self.path), "remote", "remove", "origin")
         _plain_git("-C", str(self.path), "checkout", "-q", "--detach", self.sha)
         return self.path

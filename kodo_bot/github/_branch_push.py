@@ -27,8 +27,7 @@ class BranchPush:
         branch = s.run.branch
         pushed: list[str] = []
         what = f"push {branch}"
-        ok = d.attempt(what, lambda: pushed.append(self.remote.push(self.clone, branch)),
-                       lambda: s.refused.add("push"))
+        ok = d.attempt(what, lambda: pushed.append(self.remote.push(self.clone, branch)), lambda: s.refused.add("push"))
         error = None if pushed else (d.attempts.last_error.get(what) or d.attempts.refusal_reason)
         self._record(ok, pushed[0] if pushed else None, error)
         return ok

@@ -34,13 +34,22 @@ class EndReport:
             return True
         ok = True
         for step in list(w.final_steps):
-            ok = d.attempt(f"report the end ({step})", partial(self._report, step, w.finished),
-                           partial(s.drop_final, step)) and ok
+            ok = (
+                d.attempt(
+                    f"report the end ({step})", partial(self._report, step, w.finished), partial(s.drop_final, step)
+                )
+                and ok
+            )
         return ok
 
     def _report(self, step: str, finished: ev.RunFinished) -> None:
-        steps = {"summary": self._summary, "outcome": self._outcome, "ready": self._ready,
-                 "pr body": self._pr_body, "labels": self._labels}
+        steps = {
+            "summary": self._summary,
+            "outcome": self._outcome,
+            "ready": self._ready,
+            "pr body": self._pr_body,
+            "labels": self._labels,
+        }
         steps[step](finished)
         with self.state.cv:
             self.state.final_step_done(step)
@@ -54,8 +63,9 @@ class EndReport:
         self.slots.upsert(self._pr_number() or self.state.run.issue_number, Marker(run=f.run_id, kind="summary"), body)
 
     def _outcome(self, f: ev.RunFinished) -> None:
-        body = render.render_not_accepted(f, label=render.label_for_outcome(f.outcome), pr_number=self._pr_number(),
-                                          job_url=self.state.run.job_url)
+        body = render.render_not_accepted(
+            f, label=render.label_for_outcome(f.outcome), pr_number=self._pr_number(), job_url=self.state.run.job_url
+        )
         self.slots.upsert(self.state.run.issue_number, Marker(run=f.run_id, kind="outcome"), body)
 
     def _ready(self, f: ev.RunFinished) -> None:

@@ -135,12 +135,28 @@ def _open_branch(job: Job, wiring: Wiring, name: str) -> _Branch:
     return _Branch(name, continuing, pull, slots)
 
 
-def _sink(job: Job, wiring: Wiring, run: IssueRun, *, slots: dict[Marker, CommentInfo] | None = None,
-          pull: PullInfo | None = None, background: bool = True) -> GitHubSink:
+def _sink(
+    job: Job,
+    wiring: Wiring,
+    run: IssueRun,
+    *,
+    slots: dict[Marker, CommentInfo] | None = None,
+    pull: PullInfo | None = None,
+    background: bool = True,
+) -> GitHubSink:
     started = job.started
-    return GitHubSink(client=wiring.client, remote=wiring.remote, clone=started.plan.clone, run=run,
-                      progress=started.progress, progress_comment=started.comment, slots=slots, pull=pull,
-                      clock=wiring.clock, background=background)
+    return GitHubSink(
+        client=wiring.client,
+        remote=wiring.remote,
+        clone=started.plan.clone,
+        run=run,
+        progress=started.progress,
+        progress_comment=started.comment,
+        slots=slots,
+        pull=pull,
+        clock=wiring.clock,
+        background=background,
+    )
 
 
 def _drive(job: Job, wiring: Wiring, branch: _Branch, sinks: list[EventSink]) -> Path:
@@ -152,9 +168,17 @@ def _drive(job: Job, wiring: Wiring, branch: _Branch, sinks: list[EventSink]) ->
         state = drive(resume_run(plan.store, plan.run_id, wiring.backends(), sinks))
     else:
         settings = run_settings(job.config, job.overrides, plan.clone)
-        request = RunRequest(goal=job.goal.text, goal_title=job.goal.title, project=plan.clone, settings=settings,
-                             state_dir=plan.store.state_dir, branch=branch.name, base=job.run.base,
-                             run_id=plan.run_id, continue_branch=branch.continuing)
+        request = RunRequest(
+            goal=job.goal.text,
+            goal_title=job.goal.title,
+            project=plan.clone,
+            settings=settings,
+            state_dir=plan.store.state_dir,
+            branch=branch.name,
+            base=job.run.base,
+            run_id=plan.run_id,
+            continue_branch=branch.continuing,
+        )
         state = drive(start_run(request, wiring.backends(), sinks))
     return plan.store.events_path(state.run_id)
 
@@ -163,6 +187,16 @@ def _report_failure(sink: GitHubSink, exc: Exception, branch: str) -> str:
     """The person waiting hears how it ended, whatever failed: an outcome comment, ``kodo:failed``."""
     reason = str(exc) + (f" ({exc.hint})" if isinstance(exc, KodoError) and exc.hint else "")
     if sink.state.outcome is None:
-        sink.handle(ev.RunFinished(run_id=sink.state.run_id, outcome=Outcome.error, reason=reason, cycles=0,
-                                   rounds=0, cost=CostReport(), duration_s=0.0, branch=branch))
+        sink.handle(
+            ev.RunFinished(
+                run_id=sink.state.run_id,
+                outcome=Outcome.error,
+                reason=reason,
+                cycles=0,
+                rounds=0,
+                cost=CostReport(),
+                duration_s=0.0,
+                branch=branch,
+            )
+        )
     return reason

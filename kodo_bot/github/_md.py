@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kodo_bot.github.markers import neutralise
 
@@ -118,7 +118,7 @@ def duration(seconds: float) -> str:
 def when(at: datetime | None) -> str:
     if at is None:
         return "—"
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

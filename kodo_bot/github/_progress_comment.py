@@ -44,8 +44,9 @@ class ProgressComment:
     def _body(self, progress: ProgressState, now: datetime, refusals: list[str], push_error: str | None) -> str:
         body = render.render_progress(progress, now=now, runner=self.state.run.runner)
         if refusals and not progress.finished:
-            return render.with_warning(body, "GitHub refused, so the run stops at the end of this cycle.",
-                                       " ".join(refusals))
+            return render.with_warning(
+                body, "GitHub refused, so the run stops at the end of this cycle.", " ".join(refusals)
+            )
         if push_error:
             return render.with_warning(body, "Pushing the branch failed; kodo-bot keeps retrying.", push_error)
         return body

@@ -37,13 +37,24 @@ def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
     ]
     if event.checks:
         detected = any(c.source == "detected" for c in event.checks)
-        lines += ["", "**Checks** (no check is configured, so kodo-bot detected the project's test command and ran "
-                  "it itself in a clean checkout)" if detected else "**Checks** (run by kodo-bot itself in a clean checkout)", ""]
+        lines += [
+            "",
+            "**Checks** (no check is configured, so kodo-bot detected the project's test command and ran "
+            "it itself in a clean checkout)"
+            if detected
+            else "**Checks** (run by kodo-bot itself in a clean checkout)",
+            "",
+        ]
         lines += [_check_line(c) for c in event.checks]
         failed = [c for c in event.checks if not c.passed and c.output_tail and tail]
         if failed:
-            lines += ["", _md.details("Output of the failed checks", "\n\n".join(
-                f"{_md.code_span(c.command)}\n\n{_md.code_block(c.output_tail, tail)}" for c in failed))]
+            lines += [
+                "",
+                _md.details(
+                    "Output of the failed checks",
+                    "\n\n".join(f"{_md.code_span(c.command)}\n\n{_md.code_block(c.output_tail, tail)}" for c in failed),
+                ),
+            ]
     if event.verdicts:
         lines += ["", "| Verifier | Verdict | Findings | Commands run |", "| --- | --- | --- | --- |"]
         lines += [_verdict_row(v) for v in event.verdicts]

@@ -37,11 +37,21 @@ class RoundReports:
             return True
         ok = True
         for number in rounds:
-            ok = d.attempt(f"post verification round {number}", partial(self._post_round, s.pull.number, number),
-                           partial(w.rounds.pop, number, None)) and ok
+            ok = (
+                d.attempt(
+                    f"post verification round {number}",
+                    partial(self._post_round, s.pull.number, number),
+                    partial(w.rounds.pop, number, None),
+                )
+                and ok
+            )
         for sha in shas:
-            ok = d.attempt(f"set the status on {sha[:12]}", partial(self._post_status, sha),
-                           partial(w.statuses.pop, sha, None)) and ok
+            ok = (
+                d.attempt(
+                    f"set the status on {sha[:12]}", partial(self._post_status, sha), partial(w.statuses.pop, sha, None)
+                )
+                and ok
+            )
         return ok
 
     def _post_round(self, pr_number: int, number: int) -> None:
@@ -56,7 +66,8 @@ class RoundReports:
 
     def _post_status(self, sha: str) -> None:
         state, text, number = self.state.want.statuses[sha]
-        self.client.create_status(sha, state=state, context=STATUS_CONTEXT, description=text,
-                                  target_url=self._urls.get(number))
+        self.client.create_status(
+            sha, state=state, context=STATUS_CONTEXT, description=text, target_url=self._urls.get(number)
+        )
         with self.state.cv:
             self.state.want.statuses.pop(sha, None)

@@ -34,8 +34,13 @@ class RunPlan:
             for event in read_events(self.store.events_path(self.run_id)):
                 state = apply(state, event)
         elif self.taken_over_from:
-            state = apply(state, ev.Notice(run_id=self.run_id, message=(
-                f"took over from run {self.taken_over_from}, whose runner stopped; continuing its branch")))
+            state = apply(
+                state,
+                ev.Notice(
+                    run_id=self.run_id,
+                    message=(f"took over from run {self.taken_over_from}, whose runner stopped; continuing its branch"),
+                ),
+            )
         return state
 
 

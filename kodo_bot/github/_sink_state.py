@@ -31,8 +31,9 @@ _KEPT = (Outcome.error, Outcome.interrupted)
 
 
 class SinkState:
-    def __init__(self, run: IssueRun, progress: ProgressState, *, pull: PullInfo | None,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, run: IssueRun, progress: ProgressState, *, pull: PullInfo | None, clock: Callable[[], datetime]
+    ) -> None:
         self.cv = threading.Condition()
         self.run, self.clock = run, clock
         #: what the progress comment shows
@@ -57,8 +58,9 @@ class SinkState:
         event = self._truthful(event, refusal)
         self.progress = apply(self.progress, event)
         self._want_after(event)
-        if should_publish(event, last_published=self.last_published, now=self.clock(),
-                          min_interval_s=self.run.min_interval_s):
+        if should_publish(
+            event, last_published=self.last_published, now=self.clock(), min_interval_s=self.run.min_interval_s
+        ):
             self.want.progress_due = True
         else:
             self.want.progress_owed = True

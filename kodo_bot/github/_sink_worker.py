@@ -18,8 +18,9 @@ from kodo_bot.github._sink_state import SinkState
 
 
 class SinkWorker:
-    def __init__(self, state: SinkState, pacing: Pacing, attempts: Attempts, reconcile: Callable[[], bool], *,
-                 background: bool) -> None:
+    def __init__(
+        self, state: SinkState, pacing: Pacing, attempts: Attempts, reconcile: Callable[[], bool], *, background: bool
+    ) -> None:
         self.state, self.pacing, self.attempts = state, pacing, attempts
         #: one pass making GitHub match the run; True if nothing failed
         self.reconcile = reconcile

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from github import GithubException, GithubRetry
@@ -26,7 +27,6 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 
 from kodo_bot.errors import GitHubError
 from kodo_bot.redact import redact
-
 
 #: what GitHub says when a workflow token may not open pull requests (a repository or organisation setting)
 ACTIONS_PR_SETTING = "Allow GitHub Actions to create and approve pull requests"
@@ -66,8 +66,16 @@ class RetryPolicy:
     @classmethod
     def fast(cls) -> RetryPolicy:
         """For tests, the demo and the benchmark against the emulator: no throttling, short waits."""
-        return cls(retries=5, backoff_s=0.05, max_wait_s=2.0, budget_s=10.0, secondary_wait_s=0.5,
-                   between_requests_s=0.0, between_writes_s=0.0, timeout_s=30)
+        return cls(
+            retries=5,
+            backoff_s=0.05,
+            max_wait_s=2.0,
+            budget_s=10.0,
+            secondary_wait_s=0.5,
+            between_requests_s=0.0,
+            between_writes_s=0.0,
+            timeout_s=30,
+        )
 
     def urllib3_retry(self, *, post: bool = True) -> GithubRetry:
         methods = {"GET", "HEAD", "PATCH", "PUT", "DELETE"} | ({"POST"} if post else set())
@@ -91,12 +99,12 @@ class _BoundedRetry(GithubRetry):
     """``GithubRetry`` with one budget for all the retries of a request: past it, the last answer stands.
     Each wait is cut to what is left of the budget, so one write never retries for longer than it."""
 
-    def __init__(self, *, budget_s: float, first_failure: float | None = None, **kwargs) -> None:
+    def __init__(self, *, budget_s: float, first_failure: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.budget_s = budget_s
         self.first_failure = first_failure
 
-    def new(self, **kw):
+    def new(self, **kw: Any) -> _BoundedRetry:
         started = self.first_failure if self.first_failure is not None else time.monotonic()
         kw.update(budget_s=self.budget_s, first_failure=started)
         return super().new(**kw)
@@ -107,7 +115,7 @@ class _BoundedRetry(GithubRetry):
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         return self._left() > 0 and super().is_retry(method, status_code, has_retry_after)
 
-    def sleep(self, response=None) -> None:
+    def sleep(self, response: Any = None) -> None:
         asked = self.get_retry_after(response) if (self.respect_retry_after_header and response) else None
         wait = asked if asked is not None else self.get_backoff_time()
         time.sleep(max(0.0, min(wait, self._left())))
@@ -144,14 +152,16 @@ class CallCounter:
 
 def transient_wait(cause: BaseException | None, policy: RetryPolicy, attempt: int) -> float | None:
     """Seconds to wait before trying again after ``cause``, or None when trying again cannot help."""
-    backoff = min(policy.max_wait_s, policy.backoff_s * (2 ** attempt))
+    backoff = min(policy.max_wait_s, policy.backoff_s * (2.0**attempt))
     if isinstance(cause, (requests.RequestException, OSError)):
         return backoff
     if not isinstance(cause, GithubException):
         return None
     headers = {k.lower(): v for k, v in (cause.headers or {}).items()}
     message = str((cause.data or {}).get("message", "")) if isinstance(cause.data, dict) else ""
-    limited = cause.status == 429 or (cause.status == 403 and ("retry-after" in headers or "rate limit" in message.lower()))
+    limited = cause.status == 429 or (
+        cause.status == 403 and ("retry-after" in headers or "rate limit" in message.lower())
+    )
     if not (cause.status >= 500 or limited):
         return None
     try:
@@ -172,33 +182,46 @@ def translate(exc: GithubException, *, what: str, permission: str, secrets: tupl
     message = redact(str(data.get("message") or exc.message or exc.data or ""), secrets).strip()
     detail = f"{exc.status} {message}".strip()
     if isinstance(exc, RateLimitExceededExceedsMaxWait):
-        return GitHubRefused(f"GitHub's rate limit is used up: it refused to {what} until a reset later than "
-                             f"kodo-bot may wait ({detail})",
-                             hint="wait for the hourly limit to reset, then add the label again; the run's work "
-                                  "is committed on its branch (a GitHub App token has a higher limit)",
-                             retry_at=time.time() + (exc.wait or 0.0))
+        return GitHubRefused(
+            f"GitHub's rate limit is used up: it refused to {what} until a reset later than "
+            f"kodo-bot may wait ({detail})",
+            hint="wait for the hourly limit to reset, then add the label again; the run's work "
+            "is committed on its branch (a GitHub App token has a higher limit)",
+            retry_at=time.time() + (exc.wait or 0.0),
+        )
     if exc.status == 401:
-        return GitHubRefused(f"GitHub rejected the token ({detail}) when trying to {what}",
-                             hint="the token is missing, expired or revoked: pass a valid `github-token`")
+        return GitHubRefused(
+            f"GitHub rejected the token ({detail}) when trying to {what}",
+            hint="the token is missing, expired or revoked: pass a valid `github-token`",
+        )
     if exc.status == 403 and _ACTIONS_PR_REFUSAL in message.lower():
-        return GitHubRefused(f"GitHub refused to {what}: this repository does not let GitHub Actions open pull "
-                             f"requests ({detail})",
-                             hint=f"turn on \"{ACTIONS_PR_SETTING}\" under Settings > Actions > General > "
-                                  "Workflow permissions (for an organisation, in its settings first), or pass "
-                                  "a GitHub App or personal access token as `github-token`")
+        return GitHubRefused(
+            f"GitHub refused to {what}: this repository does not let GitHub Actions open pull requests ({detail})",
+            hint=f'turn on "{ACTIONS_PR_SETTING}" under Settings > Actions > General > '
+            "Workflow permissions (for an organisation, in its settings first), or pass "
+            "a GitHub App or personal access token as `github-token`",
+        )
     if exc.status == 403 and "rate limit" in message.lower():
-        return GitHubError(f"GitHub kept rate-limiting the request to {what} ({detail})",
-                           hint="try again later; the run's work is committed on its branch")
+        return GitHubError(
+            f"GitHub kept rate-limiting the request to {what} ({detail})",
+            hint="try again later; the run's work is committed on its branch",
+        )
     if exc.status == 403:
-        return GitHubRefused(f"the token cannot {what} ({detail}): grant `{permission}`",
-                             hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)")
+        return GitHubRefused(
+            f"the token cannot {what} ({detail}): grant `{permission}`",
+            hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)",
+        )
     if exc.status == 404:
-        return GitHubRefused(f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
-                             f"see it (grant `{permission}`)",
-                             hint="check the repository name and the token's access to it")
+        return GitHubRefused(
+            f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
+            f"see it (grant `{permission}`)",
+            hint="check the repository name and the token's access to it",
+        )
     if exc.status >= 500:
-        return GitHubError(f"GitHub kept failing ({detail}) when trying to {what}, after retries",
-                           hint="GitHub may be having an incident; try again later")
+        return GitHubError(
+            f"GitHub kept failing ({detail}) when trying to {what}, after retries",
+            hint="GitHub may be having an incident; try again later",
+        )
     errors = data.get("errors")
     if errors:
         detail += f": {redact(str(errors), secrets)[:500]}"

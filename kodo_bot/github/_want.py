@@ -28,8 +28,9 @@ class Want:
 
     def busy(self) -> bool:
         """Anything to do now, rather than on the progress or heartbeat timer."""
-        return bool(self.progress_due or self.push or self.rounds or self.statuses or self.final_steps
-                    or self.issue_check)
+        return bool(
+            self.progress_due or self.push or self.rounds or self.statuses or self.final_steps or self.issue_check
+        )
 
     def pr_items(self) -> list[str]:
         return [f"verdicts of round {r}" for r in self.rounds] + [f"status on {s[:12]}" for s in self.statuses]

@@ -33,17 +33,20 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.IssueComment import IssueComment
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+from github.Requester import Requester
 from pydantic import SecretStr
 
 from kodo_bot.errors import GitHubError
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
 from kodo_bot.redact import redact
-
-_UNKNOWN = object()
 
 #: the permission each kind of write needs, as a workflow's ``permissions:`` block spells it
 PERM_ISSUES = "issues: write"
@@ -92,12 +95,23 @@ class PullInfo:
     head_ref: str
 
 
+#: PyGithub's private per-request method (name-mangled), the one place every request passes
+_REQUEST_ENCODE = "_Requester__requestEncode"
+
+
 class GitHubClient:
     """One repository on one GitHub (or GHES, or the emulator), through PyGithub. Thread-safe: the sink's
     worker thread and the engine's stop check share it, one request at a time."""
 
-    def __init__(self, *, token: str | SecretStr, repo: str, api_url: str = "https://api.github.com",
-                 retry: RetryPolicy | None = None, counter: CallCounter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | SecretStr,
+        repo: str,
+        api_url: str = "https://api.github.com",
+        retry: RetryPolicy | None = None,
+        counter: CallCounter | None = None,
+    ) -> None:
         self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
         if not self._token:
             raise GitHubError("no GitHub token", hint="set GITHUB_TOKEN (or GH_TOKEN)")
@@ -110,7 +124,8 @@ class GitHubClient:
         # and a blind retry would post it twice. It gets no transport retry; ``create_comment`` looks first.
         self._gh_once, self._repo_once = self._connect(policy.urllib3_retry(post=False))
         self._lock = threading.RLock()
-        self._viewer: str | None | object = _UNKNOWN
+        self._viewer: str | None = None
+        self._viewer_known = False
         self._paced = False
         self._last_request = self._last_write = 0.0
 
@@ -134,30 +149,36 @@ class GitHubClient:
         if verb != "GET":
             self._last_write = now
 
-    def _connect(self, retry: GithubRetry):
+    def _connect(self, retry: GithubRetry) -> tuple[Github, Repository]:
         p = self.policy
         # PyGithub's own pacing is off: ours (``_pace``) starts only once the first comment is up.
         gh = Github(
-            base_url=self.api_url, auth=Auth.Token(self._token), retry=retry, timeout=p.timeout_s, per_page=100,
-            lazy=True, seconds_between_requests=None, seconds_between_writes=None,
+            base_url=self.api_url,
+            auth=Auth.Token(self._token),
+            retry=retry,
+            timeout=p.timeout_s,
+            per_page=100,
+            lazy=True,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
         )
         self._hook_counter(gh.requester)
         return gh, gh.get_repo(self.repo_name)
 
-    def _hook_counter(self, requester) -> None:
+    def _hook_counter(self, requester: Requester) -> None:
         # Every request PyGithub makes (REST, GraphQL, pagination) passes through this private method once,
         # retries happening below it in urllib3. With lazy=True every object shares this requester. Pinned
         # by the PyGithub<3 requirement; tests fail loudly if PyGithub renames it.
-        inner = requester._Requester__requestEncode  # noqa: SLF001
-        prefix = requests.utils.urlparse(self.api_url).path.rstrip("/")
+        inner = getattr(requester, _REQUEST_ENCODE)
+        prefix = urlparse(self.api_url).path.rstrip("/")
 
-        def counted(cnx, verb, url, *args, **kwargs):
-            path = requests.utils.urlparse(url).path if "://" in url else url
+        def counted(cnx: Any, verb: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            path = urlparse(url).path if "://" in url else url
             self.counter.record(verb, path.removeprefix(prefix) or "/", self.repo_name)
             self._pace(verb)
             return inner(cnx, verb, url, *args, **kwargs)
 
-        requester._Requester__requestEncode = counted  # noqa: SLF001
+        setattr(requester, _REQUEST_ENCODE, counted)
 
     def close(self) -> None:
         for gh in (self._gh, self._gh_once):
@@ -176,15 +197,16 @@ class GitHubClient:
 
     def viewer_login(self) -> str | None:
         """The token's own login, or None for an installation token (GitHub refuses ``GET /user`` to those)."""
-        if self._viewer is not _UNKNOWN:
+        if self._viewer_known:
             return self._viewer
         try:
             with self._lock:
-                self._viewer = self._gh.get_user().login
+                self._viewer = str(self._gh.get_user().login)
         except GithubException as exc:
             if exc.status not in (403, 404):
                 raise self._translate(exc, "read the token's user", PERM_METADATA) from None
             self._viewer = None
+        self._viewer_known = True
         return self._viewer
 
     def permission(self, login: str) -> str | None:
@@ -192,7 +214,8 @@ class GitHubClient:
         try:
             with self._lock:
                 _, data = self._gh.requester.requestJsonAndCheck(
-                    "GET", f"{self._repo.url}/collaborators/{login}/permission")
+                    "GET", f"{self._repo.url}/collaborators/{login}/permission"
+                )
         except GithubException as exc:
             if exc.status == 404:
                 return None  # not a collaborator (or no such user): no permission
@@ -204,17 +227,23 @@ class GitHubClient:
         with self._call(f"read issue #{number}", "issues: read"):
             i = self._repo.get_issue(number)
             return IssueInfo(
-                number=i.number, title=i.title or "", body=i.body or "", state=i.state,
-                labels=tuple(label.name for label in i.labels), author=i.user.login if i.user else "",
-                is_pull_request=i.pull_request is not None, html_url=i.html_url,
+                number=i.number,
+                title=i.title or "",
+                body=i.body or "",
+                state=i.state,
+                labels=tuple(label.name for label in i.labels),
+                author=i.user.login if i.user else "",
+                is_pull_request=i.pull_request is not None,
+                html_url=i.html_url,
             )
 
     def comments(self, number: int) -> list[CommentInfo]:
         """Every comment on an issue or PR, oldest first (one request per 100)."""
         with self._call(f"read the comments of #{number}", "issues: read"):
             return [
-                CommentInfo(c.id, c.user.login if c.user else "", c.user.type if c.user else "User",
-                            c.body or "", c.html_url)
+                CommentInfo(
+                    c.id, c.user.login if c.user else "", c.user.type if c.user else "User", c.body or "", c.html_url
+                )
                 for c in self._repo.get_issue(number).get_comments()
             ]
 
@@ -276,8 +305,9 @@ class GitHubClient:
             try:
                 with self._call(what, PERM_ISSUES):
                     c = self._repo_once.get_issue(number).create_comment(body)
-                    return CommentInfo(c.id, c.user.login if c.user else "", c.user.type if c.user else "Bot",
-                                       c.body or "", c.html_url)
+                    return CommentInfo(
+                        c.id, c.user.login if c.user else "", c.user.type if c.user else "Bot", c.body or "", c.html_url
+                    )
             except GitHubError as exc:
                 wait = transient_wait(exc.__cause__ or exc.__context__, self.policy, attempt)
                 first_failure = first_failure or time.monotonic()
@@ -318,12 +348,14 @@ class GitHubClient:
         with self._call(f"edit pull request #{number}", PERM_PULLS):
             self._repo.get_pull(number).edit(body=self._clean(body))
 
-    def create_status(self, sha: str, *, state: str, context: str, description: str,
-                      target_url: str | None = None) -> None:
+    def create_status(
+        self, sha: str, *, state: str, context: str, description: str, target_url: str | None = None
+    ) -> None:
         with self._call(f"set the {context} status", PERM_STATUSES):
             extra = {"target_url": target_url} if target_url else {}
-            self._repo.get_commit(sha).create_status(state=state, context=context,
-                                                     description=description[:140], **extra)
+            self._repo.get_commit(sha).create_status(
+                state=state, context=context, description=description[:140], **extra
+            )
 
     def mark_ready(self, pull: PullInfo) -> None:
         """GraphQL ``markPullRequestReadyForReview``: REST cannot take a PR out of draft."""
@@ -331,7 +363,8 @@ class GitHubClient:
             # PyGithub's PullRequest.mark_ready_for_review sends this same mutation, but needs the PR's node id
             # from a fetch; we already hold it from creating or finding the PR.
             self._gh.requester.graphql_named_mutation(
-                mutation_name="markPullRequestReadyForReview", mutation_input={"pullRequestId": pull.node_id},
+                mutation_name="markPullRequestReadyForReview",
+                mutation_input={"pullRequestId": pull.node_id},
                 output_schema="clientMutationId pullRequest { isDraft }",
             )
 
@@ -357,10 +390,17 @@ class GitHubClient:
         return translate(exc, what=what, permission=permission, secrets=self.secrets)
 
 
-def _pull(p) -> PullInfo:
+def _pull(p: PullRequest) -> PullInfo:
     return PullInfo(p.number, p.node_id, p.html_url, bool(p.draft), p.head.ref)
 
 
 __all__ = [
-    "CallCounter", "CommentInfo", "GitHubClient", "IssueInfo", "PullInfo", "RepoInfo", "RetryPolicy", "translate",
+    "CallCounter",
+    "CommentInfo",
+    "GitHubClient",
+    "IssueInfo",
+    "PullInfo",
+    "RepoInfo",
+    "RetryPolicy",
+    "translate",
 ]

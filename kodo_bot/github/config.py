@@ -12,7 +12,7 @@ environment, or merge in the action's inputs: the caller does those and decides 
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
@@ -60,7 +60,7 @@ def _team_kind(value: Any) -> str | None:
 
 
 TeamSetting = Annotated[
-    Union[Annotated[str, Tag("path")], Annotated[Team, Tag("inline")]],
+    Annotated[str, Tag("path")] | Annotated[Team, Tag("inline")],
     Discriminator(
         _team_kind,
         custom_error_type="team_setting",
@@ -158,15 +158,11 @@ def parse_kodo_config(text: str | None, source: str = DEFAULT_CONFIG_PATH) -> Ko
     if data is None:  # only comments
         return KodoConfig()
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source} must be a mapping of settings (label:, budgets:, ...), not {type(data).__name__}"
-        )
+        raise ConfigError(f"{source} must be a mapping of settings (label:, budgets:, ...), not {type(data).__name__}")
     try:
         return KodoConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{source} is invalid:\n{format_validation_error(exc)}", hint=_hint(exc)
-        ) from exc
+        raise ConfigError(f"{source} is invalid:\n{format_validation_error(exc)}", hint=_hint(exc)) from exc
 
 
 def _hint(exc: ValidationError) -> str | None:

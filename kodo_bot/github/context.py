@@ -95,7 +95,7 @@ class _Issue(_Loose):
     state: Literal["open", "closed"]
     user: _User | None = None
     # present (an object) when the "issue" is a pull request
-    pull_request: dict | None = None
+    pull_request: dict[str, Any] | None = None
 
 
 class _IssuesLabeled(_Loose):
@@ -149,7 +149,9 @@ def _trigger(repo: _Repo, issue: _Issue, label: _Label, sender: _User, *, is_pr:
         issue_body=issue.body or "",
         issue_state=issue.state,
         issue_author=issue.user.login if issue.user else "",
-        default_branch=repo.default_branch, clone_url=repo.clone_url, repo_html_url=repo.html_url,
+        default_branch=repo.default_branch,
+        clone_url=repo.clone_url,
+        repo_html_url=repo.html_url,
     )
 
 
@@ -181,7 +183,8 @@ def parse_event(event_name: str, payload: Mapping[str, Any] | bytes | str) -> Tr
         raise UserError(f"the {event_name!r} payload has no 'action' field", hint="GitHub always sends one")
     results = _events.dispatch(event_name, data)
     if results:
-        return results[0]
+        first: LabelTrigger | Ignored = results[0]
+        return first
     return Ignored(reason=_ignored_reason(event))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -29,6 +29,7 @@ from kodo_bot.engine.events import EventSink
 from kodo_bot.errors import KodoError
 from kodo_bot.github import render
 from kodo_bot.github.client import GitHubClient, RetryPolicy
+from kodo_bot.github.config import DEFAULT_CONFIG_PATH
 from kodo_bot.github.context import ActionsContext, Ignored, parse_event
 from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
 from kodo_bot.github.run_inputs import RunOverrides
@@ -55,19 +56,30 @@ class BotSettings:
     def retry(self) -> RetryPolicy:
         return RetryPolicy.fast() if self.fast else RetryPolicy()
 
-    def options(self, *, job_url: str | None, attempt_id: str, manual: bool,
-                deadline: float | None = None) -> HandleOptions:
-        timers = {"retry_s": 0.2, "drain_s": 20.0, "claim_settle_s": 3.0, "write_retry_s": 5.0} if self.fast else {}
-        return HandleOptions(
-            work_root=self.work_root, runner=self.runner, job_url=job_url, attempt_id=attempt_id, deadline=deadline,
-            overrides=self.overrides, bot_login=self.bot_login, manual=manual, label=self.label,
-            extra_sinks=self.extra_sinks, **({"config_path": self.config_path} if self.config_path else {}),
-            **timers,
+    def options(
+        self, *, job_url: str | None, attempt_id: str, manual: bool, deadline: float | None = None
+    ) -> HandleOptions:
+        options = HandleOptions(
+            work_root=self.work_root,
+            runner=self.runner,
+            job_url=job_url,
+            attempt_id=attempt_id,
+            deadline=deadline,
+            overrides=self.overrides,
+            bot_login=self.bot_login,
+            manual=manual,
+            label=self.label,
+            extra_sinks=self.extra_sinks,
+            config_path=self.config_path or DEFAULT_CONFIG_PATH,
         )
+        if self.fast:
+            options = replace(options, retry_s=0.2, drain_s=20.0, claim_settle_s=3.0, write_retry_s=5.0)
+        return options
 
 
-def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Callable[[], Backends],
-               out: TextIO) -> int:
+def run_action(
+    ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Callable[[], Backends], out: TextIO
+) -> int:
     """Handle the event that started the job. ``backends`` is called once a run is about to start."""
     trigger = parse_event(ctx.event_name, payload)
     if isinstance(trigger, Ignored):
@@ -79,28 +91,47 @@ def run_action(ctx: ActionsContext, payload: bytes, settings: BotSettings, backe
         token = ctx.require_token()
         client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
         try:
-            options = settings.options(job_url=ctx.run_url, attempt_id=f"actions-{ctx.run_id or 'local'}",
-                                       manual=False, deadline=ctx.job_deadline)
+            options = settings.options(
+                job_url=ctx.run_url,
+                attempt_id=f"actions-{ctx.run_id or 'local'}",
+                manual=False,
+                deadline=ctx.job_deadline,
+            )
             result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
         finally:
             client.close()
     except KodoError as exc:
         # Later steps of the workflow read the outputs: say it ended in an error before cli.py reports it.
         _write_outputs(ctx, run_id="", outcome="error", pr_number=None)
-        _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=trigger.issue_number,
-                                                       note=f"kodo-bot failed: {exc}"))
+        _write_summary(
+            ctx,
+            render.render_step_summary(
+                repo=ctx.repository, issue_number=trigger.issue_number, note=f"kodo-bot failed: {exc}"
+            ),
+        )
         raise
     _report(result, out, secrets=(token.get_secret_value(),))
-    _write_outputs(ctx, run_id=result.run_id if result.status == "finished" else "",
-                   outcome=result.outcome.value if result.outcome else result.status, pr_number=result.pr_number)
+    _write_outputs(
+        ctx,
+        run_id=(result.run_id or "") if result.status == "finished" else "",
+        outcome=result.outcome.value if result.outcome else result.status,
+        pr_number=result.pr_number,
+    )
     _write_summary(ctx, _summary(ctx.repository, result))
     _copy_log(result, settings.runs_dir)
     _tidy(settings.work_root)
     return result.exit_code
 
 
-def run_handle(repo: str, issue: int, token: SecretStr, api_url: str, settings: BotSettings,
-               backends: Callable[[], Backends], out: TextIO) -> int:
+def run_handle(
+    repo: str,
+    issue: int,
+    token: SecretStr,
+    api_url: str,
+    settings: BotSettings,
+    backends: Callable[[], Backends],
+    out: TextIO,
+) -> int:
     """``kodo-bot handle --issue N --repo OWNER/NAME``: as if the token's holder had labelled the issue."""
     client = GitHubClient(token=token, repo=repo, api_url=api_url, retry=settings.retry())
     try:
@@ -120,8 +151,12 @@ def _report(result: HandleResult, out: TextIO, *, secrets: tuple[str, ...]) -> N
         lines[0] += f" ({result.outcome.value})"
     if result.message:
         lines.append(f"  {result.message}")
-    for label, value in (("run", result.run_id), ("pull request", result.pr_url),
-                         ("progress comment", result.progress_url), ("log", result.log_path)):
+    for label, value in (
+        ("run", result.run_id),
+        ("pull request", result.pr_url),
+        ("progress comment", result.progress_url),
+        ("log", result.log_path),
+    ):
         if value and (result.status == "finished" or label == "progress comment"):
             lines.append(f"  {label}: {value}")
     lines += [f"  GitHub refused: {refusal}" for refusal in result.refusals if refusal not in result.message]
@@ -133,11 +168,18 @@ def _report(result: HandleResult, out: TextIO, *, secrets: tuple[str, ...]) -> N
 def _summary(repo: str, result: HandleResult) -> str:
     if result.finished is None:
         note = f"{result.status}: {result.message}" if result.message else result.status
-        return render.render_step_summary(repo=repo, issue_number=result.issue_number, note=note,
-                                          progress_url=result.progress_url)
-    return render.render_step_summary(repo=repo, issue_number=result.issue_number, finished=result.finished,
-                                      pr_url=result.pr_url, progress_url=result.progress_url,
-                                      refusals=result.refusals, undelivered=result.undelivered)
+        return render.render_step_summary(
+            repo=repo, issue_number=result.issue_number, note=note, progress_url=result.progress_url
+        )
+    return render.render_step_summary(
+        repo=repo,
+        issue_number=result.issue_number,
+        finished=result.finished,
+        pr_url=result.pr_url,
+        progress_url=result.progress_url,
+        refusals=result.refusals,
+        undelivered=result.undelivered,
+    )
 
 
 def _write_outputs(ctx: ActionsContext, *, run_id: str, outcome: str, pr_number: int | None) -> None:

@@ -40,8 +40,14 @@ from kodo_bot.redact import redact
 class GitRemote:
     """The target repository's git remote (``clone_url`` from the REST API) and how to authenticate to it."""
 
-    def __init__(self, url: str, token: str | SecretStr | None, *, base_env: Mapping[str, str] | None = None,
-                 timeout_s: float = 600) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | SecretStr | None,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        timeout_s: float = 600,
+    ) -> None:
         self.url = url
         self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
         self._base_env = dict(os.environ if base_env is None else base_env)
@@ -56,16 +62,29 @@ class GitRemote:
         """
         if (dest / ".git").is_dir():
             with self._one_shot(dest) as scratch:
-                self._git(["fetch", "--quiet", self.url, "+refs/heads/*:refs/remotes/origin/*"], cwd=scratch,
-                          what="fetch")
-                self._git(["fetch", "--quiet", "--prune", "--no-tags", str(scratch),
-                           "+refs/remotes/origin/*:refs/remotes/origin/*"], cwd=dest, what="fetch", auth=False)
+                self._git(
+                    ["fetch", "--quiet", self.url, "+refs/heads/*:refs/remotes/origin/*"], cwd=scratch, what="fetch"
+                )
+                self._git(
+                    [
+                        "fetch",
+                        "--quiet",
+                        "--prune",
+                        "--no-tags",
+                        str(scratch),
+                        "+refs/remotes/origin/*:refs/remotes/origin/*",
+                    ],
+                    cwd=dest,
+                    what="fetch",
+                    auth=False,
+                )
             self._git(["checkout", "--quiet", "--force", default_branch], cwd=dest, what="check out", auth=False)
             self._git(["reset", "--quiet", "--hard", f"origin/{default_branch}"], cwd=dest, what="update", auth=False)
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self._git(["clone", "--quiet", "--branch", default_branch, "--", self.url, str(dest)], cwd=dest.parent,
-                  what="clone")
+        self._git(
+            ["clone", "--quiet", "--branch", default_branch, "--", self.url, str(dest)], cwd=dest.parent, what="clone"
+        )
         return dest
 
     def track_branch(self, clone: Path, branch: str) -> bool:
@@ -74,19 +93,39 @@ class GitRemote:
         A local branch that is already there is left alone: it may be ahead of the remote (commits of an
         interrupted run that were never pushed), and those must not be lost.
         """
-        if self._git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=clone, what="inspect",
-                     auth=False, check=False).returncode == 0:
+        if (
+            self._git(
+                ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                cwd=clone,
+                what="inspect",
+                auth=False,
+                check=False,
+            ).returncode
+            == 0
+        ):
             return True
-        if self._git(["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"], cwd=clone,
-                     what="inspect", auth=False, check=False).returncode != 0:
+        if (
+            self._git(
+                ["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
+                cwd=clone,
+                what="inspect",
+                auth=False,
+                check=False,
+            ).returncode
+            != 0
+        ):
             return False
         self._git(["branch", "--quiet", branch, f"origin/{branch}"], cwd=clone, what="create the branch", auth=False)
         return True
 
     def remote_branches(self, clone: Path, prefix: str) -> list[str]:
         """Branches on the remote (as of the last fetch) whose names start with ``prefix``."""
-        out = self._git(["for-each-ref", "--format=%(refname:strip=3)", f"refs/remotes/origin/{prefix}*"],
-                        cwd=clone, what="list branches", auth=False)
+        out = self._git(
+            ["for-each-ref", "--format=%(refname:strip=3)", f"refs/remotes/origin/{prefix}*"],
+            cwd=clone,
+            what="list branches",
+            auth=False,
+        )
         return [line for line in out.stdout.splitlines() if line and line != "HEAD"]
 
     def push(self, clone: Path, branch: str) -> str:
@@ -95,8 +134,11 @@ class GitRemote:
         sha = self._git(["rev-parse", f"refs/heads/{branch}"], cwd=clone, what="inspect", auth=False).stdout.strip()
         # To the URL we hold, not to whatever `origin` says, from a repository no agent has seen.
         with self._one_shot(clone) as scratch:
-            self._git(["push", "--quiet", "--porcelain", self.url, f"{sha}:refs/heads/{branch}"], cwd=scratch,
-                      what=f"push {branch}")
+            self._git(
+                ["push", "--quiet", "--porcelain", self.url, f"{sha}:refs/heads/{branch}"],
+                cwd=scratch,
+                what=f"push {branch}",
+            )
         return sha
 
     # ------------------------------------------------------------------ plumbing
@@ -107,8 +149,14 @@ class GitRemote:
             basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
             header = [("http.extraHeader", f"AUTHORIZATION: basic {basic}")]
         env = git_env(self._base_env, config=header)
-        env.update({"GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-                    "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL})
+        env.update(
+            {
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            }
+        )
         return env
 
     @contextmanager
@@ -128,14 +176,24 @@ class GitRemote:
         basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
         return (self._token, basic)
 
-    def _git(self, args: list[str], *, cwd: Path, what: str, auth: bool = True,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, args: list[str], *, cwd: Path, what: str, auth: bool = True, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            proc = subprocess.run(["git", *args], cwd=cwd, env=self.env(auth=auth), capture_output=True, text=True,
-                                  timeout=self.timeout_s, check=False)
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=cwd,
+                env=self.env(auth=auth),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            raise GitHubError(f"git could not {what} within {self.timeout_s:.0f} s",
-                              hint="check the runner's network and the repository's size") from None
+            raise GitHubError(
+                f"git could not {what} within {self.timeout_s:.0f} s",
+                hint="check the runner's network and the repository's size",
+            ) from None
         except FileNotFoundError:
             raise GitHubError("git is not installed on this runner", hint="install git (2.31 or newer)") from None
         if check and proc.returncode != 0:
@@ -143,8 +201,7 @@ class GitRemote:
             refused = _refusal(detail)
             if refused is not None:  # asking again cannot help
                 raise GitHubRefused(f"GitHub refused to let git {what}: {_gist(detail)}", hint=refused)
-            raise GitHubError(f"git could not {what}: {detail or f'exit {proc.returncode}'}",
-                              hint=_hint(detail))
+            raise GitHubError(f"git could not {what}: {detail or f'exit {proc.returncode}'}", hint=_hint(detail))
         return proc
 
 
@@ -153,10 +210,14 @@ def _refusal(detail: str) -> str | None:
     low = detail.lower()
     if "403" in low or "permission" in low or "denied" in low or "401" in low:
         return "grant `contents: write` under `permissions:` in the workflow (or to the token)"
-    if any(word in low for word in ("non-fast-forward", "[rejected]", "fetch first", "remote rejected",
-                                    "updates were rejected")):
-        return ("someone else pushed to the run's branch, or a rule protects it; kodo-bot does not force-push "
-                "over their work: look at the branch, then add the label again")
+    if any(
+        word in low
+        for word in ("non-fast-forward", "[rejected]", "fetch first", "remote rejected", "updates were rejected")
+    ):
+        return (
+            "someone else pushed to the run's branch, or a rule protects it; kodo-bot does not force-push "
+            "over their work: look at the branch, then add the label again"
+        )
     return None
 
 

@@ -26,14 +26,10 @@ DEFAULT_MAX_CHARS = 20_000
 
 _HTML_COMMENT = re.compile(r"<!--.*?(?:--!?>|\Z)", re.DOTALL)
 # "[//]: # (text)", "[comment]: <> (text)": link reference definitions render as nothing at all.
-_MD_COMMENT = re.compile(
-    r"^ {0,3}\[[^\]\n]*\]:[ \t]*(?:#|<>)[ \t]*(?:\(.*\)|\".*\"|'.*')?[ \t]*$", re.MULTILINE
-)
+_MD_COMMENT = re.compile(r"^ {0,3}\[[^\]\n]*\]:[ \t]*(?:#|<>)[ \t]*(?:\(.*\)|\".*\"|'.*')?[ \t]*$", re.MULTILINE)
 # Invisible characters that are not in category Cf: Hangul fillers, the combining grapheme joiner,
 # Mongolian free variation selectors and the variation selectors.
-_INVISIBLE_EXTRA = re.compile(
-    "[\u115f\u1160\u3164\uffa0\u034f\u180b-\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]"
-)
+_INVISIBLE_EXTRA = re.compile("[\u115f\u1160\u3164\uffa0\u034f\u180b-\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 _SLUG_MAX = 40
 
 
@@ -98,18 +94,18 @@ def build_goal_text(
     left_out = sum(1 for c in comments if not c.trusted and not c.own)
     originals = [title, body or "", *(c.body for c in trusted)]
     cleaned = [strip_hidden(t) for t in originals]
-    hidden = sum(len(_newlines(o)) - len(c) for o, c in zip(originals, cleaned))
+    hidden = sum(len(_newlines(o)) - len(c) for o, c in zip(originals, cleaned, strict=True))
 
     clean_title = " ".join(cleaned[0].split()) or "(untitled issue)"
     header, footer = f"# {clean_title}", _left_out_note(left_out)
     # A comment that was nothing but hidden content says nothing: leave it out without a heading.
-    kept = [(c, t.strip()) for c, t in zip(trusted, cleaned[2:]) if t.strip()]
+    kept = [(c, t.strip()) for c, t in zip(trusted, cleaned[2:], strict=True) if t.strip()]
     headings = [_comment_heading(c) + "\n\n" for c, _ in kept]
     parts = [cleaned[1].strip(), *(t for _, t in kept)]
 
     def assemble(texts: list[str], truncated: bool) -> str:
         sections = [header, texts[0]] if texts[0] else [header]
-        sections += [h + t for h, t in zip(headings, texts[1:])]
+        sections += [h + t for h, t in zip(headings, texts[1:], strict=True)]
         sections += [footer] if footer else []
         sections += [_CUT_NOTE_ALL] if truncated else []
         return "\n\n".join(sections)
@@ -159,7 +155,7 @@ def _fit(parts: list[str], budget: int) -> tuple[list[str], bool]:
         return parts, False
     shares = _fair_shares([len(p) for p in parts], budget)
     out = []
-    for part, share in zip(parts, shares):
+    for part, share in zip(parts, shares, strict=True):
         if len(part) <= share:
             out.append(part)
             continue

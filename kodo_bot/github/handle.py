@@ -117,9 +117,15 @@ class HandleResult:
         return EXIT_BAD_INPUT if self.status == "invalid_config" else 0
 
 
-def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: SecretStr,
-                   backends: Callable[[], Backends], options: HandleOptions,
-                   clock: Callable[[], datetime] = utcnow) -> HandleResult:
+def handle_trigger(
+    trigger: LabelTrigger,
+    *,
+    client: GitHubClient,
+    token: SecretStr,
+    backends: Callable[[], Backends],
+    options: HandleOptions,
+    clock: Callable[[], datetime] = utcnow,
+) -> HandleResult:
     """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``.
 
     ``backends`` is called only once the progress comment is up: building them imports the agent and model
@@ -141,8 +147,14 @@ def handle_trigger(trigger: LabelTrigger, *, client: GitHubClient, token: Secret
         return held
     found = _Found(trigger, held, permission, config, repo.default_branch)
     started = _first_word(found, client, options, clock, repo.full_name)
-    result = HandleResult("finished", "", n, run_id=started.plan.run_id, progress_url=started.comment.html_url,
-                          first_comment_s=time.monotonic() - began)
+    result = HandleResult(
+        "finished",
+        "",
+        n,
+        run_id=started.plan.run_id,
+        progress_url=started.comment.html_url,
+        first_comment_s=time.monotonic() - began,
+    )
     wiring = Wiring(client, GitRemote(repo.clone_url, token), backends, clock, options.extra_sinks)
     _conclude(result, run_on_issue(_job(found, started, client, options), wiring))
     return result
@@ -171,8 +183,14 @@ class _Found:
     default_branch: str
 
 
-def _hold_issue(client: GitHubClient, n: int, default_branch: str, config: KodoConfig, options: HandleOptions,
-                clock: Callable[[], datetime]) -> _Held | HandleResult:
+def _hold_issue(
+    client: GitHubClient,
+    n: int,
+    default_branch: str,
+    config: KodoConfig,
+    options: HandleOptions,
+    clock: Callable[[], datetime],
+) -> _Held | HandleResult:
     """Read the lease, then take the claim (``lease``); a live run or a lost race is a ``duplicate``."""
 
     def own_of(comments: list[CommentInfo]) -> list[CommentInfo]:
@@ -183,8 +201,14 @@ def _hold_issue(client: GitHubClient, n: int, default_branch: str, config: KodoC
     check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
     if check.state == "live":
         return _duplicate(n, check)
-    claim = take_claim(client, n, check, sha=client.head_sha(default_branch), settle_s=options.claim_settle_s,
-                       reread=lambda: own_of(client.comments(n)))
+    claim = take_claim(
+        client,
+        n,
+        check,
+        sha=client.head_sha(default_branch),
+        settle_s=options.claim_settle_s,
+        reread=lambda: own_of(client.comments(n)),
+    )
     if claim is None:
         return _duplicate(n, check)
     return _Held(issue, comments, own, check, claim)
@@ -197,8 +221,9 @@ def _repo_info(client: GitHubClient, trigger: LabelTrigger) -> RepoInfo:
     return client.repo_info()
 
 
-def _decide(client: GitHubClient, trigger: LabelTrigger, config: KodoConfig,
-            options: HandleOptions) -> tuple[str | None, Start | Refuse | Ignore]:
+def _decide(
+    client: GitHubClient, trigger: LabelTrigger, config: KodoConfig, options: HandleOptions
+) -> tuple[str | None, Start | Refuse | Ignore]:
     """The sender's permission (asked only when it matters) and the trust decision."""
     if options.manual and not trigger.sender_login:
         # By hand with an App/Actions token: whoever holds a token for this repository is the operator.
@@ -207,8 +232,13 @@ def _decide(client: GitHubClient, trigger: LabelTrigger, config: KodoConfig,
     return permission, decide_trigger(trigger, permission, config)
 
 
-def _reply_instead(client: GitHubClient, trigger: LabelTrigger, decision: Start | Refuse | Ignore,
-                   config_error: ConfigError | None, options: HandleOptions) -> HandleResult | None:
+def _reply_instead(
+    client: GitHubClient,
+    trigger: LabelTrigger,
+    decision: Start | Refuse | Ignore,
+    config_error: ConfigError | None,
+    options: HandleOptions,
+) -> HandleResult | None:
     """Ignore, refuse (one polite comment, the label off), or report broken settings; None: go on."""
     n = trigger.issue_number
     if isinstance(decision, Ignore):
@@ -237,21 +267,33 @@ def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:
     """``kodo-bot handle --issue N``: the issue as if its holder of the token had just labelled it."""
     issue = client.issue(number)
     return LabelTrigger(
-        repo=client.repo_name, issue_number=number, label="", sender_login=client.viewer_login() or "",
-        is_pull_request=issue.is_pull_request, issue_title=issue.title, issue_body=issue.body,
-        issue_state="closed" if issue.state == "closed" else "open", issue_author=issue.author,
+        repo=client.repo_name,
+        issue_number=number,
+        label="",
+        sender_login=client.viewer_login() or "",
+        is_pull_request=issue.is_pull_request,
+        issue_title=issue.title,
+        issue_body=issue.body,
+        issue_state="closed" if issue.state == "closed" else "open",
+        issue_author=issue.author,
     )
 
 
-def _first_word(found: _Found, client: GitHubClient, options: HandleOptions, clock: Callable[[], datetime],
-                repo: str) -> Started:
+def _first_word(
+    found: _Found, client: GitHubClient, options: HandleOptions, clock: Callable[[], datetime], repo: str
+) -> Started:
     """Which run, then the first sign of life: the progress comment (the lease) and ``kodo:running``."""
     held, n = found.held, found.trigger.issue_number
     plan = plan_run(options.work_root, repo, n, held.check)
     progress = plan.progress(n, options.job_url).model_copy(update={"claim": held.claim})
     body = render.render_progress(progress, now=clock(), runner=options.runner)
-    comment = acquire(client, n, body, held.check.progress if held.check.state == "stale" else None,
-                      extra_labels=(found.trigger.label,) if options.manual else ())
+    comment = acquire(
+        client,
+        n,
+        body,
+        held.check.progress if held.check.state == "stale" else None,
+        extra_labels=(found.trigger.label,) if options.manual else (),
+    )
     client.pace()  # the first word is out: from here on, GitHub's pacing for bots
     release_claim(client, n, held.claim - 1)
     for label in _earlier_outcomes(held.issue.labels):
@@ -265,11 +307,20 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
     goal = issue_goal(client, held.issue, held.comments, held.own, found.trigger, found.permission, config)
     n = held.issue.number
     run = IssueRun(
-        issue_number=n, branch=branch_name(n, held.issue.title), base=found.default_branch, title=goal.title,
-        goal=goal.text, trigger_label=config.label, runner=options.runner, job_url=options.job_url,
+        issue_number=n,
+        branch=branch_name(n, held.issue.title),
+        base=found.default_branch,
+        title=goal.title,
+        goal=goal.text,
+        trigger_label=config.label,
+        runner=options.runner,
+        job_url=options.job_url,
         min_interval_s=config.progress_min_interval_s if options.min_interval_s is None else options.min_interval_s,
-        heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3), retry_s=options.retry_s,
-        drain_s=options.drain_s, write_retry_s=options.write_retry_s, deadline=options.deadline,
+        heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3),
+        retry_s=options.retry_s,
+        drain_s=options.drain_s,
+        write_retry_s=options.write_retry_s,
+        deadline=options.deadline,
     )
     return Job(started, run, goal, config, options.overrides, held.own)
 
@@ -307,8 +358,10 @@ def _load_config(client: GitHubClient, options: HandleOptions, ref: str) -> tupl
 
 def _config_error_comment(error: ConfigError, options: HandleOptions) -> str:
     hint = f"\n\n{error.hint}" if error.hint else ""
-    return (f"{render_marker(options.attempt_id or 'config', 'outcome')}\n"
-            f"kodo-bot did not start: `{options.config_path}` on the default branch is invalid.\n\n"
-            f"```\n{error}\n```{hint}\n\n"
-            "**What to do:** fix the file on the default branch, then add the label again. "
-            "I removed it and labelled the issue `kodo:failed`.")
+    return (
+        f"{render_marker(options.attempt_id or 'config', 'outcome')}\n"
+        f"kodo-bot did not start: `{options.config_path}` on the default branch is invalid.\n\n"
+        f"```\n{error}\n```{hint}\n\n"
+        "**What to do:** fix the file on the default branch, then add the label again. "
+        "I removed it and labelled the issue `kodo:failed`."
+    )

@@ -34,11 +34,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from kodo_bot.errors import GitHubError
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
 from kodo_bot.github.config import LABEL_RUNNING
-from kodo_bot.errors import GitHubError
 from kodo_bot.github.markers import Lease, LeaseState, find_claim, find_lease, find_marker, lease_state
 
 log = logging.getLogger(__name__)
@@ -85,12 +85,19 @@ def inspect_lease(issue: IssueInfo, own: list[CommentInfo], *, now: datetime, st
         return LeaseCheck("none", None, progress)
     # Still labelled running but no lease: the run was interrupted (Ctrl-C, a cancelled job) and said so
     # in its last edit. Nobody is working on it; the next trigger resumes it.
-    run = find_marker(progress.body, "progress").run
-    return LeaseCheck("stale", Lease(run=run, heartbeat=datetime.min.replace(tzinfo=timezone.utc)), progress)
+    marker = find_marker(progress.body, "progress")
+    assert marker is not None  # latest_progress picks only comments that carry one
+    return LeaseCheck("stale", Lease(run=marker.run, heartbeat=datetime.min.replace(tzinfo=UTC)), progress)
 
 
-def acquire(client: GitHubClient, issue_number: int, progress_body: str, existing: CommentInfo | None, *,
-            extra_labels: tuple[str, ...] = ()) -> CommentInfo:
+def acquire(
+    client: GitHubClient,
+    issue_number: int,
+    progress_body: str,
+    existing: CommentInfo | None,
+    *,
+    extra_labels: tuple[str, ...] = (),
+) -> CommentInfo:
     """Take the lease: the progress comment first (the first thing a waiting person sees), then the label.
 
     A takeover edits the earlier progress comment, so an issue keeps one progress comment however many
@@ -109,8 +116,15 @@ def claim_ref(issue_number: int, number: int) -> str:
     return f"refs/kodo/claims/issue-{issue_number}/{number}"
 
 
-def take_claim(client: GitHubClient, issue_number: int, check: LeaseCheck, *, sha: str, settle_s: float,
-               reread: Callable[[], list[CommentInfo]]) -> int | None:
+def take_claim(
+    client: GitHubClient,
+    issue_number: int,
+    check: LeaseCheck,
+    *,
+    sha: str,
+    settle_s: float,
+    reread: Callable[[], list[CommentInfo]],
+) -> int | None:
     """The claim number this trigger won, or None when another trigger holds the issue (see the module
     docstring). ``sha`` is any commit in the repository (a ref must point at one); ``reread`` returns the
     bot's own comments as they are now."""
@@ -121,8 +135,9 @@ def take_claim(client: GitHubClient, issue_number: int, check: LeaseCheck, *, sh
     latest = latest_progress(reread())
     if latest is not None and find_claim(latest.body) >= number:
         return None  # the winner is at work
-    log.warning("claim %s on issue #%s has no run behind it after %.0f s; claiming the next one",
-                number, issue_number, settle_s)
+    log.warning(
+        "claim %s on issue #%s has no run behind it after %.0f s; claiming the next one", number, issue_number, settle_s
+    )
     number += 1
     return number if client.create_ref(claim_ref(issue_number, number), sha) else None
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,18 +76,18 @@ class Lease(_Frozen):
     def _aware(cls, v: datetime) -> datetime:
         # A naive time cannot be compared with "now" across runners in different zones; GitHub and the
         # engine both speak UTC, so read a naive time as UTC rather than fail on a hand-edited marker.
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v
 
 
-def _dumps(data: dict) -> str:
+def _dumps(data: dict[str, Any]) -> str:
     text = json.dumps(data, ensure_ascii=True, separators=(", ", ": "))
     # JSON allows \\u escapes anywhere in strings; these three are the ones HTML cares about.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_marker(run: str, kind: MarkerKind, round: int | None = None) -> str:  # noqa: A002 - GitHub's word
+def render_marker(run: str, kind: MarkerKind, round: int | None = None) -> str:
     marker = Marker(run=run, kind=kind, round=round)
-    data: dict = {"run": marker.run, "kind": marker.kind}
+    data: dict[str, Any] = {"run": marker.run, "kind": marker.kind}
     if marker.round is not None:
         data["round"] = marker.round
     return f"<!-- {_PREFIX}: {_dumps(data)} -->"
@@ -113,7 +113,7 @@ def find_marker(body: str | None, kind: MarkerKind | None = None) -> Marker | No
 
 
 def render_lease(lease: Lease) -> str:
-    heartbeat = lease.heartbeat.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    heartbeat = lease.heartbeat.astimezone(UTC).isoformat().replace("+00:00", "Z")
     data = {"run": lease.run, "heartbeat": heartbeat, "runner": lease.runner}
     return f"<!-- {_LEASE_PREFIX}: {_dumps(data)} -->"
 
@@ -147,7 +147,7 @@ def lease_state(lease: Lease | None, now: datetime, stale_after_s: float) -> Lea
     if lease is None:
         return "none"
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     age_s = (now - lease.heartbeat).total_seconds()
     return "stale" if age_s > stale_after_s else "live"
 

@@ -11,7 +11,7 @@ Not here: the clock (callers pass ``now``), rendering, or talking to GitHub.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -89,9 +89,7 @@ class ProgressState(_Frozen):
         return self.outcome is not None
 
 
-def initial_state(
-    run_id: str, *, issue_number: int | None = None, job_url: str | None = None
-) -> ProgressState:
+def initial_state(run_id: str, *, issue_number: int | None = None, job_url: str | None = None) -> ProgressState:
     return ProgressState(run_id=run_id, issue_number=issue_number, job_url=job_url)
 
 
@@ -106,13 +104,17 @@ def apply(state: ProgressState, event: ev.Event) -> ProgressState:
     return state.model_copy(update=update)
 
 
-def _changes(s: ProgressState, e: ev.Event) -> dict:  # noqa: C901 - one arm per event type reads best
+def _changes(s: ProgressState, e: ev.Event) -> dict[str, Any]:
     match e:
         case ev.RunStarted():
             return {
-                "goal_title": e.goal_title, "branch": e.branch, "resumed": e.resumed,
-                "started_at": s.started_at or e.at, "max_cycles": e.max_cycles,
-                "max_cost_usd": e.max_cost_usd, "phase": "planning",
+                "goal_title": e.goal_title,
+                "branch": e.branch,
+                "resumed": e.resumed,
+                "started_at": s.started_at or e.at,
+                "max_cycles": e.max_cycles,
+                "max_cost_usd": e.max_cost_usd,
+                "phase": "planning",
             }
         case ev.CycleStarted():
             return {"cycle": e.cycle, "phase": "planning", "active": ()}
@@ -128,16 +130,25 @@ def _changes(s: ProgressState, e: ev.Event) -> dict:  # noqa: C901 - one arm per
         case ev.CycleCommitted():
             return {"commits": s.commits + 1, "head_sha": e.sha, "branch": e.branch or s.branch}
         case ev.ChecksFinished():
-            return {"rounds": _upsert_round(s.rounds, e.round, e.cycle, e.sha, checks_passed=e.passed),
-                    "phase": "checking"}
+            return {
+                "rounds": _upsert_round(s.rounds, e.round, e.cycle, e.sha, checks_passed=e.passed),
+                "phase": "checking",
+            }
         case ev.VerificationStarted():
-            return {"rounds": _upsert_round(s.rounds, e.round, e.cycle, e.sha), "phase": "verifying",
-                    "verifying": tuple(e.verifiers), "active": ()}
+            return {
+                "rounds": _upsert_round(s.rounds, e.round, e.cycle, e.sha),
+                "phase": "verifying",
+                "verifying": tuple(e.verifiers),
+                "active": (),
+            }
         case ev.VerdictReceived():
             v = e.verdict
             line = VerdictLine(round=e.round, verifier=v.verifier, passed=v.passed, summary=v.summary)
-            return {"verdicts": (*s.verdicts, line), "cost_usd": s.cost_usd + v.cost_usd,
-                    "verifying": tuple(n for n in s.verifying if n != v.verifier)}
+            return {
+                "verdicts": (*s.verdicts, line),
+                "cost_usd": s.cost_usd + v.cost_usd,
+                "verifying": tuple(n for n in s.verifying if n != v.verifier),
+            }
         case ev.VerificationFinished():
             rounds = _upsert_round(s.rounds, e.round, e.cycle, e.sha, accepted=e.accepted)
             return {"rounds": rounds, "verifying": (), "phase": "working"}
@@ -149,9 +160,15 @@ def _changes(s: ProgressState, e: ev.Event) -> dict:  # noqa: C901 - one arm per
             return {"notices": (*s.notices, f"{e.level}: {e.message}")[-_MAX_NOTICES:]}
         case ev.RunFinished():
             return {
-                "phase": "finished", "outcome": e.outcome, "outcome_reason": e.reason, "final_cost": e.cost,
-                "cost_usd": e.cost.api_usd + e.cost.subscription_usd, "cycle": e.cycles,
-                "head_sha": e.head_sha or s.head_sha, "active": (), "verifying": (),
+                "phase": "finished",
+                "outcome": e.outcome,
+                "outcome_reason": e.reason,
+                "final_cost": e.cost,
+                "cost_usd": e.cost.api_usd + e.cost.subscription_usd,
+                "cycle": e.cycles,
+                "head_sha": e.head_sha or s.head_sha,
+                "active": (),
+                "verifying": (),
             }
     return {}
 

@@ -1,9 +1,10 @@
 """Every text kodo-bot posts on GitHub, as pure functions from data to Markdown.
 
-Comments (progress, verification round, accepted summary, not-accepted, refusal), the draft PR's body and
-the Actions step summary (which alone says when a trigger was a duplicate: those change nothing on GitHub). Each comment starts with its hidden marker (``markers``) so a
-retried or resumed run finds and edits it instead of posting it twice. Text written by models or people
-goes through the ``_md`` helpers, so it cannot break the comment's structure or forge a marker.
+Comments (progress, verification round, accepted summary, not-accepted, refusal), the draft PR's body and the
+Actions step summary (which alone says when a trigger was a duplicate: those change nothing on GitHub). Each
+comment starts with its hidden marker (``markers``) so a retried or resumed run finds and edits it instead of
+posting it twice. Text written by models or people goes through the ``_md`` helpers, so it cannot break the
+comment's structure or forge a marker.
 
 Not here: deciding when to post (``progress.should_publish``), posting, and secrets. Secrets are never
 inputs of these functions; callers still pass what they publish through ``redact.redact`` (it sees through
@@ -71,9 +72,7 @@ def label_for_outcome(outcome: Outcome) -> str | None:
     return LABEL_NEEDS_HUMAN
 
 
-def _run_line(
-    run_id: str, *, job_url: str | None = None, branch: str = "", pr_number: int | None = None
-) -> str:
+def _run_line(run_id: str, *, job_url: str | None = None, branch: str = "", pr_number: int | None = None) -> str:
     parts = [f"Run {_md.code_span(run_id)}"]
     if job_url:
         parts.append(f"[Actions run]({job_url})")
@@ -125,8 +124,10 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
     if state.plan:
         lines += ["", "**Plan** (the orchestrator's latest words)", _md.quote(state.plan)]
     if state.notices:
-        lines += ["", _md.details(f"Notices ({len(state.notices)})", "\n".join(
-            f"- {_md.inline(n)}" for n in state.notices))]
+        lines += [
+            "",
+            _md.details(f"Notices ({len(state.notices)})", "\n".join(f"- {_md.inline(n)}" for n in state.notices)),
+        ]
     return _md.fit("\n".join(lines))
 
 
@@ -144,9 +145,7 @@ def _round_line(state: ProgressState, number: int) -> str:
 # -- the end of a run ----------------------------------------------------------------------------------
 
 
-def render_accepted(
-    finished: ev.RunFinished, *, pr_number: int | None = None, job_url: str | None = None
-) -> str:
+def render_accepted(finished: ev.RunFinished, *, pr_number: int | None = None, job_url: str | None = None) -> str:
     """The summary comment on the PR when verification accepted the work."""
     lines = [
         render_marker(finished.run_id, "summary"),
@@ -198,8 +197,11 @@ def render_not_accepted(
         *_run_notes(finished),
     ]
     if finished.head_sha:
-        lines += ["", f"Everything committed is on {_md.code_span(finished.branch)} at "
-                  f"{_md.short_sha(finished.head_sha)}; nothing was discarded."]
+        lines += [
+            "",
+            f"Everything committed is on {_md.code_span(finished.branch)} at "
+            f"{_md.short_sha(finished.head_sha)}; nothing was discarded.",
+        ]
     if label:
         lines += ["", f"I labelled the issue {_md.code_span(label)} so a person picks it up."]
     lines += ["", _files_details(finished.files_changed), "", _cost_details(finished.cost)]
@@ -208,11 +210,13 @@ def render_not_accepted(
 
 def _totals_table(f: ev.RunFinished) -> str:
     cost = f"{_md.usd(f.cost.api_usd)} API · {_md.usd(f.cost.subscription_usd)} subscription"
-    return "\n".join([
-        "| Cycles | Verification rounds | Duration | Cost |",
-        "| --- | --- | --- | --- |",
-        f"| {f.cycles} | {f.rounds} | {_md.duration(f.duration_s)} | {cost} |",
-    ])
+    return "\n".join(
+        [
+            "| Cycles | Verification rounds | Duration | Cost |",
+            "| --- | --- | --- | --- |",
+            f"| {f.cycles} | {f.rounds} | {_md.duration(f.duration_s)} | {cost} |",
+        ]
+    )
 
 
 def _files_details(files: list[str]) -> str:
@@ -231,8 +235,10 @@ def _cost_details(cost: CostReport) -> str:
         rows.append(f"| {_md.inline(role, 60)} | {c.bucket} | {c.calls} | {tokens} | {_md.usd(c.usd)} |")
     total = cost.api_usd + cost.subscription_usd
     rows.append(f"| **total** | | | | **{_md.usd(total)}** |")
-    note = ("API cost is billed per token; subscription cost is what the same usage would cost at API "
-            "prices, covered by the Claude subscription.")
+    note = (
+        "API cost is billed per token; subscription cost is what the same usage would cost at API "
+        "prices, covered by the Claude subscription."
+    )
     return _md.details(f"Cost by role ({len(cost.by_agent)} roles)", "\n".join(rows) + "\n\n" + note)
 
 
@@ -274,7 +280,8 @@ def render_pr_body(*, state: ProgressState, issue_number: int, goal: str) -> str
         status,
         "",
         f"- {_run_line(state.run_id, job_url=state.job_url, branch=state.branch)}",
-        f"- cycle {state.cycle}" + (f" of {state.max_cycles}" if state.max_cycles else "")
+        f"- cycle {state.cycle}"
+        + (f" of {state.max_cycles}" if state.max_cycles else "")
         + f", {state.commits} commit(s), head {_md.short_sha(state.head_sha)}",
     ]
     lines += [_round_line(state, r.round) for r in state.rounds]

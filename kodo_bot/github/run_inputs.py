@@ -38,9 +38,15 @@ class RunOverrides:
     team_file: Path | None = None
 
 
-
-def issue_goal(client: GitHubClient, issue: IssueInfo, comments: list[CommentInfo], own: list[CommentInfo],
-          trigger: LabelTrigger, sender_permission: str | None, config: KodoConfig) -> GoalText:
+def issue_goal(
+    client: GitHubClient,
+    issue: IssueInfo,
+    comments: list[CommentInfo],
+    own: list[CommentInfo],
+    trigger: LabelTrigger,
+    sender_permission: str | None,
+    config: KodoConfig,
+) -> GoalText:
     """The goal from the issue and the comments of people who could have triggered the run themselves."""
     own_ids = {c.id for c in own}
     known = {trigger.sender_login.lower(): sender_permission}

@@ -102,9 +102,14 @@ class GitHubSink(EventSink):
         PR, and the end is reported after them; the progress comment goes last, showing all of it."""
         s, client = self._state, self.client
         pull_request = PullRequest(s, client)
-        return (BranchPush(s, self.remote, self.clone), pull_request, RoundReports(s, client, slots),
-                IssueWatch(s, client), EndReport(s, client, slots, pull_request),
-                ProgressComment(s, client, self.progress_comment, pacing))
+        return (
+            BranchPush(s, self.remote, self.clone),
+            pull_request,
+            RoundReports(s, client, slots),
+            IssueWatch(s, client),
+            EndReport(s, client, slots, pull_request),
+            ProgressComment(s, client, self.progress_comment, pacing),
+        )
 
     # ------------------------------------------------------------------ EventSink
     def handle(self, event: ev.Event) -> None:

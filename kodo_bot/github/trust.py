@@ -86,9 +86,7 @@ def decide_trigger(trigger: LabelTrigger, permission: str | None, config: KodoCo
         return Ignore(reason=f"label {trigger.label!r} is not the trigger label {config.label!r}")
     if is_bot(trigger.sender_login, trigger.sender_type):
         if not is_trusted_bot(trigger.sender_login, config):
-            return Ignore(
-                reason=f"{trigger.sender_login} is a bot not listed in trusted_bots (.github/kodo.yml)"
-            )
+            return Ignore(reason=f"{trigger.sender_login} is a bot not listed in trusted_bots (.github/kodo.yml)")
         # A listed bot is trusted by the repository's own configuration. GitHub's permission API says
         # little useful about Apps, so it is not consulted.
     elif not has_write(permission):
@@ -100,9 +98,7 @@ def decide_trigger(trigger: LabelTrigger, permission: str | None, config: KodoCo
     return Start(trigger=trigger)
 
 
-def is_trusted_commenter(
-    login: str, user_type: str | None, permission: str | None, config: KodoConfig
-) -> bool:
+def is_trusted_commenter(login: str, user_type: str | None, permission: str | None, config: KodoConfig) -> bool:
     """Whether a comment by this account joins the goal.
 
     The same rule as for triggering: write access, or a listed bot. ``author_association`` on the comment

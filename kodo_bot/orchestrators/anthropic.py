@@ -60,12 +60,17 @@ class ApiOrchestrator:
             import anthropic
 
             # kodo-bot retries itself, so the policy (and the notices it emits) is ours and bounded.
-            self._client = anthropic.AsyncAnthropic(api_key=self.api_key, base_url=self.base_url, max_retries=0,
-                                                    timeout=self.timeout_s)
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+            )
         return self._client
 
     async def reply(
-        self, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]], *,
+        self,
+        system: str,
+        messages: list[dict[str, Any]],
+        tool_defs: list[dict[str, Any]],
+        *,
         on_retry: RetryNotice | None = None,
     ) -> OrchestratorReply:
         import anthropic
@@ -97,15 +102,19 @@ class ApiOrchestrator:
                     on_retry(attempt, delay, _short(exc))
                 await asyncio.sleep(delay)
 
-    async def _create(self, client: Any, system: str, messages: list[dict[str, Any]],
-                      tool_defs: list[dict[str, Any]]) -> Any:
+    async def _create(
+        self, client: Any, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]]
+    ) -> Any:
         """One request, bounded in time as a whole (the client's own timeout only bounds each read)."""
         import anthropic
 
         try:
-            return await asyncio.wait_for(client.messages.create(
-                model=self.model, max_tokens=MAX_TOKENS, system=system, messages=messages, tools=tool_defs
-            ), timeout=self.timeout_s)
+            return await asyncio.wait_for(
+                client.messages.create(
+                    model=self.model, max_tokens=MAX_TOKENS, system=system, messages=messages, tools=tool_defs
+                ),
+                timeout=self.timeout_s,
+            )
         except (TimeoutError, anthropic.APITimeoutError) as exc:
             raise _BadAnswer(f"no answer within {self.timeout_s:g}s") from exc
         except ValueError as exc:  # the SDK decodes the body before anything checks it
@@ -122,8 +131,6 @@ class ApiOrchestrator:
         if self._client is not None:
             await self._client.close()
             self._client = None
-
-
 
 
 _RESUME_HINT = "the run is saved: fix the cause and continue it with `kodo-bot resume`."

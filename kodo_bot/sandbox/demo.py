@@ -39,10 +39,16 @@ def seed_project(path: Path, files: Mapping[str, str]) -> git.Repo:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
     repo.git.add("-A")
-    repo.git.commit("-m", "Initial commit", env={
-        "GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-        "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-    })
+    repo.git.commit(
+        "-m",
+        "Initial commit",
+        env={
+            "GIT_AUTHOR_NAME": BOT_NAME,
+            "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+            "GIT_COMMITTER_NAME": BOT_NAME,
+            "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+        },
+    )
     return repo
 
 

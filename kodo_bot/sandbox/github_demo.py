@@ -45,17 +45,32 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
     out = sys.stderr if json_mode else sys.stdout
     story = demo_story()
     started = time.monotonic()
-    with GitHubEmulator(root / "github") as emu, \
-            ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server:
+    with (
+        GitHubEmulator(root / "github") as emu,
+        ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server,
+    ):
         token, number, event = stage(emu, story)
-        print(f"GitHub emulator: {emu.html_url}/{REPO}\n@{MAINTAINER} labelled issue #{number} "
-              f"{emu.issue(REPO, number).title!r} with `kodo`; running `kodo-bot action` on that event.\n", file=out)
+        print(
+            f"GitHub emulator: {emu.html_url}/{REPO}\n@{MAINTAINER} labelled issue #{number} "
+            f"{emu.issue(REPO, number).title!r} with `kodo`; running `kodo-bot action` on that event.\n",
+            file=out,
+        )
         job_env = job_environment(env, root / "job", emu, token, event)
-        settings = BotSettings(work_root=root / "runner-work", runner="demo-runner", fast=True,
-                               runs_dir=root / "runs", extra_sinks=(PlainView(out),))
+        settings = BotSettings(
+            work_root=root / "runner-work",
+            runner="demo-runner",
+            fast=True,
+            runs_dir=root / "runs",
+            extra_sinks=(PlainView(out),),
+        )
         agent_env = offline_env(env, server.url)
-        code = run_action(parse_actions_env(job_env), json.dumps(event).encode(), settings,
-                          lambda: backends_from_env(agent_env, model_backoff_s=0.2), out)
+        code = run_action(
+            parse_actions_env(job_env),
+            json.dumps(event).encode(),
+            settings,
+            lambda: backends_from_env(agent_env, model_backoff_s=0.2),
+            out,
+        )
         wall = time.monotonic() - started
         posted = posted_comments(emu, number)
         outputs = dict(line.split("=", 1) for line in (root / "job" / "output.txt").read_text().splitlines())
@@ -63,15 +78,29 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
         graphql = emu.graphql_call_count()
     log = next((root / "runs").rglob("events.jsonl"), None)
     if json_mode:
-        print(json.dumps({"outcome": outputs.get("outcome"), "pr_number": outputs.get("pr-number"),
-                          "run_id": outputs.get("run-id"), "rest_calls": calls, "graphql_calls": graphql,
-                          "wall_s": round(wall, 1), "log": str(log) if log else None, "comments": posted}))
+        print(
+            json.dumps(
+                {
+                    "outcome": outputs.get("outcome"),
+                    "pr_number": outputs.get("pr-number"),
+                    "run_id": outputs.get("run-id"),
+                    "rest_calls": calls,
+                    "graphql_calls": graphql,
+                    "wall_s": round(wall, 1),
+                    "log": str(log) if log else None,
+                    "comments": posted,
+                }
+            )
+        )
         return code
     print("\nWhat the bot posted:\n", file=out)
     for item in posted:
         print(f"--- {item['where']}: {item['kind']} ---\n{_clip(item['body'])}\n", file=out)
-    print(f"Outcome: {outputs.get('outcome')} · PR #{outputs.get('pr-number') or '-'} · {calls} REST calls, "
-          f"{graphql} GraphQL · {wall:.0f} s", file=out)
+    print(
+        f"Outcome: {outputs.get('outcome')} · PR #{outputs.get('pr-number') or '-'} · {calls} REST calls, "
+        f"{graphql} GraphQL · {wall:.0f} s",
+        file=out,
+    )
     print(f"Event log: {log}\nProject clone: {root / 'runner-work'}", file=out)
     return code
 
@@ -88,15 +117,24 @@ def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict[str, Any]]:
     return token, issue.number, emu.label_issue(REPO, issue.number, "kodo", actor=MAINTAINER)
 
 
-def job_environment(env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str,
-                    event: dict[str, Any]) -> dict[str, str]:
+def job_environment(
+    env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str, event: dict[str, Any]
+) -> dict[str, str]:
     """What Actions would give the step: the event file, the repository, the token, the API's URL."""
     job.mkdir(parents=True, exist_ok=True)
     (job / "event.json").write_text(json.dumps(event), encoding="utf-8")
-    return {**env, "GITHUB_EVENT_NAME": "issues", "GITHUB_EVENT_PATH": str(job / "event.json"),
-            "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": token, "GITHUB_API_URL": emu.api_url,
-            "GITHUB_SERVER_URL": emu.html_url, "GITHUB_RUN_ID": "1",
-            "GITHUB_STEP_SUMMARY": str(job / "summary.md"), "GITHUB_OUTPUT": str(job / "output.txt")}
+    return {
+        **env,
+        "GITHUB_EVENT_NAME": "issues",
+        "GITHUB_EVENT_PATH": str(job / "event.json"),
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_TOKEN": token,
+        "GITHUB_API_URL": emu.api_url,
+        "GITHUB_SERVER_URL": emu.html_url,
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_STEP_SUMMARY": str(job / "summary.md"),
+        "GITHUB_OUTPUT": str(job / "output.txt"),
+    }
 
 
 def posted_comments(emu: GitHubEmulator, issue_number: int) -> list[dict[str, str]]:

@@ -187,17 +187,17 @@ class ScriptedModelServer:
     def assert_complete(self) -> None:
         """Raise AssertionError listing unconsumed steps and unexpected requests, if there are any."""
         with self._lock:
-            leftovers = {r: q[self._next[r]:] for r, q in self._queues.items() if self._next[r] < len(q)}
+            leftovers = {r: q[self._next[r] :] for r, q in self._queues.items() if self._next[r] < len(q)}
             unexpected = list(self.unexpected)
         if not leftovers and not unexpected:
             return
         lines = ["the scripted model server's scenario did not play out as written:"]
         for role, steps in leftovers.items():
             first = len(self._queues[role]) - len(steps)
-            lines.append(f"  {role}: {len(steps)} step(s) never requested, "
-                         f"from step {first}: {steps[0].summary()}")
-        lines += [f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message {u.snippet!r}"
-                  for u in unexpected]
+            lines.append(f"  {role}: {len(steps)} step(s) never requested, from step {first}: {steps[0].summary()}")
+        lines += [
+            f"  unexpected {u.path} (role {u.role!r}): {u.reason}; last user message {u.snippet!r}" for u in unexpected
+        ]
         raise AssertionError("\n".join(lines))
 
     # answering (called from handler threads; each decides under the lock, the handler sends after)
@@ -231,8 +231,9 @@ class ScriptedModelServer:
             # which is how a scenario says "fail once, then succeed".
             headers = {"retry-after": f"{err.retry_after:g}"} if err.retry_after is not None else {}
             self._record(body, record, "error", status=err.status, step=index)
-            return _Reply(status=err.status, body=error_body(err.type, err.message), headers=headers,
-                          delay_s=step.delay_s)
+            return _Reply(
+                status=err.status, body=error_body(err.type, err.message), headers=headers, delay_s=step.delay_s
+            )
         if step.malformed is not None:  # like an error: consumed, never cached, so a retry gets the next step
             self._record(body, record, "malformed", step=index)
             return _Reply(raw=step.malformed.encode(), delay_s=step.delay_s)
@@ -245,8 +246,7 @@ class ScriptedModelServer:
         if not self._answer_side_requests:
             reason = "the request carries no 'kodo-role:' marker in its system prompt"
             return self._unexpected(body, record, reason)
-        message = build_message(Step(text=side_reply(body)), model=record["model"],
-                                input_tokens=estimate_tokens(body))
+        message = build_message(Step(text=side_reply(body)), model=record["model"], input_tokens=estimate_tokens(body))
         self.side_requests.append(self._record(body, record, "side", usage=message["usage"]))
         return _Reply(message=message)
 
@@ -260,17 +260,25 @@ class ScriptedModelServer:
         with self._lock:
             return self._unexpected(body, {"path": path, "role": None}, reason, status=status)
 
-    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str, status: int = 500
-                    ) -> _Reply:
+    def _unexpected(self, body: dict[str, Any], record: dict[str, Any], reason: str, status: int = 500) -> _Reply:
         # caller holds the lock
-        self.unexpected.append(UnexpectedRequest(path=record["path"], role=record["role"], reason=reason,
-                                                 snippet=last_user_snippet(body)))
+        self.unexpected.append(
+            UnexpectedRequest(path=record["path"], role=record["role"], reason=reason, snippet=last_user_snippet(body))
+        )
         self._record(body, record, "unexpected", status=status)
         kind = {404: "not_found_error", 400: "invalid_request_error"}.get(status, "api_error")
         return _Reply(status=status, body=error_body(kind, f"scripted model server: {reason}"))
 
-    def _record(self, body: dict[str, Any], record: dict[str, Any], outcome: Outcome, *, status: int = 200,
-                usage: dict[str, Any] | None = None, **extra: Any) -> RequestRecord:
+    def _record(
+        self,
+        body: dict[str, Any],
+        record: dict[str, Any],
+        outcome: Outcome,
+        *,
+        status: int = 200,
+        usage: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> RequestRecord:
         # caller holds the lock, which also keeps the log file's lines whole
         tokens = {k: v for k, v in (usage or {}).items() if k in ("input_tokens", "output_tokens")}
         rec = RequestRecord(time=time.time(), outcome=outcome, status=status, **record, **extra, **tokens)
@@ -284,9 +292,14 @@ class ScriptedModelServer:
 
 def _fields(path: str, body: dict[str, Any]) -> dict[str, Any]:
     """What a ``RequestRecord`` keeps of a request."""
-    return {"path": path, "role": find_role(body), "stream": bool(body.get("stream")),
-            "model": str(body.get("model") or "scripted-model"),
-            "messages": len(body.get("messages") or []), "tools": tool_names(body)}
+    return {
+        "path": path,
+        "role": find_role(body),
+        "stream": bool(body.get("stream")),
+        "model": str(body.get("model") or "scripted-model"),
+        "messages": len(body.get("messages") or []),
+        "tools": tool_names(body),
+    }
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -398,14 +411,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kodo_bot.sandbox.model_server",
-                                     description="Serve a kodo-bot scenario as the Anthropic Messages API.")
+    parser = argparse.ArgumentParser(
+        prog="python -m kodo_bot.sandbox.model_server",
+        description="Serve a kodo-bot scenario as the Anthropic Messages API.",
+    )
     parser.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     parser.add_argument("--log", type=Path, help="append each request as a JSON line to this file")
-    parser.add_argument("--strict", action="store_true",
-                        help="treat requests without a kodo-role marker as unexpected (HTTP 500) instead of "
-                             "answering them as side requests")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat requests without a kodo-role marker as unexpected (HTTP 500) instead of "
+        "answering them as side requests",
+    )
     args = parser.parse_args(argv)
     try:
         scenario = Scenario.load(args.scenario)
@@ -422,9 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass
     left = {role: n for role, n in server.remaining().items() if n}
-    print(f"stopped: {len(server.requests)} request(s), steps left {left or 'none'}, "
-          f"{len(server.unexpected)} unexpected, {len(server.side_requests)} side request(s)",
-          file=sys.stderr)
+    print(
+        f"stopped: {len(server.requests)} request(s), steps left {left or 'none'}, "
+        f"{len(server.unexpected)} unexpected, {len(server.side_requests)} side request(s)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -261,9 +261,7 @@ def build_message(step: Step, *, model: str, input_tokens: int) -> dict[str, Any
         "stop_sequence": None,
         "usage": {
             "input_tokens": usage.input_tokens if usage.input_tokens is not None else input_tokens,
-            "output_tokens": usage.output_tokens
-            if usage.output_tokens is not None
-            else estimate_tokens(content),
+            "output_tokens": usage.output_tokens if usage.output_tokens is not None else estimate_tokens(content),
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         },
@@ -314,14 +312,15 @@ def sse_frames(message: dict[str, Any]) -> Iterator[bytes]:
         else:
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        yield sse_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                "content_block": start})
-        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                "delta": delta})
+        yield sse_event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        yield sse_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield sse_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-        "usage": {"output_tokens": message["usage"]["output_tokens"]},
-    })
+    yield sse_event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": message["usage"]["output_tokens"]},
+        },
+    )
     yield sse_event("message_stop", {"type": "message_stop"})

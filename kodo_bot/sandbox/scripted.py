@@ -98,8 +98,9 @@ class Script:
     def asked(self, role: str) -> list[Request]:
         return [r for r in self.requests if r.role == role]
 
-    async def answer(self, role: str, messages: list[dict[str, Any]],
-                     on_retry: RetryNotice | None = None) -> tuple[Step, int]:
+    async def answer(
+        self, role: str, messages: list[dict[str, Any]], on_retry: RetryNotice | None = None
+    ) -> tuple[Step, int]:
         """The role's next answer that is not an error, retrying errors as the API orchestrator does.
         Returns the step and how many requests it took."""
         attempt = 0
@@ -117,8 +118,10 @@ class Script:
                 raise ModelAuthError(f"the model API refused the credentials ({status}): {error.message}")
             retryable = status in (408, 409, 429) or status >= 500 or step.malformed is not None
             if not retryable or attempt >= self.retries:
-                raise ModelAPIError(f"the model API kept failing after {attempt + 1} attempts: {why}",
-                                    hint="the run is saved: fix the cause and continue it with `kodo-bot resume`.")
+                raise ModelAPIError(
+                    f"the model API kept failing after {attempt + 1} attempts: {why}",
+                    hint="the run is saved: fix the cause and continue it with `kodo-bot resume`.",
+                )
             attempt += 1
             if on_retry:
                 on_retry(attempt, 0.0, why)
@@ -135,8 +138,14 @@ class ScriptedOrchestrator:
     def missing(self) -> str | None:
         return None
 
-    async def reply(self, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]], *,
-                    on_retry: RetryNotice | None = None) -> OrchestratorReply:
+    async def reply(
+        self,
+        system: str,
+        messages: list[dict[str, Any]],
+        tool_defs: list[dict[str, Any]],
+        *,
+        on_retry: RetryNotice | None = None,
+    ) -> OrchestratorReply:
         started = time.monotonic()
         role = find_role({"system": system}) or "orchestrator"
         step, _ = await self.script.answer(role, messages, on_retry)
@@ -146,7 +155,8 @@ class ScriptedOrchestrator:
         if unknown := sorted({u.name for u in uses} - names):
             # a real model cannot call a tool it was not offered; a script that does is wrong, not the engine
             raise UnexpectedCall(
-                f"the script calls {unknown}, which the orchestrator was not offered ({sorted(names)})")
+                f"the script calls {unknown}, which the orchestrator was not offered ({sorted(names)})"
+            )
         spec = step.usage
         given_in = spec.input_tokens if spec else None
         given_out = spec.output_tokens if spec else None
@@ -154,8 +164,14 @@ class ScriptedOrchestrator:
             input_tokens=given_in if given_in is not None else estimate_tokens([system, messages]),
             output_tokens=given_out if given_out is not None else estimate_tokens(content),
         )
-        return OrchestratorReply(text=(step.text or "").strip(), tool_uses=uses, stop_reason=step.effective_stop_reason,
-                                 usage=usage, content=content, wait_s=time.monotonic() - started)
+        return OrchestratorReply(
+            text=(step.text or "").strip(),
+            tool_uses=uses,
+            stop_reason=step.effective_stop_reason,
+            usage=usage,
+            content=content,
+            wait_s=time.monotonic() - started,
+        )
 
     async def close(self) -> None:
         pass
@@ -172,11 +188,29 @@ class ScriptedSessions:
     def available(self, backend: str) -> str | None:
         return None
 
-    def open(self, *, agent: str, role: str, system_prompt: str, model: str | None, cwd: Path, max_turns: int,
-             idle_timeout_s: float, timeout_s: float, resume: str | None = None,
-             watch: Callable[[], str] | None = None) -> ScriptedSession:
-        session = ScriptedSession(self.script, agent=agent, role=find_role({"system": system_prompt}) or role,
-                                  cwd=cwd, max_turns=max_turns, resume=resume, watch=watch)
+    def open(
+        self,
+        *,
+        agent: str,
+        role: str,
+        system_prompt: str,
+        model: str | None,
+        cwd: Path,
+        max_turns: int,
+        idle_timeout_s: float,
+        timeout_s: float,
+        resume: str | None = None,
+        watch: Callable[[], str] | None = None,
+    ) -> ScriptedSession:
+        session = ScriptedSession(
+            self.script,
+            agent=agent,
+            role=find_role({"system": system_prompt}) or role,
+            cwd=cwd,
+            max_turns=max_turns,
+            resume=resume,
+            watch=watch,
+        )
         self.opened.append(session)
         return session
 
@@ -185,8 +219,17 @@ class ScriptedSession:
     """One agent conversation on a script. A query plays the role's steps until one ends the turn (a step
     without tool calls), running each tool call for real in ``cwd``."""
 
-    def __init__(self, script: Script, *, agent: str, role: str, cwd: Path, max_turns: int, resume: str | None,
-                 watch: Callable[[], str] | None) -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        agent: str,
+        role: str,
+        cwd: Path,
+        max_turns: int,
+        resume: str | None,
+        watch: Callable[[], str] | None,
+    ) -> None:
         self.script, self.agent, self.role, self.cwd = script, agent, role, Path(cwd)
         self.max_turns, self.watch = max_turns, watch
         self.session_id: str | None = resume
@@ -208,20 +251,41 @@ class ScriptedSession:
                 step, _ = await self.script.answer(self.role, messages)
             except ModelAPIError as exc:
                 # the CLI retries the model itself and then ends the query with an error result, not a raise
-                return AgentResult(agent=self.agent, turns=turns, usage=usage, session_id=self.session_id,
-                                   tool_calls=tuple(calls), is_error=True, error=str(exc),
-                                   duration_s=time.monotonic() - started)
+                return AgentResult(
+                    agent=self.agent,
+                    turns=turns,
+                    usage=usage,
+                    session_id=self.session_id,
+                    tool_calls=tuple(calls),
+                    is_error=True,
+                    error=str(exc),
+                    duration_s=time.monotonic() - started,
+                )
             turns += 1
-            usage = usage + Usage(input_tokens=estimate_tokens(messages),
-                                  output_tokens=estimate_tokens(content_blocks(step)))
+            usage = usage + Usage(
+                input_tokens=estimate_tokens(messages), output_tokens=estimate_tokens(content_blocks(step))
+            )
             if not step.tool_calls:
-                return AgentResult(agent=self.agent, text=step.text or "", turns=turns, usage=usage,
-                                   session_id=self.session_id, tool_calls=tuple(calls),
-                                   duration_s=time.monotonic() - started)
+                return AgentResult(
+                    agent=self.agent,
+                    text=step.text or "",
+                    turns=turns,
+                    usage=usage,
+                    session_id=self.session_id,
+                    tool_calls=tuple(calls),
+                    duration_s=time.monotonic() - started,
+                )
             if turns > self.max_turns:
-                return AgentResult(agent=self.agent, turns=turns, usage=usage, session_id=self.session_id,
-                                   tool_calls=tuple(calls), is_error=True, error=f"turn limit {self.max_turns} reached",
-                                   duration_s=time.monotonic() - started)
+                return AgentResult(
+                    agent=self.agent,
+                    turns=turns,
+                    usage=usage,
+                    session_id=self.session_id,
+                    tool_calls=tuple(calls),
+                    is_error=True,
+                    error=f"turn limit {self.max_turns} reached",
+                    duration_s=time.monotonic() - started,
+                )
             for spec in step.tool_calls:
                 calls.append(await asyncio.to_thread(self._use, spec.name, dict(spec.input)))
             messages = [*messages, {"role": "assistant", "content": step.summary()}]
@@ -230,9 +294,16 @@ class ScriptedSession:
         before = self.watch() if self.watch else None
         output, is_error, exit_code = _run_tool(name, params, self.cwd, self.home)
         after = self.watch() if self.watch else None
-        return ToolCall(tool_use_id=f"toolu_{uuid.uuid4().hex[:16]}", name=name, input=params,
-                        output=output[-OUTPUT_TAIL:], is_error=is_error, exit_code=exit_code,
-                        checkout_before=before, checkout_after=after)
+        return ToolCall(
+            tool_use_id=f"toolu_{uuid.uuid4().hex[:16]}",
+            name=name,
+            input=params,
+            output=output[-OUTPUT_TAIL:],
+            is_error=is_error,
+            exit_code=exit_code,
+            checkout_before=before,
+            checkout_after=after,
+        )
 
     async def close(self) -> None:
         self.closed = True
@@ -244,8 +315,14 @@ def _run_tool(name: str, params: dict[str, Any], cwd: Path, home: Path | None) -
         env = {k: v for k, v in os.environ.items() if not is_secret_name(k)}
         env.update(PYTHONDONTWRITEBYTECODE="1", **({"HOME": str(home)} if home else {}))
         try:
-            done = subprocess.run(["bash", "-c", str(params.get("command", ""))], cwd=cwd, env=env, text=True,
-                                  capture_output=True, timeout=float(params.get("timeout", 120_000)) / 1000)
+            done = subprocess.run(
+                ["bash", "-c", str(params.get("command", ""))],
+                cwd=cwd,
+                env=env,
+                text=True,
+                capture_output=True,
+                timeout=float(params.get("timeout", 120_000)) / 1000,
+            )
         except subprocess.TimeoutExpired:
             return "Command timed out", True, None
         output = (done.stdout + done.stderr).rstrip("\n")

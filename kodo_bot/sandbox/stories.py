@@ -39,8 +39,9 @@ def say(text: str, **extra: Any) -> dict[str, Any]:
     return {"text": text, **extra}
 
 
-def verdict(passed: bool, summary: str, *, checks: list[tuple[str, int]],
-            findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def verdict(
+    passed: bool, summary: str, *, checks: list[tuple[str, int]], findings: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body = {
         "verdict": "pass" if passed else "fail",
         "summary": summary,
@@ -58,7 +59,7 @@ def verifier_passes(command: str, summary: str = "The goal is met; the tests pas
 TESTS = "python3 -m unittest -q"
 NEGATIVE_CHECK = 'python3 -c "from calc import multiply; assert multiply(-2, 3) == -6, multiply(-2, 3)"'
 
-CALC_V0 = 'def add(a, b):\n    return a + b\n'
+CALC_V0 = "def add(a, b):\n    return a + b\n"
 TEST_V0 = (
     "import unittest\n\nfrom calc import add\n\n\n"
     "class AddTest(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n"
@@ -92,11 +93,15 @@ def demo_story() -> Story:
     finding = {"severity": "high", "file": "calc.py", "line": 5, "message": "multiply(-2, 3) returns 0, expected -6"}
     roles = {
         "orchestrator": [
-            delegate(("worker_fast", "Add multiply(a, b) to calc.py and a test for it in test_calc.py; run the tests."),
-                     text="Plan: worker_fast adds multiply with tests; then verification."),
+            delegate(
+                ("worker_fast", "Add multiply(a, b) to calc.py and a test for it in test_calc.py; run the tests."),
+                text="Plan: worker_fast adds multiply with tests; then verification.",
+            ),
             done("Added multiply(a, b) to calc.py with a unit test."),
-            delegate(("worker_fast", "multiply returns 0 for negative numbers. Fix it and add a test with -2 * 3."),
-                     text="Plan: fix negative numbers as the tester found."),
+            delegate(
+                ("worker_fast", "multiply returns 0 for negative numbers. Fix it and add a test with -2 * 3."),
+                text="Plan: fix negative numbers as the tester found.",
+            ),
             done("Fixed multiply for negative numbers and added a test for them."),
         ],
         "worker_fast": [
@@ -112,12 +117,17 @@ def demo_story() -> Story:
         "verifier/tester": [
             bash(TESTS),
             bash(NEGATIVE_CHECK),
-            verdict(False, "multiply is wrong for negative numbers.", checks=[(TESTS, 0), (NEGATIVE_CHECK, 1)],
-                    findings=[finding]),
+            verdict(
+                False,
+                "multiply is wrong for negative numbers.",
+                checks=[(TESTS, 0), (NEGATIVE_CHECK, 1)],
+                findings=[finding],
+            ),
             bash(TESTS),
             bash(NEGATIVE_CHECK),
-            verdict(True, "multiply works for negative numbers; all tests pass.",
-                    checks=[(TESTS, 0), (NEGATIVE_CHECK, 0)]),
+            verdict(
+                True, "multiply works for negative numbers; all tests pass.", checks=[(TESTS, 0), (NEGATIVE_CHECK, 0)]
+            ),
         ],
         "verifier/architect": [
             *verifier_passes("git show --stat HEAD", "A small, focused change in the right module."),

@@ -26,9 +26,11 @@ from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
 from kodo_bot.sandbox.github_emulator.faults import Faults
 
 _GRAPHQL_DOCS = "https://docs.github.com/graphql"
-_UA_MESSAGE = ("Request forbidden by administrative rules. Please make sure your request has a User-Agent "
-               "header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
-               "Check https://developer.github.com for other possible causes.")
+_UA_MESSAGE = (
+    "Request forbidden by administrative rules. Please make sure your request has a User-Agent "
+    "header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
+    "Check https://developer.github.com for other possible causes."
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,18 @@ class Outcome:
 
 
 class Dispatcher:
-    def __init__(self, render: Renderer, router: Router, faults: Faults, *, rate_limit: int,
-                 on_call: Callable[[Call], None], on_deliveries: Callable[[list[Delivery]], None],
-                 validator: Any = None, installation_id: int | None = None) -> None:
+    def __init__(
+        self,
+        render: Renderer,
+        router: Router,
+        faults: Faults,
+        *,
+        rate_limit: int,
+        on_call: Callable[[Call], None],
+        on_deliveries: Callable[[list[Delivery]], None],
+        validator: Any = None,
+        installation_id: int | None = None,
+    ) -> None:
         self.render, self.store, self.router, self.faults = render, render.store, router, faults
         self.rate_limit = rate_limit
         self.on_call, self.on_deliveries, self.validator = on_call, on_deliveries, validator
@@ -73,13 +84,12 @@ class Dispatcher:
         self._reset = int(time.time()) + 3600
         self._request_ids = itertools.count(1)
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-               raw: bytes) -> Outcome:
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes) -> Outcome:
         """Answer one request. ``headers`` must have lower-cased names."""
         if path in (GRAPHQL_PATH, "/graphql"):
             kind, api_path = "graphql", "/graphql"
         elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            kind, api_path = "rest", path[len(API_PREFIX):] or "/"
+            kind, api_path = "rest", path[len(API_PREFIX) :] or "/"
         else:
             kind, api_path = "other", path
         ex = _Exchange(method, api_path, kind, query)
@@ -113,8 +123,20 @@ class Dispatcher:
             if raw.strip() and ex.parsed:
                 self.validator.check_request(method, api_path, ex.body)
             self.validator.check_response(method, api_path, response.status, response.body)
-        self.on_call(Call(method, api_path, response.status, kind, ex.operation,
-                          ex.token.login if ex.token else None, query, ex.body, response.body, ex.fault))
+        self.on_call(
+            Call(
+                method,
+                api_path,
+                response.status,
+                kind,
+                ex.operation,
+                ex.token.login if ex.token else None,
+                query,
+                ex.body,
+                response.body,
+                ex.fault,
+            )
+        )
         if ex.deliveries:
             self.on_deliveries(ex.deliveries)
         return Outcome(response.status, response.body, self._headers(ex.token, kind, response))
@@ -166,9 +188,12 @@ class Dispatcher:
             self._used[token] = self._used.get(token, 0) + 1
             over = self._used[token] > self.rate_limit
         if over:  # the real primary limit, not an injected one
-            raise ApiError(403, "API rate limit exceeded for installation. If you reach out to GitHub "
-                           "Support for help, please include the request ID EMU0.",
-                           docs="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
+            raise ApiError(
+                403,
+                "API rate limit exceeded for installation. If you reach out to GitHub "
+                "Support for help, please include the request ID EMU0.",
+                docs="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+            )
 
     @staticmethod
     def _parse(raw: bytes) -> Any:
@@ -179,14 +204,24 @@ class Dispatcher:
         except ValueError:
             raise ApiError(400, "Problems parsing JSON", docs=REST_DOCS) from None
 
-    def _rest(self, method: str, api_path: str, query: dict[str, str], body: Any,
-              token: Token) -> tuple[Response, str | None]:
+    def _rest(
+        self, method: str, api_path: str, query: dict[str, str], body: Any, token: Token
+    ) -> tuple[Response, str | None]:
         found = self.router.match(method, api_path)
         if found is None:
             raise ApiError(404, "Not Found", docs=REST_DOCS)
         route, params = found
-        ctx = Ctx(self.store, self.render, route, params, query, body, token,
-                  self.render.urls.api + api_path, self.rate_bucket(token.value))
+        ctx = Ctx(
+            self.store,
+            self.render,
+            route,
+            params,
+            query,
+            body,
+            token,
+            self.render.urls.api + api_path,
+            self.rate_bucket(token.value),
+        )
         try:
             ctx.check_token()
             return route.handler(ctx), route.operation
@@ -205,23 +240,35 @@ class Dispatcher:
     def rate_bucket(self, token: str | None) -> dict[str, int]:
         with self._rate_lock:
             used = self._used.get(token, 0) if token else 0
-            return {"limit": self.rate_limit, "used": used,
-                    "remaining": max(0, self.rate_limit - used), "reset": self._reset}
+            return {
+                "limit": self.rate_limit,
+                "used": used,
+                "remaining": max(0, self.rate_limit - used),
+                "reset": self._reset,
+            }
 
     def _headers(self, token: Token | None, kind: str, response: Response) -> dict[str, str]:
         """Response headers, lower-cased as GitHub sends them over HTTP/2."""
-        out = {"content-type": "application/json; charset=utf-8",
-               "x-github-media-type": "github.v3; format=json",
-               "x-github-request-id": f"EMU0:{next(self._request_ids):06X}"}
+        out = {
+            "content-type": "application/json; charset=utf-8",
+            "x-github-media-type": "github.v3; format=json",
+            "x-github-request-id": f"EMU0:{next(self._request_ids):06X}",
+        }
         if token is not None:
             bucket = self.rate_bucket(token.value)
-            out.update({"x-ratelimit-limit": str(bucket["limit"]),
-                        "x-ratelimit-remaining": str(bucket["remaining"]),
-                        "x-ratelimit-reset": str(bucket["reset"]), "x-ratelimit-used": str(bucket["used"]),
-                        "x-ratelimit-resource": "graphql" if kind == "graphql" else "core"})
+            out.update(
+                {
+                    "x-ratelimit-limit": str(bucket["limit"]),
+                    "x-ratelimit-remaining": str(bucket["remaining"]),
+                    "x-ratelimit-reset": str(bucket["reset"]),
+                    "x-ratelimit-used": str(bucket["used"]),
+                    "x-ratelimit-resource": "graphql" if kind == "graphql" else "core",
+                }
+            )
         # fault and handler headers win (an injected x-ratelimit-remaining: 0)
         out.update({k.lower(): v for k, v in response.headers.items()})
         return out
+
 
 @dataclass
 class _Exchange:

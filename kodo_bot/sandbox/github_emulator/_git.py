@@ -140,9 +140,7 @@ class BareRepo:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self._run(["merge-base", "--is-ancestor", older, newer]).returncode == 0
 
-    def commit_files(
-        self, branch: str, files: Mapping[str, str | bytes], message: str, author: tuple[str, str]
-    ) -> str:
+    def commit_files(self, branch: str, files: Mapping[str, str | bytes], message: str, author: tuple[str, str]) -> str:
         """Commit ``files`` on top of ``branch`` (creating it if needed) without a working tree."""
         parent = self.branch_sha(branch)
         with tempfile.TemporaryDirectory() as tmp:
@@ -156,8 +154,10 @@ class BareRepo:
             tree = self._git("write-tree", env=env).strip()
         name, email = author
         ident = {
-            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
         }
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
         sha = self._git(*args, env=ident).strip()
@@ -178,25 +178,36 @@ class BareRepo:
             entries.append(TreeEntry(mode, kind, sha, int(size) if size.isdigit() else None, path))
         return entries
 
-    def _run(self, args: list[str], *, input: bytes | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    def _run(
+        self, args: list[str], *, input: bytes | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         full_env = {k: v for k, v in os.environ.items() if k not in _GIT_REDIRECTS}
         full_env.update(env or {})
         full_env.setdefault("GIT_CONFIG_NOSYSTEM", "1")
         return subprocess.run(
             ["git", f"--git-dir={self.path}", *args],
-            input=input, capture_output=True, env=full_env, check=False,
+            input=input,
+            capture_output=True,
+            env=full_env,
+            check=False,
         )
 
-    def _git_bytes(self, *args: str, check: bool = True, input: bytes | None = None,
-                   env: dict[str, str] | None = None) -> bytes:
+    def _git_bytes(
+        self, *args: str, check: bool = True, input: bytes | None = None, env: dict[str, str] | None = None
+    ) -> bytes:
         proc = self._run(list(args), input=input, env=env)
         if check and proc.returncode != 0:
             raise GitFailed(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace').strip()}")
         return proc.stdout if proc.returncode == 0 else b""
 
-    def _git(self, *args: str, check: bool = True, input: bytes | None = None,
-             env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+    def _git(
+        self,
+        *args: str,
+        check: bool = True,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> str:
         if cwd is not None:  # only ``init`` runs before the directory is a repository
             proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
             if proc.returncode != 0:

@@ -40,8 +40,14 @@ class Obj:
 
 
 class GqlError(Exception):
-    def __init__(self, message: str, type: str | None = None, *, validation: bool = False,
-                 extensions: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        type: str | None = None,
+        *,
+        validation: bool = False,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message, self.type, self.validation, self.extensions = message, type, validation, extensions
 
@@ -88,8 +94,7 @@ class _Located(Exception):
         self.error, self.path = error, path
 
 
-def _select(obj: Obj, selections: list[Field | Fragment], variables: dict[str, Any],
-            path: list[str]) -> dict[str, Any]:
+def _select(obj: Obj, selections: list[Field | Fragment], variables: dict[str, Any], path: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for sel in selections:
         if isinstance(sel, Fragment):
@@ -101,10 +106,14 @@ def _select(obj: Obj, selections: list[Field | Fragment], variables: dict[str, A
             out[sel.key] = obj.typename
             continue
         if sel.name not in obj.fields or sel.name.startswith("_"):
-            raise _Located(GqlError(f"Field '{sel.name}' doesn't exist on type '{obj.typename}'",
-                                    validation=True, extensions={"code": "undefinedField",
-                                                                 "typeName": obj.typename,
-                                                                 "fieldName": sel.name}), here)
+            raise _Located(
+                GqlError(
+                    f"Field '{sel.name}' doesn't exist on type '{obj.typename}'",
+                    validation=True,
+                    extensions={"code": "undefinedField", "typeName": obj.typename, "fieldName": sel.name},
+                ),
+                here,
+            )
         value = obj.fields[sel.name]
         try:
             if callable(value):
@@ -120,12 +129,16 @@ def _complete(value: Any, sel: Field, variables: dict[str, Any], path: list[str]
         return [_complete(v, sel, variables, path) for v in value]
     if isinstance(value, Obj):
         if not sel.selections:
-            raise _Located(GqlError(f"Field must have selections (field '{sel.name}' returns "
-                                    f"{value.typename} but has no selections.)", validation=True), path)
+            raise _Located(
+                GqlError(
+                    f"Field must have selections (field '{sel.name}' returns {value.typename} but has no selections.)",
+                    validation=True,
+                ),
+                path,
+            )
         return _select(value, sel.selections, variables, path)
     if sel.selections:
-        raise _Located(GqlError(f"Selections can't be made on scalars (field '{sel.name}')",
-                                validation=True), path)
+        raise _Located(GqlError(f"Selections can't be made on scalars (field '{sel.name}')", validation=True), path)
     return value
 
 
@@ -138,19 +151,27 @@ class _Roots:
     # -- roots ---------------------------------------------------------------------------------------
 
     def query(self) -> Obj:
-        return Obj("Query", {
-            "node": lambda a: self._node(a.get("id")),
-            "repository": lambda a: self._repository(a.get("owner"), a.get("name")),
-            "viewer": lambda a: self._actor(self.token.login),
-            "rateLimit": lambda a: Obj("RateLimit", {"limit": 5000, "remaining": 5000, "cost": 1,
-                                                     "used": 0, "resetAt": None, "nodeCount": 0}),
-        })
+        return Obj(
+            "Query",
+            {
+                "node": lambda a: self._node(a.get("id")),
+                "repository": lambda a: self._repository(a.get("owner"), a.get("name")),
+                "viewer": lambda a: self._actor(self.token.login),
+                "rateLimit": lambda a: Obj(
+                    "RateLimit",
+                    {"limit": 5000, "remaining": 5000, "cost": 1, "used": 0, "resetAt": None, "nodeCount": 0},
+                ),
+            },
+        )
 
     def mutation(self) -> Obj:
-        return Obj("Mutation", {
-            "markPullRequestReadyForReview": lambda a: self._set_draft(a.get("input") or {}, False),
-            "convertPullRequestToDraft": lambda a: self._set_draft(a.get("input") or {}, True),
-        })
+        return Obj(
+            "Mutation",
+            {
+                "markPullRequestReadyForReview": lambda a: self._set_draft(a.get("input") or {}, False),
+                "convertPullRequestToDraft": lambda a: self._set_draft(a.get("input") or {}, True),
+            },
+        )
 
     # -- resolvers -----------------------------------------------------------------------------------
 
@@ -188,15 +209,19 @@ class _Roots:
     def _set_draft(self, payload: dict[str, Any], draft: bool) -> Obj:
         target = self._node(payload.get("pullRequestId"))
         if target.typename != "PullRequest":
-            raise GqlError(f"Could not resolve to a PullRequest with the global id of "
-                           f"'{payload.get('pullRequestId')}'", "NOT_FOUND")
+            raise GqlError(
+                f"Could not resolve to a PullRequest with the global id of '{payload.get('pullRequestId')}'",
+                "NOT_FOUND",
+            )
         repo, number = target.fields["_repo"], target.fields["number"]
         pull = self.store.pull(repo, number)
         user = self.store.user(self.token.login)
         author = repo.issues[number].user
         allowed = self.token.allows("pull_requests", "write") and (
-            user.type == "Bot" or author.lower() == user.login.lower()
-            or role_at_least(self.store.role_of(repo, user.login), "write"))
+            user.type == "Bot"
+            or author.lower() == user.login.lower()
+            or role_at_least(self.store.role_of(repo, user.login), "write")
+        )
         if not allowed:
             who = "integration" if user.type == "Bot" else "personal access token"
             raise GqlError(f"Resource not accessible by {who}", "FORBIDDEN")
@@ -204,36 +229,51 @@ class _Roots:
             self.store.set_draft(repo, pull, draft, user.login)
         except ApiError as exc:
             raise GqlError(exc.message, "UNPROCESSABLE") from None
-        return Obj("Payload", {"clientMutationId": payload.get("clientMutationId"),
-                               "pullRequest": self._pull(repo, number)})
+        return Obj(
+            "Payload", {"clientMutationId": payload.get("clientMutationId"), "pullRequest": self._pull(repo, number)}
+        )
 
     # -- objects -------------------------------------------------------------------------------------
 
     def _actor(self, login: str) -> Obj:
         user = self.store.user(login)
         rendered = self.render.user(login)
-        return Obj("Bot" if user.type == "Bot" else user.type, {
-            "login": user.login, "id": rendered["node_id"], "databaseId": user.id,
-            "url": rendered["html_url"], "avatarUrl": rendered["avatar_url"], "name": user.name,
-        })
+        return Obj(
+            "Bot" if user.type == "Bot" else user.type,
+            {
+                "login": user.login,
+                "id": rendered["node_id"],
+                "databaseId": user.id,
+                "url": rendered["html_url"],
+                "avatarUrl": rendered["avatar_url"],
+                "name": user.name,
+            },
+        )
 
     def _repo_obj(self, repo: Repo) -> Obj:
-        return Obj("Repository", {
-            "id": self.render.repo(repo)["node_id"], "databaseId": repo.id, "name": repo.name,
-            "nameWithOwner": repo.full_name, "owner": self._actor(repo.owner),
-            "url": self.render.urls.repo_html(repo), "isPrivate": repo.private,
-            "defaultBranchRef": Obj("Ref", {"name": repo.default_branch,
-                                            "prefix": "refs/heads/"}),
-            "pullRequest": lambda a: self._numbered(repo, a.get("number"), "PullRequest"),
-            "issue": lambda a: self._numbered(repo, a.get("number"), "Issue"),
-            "issueOrPullRequest": lambda a: self._numbered(repo, a.get("number"), None),
-        })
+        return Obj(
+            "Repository",
+            {
+                "id": self.render.repo(repo)["node_id"],
+                "databaseId": repo.id,
+                "name": repo.name,
+                "nameWithOwner": repo.full_name,
+                "owner": self._actor(repo.owner),
+                "url": self.render.urls.repo_html(repo),
+                "isPrivate": repo.private,
+                "defaultBranchRef": Obj("Ref", {"name": repo.default_branch, "prefix": "refs/heads/"}),
+                "pullRequest": lambda a: self._numbered(repo, a.get("number"), "PullRequest"),
+                "issue": lambda a: self._numbered(repo, a.get("number"), "Issue"),
+                "issueOrPullRequest": lambda a: self._numbered(repo, a.get("number"), None),
+            },
+        )
 
     def _numbered(self, repo: Repo, number: Any, kind: str | None) -> Obj:
         issue = repo.issues.get(number) if isinstance(number, int) else None
         if issue is None or (kind == "PullRequest" and not issue.is_pull):
-            raise GqlError(f"Could not resolve to a {kind or 'issue or pull request'} with the number "
-                           f"of {number}.", "NOT_FOUND")
+            raise GqlError(
+                f"Could not resolve to a {kind or 'issue or pull request'} with the number of {number}.", "NOT_FOUND"
+            )
         if issue.is_pull and kind != "Issue":
             return self._pull(repo, issue.number)
         return self._issue(repo, issue.number)
@@ -241,12 +281,20 @@ class _Roots:
     def _issue_fields(self, repo: Repo, number: int) -> dict[str, Any]:
         issue = repo.issues[number]
         rendered = self.render.issue(repo, issue)
-        labels = [Obj("Label", {"name": n, "id": self.render.label(repo, self.store.label(repo, n))["node_id"]})
-                  for n in issue.labels]
+        labels = [
+            Obj("Label", {"name": n, "id": self.render.label(repo, self.store.label(repo, n))["node_id"]})
+            for n in issue.labels
+        ]
         return {
-            "_repo": repo, "number": issue.number, "title": issue.title, "body": issue.body or "",
-            "url": rendered["html_url"], "author": self._actor(issue.user), "closed": issue.state == "closed",
-            "createdAt": iso(issue.created_at), "updatedAt": iso(issue.updated_at),
+            "_repo": repo,
+            "number": issue.number,
+            "title": issue.title,
+            "body": issue.body or "",
+            "url": rendered["html_url"],
+            "author": self._actor(issue.user),
+            "closed": issue.state == "closed",
+            "createdAt": iso(issue.created_at),
+            "updatedAt": iso(issue.updated_at),
             "repository": lambda a: self._repo_obj(repo),
             "labels": lambda a: Obj("LabelConnection", {"nodes": labels, "totalCount": len(labels)}),
         }
@@ -267,10 +315,18 @@ class _Roots:
         def mergeable(args: dict[str, Any]) -> str:  # resolved only when a query asks for it
             return "MERGEABLE" if git.merges_cleanly(base_sha, pull.head_sha) else "CONFLICTING"
 
-        fields.update({
-            "id": self.render.pull(repo, pull, simple=True)["node_id"], "isDraft": pull.draft,
-            "state": state, "merged": pull.merged, "headRefName": pull.head_ref, "baseRefName": pull.base_ref,
-            "headRefOid": pull.head_sha, "baseRefOid": base_sha, "permalink": fields["url"],
-            "mergeable": mergeable,
-        })
+        fields.update(
+            {
+                "id": self.render.pull(repo, pull, simple=True)["node_id"],
+                "isDraft": pull.draft,
+                "state": state,
+                "merged": pull.merged,
+                "headRefName": pull.head_ref,
+                "baseRefName": pull.base_ref,
+                "headRefOid": pull.head_sha,
+                "baseRefOid": base_sha,
+                "permalink": fields["url"],
+                "mergeable": mergeable,
+            }
+        )
         return Obj("PullRequest", fields)

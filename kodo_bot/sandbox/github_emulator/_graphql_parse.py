@@ -12,14 +12,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>[\s,\ufeff]+|\#[^\n]*)
   | (?P<spread>\.\.\.)
   | (?P<punct>[!$():=@\[\]{}|&])
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 class GraphQLSyntaxError(ValueError):
@@ -70,7 +73,7 @@ class _Parser:
         while pos < len(source):
             match = _TOKEN.match(source, pos)
             if not match:
-                raise GraphQLSyntaxError(f"Parse error on \"{source[pos]}\" at position {pos}")
+                raise GraphQLSyntaxError(f'Parse error on "{source[pos]}" at position {pos}')
             kind = match.lastgroup  # never None: every alternative in _TOKEN is a named group
             if kind is not None and kind != "ws":
                 self.tokens.append((kind, match.group()))
@@ -87,7 +90,7 @@ class _Parser:
             raise GraphQLSyntaxError("Parse error: unexpected end of document")
         tok_kind, text = self.tokens[self.i]
         if (value is not None and text != value) or (kind is not None and tok_kind != kind):
-            raise GraphQLSyntaxError(f"Parse error on \"{text}\" ({tok_kind.upper()})")
+            raise GraphQLSyntaxError(f'Parse error on "{text}" ({tok_kind.upper()})')
         self.i += 1
         return text
 
@@ -197,7 +200,7 @@ class _Parser:
             return float(text) if any(c in text for c in ".eE") else int(text)
         if kind == "name":
             return {"true": True, "false": False, "null": None}.get(text, text)  # enums stay strings
-        raise GraphQLSyntaxError(f"Parse error on \"{text}\"")
+        raise GraphQLSyntaxError(f'Parse error on "{text}"')
 
 
 def substitute(value: Any, variables: dict[str, Any]) -> Any:

@@ -51,7 +51,7 @@ class Route:
 def compile_template(template: str) -> re.Pattern[str]:
     out, pos = "", 0
     for match in re.finditer(r"\{(\w+)\}", template):
-        out += re.escape(template[pos:match.start()])
+        out += re.escape(template[pos : match.start()])
         name = match.group(1)
         out += f"(?P<{name}>.+)" if name in _GREEDY else f"(?P<{name}>[^/]+)"
         pos = match.end()
@@ -62,11 +62,19 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template: str, operation: str, docs: str, handler: Handler,
-            permission: tuple[str, str] = ("metadata", "read")) -> None:
+    def add(
+        self,
+        method: str,
+        template: str,
+        operation: str,
+        docs: str,
+        handler: Handler,
+        permission: tuple[str, str] = ("metadata", "read"),
+    ) -> None:
         categories = tuple(permission[0].split("|"))
-        self.routes.append(Route(method, template, operation, docs, handler,
-                                 (categories, permission[1]), compile_template(template)))
+        self.routes.append(
+            Route(method, template, operation, docs, handler, (categories, permission[1]), compile_template(template))
+        )
         # Most literal characters first, so ``/commits/{ref}/status`` wins over ``/commits/{ref}``.
         self.routes.sort(key=lambda r: -len(re.sub(r"\{\w+\}", "", r.template)))
 
@@ -148,8 +156,7 @@ class Ctx:
             raise invalid_request(f"For 'links/0/schema', {_json(body)} is not an object.")
         return body
 
-    def field(self, name: str, kind: type | tuple[type, ...], *, required: bool = False,
-              nullable: bool = False) -> Any:
+    def field(self, name: str, kind: type | tuple[type, ...], *, required: bool = False, nullable: bool = False) -> Any:
         """One body field, type-checked as GitHub's schema validation would (422 otherwise)."""
         body = self.obj()
         if name not in body:
@@ -163,7 +170,11 @@ class Ctx:
         bad_bool = isinstance(value, bool) and bool not in kinds  # bool is an int in Python, not in the schema
         if not isinstance(value, kind) or bad_bool:
             names: dict[type | tuple[type, ...], str] = {
-                str: "a string", bool: "a boolean", int: "an integer", list: "an array"}
+                str: "a string",
+                bool: "a boolean",
+                int: "an integer",
+                list: "an array",
+            }
             wanted = names.get(kind, "valid")
             raise invalid_request(f"For 'properties/{name}', {_json(value)} is not {wanted}.")
         return value
@@ -178,7 +189,7 @@ class Ctx:
         except ValueError:
             per_page, page = 30, 1
         last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         links = []
         for rel, target in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
             if (rel in ("prev", "first") and page > 1) or (rel in ("next", "last") and page < last):

@@ -60,11 +60,8 @@ def delete_comment(ctx: Ctx) -> Response:
 def register(router: Router) -> None:
     on_issue = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
     router.add("GET", on_issue, "issues/list-comments", f"{_DOCS}#list-issue-comments", list_comments, _READ)
-    router.add("POST", on_issue, "issues/create-comment", f"{_DOCS}#create-an-issue-comment",
-               create_comment, _WRITE)
+    router.add("POST", on_issue, "issues/create-comment", f"{_DOCS}#create-an-issue-comment", create_comment, _WRITE)
     one = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
     router.add("GET", one, "issues/get-comment", f"{_DOCS}#get-an-issue-comment", get_comment, _READ)
-    router.add("PATCH", one, "issues/update-comment", f"{_DOCS}#update-an-issue-comment",
-               update_comment, _WRITE)
-    router.add("DELETE", one, "issues/delete-comment", f"{_DOCS}#delete-an-issue-comment",
-               delete_comment, _WRITE)
+    router.add("PATCH", one, "issues/update-comment", f"{_DOCS}#update-an-issue-comment", update_comment, _WRITE)
+    router.add("DELETE", one, "issues/delete-comment", f"{_DOCS}#delete-an-issue-comment", delete_comment, _WRITE)

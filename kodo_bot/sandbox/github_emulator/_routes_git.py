@@ -89,8 +89,9 @@ def list_branches(ctx: Ctx) -> Response:
     repo = ctx.repo()
     heads = [(name.removeprefix("refs/heads/"), sha) for name, sha, _ in ctx.store.git(repo).refs("refs/heads/")]
     api = ctx.render.urls.repo(repo)
-    return ctx.page(heads, lambda b: {"name": b[0], "protected": False,
-                                      "commit": {"sha": b[1], "url": f"{api}/commits/{b[1]}"}})
+    return ctx.page(
+        heads, lambda b: {"name": b[0], "protected": False, "commit": {"sha": b[1], "url": f"{api}/commits/{b[1]}"}}
+    )
 
 
 def get_branch(ctx: Ctx) -> Response:
@@ -123,16 +124,42 @@ def get_content(ctx: Ctx) -> Response:
 def register(router: Router) -> None:
     git = "/repos/{owner}/{repo}/git"
     router.add("GET", git + "/ref/{ref}", "git/get-ref", f"{_DOCS}/git/refs#get-a-reference", get_ref, _READ)
-    router.add("GET", git + "/matching-refs/{ref}", "git/list-matching-refs",
-               f"{_DOCS}/git/refs#list-matching-references", matching_refs, _READ)
+    router.add(
+        "GET",
+        git + "/matching-refs/{ref}",
+        "git/list-matching-refs",
+        f"{_DOCS}/git/refs#list-matching-references",
+        matching_refs,
+        _READ,
+    )
     router.add("POST", git + "/refs", "git/create-ref", f"{_DOCS}/git/refs#create-a-reference", create_ref, _WRITE)
-    router.add("PATCH", git + "/refs/{ref}", "git/update-ref", f"{_DOCS}/git/refs#update-a-reference",
-               update_ref, _WRITE)
-    router.add("DELETE", git + "/refs/{ref}", "git/delete-ref", f"{_DOCS}/git/refs#delete-a-reference",
-               delete_ref, _WRITE)
-    router.add("GET", "/repos/{owner}/{repo}/branches", "repos/list-branches",
-               f"{_DOCS}/branches/branches#list-branches", list_branches, _READ)
-    router.add("GET", "/repos/{owner}/{repo}/branches/{branch}", "repos/get-branch",
-               f"{_DOCS}/branches/branches#get-a-branch", get_branch, _READ)
-    router.add("GET", "/repos/{owner}/{repo}/contents/{path}", "repos/get-content",
-               f"{_DOCS}/repos/contents#get-repository-content", get_content, _READ)
+    router.add(
+        "PATCH", git + "/refs/{ref}", "git/update-ref", f"{_DOCS}/git/refs#update-a-reference", update_ref, _WRITE
+    )
+    router.add(
+        "DELETE", git + "/refs/{ref}", "git/delete-ref", f"{_DOCS}/git/refs#delete-a-reference", delete_ref, _WRITE
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/branches",
+        "repos/list-branches",
+        f"{_DOCS}/branches/branches#list-branches",
+        list_branches,
+        _READ,
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/branches/{branch}",
+        "repos/get-branch",
+        f"{_DOCS}/branches/branches#get-a-branch",
+        get_branch,
+        _READ,
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/contents/{path}",
+        "repos/get-content",
+        f"{_DOCS}/repos/contents#get-repository-content",
+        get_content,
+        _READ,
+    )

@@ -31,10 +31,13 @@ def list_issues(ctx: Ctx) -> Response:
     state = ctx.query.get("state", "open")
     wanted = {n.strip().lower() for n in ctx.query.get("labels", "").split(",") if n.strip()}
     creator = ctx.query.get("creator", "").lower()
-    found = [i for i in repo.issues.values()
-             if (state == "all" or i.state == state)
-             and wanted <= {n.lower() for n in i.labels}
-             and (not creator or i.user.lower() == creator)]
+    found = [
+        i
+        for i in repo.issues.values()
+        if (state == "all" or i.state == state)
+        and wanted <= {n.lower() for n in i.labels}
+        and (not creator or i.user.lower() == creator)
+    ]
     key = "updated_at" if ctx.query.get("sort") == "updated" else "created_at"
     found.sort(key=lambda i: (getattr(i, key), i.number), reverse=ctx.query.get("direction", "desc") == "desc")
     return ctx.page(found, lambda i: ctx.render.issue(repo, i))
@@ -51,8 +54,7 @@ def create_issue(ctx: Ctx) -> Response:
     if not role_at_least(ctx.store.role_of(repo, ctx.login), "write") and not ctx.is_app():
         labels, assignees = [], []  # GitHub silently drops these without push access
     names = [entry["name"] if isinstance(entry, dict) else entry for entry in labels]
-    issue = ctx.store.create_issue(repo, title=str(title), body=body, user=ctx.login,
-                                   labels=names, assignees=assignees)
+    issue = ctx.store.create_issue(repo, title=str(title), body=body, user=ctx.login, labels=names, assignees=assignees)
     rendered = ctx.render.issue(repo, issue)
     return Response(201, rendered, {"Location": rendered["url"]})
 
@@ -73,7 +75,7 @@ def update_issue(ctx: Ctx) -> Response:
         changes["body"] = ctx.field("body", str, nullable=True)
     state = ctx.field("state", str)
     if state is not None and state not in ("open", "closed"):
-        raise invalid_request(f"For 'properties/state', \"{state}\" is not one of [\"open\", \"closed\"].")
+        raise invalid_request(f'For \'properties/state\', "{state}" is not one of ["open", "closed"].')
     reason = ctx.field("state_reason", str, nullable=True)
     if reason is not None and reason not in ("completed", "not_planned", "duplicate", "reopened"):
         raise invalid_request(f"For 'properties/state_reason', \"{reason}\" is not a valid state reason.")
@@ -94,10 +96,15 @@ def list_events(ctx: Ctx) -> Response:
 
 def render_event(ctx: Ctx, repo: Repo, issue: Issue, event: IssueEvent) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": event.id, "node_id": node_id("IssueEvent", event.id),
+        "id": event.id,
+        "node_id": node_id("IssueEvent", event.id),
         "url": f"{ctx.render.urls.repo(repo)}/issues/events/{event.id}",
-        "actor": ctx.render.user(event.actor), "event": event.event, "commit_id": None,
-        "commit_url": None, "created_at": iso(event.created_at), "performed_via_github_app": None,
+        "actor": ctx.render.user(event.actor),
+        "event": event.event,
+        "commit_id": None,
+        "commit_url": None,
+        "created_at": iso(event.created_at),
+        "performed_via_github_app": None,
     }
     if event.label is not None:
         label = repo.labels.get(event.label.lower())
@@ -109,11 +116,19 @@ def render_event(ctx: Ctx, repo: Repo, issue: Issue, event: IssueEvent) -> dict[
 
 def register(router: Router) -> None:
     base = "/repos/{owner}/{repo}/issues"
-    router.add("GET", base, "issues/list-for-repo", f"{_DOCS}/issues#list-repository-issues",
-               list_issues, ("issues", "read"))
+    router.add(
+        "GET", base, "issues/list-for-repo", f"{_DOCS}/issues#list-repository-issues", list_issues, ("issues", "read")
+    )
     router.add("POST", base, "issues/create", f"{_DOCS}/issues#create-an-issue", create_issue, _WRITE)
     router.add("GET", base + "/{issue_number}", "issues/get", f"{_DOCS}/issues#get-an-issue", get_issue, _READ)
-    router.add("PATCH", base + "/{issue_number}", "issues/update", f"{_DOCS}/issues#update-an-issue",
-               update_issue, _WRITE)
-    router.add("GET", base + "/{issue_number}/events", "issues/list-events",
-               f"{_DOCS}/events#list-issue-events", list_events, _READ)
+    router.add(
+        "PATCH", base + "/{issue_number}", "issues/update", f"{_DOCS}/issues#update-an-issue", update_issue, _WRITE
+    )
+    router.add(
+        "GET",
+        base + "/{issue_number}/events",
+        "issues/list-events",
+        f"{_DOCS}/events#list-issue-events",
+        list_events,
+        _READ,
+    )

@@ -97,16 +97,30 @@ def create_label(ctx: Ctx) -> Response:
 
 def register(router: Router) -> None:
     on_issue = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
-    router.add("GET", on_issue, "issues/list-labels-on-issue", f"{_DOCS}#list-labels-for-an-issue",
-               list_on_issue, _READ)
+    router.add(
+        "GET", on_issue, "issues/list-labels-on-issue", f"{_DOCS}#list-labels-for-an-issue", list_on_issue, _READ
+    )
     router.add("POST", on_issue, "issues/add-labels", f"{_DOCS}#add-labels-to-an-issue", add_labels, _WRITE)
     router.add("PUT", on_issue, "issues/set-labels", f"{_DOCS}#set-labels-for-an-issue", set_labels, _WRITE)
-    router.add("DELETE", on_issue, "issues/remove-all-labels",
-               f"{_DOCS}#remove-all-labels-from-an-issue", remove_all, _WRITE)
-    router.add("DELETE", on_issue + "/{name}", "issues/remove-label",
-               f"{_DOCS}#remove-a-label-from-an-issue", remove_label, _WRITE)
+    router.add(
+        "DELETE", on_issue, "issues/remove-all-labels", f"{_DOCS}#remove-all-labels-from-an-issue", remove_all, _WRITE
+    )
+    router.add(
+        "DELETE",
+        on_issue + "/{name}",
+        "issues/remove-label",
+        f"{_DOCS}#remove-a-label-from-an-issue",
+        remove_label,
+        _WRITE,
+    )
     in_repo = "/repos/{owner}/{repo}/labels"
-    router.add("GET", in_repo, "issues/list-labels-for-repo", f"{_DOCS}#list-labels-for-a-repository",
-               list_repo_labels, ("issues|pull_requests", "read"))
+    router.add(
+        "GET",
+        in_repo,
+        "issues/list-labels-for-repo",
+        f"{_DOCS}#list-labels-for-a-repository",
+        list_repo_labels,
+        ("issues|pull_requests", "read"),
+    )
     router.add("POST", in_repo, "issues/create-label", f"{_DOCS}#create-a-label", create_label, _WRITE)
     router.add("GET", in_repo + "/{name}", "issues/get-label", f"{_DOCS}#get-a-label", get_label, _READ)

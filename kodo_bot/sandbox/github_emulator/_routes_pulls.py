@@ -19,8 +19,7 @@ def list_pulls(ctx: Ctx) -> Response:
     state = ctx.query.get("state", "open")
     if state not in ("open", "closed", "all"):
         raise invalid_request(f"For 'state', \"{state}\" is not one of open, closed, all.")
-    pulls = ctx.store.pulls_matching(repo, state=state, head=ctx.query.get("head"),
-                                     base=ctx.query.get("base"))
+    pulls = ctx.store.pulls_matching(repo, state=state, head=ctx.query.get("head"), base=ctx.query.get("base"))
     if ctx.query.get("direction") == "asc":
         pulls.reverse()
     return ctx.page(pulls, lambda p: ctx.render.pull(repo, p, simple=True))
@@ -61,10 +60,15 @@ def update_pull(ctx: Ctx) -> Response:
     ctx.require_role(repo, "write", unless_author=repo.issues[pull.number].user)
     state = ctx.field("state", str)
     if state is not None and state not in ("open", "closed"):
-        raise invalid_request(f"For 'properties/state', \"{state}\" is not one of [\"open\", \"closed\"].")
+        raise invalid_request(f'For \'properties/state\', "{state}" is not one of ["open", "closed"].')
     ctx.store.update_pull(
-        repo, pull, ctx.login, title=ctx.field("title", str), body=ctx.field("body", str),
-        state=state, base=ctx.field("base", str),
+        repo,
+        pull,
+        ctx.login,
+        title=ctx.field("title", str),
+        body=ctx.field("body", str),
+        state=state,
+        base=ctx.field("base", str),
         maintainer_can_modify=ctx.field("maintainer_can_modify", bool),
     )
     return Response(200, ctx.render.pull(repo, pull))
@@ -76,5 +80,4 @@ def register(router: Router) -> None:
     router.add("GET", base, "pulls/list", f"{_DOCS}#list-pull-requests", list_pulls, read)
     router.add("POST", base, "pulls/create", f"{_DOCS}#create-a-pull-request", create_pull, write)
     router.add("GET", base + "/{pull_number}", "pulls/get", f"{_DOCS}#get-a-pull-request", get_pull, read)
-    router.add("PATCH", base + "/{pull_number}", "pulls/update", f"{_DOCS}#update-a-pull-request",
-               update_pull, write)
+    router.add("PATCH", base + "/{pull_number}", "pulls/update", f"{_DOCS}#update-a-pull-request", update_pull, write)

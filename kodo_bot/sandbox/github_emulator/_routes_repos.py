@@ -22,8 +22,10 @@ def get_permission(ctx: Ctx) -> Response:
     role = ctx.store.role_of(repo, user.login)
     body = dict(ctx.render.user(user.login))
     body["permissions"] = {
-        "pull": role_at_least(role, "read"), "triage": role_at_least(role, "triage"),
-        "push": role_at_least(role, "write"), "maintain": role_at_least(role, "maintain"),
+        "pull": role_at_least(role, "read"),
+        "triage": role_at_least(role, "triage"),
+        "push": role_at_least(role, "write"),
+        "maintain": role_at_least(role, "maintain"),
         "admin": role_at_least(role, "admin"),
     }
     body["role_name"] = role
@@ -53,14 +55,22 @@ def get_rate_limit(ctx: Ctx) -> Response:
 
 
 def register(router: Router) -> None:
-    router.add("GET", "/repos/{owner}/{repo}", "repos/get",
-               f"{_DOCS}/repos/repos#get-a-repository", get_repo)
-    router.add("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission",
-               "repos/get-collaborator-permission-level",
-               f"{_DOCS}/collaborators/collaborators#get-repository-permissions-for-a-user", get_permission)
-    router.add("GET", "/user", "users/get-authenticated",
-               f"{_DOCS}/users/users#get-the-authenticated-user", get_authenticated)
-    router.add("GET", "/users/{username}", "users/get-by-username",
-               f"{_DOCS}/users/users#get-a-user", get_user)
-    router.add("GET", "/rate_limit", "rate-limit/get",
-               f"{_DOCS}/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user", get_rate_limit)
+    router.add("GET", "/repos/{owner}/{repo}", "repos/get", f"{_DOCS}/repos/repos#get-a-repository", get_repo)
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        "repos/get-collaborator-permission-level",
+        f"{_DOCS}/collaborators/collaborators#get-repository-permissions-for-a-user",
+        get_permission,
+    )
+    router.add(
+        "GET", "/user", "users/get-authenticated", f"{_DOCS}/users/users#get-the-authenticated-user", get_authenticated
+    )
+    router.add("GET", "/users/{username}", "users/get-by-username", f"{_DOCS}/users/users#get-a-user", get_user)
+    router.add(
+        "GET",
+        "/rate_limit",
+        "rate-limit/get",
+        f"{_DOCS}/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user",
+        get_rate_limit,
+    )

@@ -23,7 +23,8 @@ def create_status(ctx: Ctx) -> Response:
     repo = ctx.repo()
     ctx.require_role(repo, "write")
     status = ctx.store.create_status(
-        repo, ctx.params["sha"],
+        repo,
+        ctx.params["sha"],
         state=ctx.field("state", str, required=True),
         context=ctx.field("context", str) or "default",
         description=ctx.field("description", str, nullable=True),
@@ -54,16 +55,45 @@ def get_commit(ctx: Ctx) -> Response:
 
 
 def register(router: Router) -> None:
-    router.add("POST", "/repos/{owner}/{repo}/statuses/{sha}", "repos/create-commit-status",
-               f"{_DOCS}/statuses#create-a-commit-status", create_status, ("statuses", "write"))
-    router.add("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", "repos/list-commit-statuses-for-ref",
-               f"{_DOCS}/statuses#list-commit-statuses-for-a-reference", list_statuses, ("statuses", "read"))
+    router.add(
+        "POST",
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        "repos/create-commit-status",
+        f"{_DOCS}/statuses#create-a-commit-status",
+        create_status,
+        ("statuses", "write"),
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/statuses",
+        "repos/list-commit-statuses-for-ref",
+        f"{_DOCS}/statuses#list-commit-statuses-for-a-reference",
+        list_statuses,
+        ("statuses", "read"),
+    )
     # The legacy spelling GitHub still serves and PyGithub's ``Commit.get_statuses()`` uses; it is not
     # in the OpenAPI description (``openapi_check`` maps it onto the operation above).
-    router.add("GET", "/repos/{owner}/{repo}/statuses/{sha}", "repos/list-commit-statuses-for-ref",
-               f"{_DOCS}/statuses#list-commit-statuses-for-a-reference", list_statuses, ("statuses", "read"))
-    router.add("GET", "/repos/{owner}/{repo}/commits/{ref}/status", "repos/get-combined-status-for-ref",
-               f"{_DOCS}/statuses#get-the-combined-status-for-a-specific-reference", combined_status,
-               ("statuses", "read"))
-    router.add("GET", "/repos/{owner}/{repo}/commits/{ref}", "repos/get-commit",
-               f"{_DOCS}/commits#get-a-commit", get_commit, ("contents", "read"))
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        "repos/list-commit-statuses-for-ref",
+        f"{_DOCS}/statuses#list-commit-statuses-for-a-reference",
+        list_statuses,
+        ("statuses", "read"),
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        "repos/get-combined-status-for-ref",
+        f"{_DOCS}/statuses#get-the-combined-status-for-a-specific-reference",
+        combined_status,
+        ("statuses", "read"),
+    )
+    router.add(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}",
+        "repos/get-commit",
+        f"{_DOCS}/commits#get-a-commit",
+        get_commit,
+        ("contents", "read"),
+    )

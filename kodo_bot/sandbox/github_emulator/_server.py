@@ -86,8 +86,9 @@ class HttpServer:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="github-emulator", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-emulator", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:

@@ -49,10 +49,19 @@ class Store(PullsMixin):
         self.pending: list[PendingEvent] = []
         # Separate id spaces with distinct magnitudes, so a test that mixes up an issue id with a
         # comment id gets a 404 instead of a lucky hit.
-        self._ids = {kind: count(start) for kind, start in {
-            "user": 1001, "repo": 200001, "issue": 3000001, "comment": 4000001, "label": 5000001,
-            "pull": 6000001, "status": 7000001, "event": 8000001,
-        }.items()}
+        self._ids = {
+            kind: count(start)
+            for kind, start in {
+                "user": 1001,
+                "repo": 200001,
+                "issue": 3000001,
+                "comment": 4000001,
+                "label": 5000001,
+                "pull": 6000001,
+                "status": 7000001,
+                "event": 8000001,
+            }.items()
+        }
 
     def next_id(self, kind: str) -> int:
         return next(self._ids[kind])
@@ -67,14 +76,17 @@ class Store(PullsMixin):
 
     # -- users, tokens, repos ----------------------------------------------------------------------
 
-    def add_user(self, login: str, *, type: str | None = None, name: str | None = None,
-                 email: str | None = None) -> User:
+    def add_user(
+        self, login: str, *, type: str | None = None, name: str | None = None, email: str | None = None
+    ) -> User:
         with self.lock:
             existing = self.users.get(login.lower())
             if existing:
                 if type is not None and type != existing.type:
-                    raise ValueError(f"{login} already exists as a {existing.type}; add it before anything "
-                                     f"that creates it (a repository owner is created as a User)")
+                    raise ValueError(
+                        f"{login} already exists as a {existing.type}; add it before anything "
+                        f"that creates it (a repository owner is created as a User)"
+                    )
                 return existing
             kind = type or ("Bot" if login.endswith("[bot]") else "User")
             user = User(login, self.next_id("user"), kind, name, email, created_at=self.clock())
@@ -93,8 +105,9 @@ class Store(PullsMixin):
             self.tokens[token.value] = token
             return token
 
-    def add_repo(self, full_name: str, *, default_branch: str, private: bool,
-                 description: str | None, draft_prs: bool = True) -> Repo:
+    def add_repo(
+        self, full_name: str, *, default_branch: str, private: bool, description: str | None, draft_prs: bool = True
+    ) -> Repo:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
             raise ValueError(f"repository names look like 'owner/name', not {full_name!r}")
@@ -104,8 +117,17 @@ class Store(PullsMixin):
             self.add_user(owner)
             git_dir = self.git_root / owner / f"{name}.git"
             BareRepo.create(git_dir, default_branch)
-            repo = Repo(owner, name, self.next_id("repo"), default_branch, private, description,
-                        self.clock(), str(git_dir), draft_prs=draft_prs)
+            repo = Repo(
+                owner,
+                name,
+                self.next_id("repo"),
+                default_branch,
+                private,
+                description,
+                self.clock(),
+                str(git_dir),
+                draft_prs=draft_prs,
+            )
             self.repos[full_name.lower()] = repo
             return repo
 
@@ -146,13 +168,21 @@ class Store(PullsMixin):
 
     # -- issues --------------------------------------------------------------------------------------
 
-    def create_issue(self, repo: Repo, *, title: str, body: str | None, user: str,
-                     labels: Sequence[str] = (), assignees: Sequence[str] = (), announce: bool = True) -> Issue:
+    def create_issue(
+        self,
+        repo: Repo,
+        *,
+        title: str,
+        body: str | None,
+        user: str,
+        labels: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        announce: bool = True,
+    ) -> Issue:
         with self.lock:
             now = self.clock()
             self.add_user(user)
-            issue = Issue(self.next_id("issue"), repo.next_number, title, body, self.user(user).login,
-                          now, now)
+            issue = Issue(self.next_id("issue"), repo.next_number, title, body, self.user(user).login, now, now)
             repo.next_number += 1
             repo.issues[issue.number] = issue
             issue.assignees = [self.user(a).login for a in assignees]
@@ -167,8 +197,16 @@ class Store(PullsMixin):
             raise not_found()
         return found
 
-    def update_issue(self, repo: Repo, issue: Issue, actor: str, *, state: str | None = None,
-                     state_reason: str | None = None, **fields: Any) -> Issue:
+    def update_issue(
+        self,
+        repo: Repo,
+        issue: Issue,
+        actor: str,
+        *,
+        state: str | None = None,
+        state_reason: str | None = None,
+        **fields: Any,
+    ) -> Issue:
         with self.lock:
             for key in ("title", "body"):
                 if key in fields:
@@ -207,8 +245,7 @@ class Store(PullsMixin):
             raise not_found()
         return found
 
-    def create_label(self, repo: Repo, name: str, color: str | None = None,
-                     description: str | None = None) -> Label:
+    def create_label(self, repo: Repo, name: str, color: str | None = None, description: str | None = None) -> Label:
         with self.lock:
             if not name or not name.strip():
                 raise validation_failed({"resource": "Label", "code": "missing_field", "field": "name"})
@@ -267,12 +304,14 @@ class Store(PullsMixin):
         with self.lock:
             now = self.clock()
             self.add_user(user)
-            comment = Comment(self.next_id("comment"), repo.full_name, issue.number, body,
-                              self.user(user).login, now, now)
+            comment = Comment(
+                self.next_id("comment"), repo.full_name, issue.number, body, self.user(user).login, now, now
+            )
             self.comments[comment.id] = comment
             issue.updated_at = now
-            self.emit(PendingEvent("issue_comment", "created", repo.full_name, user, issue.number,
-                                   comment_id=comment.id))
+            self.emit(
+                PendingEvent("issue_comment", "created", repo.full_name, user, issue.number, comment_id=comment.id)
+            )
             return comment
 
     def comment(self, repo: Repo, comment_id: int) -> Comment:
@@ -282,17 +321,30 @@ class Store(PullsMixin):
         return found
 
     def issue_comments(self, repo: Repo, number: int) -> list[Comment]:
-        return sorted((c for c in self.comments.values()
-                       if c.repo.lower() == repo.full_name.lower() and c.issue_number == number),
-                      key=lambda c: c.id)
+        return sorted(
+            (
+                c
+                for c in self.comments.values()
+                if c.repo.lower() == repo.full_name.lower() and c.issue_number == number
+            ),
+            key=lambda c: c.id,
+        )
 
     def edit_comment(self, repo: Repo, comment: Comment, body: str, actor: str) -> Comment:
         with self.lock:
             old = comment.body
             comment.body, comment.updated_at = body, self.clock()
-            self.emit(PendingEvent("issue_comment", "edited", repo.full_name, actor,
-                                   comment.issue_number, comment_id=comment.id,
-                                   changes={"body": {"from": old}}))
+            self.emit(
+                PendingEvent(
+                    "issue_comment",
+                    "edited",
+                    repo.full_name,
+                    actor,
+                    comment.issue_number,
+                    comment_id=comment.id,
+                    changes={"body": {"from": old}},
+                )
+            )
             return comment
 
     def delete_comment(self, repo: Repo, comment: Comment, actor: str) -> None:

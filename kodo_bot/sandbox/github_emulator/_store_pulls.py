@@ -36,11 +36,27 @@ class PullsMixin:
         def emit(self, event: PendingEvent) -> None: ...
         def user(self, login: str) -> User: ...
         def git(self, repo: Repo) -> BareRepo: ...
-        def create_issue(self, repo: Repo, *, title: str, body: str | None, user: str,
-                         labels: Sequence[str] = (), assignees: Sequence[str] = (),
-                         announce: bool = True) -> Issue: ...
-        def update_issue(self, repo: Repo, issue: Issue, actor: str, *, state: str | None = None,
-                         state_reason: str | None = None, **fields: Any) -> Issue: ...
+        def create_issue(
+            self,
+            repo: Repo,
+            *,
+            title: str,
+            body: str | None,
+            user: str,
+            labels: Sequence[str] = (),
+            assignees: Sequence[str] = (),
+            announce: bool = True,
+        ) -> Issue: ...
+        def update_issue(
+            self,
+            repo: Repo,
+            issue: Issue,
+            actor: str,
+            *,
+            state: str | None = None,
+            state_reason: str | None = None,
+            **fields: Any,
+        ) -> Issue: ...
 
     # -- pull requests -------------------------------------------------------------------------------
 
@@ -58,9 +74,18 @@ class PullsMixin:
                 pull.head_sha = sha
         return pull
 
-    def create_pull(self, repo: Repo, *, title: str | None, body: str | None, head: str,
-                    base: str, user: str, draft: bool = False,
-                    maintainer_can_modify: bool = False) -> PullRequest:
+    def create_pull(
+        self,
+        repo: Repo,
+        *,
+        title: str | None,
+        body: str | None,
+        head: str,
+        base: str,
+        user: str,
+        draft: bool = False,
+        maintainer_can_modify: bool = False,
+    ) -> PullRequest:
         with self.lock:
             head_owner, sep, head_ref = head.rpartition(":")
             if sep and head_owner.lower() != repo.owner.lower():
@@ -76,27 +101,57 @@ class PullsMixin:
             if head_sha is None:
                 raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
             for other in repo.pulls.values():
-                if (other.head_ref == head_ref and other.base_ref == base
-                        and repo.issues[other.number].state == "open"):
-                    raise validation_failed({"resource": "PullRequest", "code": "custom",
-                                             "message": f"A pull request already exists for {repo.owner}:{head_ref}."})
+                if other.head_ref == head_ref and other.base_ref == base and repo.issues[other.number].state == "open":
+                    raise validation_failed(
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {repo.owner}:{head_ref}.",
+                        }
+                    )
             if git.count_commits(base_sha, head_sha) == 0:
-                raise validation_failed({"resource": "PullRequest", "code": "custom",
-                                         "message": f"No commits between {base} and {head_ref}"})
+                raise validation_failed(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"No commits between {base} and {head_ref}",
+                    }
+                )
             if draft and not repo.draft_prs:
-                raise validation_failed({"resource": "PullRequest", "code": "custom",
-                                         "message": "Draft pull requests are not supported in this repository."})
+                raise validation_failed(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": "Draft pull requests are not supported in this repository.",
+                    }
+                )
             issue = self.create_issue(repo, title=title, body=body, user=user, announce=False)
             issue.is_pull = True
-            pull = PullRequest(self.next_id("pull"), issue.number, head_ref, base, head_sha,
-                               draft=draft, maintainer_can_modify=maintainer_can_modify)
+            pull = PullRequest(
+                self.next_id("pull"),
+                issue.number,
+                head_ref,
+                base,
+                head_sha,
+                draft=draft,
+                maintainer_can_modify=maintainer_can_modify,
+            )
             repo.pulls[pull.number] = pull
             self.emit(PendingEvent("pull_request", "opened", repo.full_name, user, pull.number))
             return pull
 
-    def update_pull(self, repo: Repo, pull: PullRequest, actor: str, *,
-                    title: str | None = None, body: str | None = None, state: str | None = None,
-                    base: str | None = None, maintainer_can_modify: bool | None = None) -> PullRequest:
+    def update_pull(
+        self,
+        repo: Repo,
+        pull: PullRequest,
+        actor: str,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+        base: str | None = None,
+        maintainer_can_modify: bool | None = None,
+    ) -> PullRequest:
         with self.lock:
             issue: Issue = repo.issues[pull.number]
             if base is not None:
@@ -106,8 +161,13 @@ class PullsMixin:
             if maintainer_can_modify is not None:
                 pull.maintainer_can_modify = maintainer_can_modify
             if state == "open" and issue.state == "closed" and self.git(repo).branch_sha(pull.head_ref) is None:
-                raise validation_failed({"resource": "PullRequest", "code": "custom",
-                                         "message": "state cannot be changed. The head branch has been deleted."})
+                raise validation_failed(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": "state cannot be changed. The head branch has been deleted.",
+                    }
+                )
             fields = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
             self.update_issue(repo, issue, actor, state=state, **fields)
             return pull
@@ -127,8 +187,9 @@ class PullsMixin:
                 self.emit(PendingEvent("pull_request", action, repo.full_name, actor, pull.number))
             return pull
 
-    def pulls_matching(self, repo: Repo, *, state: str = "open", head: str | None = None,
-                       base: str | None = None) -> list[PullRequest]:
+    def pulls_matching(
+        self, repo: Repo, *, state: str = "open", head: str | None = None, base: str | None = None
+    ) -> list[PullRequest]:
         """``GET /pulls`` filtering: ``head`` is ``owner:branch`` (a bare branch matches nothing, as on
         GitHub, which ignores a head filter without the owner)."""
         out = []
@@ -147,21 +208,49 @@ class PullsMixin:
 
     # -- commit statuses -----------------------------------------------------------------------------
 
-    def create_status(self, repo: Repo, sha: str, *, state: str, creator: str,
-                      context: str = "default", description: str | None = None,
-                      target_url: str | None = None) -> Status:
+    def create_status(
+        self,
+        repo: Repo,
+        sha: str,
+        *,
+        state: str,
+        creator: str,
+        context: str = "default",
+        description: str | None = None,
+        target_url: str | None = None,
+    ) -> Status:
         with self.lock:
             if state not in STATUS_STATES:
-                raise validation_failed({"resource": "Status", "code": "custom", "field": "state",
-                                         "message": "state is not included in the list"})
+                raise validation_failed(
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "state",
+                        "message": "state is not included in the list",
+                    }
+                )
             if description is not None and len(description) > 140:
-                raise validation_failed({"resource": "Status", "code": "custom", "field": "description",
-                                         "message": "description is too long (maximum is 140 characters)"})
+                raise validation_failed(
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "description",
+                        "message": "description is too long (maximum is 140 characters)",
+                    }
+                )
             full = self.git(repo).resolve(sha) if _HEX.match(sha or "") else None
             if full is None:
                 raise ApiError(422, f"No commit found for SHA: {sha}")
-            status = Status(self.next_id("status"), full, state, context or "default",
-                            self.user(creator).login, self.clock(), description, target_url)
+            status = Status(
+                self.next_id("status"),
+                full,
+                state,
+                context or "default",
+                self.user(creator).login,
+                self.clock(),
+                description,
+                target_url,
+            )
             repo.statuses.append(status)
             return status
 

@@ -32,8 +32,12 @@ class Delivery:
 
     def headers(self) -> dict[str, str]:
         """The headers GitHub sends with the delivery (unsigned: no secret is configured)."""
-        return {"X-GitHub-Event": self.event, "X-GitHub-Delivery": self.id,
-                "User-Agent": "GitHub-Hookshot/emulator", "Content-Type": "application/json"}
+        return {
+            "X-GitHub-Event": self.event,
+            "X-GitHub-Delivery": self.id,
+            "User-Agent": "GitHub-Hookshot/emulator",
+            "Content-Type": "application/json",
+        }
 
 
 def render_delivery(render: Renderer, event: PendingEvent, installation_id: int | None = None) -> Delivery | None:
@@ -78,9 +82,16 @@ def render_delivery(render: Renderer, event: PendingEvent, installation_id: int 
 def _organization(render: Renderer, login: str, ident: int) -> dict[str, Any]:
     api = f"{render.urls.api}/orgs/{login}"
     return {
-        "login": login, "id": ident, "node_id": node_id("Organization", ident), "url": api,
-        "repos_url": f"{api}/repos", "events_url": f"{api}/events", "hooks_url": f"{api}/hooks",
-        "issues_url": f"{api}/issues", "members_url": f"{api}/members{{/member}}",
+        "login": login,
+        "id": ident,
+        "node_id": node_id("Organization", ident),
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
         "public_members_url": f"{api}/public_members{{/member}}",
-        "avatar_url": f"{render.urls.origin}/avatars/u/{ident}?v=4", "description": None,
+        "avatar_url": f"{render.urls.origin}/avatars/u/{ident}?v=4",
+        "description": None,
     }

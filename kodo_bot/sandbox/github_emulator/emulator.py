@@ -55,8 +55,15 @@ from kodo_bot.sandbox.github_emulator._store import Store
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery
 from kodo_bot.sandbox.github_emulator.faults import Faults
 
-_ROUTE_MODULES = (_routes_repos, _routes_issues, _routes_comments, _routes_labels, _routes_pulls,
-                  _routes_statuses, _routes_git)
+_ROUTE_MODULES = (
+    _routes_repos,
+    _routes_issues,
+    _routes_comments,
+    _routes_labels,
+    _routes_pulls,
+    _routes_statuses,
+    _routes_git,
+)
 _T = TypeVar("_T")
 
 
@@ -68,9 +75,17 @@ class GitHubEmulator:
     ``installation`` key to webhook payloads, as a GitHub App receives them. ``clock`` returns the
     current UTC time (for deterministic timestamps)."""
 
-    def __init__(self, root: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 validate: str | Path | None = None, rate_limit: int = 5000,
-                 installation_id: int | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        validate: str | Path | None = None,
+        rate_limit: int = 5000,
+        installation_id: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._owned_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="github-emulator-") if root is None else root)
         self._store = Store(self.root, clock)
@@ -90,9 +105,16 @@ class GitHubEmulator:
         self._server = HttpServer(host, port)  # binds now, so URLs are known before start()
         bound_host, bound_port = self._server.address
         self._render = Renderer(self._store, Urls(f"http://{bound_host}:{bound_port}"))
-        self._dispatcher = Dispatcher(self._render, router, self.faults, rate_limit=rate_limit,
-                                      on_call=self._record_call, on_deliveries=self._deliver,
-                                      validator=self.validation, installation_id=installation_id)
+        self._dispatcher = Dispatcher(
+            self._render,
+            router,
+            self.faults,
+            rate_limit=rate_limit,
+            on_call=self._record_call,
+            on_deliveries=self._deliver,
+            validator=self.validation,
+            installation_id=installation_id,
+        )
         self._server.attach(self._dispatcher)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -128,13 +150,20 @@ class GitHubEmulator:
 
     # -- scene: accounts and repositories ------------------------------------------------------------
 
-    def add_user(self, login: str, *, type: str | None = None, name: str | None = None,
-                 email: str | None = None) -> User:
+    def add_user(
+        self, login: str, *, type: str | None = None, name: str | None = None, email: str | None = None
+    ) -> User:
         """A user; logins ending in ``[bot]`` default to type ``Bot``. Existing users are returned."""
         return snapshot(self._store.add_user(login, type=type, name=name, email=email))
 
-    def add_token(self, login: str, *, value: str | None = None, permissions: dict[str, str] | None = None,
-                  repos: list[str] | None = None) -> str:
+    def add_token(
+        self,
+        login: str,
+        *,
+        value: str | None = None,
+        permissions: dict[str, str] | None = None,
+        repos: list[str] | None = None,
+    ) -> str:
         """A token acting as ``login`` (created if needed). ``permissions`` None grants everything; a
         mapping such as ``{"issues": "write", "contents": "read"}`` limits it like an installation
         token (categories: issues, pull_requests, contents, statuses). ``repos`` limits which
@@ -144,18 +173,33 @@ class GitHubEmulator:
         self._store.add_token(Token(value, login, _permissions(permissions), limit))
         return value
 
-    def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False,
-                 description: str | None = None, draft_prs: bool = True,
-                 files: Mapping[str, str | bytes] | None = None) -> Repo:
+    def add_repo(
+        self,
+        full_name: str,
+        *,
+        default_branch: str = "main",
+        private: bool = False,
+        description: str | None = None,
+        draft_prs: bool = True,
+        files: Mapping[str, str | bytes] | None = None,
+    ) -> Repo:
         """A repository with an empty bare git repository; ``files`` seeds the default branch."""
-        self._store.add_repo(full_name, default_branch=default_branch, private=private,
-                             description=description, draft_prs=draft_prs)
+        self._store.add_repo(
+            full_name, default_branch=default_branch, private=private, description=description, draft_prs=draft_prs
+        )
         if files:
             self.seed(full_name, files)
         return self.repo(full_name)
 
-    def seed(self, repo: str, files: Mapping[str, str | bytes], *, branch: str | None = None,
-             message: str = "Initial commit", author: tuple[str, str] = ("Octo Cat", "octocat@example.com")) -> str:
+    def seed(
+        self,
+        repo: str,
+        files: Mapping[str, str | bytes],
+        *,
+        branch: str | None = None,
+        message: str = "Initial commit",
+        author: tuple[str, str] = ("Octo Cat", "octocat@example.com"),
+    ) -> str:
         """Commit ``files`` (path -> content) on ``branch`` (default branch), returning the SHA."""
         with self._store.lock:
             found = self._store.repo(repo)
@@ -181,35 +225,45 @@ class GitHubEmulator:
 
     # -- scene: what people do -----------------------------------------------------------------------
 
-    def create_issue(self, repo: str, title: str, body: str | None = "", *, user: str,
-                     labels: Sequence[str] = ()) -> Issue:
+    def create_issue(
+        self, repo: str, title: str, body: str | None = "", *, user: str, labels: Sequence[str] = ()
+    ) -> Issue:
         """Open an issue as ``user`` (an ``issues.opened`` delivery is recorded)."""
+
         def act(found: Repo) -> Issue:
             return self._store.create_issue(found, title=title, body=body, user=user, labels=list(labels))
+
         return snapshot(self._act(repo, act)[0])
 
     def label_issue(self, repo: str, number: int, label: str, actor: str) -> dict[str, Any]:
         """Add ``label`` as ``actor`` would in the web UI (creating it if missing); returns the
         ``issues.labeled`` (or ``pull_request.labeled``) webhook payload GitHub sends for it."""
+
         def act(found: Repo) -> None:
             self._store.add_labels(found, self._store.issue(found, number), [label], actor)
+
         return self._act(repo, act)[1][-1].payload
 
     def unlabel_issue(self, repo: str, number: int, label: str, actor: str) -> dict[str, Any]:
         def act(found: Repo) -> None:
             self._store.remove_label(found, self._store.issue(found, number), label, actor)
+
         return self._act(repo, act)[1][-1].payload
 
     def add_comment(self, repo: str, number: int, body: str, user: str) -> dict[str, Any]:
         """Comment as ``user``; returns the ``issue_comment.created`` payload."""
+
         def act(found: Repo) -> None:
             self._store.add_comment(found, self._store.issue(found, number), body, user)
+
         return self._act(repo, act)[1][-1].payload
 
     def close_issue(self, repo: str, number: int, actor: str, reason: str = "completed") -> dict[str, Any]:
         def act(found: Repo) -> None:
-            self._store.update_issue(found, self._store.issue(found, number), actor, state="closed",
-                                     state_reason=reason)
+            self._store.update_issue(
+                found, self._store.issue(found, number), actor, state="closed", state_reason=reason
+            )
+
         return self._act(repo, act)[1][-1].payload
 
     def _act(self, repo: str, change: Callable[[Repo], _T]) -> tuple[_T, list[Delivery]]:
@@ -273,11 +327,16 @@ class GitHubEmulator:
     def graphql_call_count(self) -> int:
         return sum(c.kind == "graphql" for c in list(self.calls))
 
-    def calls_matching(self, method: str | None = None, path_regex: str | None = None, *,
-                       kind: str | None = None) -> list[Call]:
-        return [c for c in list(self.calls)
-                if (method is None or c.method == method.upper()) and (kind is None or c.kind == kind)
-                and (path_regex is None or re.search(path_regex, c.path))]
+    def calls_matching(
+        self, method: str | None = None, path_regex: str | None = None, *, kind: str | None = None
+    ) -> list[Call]:
+        return [
+            c
+            for c in list(self.calls)
+            if (method is None or c.method == method.upper())
+            and (kind is None or c.kind == kind)
+            and (path_regex is None or re.search(path_regex, c.path))
+        ]
 
     def on_webhook(self, callback: Callable[[Delivery], None]) -> None:
         """Call ``callback(delivery)`` for every webhook, after the change (outside the lock). A callback
@@ -302,8 +361,9 @@ class GitHubEmulator:
                 try:
                     callback(delivery)
                 except Exception:  # noqa: BLE001 - a failing subscriber must not fail the request that caused it
-                    self.internal_errors.append(f"webhook subscriber failed on {delivery.name}:\n"
-                                                + traceback.format_exc())
+                    self.internal_errors.append(
+                        f"webhook subscriber failed on {delivery.name}:\n" + traceback.format_exc()
+                    )
 
 
 def _permissions(given: dict[str, str] | None) -> dict[str, str] | None:

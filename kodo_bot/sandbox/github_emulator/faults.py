@@ -23,8 +23,10 @@ from http import HTTPStatus
 from typing import Any
 
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
-SECONDARY_DOCS = ("https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api"
-                  "#about-secondary-rate-limits")
+SECONDARY_DOCS = (
+    "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api"
+    "#about-secondary-rate-limits"
+)
 
 
 @dataclass
@@ -75,25 +77,44 @@ class FaultRule:
         headers = dict(self.headers)
         if self.kind == "primary_rate_limit":
             reset = int(time.time()) + self.reset_in_s
-            headers.update({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0",
-                            "x-ratelimit-used": "5000", "x-ratelimit-reset": str(reset),
-                            "x-ratelimit-resource": "core"})
-            message = (f"API rate limit exceeded for user ID {user_id or 0}. If you reach out to GitHub "
-                       f"Support for help, please include the request ID {request_id} and timestamp "
-                       f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.")
-            return status or 403, {"message": message, "documentation_url": RATE_LIMIT_DOCS,
-                                   "status": str(status or 403)}, headers
+            headers.update(
+                {
+                    "x-ratelimit-limit": "5000",
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-used": "5000",
+                    "x-ratelimit-reset": str(reset),
+                    "x-ratelimit-resource": "core",
+                }
+            )
+            message = (
+                f"API rate limit exceeded for user ID {user_id or 0}. If you reach out to GitHub "
+                f"Support for help, please include the request ID {request_id} and timestamp "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}."
+            )
+            return (
+                status or 403,
+                {"message": message, "documentation_url": RATE_LIMIT_DOCS, "status": str(status or 403)},
+                headers,
+            )
         if self.kind == "secondary_rate_limit":
-            message = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try "
-                       f"again. If you reach out to GitHub Support for help, please include the request ID "
-                       f"{request_id}.")
-            return status or 403, {"message": message, "documentation_url": SECONDARY_DOCS,
-                                   "status": str(status or 403)}, headers
+            message = (
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+                f"again. If you reach out to GitHub Support for help, please include the request ID "
+                f"{request_id}."
+            )
+            return (
+                status or 403,
+                {"message": message, "documentation_url": SECONDARY_DOCS, "status": str(status or 403)},
+                headers,
+            )
         if self.body is not None:
             return status, self.body, headers
         phrase = HTTPStatus(status).phrase if status else ""
-        return status, {"message": phrase, "documentation_url": "https://docs.github.com/rest",
-                        "status": str(status)}, headers
+        return (
+            status,
+            {"message": phrase, "documentation_url": "https://docs.github.com/rest", "status": str(status)},
+            headers,
+        )
 
 
 class Faults:
@@ -103,40 +124,101 @@ class Faults:
         self._lock = threading.Lock()
         self.rules: list[FaultRule] = []
 
-    def add(self, *, method: str | None = None, path_regex: str | None = None, status: int | None = 502,
-            body: Any = None, headers: dict[str, str] | None = None, times: int | None = 1,
-            skip: int = 0, delay_s: float = 0.0, drop_connection: bool = False,
-            applied: bool = False) -> FaultRule:
+    def add(
+        self,
+        *,
+        method: str | None = None,
+        path_regex: str | None = None,
+        status: int | None = 502,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        times: int | None = 1,
+        skip: int = 0,
+        delay_s: float = 0.0,
+        drop_connection: bool = False,
+        applied: bool = False,
+    ) -> FaultRule:
         """A plain failure: answer ``status`` (with GitHub's error shape unless ``body`` is given).
         ``applied=True`` performs the request first, then answers with the fault."""
-        return self._add(FaultRule(method, path_regex, status, body, dict(headers or {}), times, skip,
-                                   delay_s, drop_connection, applied,
-                                   "disconnect" if drop_connection else "error" if status else "delay"))
+        return self._add(
+            FaultRule(
+                method,
+                path_regex,
+                status,
+                body,
+                dict(headers or {}),
+                times,
+                skip,
+                delay_s,
+                drop_connection,
+                applied,
+                "disconnect" if drop_connection else "error" if status else "delay",
+            )
+        )
 
-    def rate_limit(self, *, method: str | None = None, path_regex: str | None = None, times: int | None = 1,
-                   reset_in_s: int = 60, skip: int = 0) -> FaultRule:
+    def rate_limit(
+        self,
+        *,
+        method: str | None = None,
+        path_regex: str | None = None,
+        times: int | None = 1,
+        reset_in_s: int = 60,
+        skip: int = 0,
+    ) -> FaultRule:
         """Primary rate limit: 403, ``x-ratelimit-remaining: 0``, ``x-ratelimit-reset`` in the future."""
-        return self._add(FaultRule(method, path_regex, 403, None, {}, times, skip,
-                                   kind="primary_rate_limit", reset_in_s=reset_in_s))
+        return self._add(
+            FaultRule(method, path_regex, 403, None, {}, times, skip, kind="primary_rate_limit", reset_in_s=reset_in_s)
+        )
 
-    def secondary_rate_limit(self, *, method: str | None = None, path_regex: str | None = None,
-                             times: int | None = 1, retry_after_s: int = 60, status: int = 403,
-                             skip: int = 0) -> FaultRule:
+    def secondary_rate_limit(
+        self,
+        *,
+        method: str | None = None,
+        path_regex: str | None = None,
+        times: int | None = 1,
+        retry_after_s: int = 60,
+        status: int = 403,
+        skip: int = 0,
+    ) -> FaultRule:
         """Secondary (abuse) rate limit: 403 or 429 with ``retry-after`` and GitHub's message."""
-        return self._add(FaultRule(method, path_regex, status, None, {"retry-after": str(retry_after_s)},
-                                   times, skip, kind="secondary_rate_limit"))
+        return self._add(
+            FaultRule(
+                method,
+                path_regex,
+                status,
+                None,
+                {"retry-after": str(retry_after_s)},
+                times,
+                skip,
+                kind="secondary_rate_limit",
+            )
+        )
 
-    def slow(self, *, delay_s: float, method: str | None = None, path_regex: str | None = None,
-             times: int | None = None) -> FaultRule:
+    def slow(
+        self, *, delay_s: float, method: str | None = None, path_regex: str | None = None, times: int | None = None
+    ) -> FaultRule:
         """Answer normally, ``delay_s`` late."""
         return self._add(FaultRule(method, path_regex, None, None, {}, times, 0, delay_s, kind="delay"))
 
-    def hold(self, *, parties: int, method: str | None = None, path_regex: str | None = None,
-             timeout_s: float = 30.0) -> FaultRule:
+    def hold(
+        self, *, parties: int, method: str | None = None, path_regex: str | None = None, timeout_s: float = 30.0
+    ) -> FaultRule:
         """Hold the next ``parties`` matching requests until all of them have arrived, then answer them
         normally, all from the same state: a race between clients made certain rather than likely."""
-        return self._add(FaultRule(method, path_regex, None, None, {}, parties, 0, timeout_s, kind="hold",
-                                   barrier=threading.Barrier(parties)))
+        return self._add(
+            FaultRule(
+                method,
+                path_regex,
+                None,
+                None,
+                {},
+                parties,
+                0,
+                timeout_s,
+                kind="hold",
+                barrier=threading.Barrier(parties),
+            )
+        )
 
     def clear(self) -> None:
         with self._lock:

@@ -84,7 +84,8 @@ def _convert(node: Any, *, keep_required: bool) -> Any:
             out[key] = {name: _convert(sub, keep_required=keep_required) for name, sub in value.items()}
             continue
         out["anyOf" if key == "oneOf" and isinstance(value, list) else key] = _convert(
-            value, keep_required=keep_required)
+            value, keep_required=keep_required
+        )
     if out.pop("nullable", None) is True:
         return {"anyOf": [{"type": "null"}, out]}
     return out
@@ -104,12 +105,12 @@ class _Description:
 
     def errors(self, pointer: str, instance: Any, *, strict: bool) -> list[ValidationError]:
         schema = {"$ref": f"{_URI}#{quote(pointer, safe='/~')}"}
-        validator = Draft202012Validator(schema, registry=self._registries[strict],
-                                         format_checker=self._formats)
+        validator = Draft202012Validator(schema, registry=self._registries[strict], format_checker=self._formats)
         return list(validator.iter_errors(instance))
 
-    def findings(self, pointer: str, instance: Any, *, required_is_failure: bool, direction: str,
-                 operation: str, where: str) -> list[Finding]:
+    def findings(
+        self, pointer: str, instance: Any, *, required_is_failure: bool, direction: str, operation: str, where: str
+    ) -> list[Finding]:
         out = []
         for error in self.errors(pointer, instance, strict=False):
             leaf = _best_leaf(error)
@@ -158,8 +159,14 @@ class OpenAPIChecker:
         if op["operationId"] in _LABEL_LIST_OPERATIONS and isinstance(body, (list, str)):
             body = {"labels": [body] if isinstance(body, str) else body}  # see the module docstring
         pointer = f"/paths/{_escape(template)}/{method.lower()}/requestBody/content/application~1json/schema"
-        return self.description.findings(pointer, body, required_is_failure=True, direction="request",
-                                         operation=op["operationId"], where=f"{method} {template}")
+        return self.description.findings(
+            pointer,
+            body,
+            required_is_failure=True,
+            direction="request",
+            operation=op["operationId"],
+            where=f"{method} {template}",
+        )
 
     def check_response(self, method: str, path: str, status: int, body: Any) -> list[Finding] | None:
         """Findings for a response body; None when the operation or the status is not described."""
@@ -180,9 +187,14 @@ class OpenAPIChecker:
             if body in (None, "", b""):
                 return []
             return [Finding("failure", "response", op["operationId"], where, "", "a body where none is described")]
-        return self.description.findings(f"{pointer}/content/application~1json/schema", body,
-                                         required_is_failure=False, direction="response",
-                                         operation=op["operationId"], where=where)
+        return self.description.findings(
+            f"{pointer}/content/application~1json/schema",
+            body,
+            required_is_failure=False,
+            direction="response",
+            operation=op["operationId"],
+            where=where,
+        )
 
     def _resolve(self, ref: str) -> dict[str, Any]:
         node: Any = self.description.raw
@@ -203,8 +215,9 @@ class WebhookChecker:
         if webhook is None:
             raise KeyError(f"webhook {name!r} is not in the description")
         pointer = f"/webhooks/{_escape(name)}/post/requestBody/content/application~1json/schema"
-        return self.description.findings(pointer, payload, required_is_failure=False, direction="webhook",
-                                         operation=name, where=name)
+        return self.description.findings(
+            pointer, payload, required_is_failure=False, direction="webhook", operation=name, where=name
+        )
 
 
 class Recorder:
@@ -265,9 +278,14 @@ def _branches(error: ValidationError) -> list[list[ValidationError]]:
 
 def _best_branch(error: ValidationError) -> list[ValidationError]:
     """The anyOf branch the instance came closest to (a null branch only if nothing else is close)."""
-    return min(_branches(error), key=lambda errs: (
-        all(e.schema == {"type": "null"} for e in errs),
-        sum(e.validator != "required" for e in errs), len(errs)))
+    return min(
+        _branches(error),
+        key=lambda errs: (
+            all(e.schema == {"type": "null"} for e in errs),
+            sum(e.validator != "required" for e in errs),
+            len(errs),
+        ),
+    )
 
 
 def _best_leaf(error: ValidationError) -> ValidationError:
