@@ -1,6 +1,9 @@
 """Shared fixtures of the fast engine tests (``test_run_*.py``): a seeded project, whole runs on a ``Script``
 through the public API (``kodo_bot.run``/``resume``), and what a run leaves for a person to see (its event
 log, the commits on its branch). A run here takes a fraction of a second: no CLI, no server, real git.
+
+Also the GitHub emulator tests' fixtures (``emu``, ``scene``, ``gh_factory``); their helpers and constants are
+in ``tests/emulator_support.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 
 import git
 import pytest
+from github import Auth, Github
 
 import kodo_bot
 from kodo_bot import RunResult
@@ -25,16 +29,21 @@ from kodo_bot.engine.ports import Orchestrator
 from kodo_bot.engine.state import CrashAt, RunSettings, RunStore
 from kodo_bot.engine.team import Agent, Team, default_team
 from kodo_bot.sandbox.demo import seed_project
+from kodo_bot.sandbox.github_emulator import GitHubEmulator
 from kodo_bot.sandbox.scripted import Request, Script
 from kodo_bot.sandbox.stories import GOAL, Story, bash, delegate, done, say, verdict, verifier_passes, write_file
+from tests.emulator_support import ALL_WRITE, BOT, REPO, REST_SPEC, Scene
 
 E = TypeVar("E")
 
 #: the fast team: one worker, one verifier (each verifier costs a clean checkout per round)
-FAST_TEAM = Team(name="fast", agents={
-    "worker": Agent(name="worker", prompt="You edit files.", description="edits files"),
-    "tester": Agent(name="tester", prompt="You verify finished work.", verify="always"),
-})
+FAST_TEAM = Team(
+    name="fast",
+    agents={
+        "worker": Agent(name="worker", prompt="You edit files.", description="edits files"),
+        "tester": Agent(name="tester", prompt="You verify finished work.", verify="always"),
+    },
+)
 #: the fast team's goal and check: a greeting file (shell, not Python: a Python start costs 0.15 s here)
 GREETING_GOAL = "# Greet the reader\n\nAdd `greeting.txt` saying hello.\n"
 GREETING_CHECK = "grep -q hello greeting.txt"
@@ -93,29 +102,61 @@ class Rehearsal:
         }
 
     # ------------------------------------------------------------- running
-    def run(self, script: Script | Mapping[str, Any], *, goal: str = GREETING_GOAL, team: Team = FAST_TEAM,
-            checks: Iterable[str] = (GREETING_CHECK,), sinks: Iterable[ev.EventSink] = (),
-            orchestrator: Orchestrator | None = None, **options: Any) -> Played:
+    def run(
+        self,
+        script: Script | Mapping[str, Any],
+        *,
+        goal: str = GREETING_GOAL,
+        team: Team = FAST_TEAM,
+        checks: Iterable[str] = (GREETING_CHECK,),
+        sinks: Iterable[ev.EventSink] = (),
+        orchestrator: Orchestrator | None = None,
+        **options: Any,
+    ) -> Played:
         """A whole run through ``kodo_bot.run``; ``script`` is a Script or its roles. ``orchestrator`` stands
         in for the script's own (a wrapper around it)."""
         script = as_script(script)
-        result = kodo_bot.run(goal, self.project, team=team, orchestrator=orchestrator or script.orchestrator(),
-                              sessions=script.sessions, checks=list(checks), ui=False, env={}, sinks=sinks, **options)
+        result = kodo_bot.run(
+            goal,
+            self.project,
+            team=team,
+            orchestrator=orchestrator or script.orchestrator(),
+            sessions=script.sessions,
+            checks=list(checks),
+            ui=False,
+            env={},
+            sinks=sinks,
+            **options,
+        )
         return Played(result, script, self.events(result.run_id))
 
     def resume(self, run_id: str, script: Script | Mapping[str, Any], **options: Any) -> Played:
         """``kodo_bot.resume`` of ``run_id`` on ``script`` (what is left to play)."""
         script = as_script(script)
-        result = kodo_bot.resume(self.project, run_id, orchestrator=script.orchestrator(), sessions=script.sessions,
-                                 env={}, **options)
+        result = kodo_bot.resume(
+            self.project, run_id, orchestrator=script.orchestrator(), sessions=script.sessions, env={}, **options
+        )
         return Played(result, script, self.events(run_id))
 
-    def start(self, script: Script, *, goal: str = GREETING_GOAL, checks: Iterable[str] = (GREETING_CHECK,),
-              team: Team = FAST_TEAM, crash: CrashAt | None = None, run_id: str = "run-1", **settings: Any) -> Played:
+    def start(
+        self,
+        script: Script,
+        *,
+        goal: str = GREETING_GOAL,
+        checks: Iterable[str] = (GREETING_CHECK,),
+        team: Team = FAST_TEAM,
+        crash: CrashAt | None = None,
+        run_id: str = "run-1",
+        **settings: Any,
+    ) -> Played:
         """A run through ``launch.start_run``, for what the public API does not take: settings such as
         ``max_exchanges``, and a crash point (``Crashed`` then propagates)."""
-        request = RunRequest(goal=goal, project=self.project, run_id=run_id, settings=RunSettings(
-            team=team, check_commands=list(checks), ui=False, **settings))
+        request = RunRequest(
+            goal=goal,
+            project=self.project,
+            run_id=run_id,
+            settings=RunSettings(team=team, check_commands=list(checks), ui=False, **settings),
+        )
         backends = backends_from_env({}, orchestrator=script.orchestrator(), sessions=script.sessions)
         asyncio.run(start_run(request, dataclasses.replace(backends, crash=crash)))
         return Played(None, script, self.events(run_id))
@@ -150,8 +191,12 @@ CALC_FIXED = "def multiply(a, b):\n    return a * b\n"
 CALC_CHECK = "grep -q 'def multiply' calc.py"
 #: exits 1 while multiply still returns 0 for negative numbers
 NEGATIVE_CHECK = "awk '/return 0/ { bad = 1 } END { exit bad }' calc.py"
-NEGATIVE_FINDING = {"severity": "high", "file": "calc.py", "line": 3,
-                    "message": "multiply(-2, 3) returns 0, expected -6"}
+NEGATIVE_FINDING = {
+    "severity": "high",
+    "file": "calc.py",
+    "line": 3,
+    "message": "multiply(-2, 3) returns 0, expected -6",
+}
 
 
 def shell_demo_story() -> Story:
@@ -165,14 +210,24 @@ def shell_demo_story() -> Story:
             done("Fixed multiply for negative numbers."),
         ],
         "worker_fast": [
-            write_file("calc.py", CALC_BUGGY), bash(CALC_CHECK), say("Added multiply; the check passes."),
-            write_file("calc.py", CALC_FIXED), bash(NEGATIVE_CHECK), say("multiply now handles negative numbers."),
+            write_file("calc.py", CALC_BUGGY),
+            bash(CALC_CHECK),
+            say("Added multiply; the check passes."),
+            write_file("calc.py", CALC_FIXED),
+            bash(NEGATIVE_CHECK),
+            say("multiply now handles negative numbers."),
         ],
         "verifier/tester": [
-            bash(CALC_CHECK), bash(NEGATIVE_CHECK),
-            verdict(False, "multiply is wrong for negative numbers.", checks=[(CALC_CHECK, 0), (NEGATIVE_CHECK, 1)],
-                    findings=[NEGATIVE_FINDING]),
-            bash(CALC_CHECK), bash(NEGATIVE_CHECK),
+            bash(CALC_CHECK),
+            bash(NEGATIVE_CHECK),
+            verdict(
+                False,
+                "multiply is wrong for negative numbers.",
+                checks=[(CALC_CHECK, 0), (NEGATIVE_CHECK, 1)],
+                findings=[NEGATIVE_FINDING],
+            ),
+            bash(CALC_CHECK),
+            bash(NEGATIVE_CHECK),
             verdict(True, "multiply works for negative numbers.", checks=[(CALC_CHECK, 0), (NEGATIVE_CHECK, 0)]),
         ],
         "verifier/architect": [
@@ -180,8 +235,12 @@ def shell_demo_story() -> Story:
             *verifier_passes("git show --stat HEAD", "The fix is minimal."),
         ],
     }
-    return Story(goal=GOAL, files={"calc.py": "def add(a, b):\n    return a + b\n", "README.md": "# calc\n"},
-                 scenario=Script({"roles": roles}).scenario, check_commands=[CALC_CHECK])
+    return Story(
+        goal=GOAL,
+        files={"calc.py": "def add(a, b):\n    return a + b\n", "README.md": "# calc\n"},
+        scenario=Script({"roles": roles}).scenario,
+        check_commands=[CALC_CHECK],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -221,7 +280,55 @@ def shell_demo_run(tmp_path_factory: pytest.TempPathFactory, shell_story: Story)
     never resume it)."""
     rehearsal = Rehearsal(tmp_path_factory.mktemp("shell-demo"), shell_story.files)
     counting = CountingWrites()
-    played = rehearsal.start(Script(shell_story.scenario), goal=shell_story.goal, checks=shell_story.check_commands,
-                             team=default_team(), crash=counting)
+    played = rehearsal.start(
+        Script(shell_story.scenario),
+        goal=shell_story.goal,
+        checks=shell_story.check_commands,
+        team=default_team(),
+        crash=counting,
+    )
     played.script.assert_complete()
     return DemoRun(rehearsal, shell_story, played, counting.writes)
+
+
+# ----------------------------------------------------------------- the GitHub emulator tests
+@pytest.fixture
+def emu(tmp_path):
+    """A running emulator that checks every exchange against GitHub's REST description."""
+    with GitHubEmulator(tmp_path / "github", validate=REST_SPEC) as emulator:
+        yield emulator
+    assert emulator.internal_errors == [], emulator.internal_errors[0]
+
+
+@pytest.fixture
+def scene(emu, tmp_path) -> Scene:
+    """octo/app seeded with a README and .github/kodo.yml; alice (write), bob (no role); a bot token."""
+    emu.add_repo(
+        REPO, files={"README.md": "# app\n", ".github/kodo.yml": "trigger_label: kodo\n", "src/app.py": "print('hi')\n"}
+    )
+    emu.add_collaborator(REPO, "alice", "write")
+    emu.add_user("bob")
+    return Scene(emu, emu.add_token(BOT, permissions=ALL_WRITE), tmp_path)
+
+
+@pytest.fixture
+def gh_factory():
+    """``make(emu, token, **kwargs)`` returns a PyGithub client; all are closed at teardown."""
+    made: list[Github] = []
+
+    def make(emulator: GitHubEmulator, token: str, **kwargs) -> Github:
+        kwargs.setdefault("retry", 0)
+        kwargs.setdefault("timeout", 10)
+        client = Github(
+            base_url=emulator.api_url,
+            auth=Auth.Token(token),
+            seconds_between_requests=0,
+            seconds_between_writes=0,
+            **kwargs,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

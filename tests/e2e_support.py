@@ -14,14 +14,19 @@ import git
 from kodo_bot.cli import main
 from kodo_bot.engine.log import read_events
 from kodo_bot.sandbox.demo import offline_env, seed_project
-from kodo_bot.sandbox.stories import TESTS, delegate, done, verifier_passes, write_file, bash, say
+from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verifier_passes, write_file
 
 HELLO = "def hello(name):\n    return f'hello {name}'\n"
 HELLO_TEST = (
     "import unittest\n\nfrom hello import hello\n\n\n"
-    "class HelloTest(unittest.TestCase):\n    def test_hello(self):\n        self.assertEqual(hello('kodo'), 'hello kodo')\n"
+    "class HelloTest(unittest.TestCase):\n"
+    "    def test_hello(self):\n"
+    "        self.assertEqual(hello('kodo'), 'hello kodo')\n"
 )
-BASE_FILES = {"README.md": "# demo\n", "test_base.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        pass\n"}
+BASE_FILES = {
+    "README.md": "# demo\n",
+    "test_base.py": "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        pass\n",
+}
 
 
 def agent_test_env(server_url: str) -> dict[str, str]:
@@ -38,12 +43,20 @@ def make_project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
 
 
 def hello_worker_steps() -> list[dict]:
-    return [write_file("hello.py", HELLO), write_file("test_hello.py", HELLO_TEST), bash(TESTS), say("Added hello() with a test.")]
+    return [
+        write_file("hello.py", HELLO),
+        write_file("test_hello.py", HELLO_TEST),
+        bash(TESTS),
+        say("Added hello() with a test."),
+    ]
 
 
 def accepted_roles() -> dict[str, list[dict]]:
     return {
-        "orchestrator": [delegate(("worker_fast", "Add hello(name) in hello.py with a unit test.")), done("Added hello().")],
+        "orchestrator": [
+            delegate(("worker_fast", "Add hello(name) in hello.py with a unit test.")),
+            done("Added hello()."),
+        ],
         "worker_fast": hello_worker_steps(),
         "verifier/tester": verifier_passes(TESTS),
         "verifier/architect": verifier_passes("git show --stat HEAD"),
@@ -80,5 +93,5 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def spawn_action(env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = open(log, "wb")  # noqa: SIM115 - closed with the process
+    out = open(log, "wb")
     return subprocess.Popen([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, stdout=out, stderr=out)

@@ -45,8 +45,10 @@ JOB_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "wri
 
 
 def kodo_yml(checks: list[str], *, stale_minutes: float = 15, max_cycles: int = 4, extra: str = "") -> str:
-    return (f"check_commands: {json.dumps(checks)}\nbudgets: {{max_cycles: {max_cycles}}}\n"
-            f"lease_stale_minutes: {stale_minutes}\n{extra}")
+    return (
+        f"check_commands: {json.dumps(checks)}\nbudgets: {{max_cycles: {max_cycles}}}\n"
+        f"lease_stale_minutes: {stale_minutes}\n{extra}"
+    )
 
 
 @dataclass
@@ -61,22 +63,33 @@ class Scene:
     def label(self, number: int, *, actor: str = WRITER, label: str = "kodo") -> dict:
         return self.emu.label_issue(REPO, number, label, actor=actor)
 
-    def env(self, event: dict, *, event_name: str = "issues", model_url: str | None = None, name: str = "job",
-            **extra: str) -> dict[str, str]:
+    def env(
+        self, event: dict, *, event_name: str = "issues", model_url: str | None = None, name: str = "job", **extra: str
+    ) -> dict[str, str]:
         """The environment of one Actions job step for ``event`` (written to its own event file)."""
         job = self.tmp / name
         job.mkdir(parents=True, exist_ok=True)
         (job / "event.json").write_text(json.dumps(event), encoding="utf-8")
         env = offline_env(os.environ, model_url) if model_url else dict(os.environ)
-        env.update({
-            "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(job / "event.json"),
-            "GITHUB_REPOSITORY": REPO, "GITHUB_TOKEN": self.token, "GITHUB_API_URL": self.emu.api_url,
-            "GITHUB_SERVER_URL": self.emu.html_url, "GITHUB_RUN_ID": name,
-            "GITHUB_STEP_SUMMARY": str(job / "summary.md"), "GITHUB_OUTPUT": str(job / "output.txt"),
-            "KODO_WORK_DIR": str(self.tmp / "runner-work"), "KODO_RUNS_DIR": str(job / "runs"),
-            "KODO_GITHUB_FAST": "1", "RUNNER_NAME": "test-runner", "CLAUDE_CODE_MAX_RETRIES": "0",
-            "API_TIMEOUT_MS": "30000",
-        })
+        env.update(
+            {
+                "GITHUB_EVENT_NAME": event_name,
+                "GITHUB_EVENT_PATH": str(job / "event.json"),
+                "GITHUB_REPOSITORY": REPO,
+                "GITHUB_TOKEN": self.token,
+                "GITHUB_API_URL": self.emu.api_url,
+                "GITHUB_SERVER_URL": self.emu.html_url,
+                "GITHUB_RUN_ID": name,
+                "GITHUB_STEP_SUMMARY": str(job / "summary.md"),
+                "GITHUB_OUTPUT": str(job / "output.txt"),
+                "KODO_WORK_DIR": str(self.tmp / "runner-work"),
+                "KODO_RUNS_DIR": str(job / "runs"),
+                "KODO_GITHUB_FAST": "1",
+                "RUNNER_NAME": "test-runner",
+                "CLAUDE_CODE_MAX_RETRIES": "0",
+                "API_TIMEOUT_MS": "30000",
+            }
+        )
         env.update(extra)
         return env
 
@@ -129,8 +142,13 @@ def play(scene: Scene, event: dict, script: Script, *, name: str = "job", extra_
     """``kodo-bot action`` on ``event`` in this process, as ``cmd_action`` runs it, with ``script`` playing
     the orchestrator and the agents: the whole GitHub flow in a second or two."""
     env = scene.env(event, name=name)
-    settings = BotSettings(work_root=Path(env["KODO_WORK_DIR"]), runner=env["RUNNER_NAME"], fast=True,
-                           runs_dir=Path(env["KODO_RUNS_DIR"]), extra_sinks=tuple(extra_sinks))
+    settings = BotSettings(
+        work_root=Path(env["KODO_WORK_DIR"]),
+        runner=env["RUNNER_NAME"],
+        fast=True,
+        runs_dir=Path(env["KODO_RUNS_DIR"]),
+        extra_sinks=tuple(extra_sinks),
+    )
 
     def backends():
         return backends_from_env(env, orchestrator=script.orchestrator(), sessions=script.sessions)

@@ -128,7 +128,7 @@ def test_the_template_passes_only_inputs_the_action_declares(actionlint_config: 
     assert result.returncode == 0, result.stdout + result.stderr
     # ... and it would notice a misspelt input
     wf = repo / ".github" / "workflows" / "kodo.yml"
-    wf.write_text(wf.read_text().replace("timeout-minutes: \"100\"", "timeout-minutez: \"100\""))
+    wf.write_text(wf.read_text().replace('timeout-minutes: "100"', 'timeout-minutez: "100"'))
     result = _run(_tool("actionlint"), "-config-file", actionlint_config, cwd=repo)
     assert result.returncode == 1 and "timeout-minutez" in result.stdout
 
@@ -157,11 +157,15 @@ def test_action_inputs_outputs_and_environment():
     for name, var in INPUT_ENV.items():
         assert env[var] == f"${{{{ inputs.{name} }}}}", var
     assert env["KODO_RUNS_DIR"] == RUNS_DIR
-    assert "kodo-bot\" action" in _run_step()["run"]
+    assert 'kodo-bot" action' in _run_step()["run"]
     # the names are documented where users read them
     header = ACTION.read_text().split("\nname:", 1)[0]
-    for var in [*(v for v in INPUT_ENV.values() if v != "JOB_TIMEOUT_MINUTES"), "KODO_RUNS_DIR", "KODO_WORK_DIR",
-                "KODO_JOB_DEADLINE"]:
+    for var in [
+        *(v for v in INPUT_ENV.values() if v != "JOB_TIMEOUT_MINUTES"),
+        "KODO_RUNS_DIR",
+        "KODO_WORK_DIR",
+        "KODO_JOB_DEADLINE",
+    ]:
         assert var in header
 
 
@@ -193,10 +197,17 @@ def test_the_install_script_builds_once_and_reuses(tmp_path: Path):
     script = next(s for s in _steps() if s.get("name") == "Install kodo-bot")["run"]
     # pip is not what is under test here: a stand-in records what it was asked to install
     script = 'stub_pip() { echo "pip install $*" >> "$venv/pip.log"; }\n' + script.replace(
-        '"$venv/bin/python" -m pip install', "stub_pip").replace('"$venv/bin/kodo-bot" --version', "true").replace(
-        'python3 -m venv "$venv"', 'python3 -m venv --without-pip "$venv"')
-    env = {**os.environ, "ACTION_PATH": str(action), "CACHE_ROOT": str(tmp_path / "cache"),
-           "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(tmp_path / "out")}
+        '"$venv/bin/python" -m pip install', "stub_pip"
+    ).replace('"$venv/bin/kodo-bot" --version', "true").replace(
+        'python3 -m venv "$venv"', 'python3 -m venv --without-pip "$venv"'
+    )
+    env = {
+        **os.environ,
+        "ACTION_PATH": str(action),
+        "CACHE_ROOT": str(tmp_path / "cache"),
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+    }
 
     def install() -> Path:
         done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
@@ -258,12 +269,10 @@ def test_no_input_is_spliced_into_a_shell_script():
 def test_template_triggers_permissions_concurrency_and_runner():
     wf = _yaml(TEMPLATE)
     assert wf["on"] == {"issues": {"types": ["labeled"]}}
-    assert wf["permissions"] == {
-        "contents": "write", "issues": "write", "pull-requests": "write", "statuses": "write"}
+    assert wf["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write", "statuses": "write"}
     assert "concurrency" not in wf  # a workflow-wide group would queue every label event of the issue
     (job,) = wf["jobs"].values()
-    assert job["concurrency"] == {
-        "group": "kodo-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
+    assert job["concurrency"] == {"group": "kodo-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
     assert job["runs-on"] == ["self-hosted", "kodo"]
     assert job["if"] == "github.event.label.name == 'kodo'"
     (step,) = job["steps"]

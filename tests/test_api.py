@@ -71,15 +71,15 @@ def test_a_run_without_an_api_key_is_refused_before_anything_is_created(tmp_path
     assert _left_behind(project) == (["main"], False)
 
 
-@pytest.mark.parametrize("limits", [{"max_cycles": 0}, {"max_cost_usd": 0}, {"max_rejections": 0},
-                                    {"max_minutes": -1}])
+@pytest.mark.parametrize("limits", [{"max_cycles": 0}, {"max_cost_usd": 0}, {"max_rejections": 0}, {"max_minutes": -1}])
 def test_limits_out_of_range_are_refused_before_anything_is_created(tmp_path, limits):
     project = tmp_path / "repo"
     seed_project(project, BASE_FILES)
     script = kodo_bot.Script({"roles": {}})
     with pytest.raises(kodo_bot.UserError, match=next(iter(limits))):
-        kodo_bot.run("Add hello.", project, orchestrator=script.orchestrator(), sessions=script.sessions, env={},
-                     **limits)
+        kodo_bot.run(
+            "Add hello.", project, orchestrator=script.orchestrator(), sessions=script.sessions, env={}, **limits
+        )
     assert _left_behind(project) == (["main"], False)
     assert script.requests == []
 
@@ -97,11 +97,19 @@ def test_events_reach_on_event_in_order_and_resume_continues_an_interrupted_run(
             raise KeyboardInterrupt  # a person pressing Ctrl-C mid-run
 
     with pytest.raises(KeyboardInterrupt):
-        kodo_bot.run(story.goal, project, orchestrator=script.orchestrator(), sessions=script.sessions,
-                     checks=story.check_commands, env={}, on_event=stop_after_first_commit)
+        kodo_bot.run(
+            story.goal,
+            project,
+            orchestrator=script.orchestrator(),
+            sessions=script.sessions,
+            checks=story.check_commands,
+            env={},
+            on_event=stop_after_first_commit,
+        )
     run_id = seen[0].run_id
-    result = kodo_bot.resume(project, run_id, orchestrator=script.orchestrator(), sessions=script.sessions, env={},
-                             on_event=seen.append)
+    result = kodo_bot.resume(
+        project, run_id, orchestrator=script.orchestrator(), sessions=script.sessions, env={}, on_event=seen.append
+    )
     script.assert_complete()
     assert result.accepted and result.run_id == run_id and result.cycles == 2
     assert [e.seq for e in seen] == sorted(e.seq for e in seen)

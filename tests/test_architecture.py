@@ -12,8 +12,15 @@ import kodo_bot
 
 ROOT = Path(kodo_bot.__file__).parent
 #: what the engine may import of kodo-bot: its own modules and the small neutral helpers beside it
-ENGINE_MAY_USE = {"kodo_bot.engine", "kodo_bot.errors", "kodo_bot.redact", "kodo_bot.confine", "kodo_bot._git_env",
-                  "kodo_bot._files", "kodo_bot.secret_names"}
+ENGINE_MAY_USE = {
+    "kodo_bot.engine",
+    "kodo_bot.errors",
+    "kodo_bot.redact",
+    "kodo_bot.confine",
+    "kodo_bot._git_env",
+    "kodo_bot._files",
+    "kodo_bot.secret_names",
+}
 
 
 def _unit(module: str) -> str:
@@ -64,7 +71,7 @@ def _cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, {})):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -80,8 +87,11 @@ def _cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
 def test_no_package_imports_another_in_a_cycle():
     graph = _graph()
     cycle = _cycle(graph)
-    assert cycle is None, " -> ".join(cycle) + "\n" + "\n".join(
-        f"  {a} -> {b} in {sorted(graph[a][b])}" for a, b in zip(cycle, cycle[1:]))
+    assert cycle is None, (
+        " -> ".join(cycle)
+        + "\n"
+        + "\n".join(f"  {a} -> {b} in {sorted(graph[a][b])}" for a, b in zip(cycle, cycle[1:], strict=False))
+    )
 
 
 def test_the_engine_imports_no_adapter():

@@ -54,33 +54,58 @@ def plant(tmp_path: Path) -> tuple[Path, Path]:
 
 
 HEADER = base64.b64encode(f"x-access-token:{CHECKOUT_TOKEN}".encode()).decode()
-SECRETS = [*CANARIES.values(), "canary-db-password-0004", PARENT_ONLY, HOME_CREDENTIAL, CHECKOUT_TOKEN, HEADER,
-           RUNNER_CREDENTIAL, RUNNER_TEMP_SECRET]
+SECRETS = [
+    *CANARIES.values(),
+    "canary-db-password-0004",
+    PARENT_ONLY,
+    HOME_CREDENTIAL,
+    CHECKOUT_TOKEN,
+    HEADER,
+    RUNNER_CREDENTIAL,
+    RUNNER_TEMP_SECRET,
+]
 
 
 def look_around(home: Path, runner: Path) -> str:
-    return " ; ".join([
-        "env > found-env.txt",
-        "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done > found-proc.txt 2>&1",
-        "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done >> found-proc.txt 2>&1",
-        "ps eww -A > found-ps.txt 2>&1",
-        f"cat ~/.git-credentials {home}/.git-credentials .git/config $(git rev-parse --git-common-dir)/config "
-        f"{runner}/.credentials {runner}/_work/_temp/set_env_1 > found-files.txt 2>&1",
-        f"ls -la {home} {runner} >> found-files.txt 2>&1",
-        "true",
-    ])
+    return " ; ".join(
+        [
+            "env > found-env.txt",
+            "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done > found-proc.txt 2>&1",
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done >> found-proc.txt 2>&1",
+            "ps eww -A > found-ps.txt 2>&1",
+            f"cat ~/.git-credentials {home}/.git-credentials .git/config $(git rev-parse --git-common-dir)/config "
+            f"{runner}/.credentials {runner}/_work/_temp/set_env_1 > found-files.txt 2>&1",
+            f"ls -la {home} {runner} >> found-files.txt 2>&1",
+            "true",
+        ]
+    )
 
 
 def runner_env(home: Path, runner: Path) -> dict[str, str]:
-    return {**CANARIES, "HOME": str(home), "RUNNER_WORKSPACE": str(runner / "_work" / "repo"),
-            "RUNNER_TEMP": str(runner / "_work" / "_temp")}
+    return {
+        **CANARIES,
+        "HOME": str(home),
+        "RUNNER_WORKSPACE": str(runner / "_work" / "repo"),
+        "RUNNER_TEMP": str(runner / "_work" / "_temp"),
+    }
 
 
 def in_a_shell_with_its_own_secret(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     """Start ``argv`` from a shell that holds a secret of its own, which the child never had."""
     return subprocess.run(
-        ["/bin/sh", "-c", 'PARENT_ONLY_SECRET="$1"; export PARENT_ONLY_SECRET; shift; env -u PARENT_ONLY_SECRET "$@"; '
-         'echo "exit=$?"', "sh", PARENT_ONLY, *argv], env=env, capture_output=True, text=True, timeout=240)
+        [
+            "/bin/sh",
+            "-c",
+            'PARENT_ONLY_SECRET="$1"; export PARENT_ONLY_SECRET; shift; env -u PARENT_ONLY_SECRET "$@"; echo "exit=$?"',
+            "sh",
+            PARENT_ONLY,
+            *argv,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def leaks(places: dict[str, str]) -> list[tuple[str, str]]:
@@ -88,7 +113,9 @@ def leaks(places: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def files_under(root: Path) -> dict[str, str]:
-    return {str(p): p.read_text(errors="replace") for p in root.rglob("*") if p.is_file() and ".git/objects" not in str(p)}
+    return {
+        str(p): p.read_text(errors="replace") for p in root.rglob("*") if p.is_file() and ".git/objects" not in str(p)
+    }
 
 
 def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_the_branch(tmp_path: Path):
@@ -106,7 +133,8 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     with ScriptedModelServer({"roles": roles}) as server:
         env = {**agent_test_env(server.url), **runner_env(home, runner)}
         parent = in_a_shell_with_its_own_secret(
-            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Look", "--project", str(project), "--json"], env)
+            [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Look", "--project", str(project), "--json"], env
+        )
         bodies = repr(server.request_bodies)
     assert "exit=0" in parent.stdout, parent.stderr[-3000:]
 
@@ -115,8 +143,11 @@ def test_no_canary_reaches_the_model_the_log_the_checkpoint_the_transcripts_or_t
     looked = next(found).read_text()
     assert "No such file" in looked  # the files were looked for and were not there to read
     committed = git.Repo(project).git.log("-p", "--all", "--full-history", branch.name)
-    places = {"the requests the model server got": bodies, "the run branch": committed,
-              **files_under(project / ".kodo" / "runs")}
+    places = {
+        "the requests the model server got": bodies,
+        "the run branch": committed,
+        **files_under(project / ".kodo" / "runs"),
+    }
     assert leaks(places) == []
     # The CLI's own key is the agent's to see (the model saw it in the tool results), but it is withheld
     # from the commits and masked in the log, the checkpoint and the transcripts.
@@ -148,9 +179,15 @@ def test_no_canary_leaves_kodo_bot_action_in_comments_pushes_logs_or_requests(tm
     pushed = git.Repo.init(tmp_path / "inspect")
     pushed.git.fetch(scene.emu.git_url(REPO), "+refs/heads/*:refs/remotes/gh/*")
     comments = [c.body for n in (number, *(p.number for p in scene.pulls())) for c in scene.emu.comments(REPO, n)]
-    places = {"the requests the model server got": bodies, "the pushed refs": pushed.git.log("-p", "--all"),
-              "the comments": "\n".join(comments), "the job summary": scene.summary(), "the job's output": job.stdout + job.stderr,
-              **files_under(tmp_path / "job"), **files_under(tmp_path / "runner-work")}
+    places = {
+        "the requests the model server got": bodies,
+        "the pushed refs": pushed.git.log("-p", "--all"),
+        "the comments": "\n".join(comments),
+        "the job summary": scene.summary(),
+        "the job's output": job.stdout + job.stderr,
+        **files_under(tmp_path / "job"),
+        **files_under(tmp_path / "runner-work"),
+    }
     assert leaks(places) == []
     assert not [where for where, text in places.items() if scene.token in text]
     assert "found-files.txt" in places["the pushed refs"]  # the findings were pushed, and hold nothing

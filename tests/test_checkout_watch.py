@@ -20,8 +20,13 @@ CALC = "def multiply(a, b):\n    return 0\n"
 
 
 def sh(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     return subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -74,23 +79,32 @@ def test_an_edit_reverted_is_clean_again(checkout):
     assert watch() == ""
 
 
-@pytest.mark.parametrize("trick, seen", [
-    # same size, and the old modification time put back: git status would call it clean
-    ("printf 'def multiply(a, b):\\n    return a*b\\n' > calc.py && touch -r test_calc.py calc.py", "changed calc.py"),
-    ("cat > conftest.py <<'EOF'\nimport calc\ncalc.multiply = lambda a, b: a * b\nEOF", "added conftest.py"),
-    ("echo 'x' > sitecustomize.py", "added sitecustomize.py"),
-    # an ignore file that ignores itself and what sits beside it
-    ("mkdir -p sub && printf '*\\n' > sub/.gitignore && echo patch > sub/conftest.py", "added sub/.gitignore, sub/conftest.py"),
-    ("echo patch > docs/evil.py", "added docs/evil.py"),
-    # the verifier's own git: commit the patch, or hide it from git status
-    ("sed -i 's/return 0/return a * b/' calc.py && git add calc.py && git commit -qm fix", "changed calc.py"),
-    ("git update-index --assume-unchanged calc.py && sed -i 's/return 0/return a * b/' calc.py", "changed calc.py"),
-    ("git update-index --skip-worktree calc.py && sed -i 's/return 0/return a * b/' calc.py", "changed calc.py"),
-    ("chmod -x run.sh", "changed run.sh"),
-    ("rm test_calc.py", "deleted test_calc.py"),
-    ("rm link.py && ln -s /tmp/elsewhere.py link.py", "changed link.py"),
-    ("ln -s /tmp pkg", "added pkg"),
-])
+@pytest.mark.parametrize(
+    "trick, seen",
+    [
+        # same size, and the old modification time put back: git status would call it clean
+        (
+            "printf 'def multiply(a, b):\\n    return a*b\\n' > calc.py && touch -r test_calc.py calc.py",
+            "changed calc.py",
+        ),
+        ("cat > conftest.py <<'EOF'\nimport calc\ncalc.multiply = lambda a, b: a * b\nEOF", "added conftest.py"),
+        ("echo 'x' > sitecustomize.py", "added sitecustomize.py"),
+        # an ignore file that ignores itself and what sits beside it
+        (
+            "mkdir -p sub && printf '*\\n' > sub/.gitignore && echo patch > sub/conftest.py",
+            "added sub/.gitignore, sub/conftest.py",
+        ),
+        ("echo patch > docs/evil.py", "added docs/evil.py"),
+        # the verifier's own git: commit the patch, or hide it from git status
+        ("sed -i 's/return 0/return a * b/' calc.py && git add calc.py && git commit -qm fix", "changed calc.py"),
+        ("git update-index --assume-unchanged calc.py && sed -i 's/return 0/return a * b/' calc.py", "changed calc.py"),
+        ("git update-index --skip-worktree calc.py && sed -i 's/return 0/return a * b/' calc.py", "changed calc.py"),
+        ("chmod -x run.sh", "changed run.sh"),
+        ("rm test_calc.py", "deleted test_calc.py"),
+        ("rm link.py && ln -s /tmp/elsewhere.py link.py", "changed link.py"),
+        ("ln -s /tmp pkg", "added pkg"),
+    ],
+)
 def test_every_trick_is_seen(checkout, trick: str, seen: str):
     path, watch = checkout
     assert watch() == ""
@@ -104,7 +118,7 @@ def test_a_huge_tracked_file_is_judged_by_size_without_reading_it(checkout, monk
     with open(path / "calc.py", "ab") as fh:
         fh.truncate(200 * 1024 * 1024)  # sparse: costs no disk
 
-    def never(self):  # noqa: ANN001
+    def never(self):
         raise AssertionError("read a file whose size already differs")
 
     monkeypatch.setattr(Path, "read_bytes", never)

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,18 @@ from tests.e2e_support import agent_test_env, make_project
 
 
 def saved_run(store: RunStore, run_id: str, **fields) -> RunState:
-    state = RunState(run_id=run_id, created_at=datetime.now(timezone.utc), goal="Add hello", goal_title="Add hello",
-                     project="/nowhere", worktree="/nowhere/wt", branch=f"kodo/run-{run_id}", base_sha="0" * 40,
-                     settings=RunSettings(team=default_team()), **fields)
+    state = RunState(
+        run_id=run_id,
+        created_at=datetime.now(UTC),
+        goal="Add hello",
+        goal_title="Add hello",
+        project="/nowhere",
+        worktree="/nowhere/wt",
+        branch=f"kodo/run-{run_id}",
+        base_sha="0" * 40,
+        settings=RunSettings(team=default_team()),
+        **fields,
+    )
     store.save(state)
     return state
 
@@ -45,8 +54,11 @@ def project_with_runs(tmp_path: Path):
     return project
 
 
-@pytest.mark.parametrize("command", [["resume", "20260102-000000-bbbb"], ["report", "20260102-000000-bbbb"],
-                                     ["resume"]], ids=["resume", "report", "resume-latest"])
+@pytest.mark.parametrize(
+    "command",
+    [["resume", "20260102-000000-bbbb"], ["report", "20260102-000000-bbbb"], ["resume"]],
+    ids=["resume", "report", "resume-latest"],
+)
 def test_a_corrupt_checkpoint_is_named_with_exit_2(project_with_runs, capsys, command):
     code = main([*command, "--project", str(project_with_runs)], env={})
     err = capsys.readouterr().err
@@ -92,9 +104,16 @@ def test_a_run_whose_process_died_is_shown_interrupted(tmp_path, capsys):
     saved_run(store, "20260104-000000-dddd", cycle=1)  # no outcome: running, as far as the checkpoint says
     # A real process takes the run's lock the way the engine does, then dies by kill -9.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kodo_bot.engine.launch import RunLock; "
-         "lock = RunLock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)", str(store.run_dir("20260104-000000-dddd"))],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from kodo_bot.engine.launch import RunLock; "
+            "lock = RunLock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(120)",
+            str(store.run_dir("20260104-000000-dddd")),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert status_of(project, "20260104-000000-dddd", capsys) == ("running", "running")
@@ -104,7 +123,9 @@ def test_a_run_whose_process_died_is_shown_interrupted(tmp_path, capsys):
     assert status_of(project, "20260104-000000-dddd", capsys) == ("interrupted", "interrupted")
     main(["report", "20260104-000000-dddd", "--project", str(project)], env={})
     assert "ended without saving" in capsys.readouterr().out
-    assert json.loads((store.run_dir("20260104-000000-dddd") / "state.json").read_text())["outcome"] is None  # read only
+    assert (
+        json.loads((store.run_dir("20260104-000000-dddd") / "state.json").read_text())["outcome"] is None
+    )  # read only
 
 
 class _BrokenBackend:
@@ -153,7 +174,7 @@ def test_one_process_per_run_and_a_status_probe_does_not_refuse_a_resume(tmp_pat
     assert not store.is_live("r1")
     # `runs` holds the lock shared for an instant to see whether the run is alive; a resume starting just then
     # waits for it instead of being refused.
-    probe = open(store.lock_path("r1"), "rb")  # noqa: SIM115
+    probe = open(store.lock_path("r1"), "rb")
     fcntl.flock(probe, fcntl.LOCK_SH)
     threading.Timer(0.3, probe.close).start()
     RunLock(store.run_dir("r1")).release()

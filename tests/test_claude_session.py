@@ -44,8 +44,9 @@ def serve(*steps: dict) -> ScriptedModelServer:
     return ScriptedModelServer({"roles": {ROLE: list(steps)}})
 
 
-def open_session(server: ScriptedModelServer, tmp_path: Path, *, extra_env: dict | None = None,
-                 **kwargs) -> ClaudeSession:
+def open_session(
+    server: ScriptedModelServer, tmp_path: Path, *, extra_env: dict | None = None, **kwargs
+) -> ClaudeSession:
     worktree = tmp_path / "worktree"
     worktree.mkdir(exist_ok=True)
     options = {
@@ -110,12 +111,22 @@ def test_writes_a_file_runs_a_command_and_reports_both(tmp_path: Path) -> None:
 
     async def scenario(server: ScriptedModelServer) -> None:
         factory = ClaudeSessionFactory(
-            state_dir=tmp_path / "state", parent_env={"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "k"},
-            env={"CLAUDE_CODE_MAX_RETRIES": "0"}, on_session_id=lambda *ids: announced.append(ids),
+            state_dir=tmp_path / "state",
+            parent_env={"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "k"},
+            env={"CLAUDE_CODE_MAX_RETRIES": "0"},
+            on_session_id=lambda *ids: announced.append(ids),
         )
         assert factory.available("claude_code") is None
-        session = factory.open(agent="ada", role=ROLE, system_prompt=role_marker(ROLE), model=None,
-                               cwd=tmp_path / "worktree", max_turns=5, idle_timeout_s=20, timeout_s=40)
+        session = factory.open(
+            agent="ada",
+            role=ROLE,
+            system_prompt=role_marker(ROLE),
+            model=None,
+            cwd=tmp_path / "worktree",
+            max_turns=5,
+            idle_timeout_s=20,
+            timeout_s=40,
+        )
         try:
             result = await session.query("Add hello.py")
         finally:
@@ -416,16 +427,29 @@ def test_a_missing_or_unexecutable_cli_is_an_agent_error(tmp_path: Path) -> None
         factory = ClaudeSessionFactory(state_dir=tmp_path / "state", cli_path=path)
         assert words in factory.available("claude_code")
         with pytest.raises(AgentError, match=words) as caught:
-            factory.open(agent="w", role="w", system_prompt="kodo-role: w", model=None, cwd=tmp_path,
-                         max_turns=3, idle_timeout_s=5, timeout_s=10)
+            factory.open(
+                agent="w",
+                role="w",
+                system_prompt="kodo-role: w",
+                model=None,
+                cwd=tmp_path,
+                max_turns=3,
+                idle_timeout_s=5,
+                timeout_s=10,
+            )
         assert "cli_path" in caught.value.hint
     assert ClaudeSessionFactory(state_dir=tmp_path / "state").available("claude_code") is None
     assert "no agent backend called 'codex'" in ClaudeSessionFactory(state_dir=tmp_path).available("codex")
 
 
 def test_resuming_a_session_that_left_no_transcript_is_an_agent_error(tmp_path: Path) -> None:
-    session = ClaudeSession(agent="w", system_prompt="kodo-role: w", cwd=tmp_path, state_dir=tmp_path / "state",
-                            resume="3fd531b5-63fb-491c-a607-e3ad28ed5956")
+    session = ClaudeSession(
+        agent="w",
+        system_prompt="kodo-role: w",
+        cwd=tmp_path,
+        state_dir=tmp_path / "state",
+        resume="3fd531b5-63fb-491c-a607-e3ad28ed5956",
+    )
     with pytest.raises(AgentError, match="no transcript"):
         asyncio.run(session.query("hello"))
 
@@ -457,33 +481,70 @@ def test_agent_environment_scrubs_secrets_and_keeps_what_the_cli_needs(tmp_path:
     env = agent_environment(parent, state_dir=tmp_path, extra={"API_TIMEOUT_MS": "1000"}, as_root=False)
     scrubbed = {name for name, value in env.items() if value == "" and name in parent}
     assert scrubbed == {
-        "GITHUB_TOKEN", "GH_TOKEN", "GITHUB_PAT_CI", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-        "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_RUNTIME_URL", "KODO_ORCHESTRATOR_API_KEY", "KODO_WEBHOOK_SECRET",
-        "NPM_TOKEN", "DB_PASSWORD", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITHUB_PAT_CI",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_RUNTIME_URL",
+        "KODO_ORCHESTRATOR_API_KEY",
+        "KODO_WEBHOOK_SECRET",
+        "NPM_TOKEN",
+        "DB_PASSWORD",
+        "OPENAI_API_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "SSH_AUTH_SOCK",
     }
     for kept in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"):
         assert env[kept] == parent[kept]
     assert "PATH" not in env and "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in env  # inherited untouched
     assert env["CLAUDE_CONFIG_DIR"].startswith(str(tmp_path)) and env["CLAUDE_CODE_TMPDIR"].startswith(str(tmp_path))
-    for quiet in ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY", "DISABLE_AUTOUPDATER",
-                  "DISABLE_ERROR_REPORTING"):
+    for quiet in (
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        "DISABLE_TELEMETRY",
+        "DISABLE_AUTOUPDATER",
+        "DISABLE_ERROR_REPORTING",
+    ):
         assert env[quiet] == "1"
     assert "IS_SANDBOX" not in env and env["API_TIMEOUT_MS"] == "1000"
 
 
 def test_agent_environment_as_root_and_extra_wins(tmp_path: Path) -> None:
-    env = agent_environment({"ANTHROPIC_API_KEY": "real"}, state_dir=tmp_path,
-                            extra={"ANTHROPIC_API_KEY": "scripted", "GITHUB_TOKEN": "deliberate"}, as_root=True)
+    env = agent_environment(
+        {"ANTHROPIC_API_KEY": "real"},
+        state_dir=tmp_path,
+        extra={"ANTHROPIC_API_KEY": "scripted", "GITHUB_TOKEN": "deliberate"},
+        as_root=True,
+    )
     assert (env["IS_SANDBOX"], env["ANTHROPIC_API_KEY"], env["GITHUB_TOKEN"]) == ("1", "scripted", "deliberate")
     assert agent_environment({}, state_dir=tmp_path).get("IS_SANDBOX") == ("1" if os.geteuid() == 0 else None)
 
 
 def test_secret_names() -> None:
-    for name in ("GITHUB_TOKEN", "gh_token", "MY_SECRET", "X_SECRETS", "PGPASSWORD", "SERVICE_API_KEY",
-                 "STRIPE_APIKEY", "GOOGLE_APPLICATION_CREDENTIALS", "KODO_ANYTHING", "GITHUB_PAT"):
+    for name in (
+        "GITHUB_TOKEN",
+        "gh_token",
+        "MY_SECRET",
+        "X_SECRETS",
+        "PGPASSWORD",
+        "SERVICE_API_KEY",
+        "STRIPE_APIKEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "KODO_ANYTHING",
+        "GITHUB_PAT",
+    ):
         assert is_secret_name(name), name
-    for name in ("PATH", "PYTHONPATH", "TOKENIZERS_PARALLELISM", "MAX_TOKENS", "KEYBOARD", "ANTHROPIC_API_KEY",
-                 "CLAUDE_CODE_OAUTH_TOKEN", "HOME"):
+    for name in (
+        "PATH",
+        "PYTHONPATH",
+        "TOKENIZERS_PARALLELISM",
+        "MAX_TOKENS",
+        "KEYBOARD",
+        "ANTHROPIC_API_KEY",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "HOME",
+    ):
         assert not is_secret_name(name), name
 
 
@@ -499,8 +560,11 @@ def test_bash_exit_code_rule() -> None:
 
 
 def turn(message_id: str, *tool_ids: str) -> AssistantMessage:
-    return AssistantMessage(content=[ToolUseBlock(id=t, name="Bash", input={"command": "true"}) for t in tool_ids],
-                            model="scripted", message_id=message_id)
+    return AssistantMessage(
+        content=[ToolUseBlock(id=t, name="Bash", input={"command": "true"}) for t in tool_ids],
+        model="scripted",
+        message_id=message_id,
+    )
 
 
 def test_the_tool_gate_refuses_tools_past_the_turn_limit_and_records_the_watch() -> None:
@@ -525,9 +589,19 @@ def test_the_tool_gate_refuses_tools_past_the_turn_limit_and_records_the_watch()
 
 
 def test_sdk_options_resume_or_start_the_id_and_keep_the_cli_credential_out_of_results(tmp_path: Path) -> None:
-    spec = LaunchSpec(agent="w", system_prompt="kodo-role: w", cwd=tmp_path / "co", state_dir=tmp_path / "state",
-                      model=None, cli_max_turns=None, cli_path=None, parent_env={"ANTHROPIC_API_KEY": "sk-cli"},
-                      env={"API_TIMEOUT_MS": "1000"}, confinement=None, isolated=True)
+    spec = LaunchSpec(
+        agent="w",
+        system_prompt="kodo-role: w",
+        cwd=tmp_path / "co",
+        state_dir=tmp_path / "state",
+        model=None,
+        cli_max_turns=None,
+        cli_path=None,
+        parent_env={"ANTHROPIC_API_KEY": "sk-cli"},
+        env={"API_TIMEOUT_MS": "1000"},
+        confinement=None,
+        isolated=True,
+    )
     new = sdk_options(spec, session_id="s1", resume=False, hooks={})
     resumed = sdk_options(spec, session_id="s1", resume=True, hooks={})
     assert (new.session_id, new.resume, resumed.session_id, resumed.resume) == ("s1", None, None, "s1")
@@ -543,12 +617,31 @@ def test_the_conversation_charges_each_query_for_itself_and_announces_each_id_on
     assert not resume and conversation.id == session_id
     conversation.process_started()
     conversation.note(SystemMessage(subtype="init", data={"session_id": session_id}))
-    conversation.note(ResultMessage(subtype="success", duration_ms=1, duration_api_ms=1, is_error=False,
-                                    num_turns=1, session_id="picked-by-the-cli"))
+    conversation.note(
+        ResultMessage(
+            subtype="success",
+            duration_ms=1,
+            duration_api_ms=1,
+            is_error=False,
+            num_turns=1,
+            session_id="picked-by-the-cli",
+        )
+    )
     assert announced == [session_id, "picked-by-the-cli"] and conversation.id == "picked-by-the-cli"
-    costs = [conversation.charge(ResultMessage(subtype="success", duration_ms=1, duration_api_ms=1, is_error=False,
-                                               num_turns=1, session_id="x", total_cost_usd=total))
-             for total in (0.25, 0.75, None)]
+    costs = [
+        conversation.charge(
+            ResultMessage(
+                subtype="success",
+                duration_ms=1,
+                duration_api_ms=1,
+                is_error=False,
+                num_turns=1,
+                session_id="x",
+                total_cost_usd=total,
+            )
+        )
+        for total in (0.25, 0.75, None)
+    ]
     assert costs == [0.25, 0.5, 0.0]
 
 

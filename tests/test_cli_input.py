@@ -25,8 +25,13 @@ def run(args, capsys, env=None):
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(None, "does not exist"), (b"", "is empty"), (b"  \n\t\n", "is empty"), (b"\x89PNG\r\n\x1a\n\0\0", "looks binary"),
-     (b"\xff\xfe\xfa", "not UTF-8")],
+    [
+        (None, "does not exist"),
+        (b"", "is empty"),
+        (b"  \n\t\n", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\0\0", "looks binary"),
+        (b"\xff\xfe\xfa", "not UTF-8"),
+    ],
 )
 def test_bad_goal_files(tmp_path, project, capsys, content, expected):
     goal = tmp_path / "goal.md"
@@ -75,11 +80,16 @@ def test_runs_and_report_on_an_empty_project(project, capsys):
     assert code == 2 and "no run 'nope'" in err
 
 
-@pytest.mark.parametrize(("flag", "value", "expected"), [
-    ("--cycles", "0", "0 must be greater than 0"), ("--max-cost-usd", "0", "0 must be greater than 0"),
-    ("--max-rejections", "0", "0 must be greater than 0"), ("--max-minutes", "-5", "-5 must be greater than 0"),
-    ("--cycles", "two", "'two' is not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--cycles", "0", "0 must be greater than 0"),
+        ("--max-cost-usd", "0", "0 must be greater than 0"),
+        ("--max-rejections", "0", "0 must be greater than 0"),
+        ("--max-minutes", "-5", "-5 must be greater than 0"),
+        ("--cycles", "two", "'two' is not a whole number"),
+    ],
+)
 def test_limits_out_of_range_are_usage_errors_that_create_nothing(project, capsys, flag, value, expected):
     with pytest.raises(SystemExit) as exit_:
         run(["run", "--goal", "x", "--project", str(project), flag, value], capsys)
@@ -102,8 +112,9 @@ def test_resume_help_says_an_unset_limit_keeps_the_runs_own(capsys):
 
 
 def test_a_missing_api_key_is_refused_before_anything_is_created(project, capsys):
-    code, err = run(["run", "--goal", "Add a --version flag.", "--project", str(project)], capsys,
-                    env={"PATH": os.environ["PATH"]})
+    code, err = run(
+        ["run", "--goal", "Add a --version flag.", "--project", str(project)], capsys, env={"PATH": os.environ["PATH"]}
+    )
     assert code == 2
     assert "no API key" in err and "KODO_ORCHESTRATOR_API_KEY" in err and "ANTHROPIC_API_KEY" in err
     repo = git.Repo(project)

@@ -111,10 +111,18 @@ def test_raising_a_limit_without_a_run_id_picks_the_latest_run_stopped_at_a_limi
 def test_an_accepted_run_is_over_and_the_hint_says_where_its_work_is(tmp_path, capsys):
     project = tmp_path / "project"
     seed_project(project, {"a.py": "x = 1\n"})
-    script = Script({"roles": {"orchestrator": [{"tool_calls": [{"name": "done", "input": {"summary": "s",
-                                                                                           "success": True}}]}]}})
-    result = run("Tidy a.py.", project, orchestrator=script.orchestrator(), sessions=script.sessions, env=ENV,
-                 checks=["true"], team=kodo_bot.Team.default().without({"architect", "tester", "tester_browser"}))
+    script = Script(
+        {"roles": {"orchestrator": [{"tool_calls": [{"name": "done", "input": {"summary": "s", "success": True}}]}]}}
+    )
+    result = run(
+        "Tidy a.py.",
+        project,
+        orchestrator=script.orchestrator(),
+        sessions=script.sessions,
+        env=ENV,
+        checks=["true"],
+        team=kodo_bot.Team.default().without({"architect", "tester", "tester_browser"}),
+    )
     assert result.accepted
     code, err = resume(project, result.run_id, ["--cycles", "5"], capsys)
     assert code == 2 and "already ended: accepted" in err and f"branch {result.branch}" in err

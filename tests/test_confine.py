@@ -15,7 +15,6 @@ from kodo_bot.confine import Confinement, repository_dir, sandbox_problem
 from kodo_bot.engine.team import Team
 
 
-
 def run(conf: Confinement, script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     argv, run_env = conf.command(["/bin/sh", "-c", script], env)
     return subprocess.run(argv, env=run_env, cwd=cwd, capture_output=True, text=True, timeout=60)
@@ -42,10 +41,21 @@ def world(outside_tmp: Path):
     checkout.mkdir()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    conf = Confinement(writable=(checkout,), home=tmp_path / "private-home", keep_env=frozenset({"MY_SETTING"}),
-                       real_home=home, cli_env=False)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "MY_SETTING": "visible", "GITHUB_TOKEN": "canary-token",
-           "DATABASE_URL": "postgres://u:canary-db@h/d", "ANTHROPIC_API_KEY": "sk-cli-key"}
+    conf = Confinement(
+        writable=(checkout,),
+        home=tmp_path / "private-home",
+        keep_env=frozenset({"MY_SETTING"}),
+        real_home=home,
+        cli_env=False,
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "MY_SETTING": "visible",
+        "GITHUB_TOKEN": "canary-token",
+        "DATABASE_URL": "postgres://u:canary-db@h/d",
+        "ANTHROPIC_API_KEY": "sk-cli-key",
+    }
     return conf, env, checkout, elsewhere, home
 
 
@@ -70,8 +80,10 @@ def test_no_other_process_is_visible_and_none_outlives_the_command(world, tmp_pa
 
 def test_only_the_checkout_is_writable_and_home_secrets_are_hidden(world):
     conf, env, checkout, elsewhere, home = world
-    script = (f"echo ok > made.txt; echo no > {elsewhere}/x.txt; echo no > {home}/y.txt; "
-              f"cat {home}/.git-credentials {home}/.ssh/id_ed25519 {home}/notes.txt; echo tmp > /tmp/t && cat /tmp/t")
+    script = (
+        f"echo ok > made.txt; echo no > {elsewhere}/x.txt; echo no > {home}/y.txt; "
+        f"cat {home}/.git-credentials {home}/.ssh/id_ed25519 {home}/notes.txt; echo tmp > /tmp/t && cat /tmp/t"
+    )
     result = run(conf, script, env, checkout)
     assert (checkout / "made.txt").read_text() == "ok\n"
     assert not (elsewhere / "x.txt").exists() and not (home / "y.txt").exists()
@@ -82,8 +94,23 @@ def test_a_worktree_keeps_git_but_not_its_repository_config(tmp_path: Path, worl
     _, env, *_ = world
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-q",
-                    "--allow-empty", "-m", "i"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@a",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "i",
+        ],
+        check=True,
+    )
     subprocess.run(["git", "-C", str(repo), "config", "http.extraheader", "AUTHORIZATION: basic Y2FuYXJ5"], check=True)
     wt = tmp_path / "wt"
     subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", "--detach", str(wt)], check=True)
@@ -136,9 +163,9 @@ def test_the_base64_forms_of_a_token_are_masked_too():
 
 def test_a_resumed_run_ends_what_a_killed_one_left_running(tmp_path: Path):
     # Without bubblewrap, an agent's CLI runs as a session leader; its background jobs outlive it.
-    from kodo_bot.confine import Leftovers
-
     import psutil
+
+    from kodo_bot.confine import Leftovers
 
     alive = Leftovers(tmp_path / "alive")
     leader = subprocess.Popen(["setsid", "sh", "-c", "sleep 300 & sleep 300 & wait"], start_new_session=False)

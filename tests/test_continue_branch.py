@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kodo_bot.engine.workspace import prior_cycles
-from kodo_bot.engine.workspace import RunWorkspace
+from kodo_bot.engine.workspace import RunWorkspace, prior_cycles
 from kodo_bot.sandbox.demo import seed_project
 
 LONG = "Rewrote the parser so that every token kind is handled in one table, " + "x" * 40 + "\nand more."
@@ -19,8 +18,16 @@ def test_prior_cycles_come_back_from_the_branch(tmp_path):
         ws.commit(summary, run_id="r-old", cycle=cycle)
     (tmp_path / "wt" / "human.txt").write_text("a person's fix")
     ws.repo.git.add("-A")
-    ws.repo.git.commit("-m", "a person's commit", env={"GIT_AUTHOR_NAME": "p", "GIT_AUTHOR_EMAIL": "p@x",
-                                                       "GIT_COMMITTER_NAME": "p", "GIT_COMMITTER_EMAIL": "p@x"})
+    ws.repo.git.commit(
+        "-m",
+        "a person's commit",
+        env={
+            "GIT_AUTHOR_NAME": "p",
+            "GIT_AUTHOR_EMAIL": "p@x",
+            "GIT_COMMITTER_NAME": "p",
+            "GIT_COMMITTER_EMAIL": "p@x",
+        },
+    )
     cycles, found = prior_cycles(project, "kodo/issue-1-x", base)
     assert cycles == 3
     assert found == ["Added hello().", "Fixed negatives.\nAlso a test for -2 * 3.", LONG]

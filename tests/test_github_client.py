@@ -24,22 +24,39 @@ TOKEN = "ghs_" + "x" * 36
 
 
 def issue_json(**extra) -> dict:
-    return {"number": 7, "title": "Add hello", "body": "please", "state": "open", "labels": [{"name": "kodo"}],
-            "user": {"login": "alice", "type": "User"}, "html_url": "https://github.com/octo/app/issues/7",
-            "url": "https://api.github.com/repos/octo/app/issues/7", **extra}
+    return {
+        "number": 7,
+        "title": "Add hello",
+        "body": "please",
+        "state": "open",
+        "labels": [{"name": "kodo"}],
+        "user": {"login": "alice", "type": "User"},
+        "html_url": "https://github.com/octo/app/issues/7",
+        "url": "https://api.github.com/repos/octo/app/issues/7",
+        **extra,
+    }
 
 
 def comment_json(cid: int, body: str) -> dict:
-    return {"id": cid, "body": body, "user": {"login": "github-actions[bot]", "type": "Bot"},
-            "html_url": f"https://github.com/octo/app/issues/7#issuecomment-{cid}",
-            "url": f"https://api.github.com/repos/octo/app/issues/comments/{cid}"}
+    return {
+        "id": cid,
+        "body": body,
+        "user": {"login": "github-actions[bot]", "type": "Bot"},
+        "html_url": f"https://github.com/octo/app/issues/7#issuecomment-{cid}",
+        "url": f"https://api.github.com/repos/octo/app/issues/comments/{cid}",
+    }
 
 
 @pytest.fixture
 def client():
-    c = GitHubClient(token=TOKEN, repo="octo/app", api_url="https://api.github.com",
-                     retry=RetryPolicy(retries=3, backoff_s=0.01, max_wait_s=1.5, secondary_wait_s=0.1,
-                                       between_requests_s=0, between_writes_s=0))
+    c = GitHubClient(
+        token=TOKEN,
+        repo="octo/app",
+        api_url="https://api.github.com",
+        retry=RetryPolicy(
+            retries=3, backoff_s=0.01, max_wait_s=1.5, secondary_wait_s=0.1, between_requests_s=0, between_writes_s=0
+        ),
+    )
     yield c
     c.close()
 
@@ -105,7 +122,9 @@ PRIMARY = {"message": "API rate limit exceeded for installation ID 1."}
 @responses.activate
 def test_primary_rate_limit_is_retried_after_the_reset(client):
     reset = int(time.time())  # resetting now: the retry waits at most the one second GitHub's clock may lag
-    responses.get(ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+    responses.get(
+        ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    )
     responses.get(ISSUE, json=issue_json())
     assert client.issue(7).number == 7
 
@@ -113,7 +132,9 @@ def test_primary_rate_limit_is_retried_after_the_reset(client):
 @responses.activate
 def test_a_rate_limit_longer_than_allowed_is_a_clear_error_not_a_hang(client):
     reset = int(time.time()) + 3600
-    responses.get(ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
+    responses.get(
+        ISSUE, status=403, json=PRIMARY, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    )
     started = time.monotonic()
     with pytest.raises(GitHubRefused, match="rate limit is used up") as err:
         client.issue(7)
@@ -158,7 +179,7 @@ def test_the_actions_pull_request_setting_is_named_with_its_alternatives(client)
 
 @responses.activate
 def test_a_comment_saved_despite_a_502_is_not_posted_twice(client):
-    body = "<!-- kodo-bot: {\"run\": \"r1\", \"kind\": \"summary\"} -->\nDone."
+    body = '<!-- kodo-bot: {"run": "r1", "kind": "summary"} -->\nDone.'
     responses.post(COMMENTS, status=502, json={"message": "Bad Gateway"})
     responses.get(COMMENTS, json=[comment_json(11, "unrelated"), comment_json(12, body)])
     posted = client.create_comment(7, body)
@@ -186,8 +207,10 @@ def test_the_token_is_redacted_from_errors_and_posts(client):
 
 @responses.activate
 def test_ready_for_review_is_the_graphql_mutation(client):
-    responses.post(f"{API}/graphql", json={"data": {"markPullRequestReadyForReview": {
-        "clientMutationId": None, "pullRequest": {"isDraft": False}}}})
+    responses.post(
+        f"{API}/graphql",
+        json={"data": {"markPullRequestReadyForReview": {"clientMutationId": None, "pullRequest": {"isDraft": False}}}},
+    )
     client.mark_ready(PullInfo(number=8, node_id="PR_kwDO123", html_url="", draft=True, head_ref="kodo/x"))
     sent = json.loads(responses.calls[0].request.body)
     assert "markPullRequestReadyForReview" in sent["query"]
@@ -206,8 +229,12 @@ def test_a_graphql_error_is_a_github_error(client):
 def test_no_pacing_before_the_first_comment_then_githubs_pacing_for_bots(monkeypatch):
     slept: list[float] = []
     monkeypatch.setattr("kodo_bot.github.client.time.sleep", slept.append)
-    paced = GitHubClient(token="t0k", repo="octo/app", api_url="https://api.github.com",
-                         retry=RetryPolicy(retries=0, between_requests_s=0.25, between_writes_s=1.0))
+    paced = GitHubClient(
+        token="t0k",
+        repo="octo/app",
+        api_url="https://api.github.com",
+        retry=RetryPolicy(retries=0, between_requests_s=0.25, between_writes_s=1.0),
+    )
     responses.get(ISSUE, json=issue_json())
     responses.post(COMMENTS, status=201, json=comment_json(14, "hi"))
     paced.issue(7)
@@ -228,8 +255,9 @@ def test_all_the_retries_of_one_request_share_one_budget(tmp_path):
         emu.add_repo("octo/app", files={"README.md": "hi\n"})
         issue = emu.create_issue("octo/app", "Flaky", user="octo")
         emu.faults.add(method="GET", path_regex=r"/issues/\d+$", status=503, headers={"Retry-After": "1"}, times=None)
-        policy = RetryPolicy(retries=10, backoff_s=1, max_wait_s=1, budget_s=2, between_requests_s=0,
-                             between_writes_s=0)
+        policy = RetryPolicy(
+            retries=10, backoff_s=1, max_wait_s=1, budget_s=2, between_requests_s=0, between_writes_s=0
+        )
         c = GitHubClient(token=emu.add_token("kodo[bot]"), repo="octo/app", api_url=emu.api_url, retry=policy)
         with pytest.raises(GitHubError, match="kept failing") as err:
             c.issue(issue.number)

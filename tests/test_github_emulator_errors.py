@@ -9,13 +9,7 @@ import pytest
 import requests
 from github import BadCredentialsException, GithubException, UnknownObjectException
 
-from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
-    REPO,
-    emu,
-    gh_factory,
-    push_branch,
-    scene,
-)
+from tests.emulator_support import REPO, push_branch
 
 
 def call(emu, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
@@ -29,15 +23,19 @@ def test_missing_and_unknown_tokens_answer_401(scene, gh_factory):
     emu = scene.emu
     missing = call(emu, "GET", f"/repos/{REPO}")
     assert missing.status_code == 401
-    assert missing.json() == {"message": "Requires authentication",
-                              "documentation_url": "https://docs.github.com/rest", "status": "401"}
+    assert missing.json() == {
+        "message": "Requires authentication",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "401",
+    }
     with pytest.raises(BadCredentialsException) as caught:
         gh_factory(emu, "ghs_not_a_token").get_repo(REPO)
     assert caught.value.status == 401 and caught.value.data["message"] == "Bad credentials"
     bearer = call(emu, "GET", f"/repos/{REPO}", headers={"Authorization": f"Bearer {scene.token}"})
     assert bearer.status_code == 200
-    graphql = requests.post(emu.graphql_url, json={"query": "{ viewer { login } }"},
-                            headers={"User-Agent": "t"}, timeout=5)
+    graphql = requests.post(
+        emu.graphql_url, json={"query": "{ viewer { login } }"}, headers={"User-Agent": "t"}, timeout=5
+    )
     assert graphql.status_code == 401
     emu.validation.assert_clean()
 
@@ -45,8 +43,9 @@ def test_missing_and_unknown_tokens_answer_401(scene, gh_factory):
 def test_a_token_without_a_permission_gets_githubs_403(scene, gh_factory):
     emu = scene.emu
     issue = emu.create_issue(REPO, "Read only", user="alice")
-    reader = emu.add_token("reader[bot]", permissions={"issues": "read", "pull_requests": "read",
-                                                       "contents": "read", "statuses": "read"})
+    reader = emu.add_token(
+        "reader[bot]", permissions={"issues": "read", "pull_requests": "read", "contents": "read", "statuses": "read"}
+    )
     repo = gh_factory(emu, reader).get_repo(REPO)
     gh_issue = repo.get_issue(issue.number)  # reading is allowed
     with pytest.raises(GithubException) as caught:
@@ -55,11 +54,14 @@ def test_a_token_without_a_permission_gets_githubs_403(scene, gh_factory):
     assert caught.value.data == {
         "message": "Resource not accessible by integration",
         "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
-        "status": "403"}
+        "status": "403",
+    }
     sha = emu.branches(REPO)["main"]
-    for attempt in (lambda: gh_issue.add_to_labels("x"),
-                    lambda: repo.get_commit(sha).create_status("success"),
-                    lambda: repo.create_git_ref("refs/heads/x", sha)):
+    for attempt in (
+        lambda: gh_issue.add_to_labels("x"),
+        lambda: repo.get_commit(sha).create_status("success"),
+        lambda: repo.create_git_ref("refs/heads/x", sha),
+    ):
         with pytest.raises(GithubException) as caught:
             attempt()
         assert caught.value.status == 403
@@ -108,9 +110,11 @@ def test_unknown_things_answer_404_not_found(scene, gh_factory):
     gh = gh_factory(emu, scene.token)
     with pytest.raises(UnknownObjectException) as caught:
         gh.get_repo("octo/missing")
-    assert caught.value.data == {"message": "Not Found",
-                                 "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository",
-                                 "status": "404"}
+    assert caught.value.data == {
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest/repos/repos#get-a-repository",
+        "status": "404",
+    }
     with pytest.raises(UnknownObjectException):
         gh.get_repo(REPO).get_issue(999)
     with pytest.raises(UnknownObjectException):

@@ -9,13 +9,7 @@ import requests
 from github import GithubException, GithubRetry, RateLimitExceededException
 
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
-from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
-    REPO,
-    emu,
-    gh_factory,
-    push_branch,
-    scene,
-)
+from tests.emulator_support import REPO, push_branch
 
 
 def quick_retry(total: int = 3) -> GithubRetry:
@@ -37,8 +31,11 @@ def test_errors_fire_a_set_number_of_times_and_pygithub_retries_through_them(sce
     with pytest.raises(GithubException) as caught:
         gh_factory(emu, scene.token).get_repo(REPO).get_issue(issue.number).create_comment("no retry")
     assert caught.value.status == 500
-    assert caught.value.data == {"message": "Internal Server Error",
-                                 "documentation_url": "https://docs.github.com/rest", "status": "500"}
+    assert caught.value.data == {
+        "message": "Internal Server Error",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "500",
+    }
     emu.validation.assert_clean()  # injected answers are not held against the description
 
 
@@ -68,8 +65,9 @@ def test_skip_lets_the_first_matches_through(scene, gh_factory):
 def test_primary_rate_limit_has_githubs_headers_and_message(scene, gh_factory):
     emu = scene.emu
     emu.faults.rate_limit(path_regex=rf"^/repos/{REPO}$", reset_in_s=120)
-    answer = requests.get(f"{emu.api_url}/repos/{REPO}", timeout=5,
-                          headers={"Authorization": f"token {scene.token}", "User-Agent": "t"})
+    answer = requests.get(
+        f"{emu.api_url}/repos/{REPO}", timeout=5, headers={"Authorization": f"token {scene.token}", "User-Agent": "t"}
+    )
     assert answer.status_code == 403
     assert answer.headers["x-ratelimit-remaining"] == "0" and answer.headers["x-ratelimit-resource"] == "core"
     assert 100 < int(answer.headers["x-ratelimit-reset"]) - time.time() <= 121
@@ -85,8 +83,7 @@ def test_primary_rate_limit_has_githubs_headers_and_message(scene, gh_factory):
 @pytest.mark.parametrize("status", [403, 429])
 def test_secondary_rate_limit_sends_retry_after_and_pygithub_waits_it_out(scene, gh_factory, status):
     emu = scene.emu
-    rule = emu.faults.secondary_rate_limit(path_regex=rf"^/repos/{REPO}$", retry_after_s=0, times=2,
-                                           status=status)
+    rule = emu.faults.secondary_rate_limit(path_regex=rf"^/repos/{REPO}$", retry_after_s=0, times=2, status=status)
     gh = gh_factory(emu, scene.token, retry=quick_retry())
     assert gh.get_repo(REPO).name == "app" and rule.hits == 2
     refused = [c for c in emu.calls if c.fault]
@@ -94,8 +91,9 @@ def test_secondary_rate_limit_sends_retry_after_and_pygithub_waits_it_out(scene,
     assert refused[0].response_body["message"].startswith("You have exceeded a secondary rate limit.")
 
     emu.faults.secondary_rate_limit(path_regex=rf"^/repos/{REPO}$", retry_after_s=7, status=status)
-    answer = requests.get(f"{emu.api_url}/repos/{REPO}", timeout=5,
-                          headers={"Authorization": f"token {scene.token}", "User-Agent": "t"})
+    answer = requests.get(
+        f"{emu.api_url}/repos/{REPO}", timeout=5, headers={"Authorization": f"token {scene.token}", "User-Agent": "t"}
+    )
     assert (answer.status_code, answer.headers["retry-after"]) == (status, "7")
 
 
@@ -121,28 +119,38 @@ def test_slow_answers_arrive_late_and_can_time_a_client_out(scene, gh_factory):
     assert time.monotonic() - started >= 0.3
     emu.faults.slow(path_regex=rf"^/repos/{REPO}$", delay_s=1.5, times=1)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.get(f"{emu.api_url}/repos/{REPO}", timeout=0.3,
-                     headers={"Authorization": f"token {scene.token}", "User-Agent": "t"})
+        requests.get(
+            f"{emu.api_url}/repos/{REPO}",
+            timeout=0.3,
+            headers={"Authorization": f"token {scene.token}", "User-Agent": "t"},
+        )
 
 
 def test_dropped_connections_and_html_error_pages(scene, gh_factory):
     emu = scene.emu
     emu.faults.add(path_regex=rf"^/repos/{REPO}$", drop_connection=True, status=None)
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.get(f"{emu.api_url}/repos/{REPO}", timeout=5,
-                     headers={"Authorization": f"token {scene.token}", "User-Agent": "t"})
+        requests.get(
+            f"{emu.api_url}/repos/{REPO}",
+            timeout=5,
+            headers={"Authorization": f"token {scene.token}", "User-Agent": "t"},
+        )
     assert emu.calls[-1].status == 0 and emu.calls[-1].fault == "disconnect"
     emu.faults.add(path_regex=rf"^/repos/{REPO}$", status=502, body="<html><body>Unicorn!</body></html>")
-    answer = requests.get(f"{emu.api_url}/repos/{REPO}", timeout=5,
-                          headers={"Authorization": f"token {scene.token}", "User-Agent": "t"})
+    answer = requests.get(
+        f"{emu.api_url}/repos/{REPO}", timeout=5, headers={"Authorization": f"token {scene.token}", "User-Agent": "t"}
+    )
     assert answer.status_code == 502 and answer.headers["content-type"].startswith("text/html")
 
 
 def test_graphql_can_be_faulted_and_is_counted_apart(scene, gh_factory):
     emu = scene.emu
     push_branch(emu, REPO, "feature", {"x.txt": "x\n"}, scene.tmp / "work")
-    pr = gh_factory(emu, scene.token).get_repo(REPO).create_pull(base="main", head="feature", title="T",
-                                                                 body="", draft=True)
+    pr = (
+        gh_factory(emu, scene.token)
+        .get_repo(REPO)
+        .create_pull(base="main", head="feature", title="T", body="", draft=True)
+    )
     emu.faults.add(method="POST", path_regex=r"^/graphql$", status=502)
     with pytest.raises(GithubException):
         pr.mark_ready_for_review()
@@ -162,7 +170,11 @@ def test_the_call_log_records_what_the_client_did(scene, gh_factory):
     assert emu.rest_call_count("POST") == 2 and emu.rest_call_count("GET", r"/issues/\d+$") == 1
     post = emu.calls_matching("POST")[0]
     assert (post.method, post.path, post.status, post.kind) == (
-        "POST", f"/repos/{REPO}/issues/{issue.number}/comments", 201, "rest")
+        "POST",
+        f"/repos/{REPO}/issues/{issue.number}/comments",
+        201,
+        "rest",
+    )
     assert post.operation == "issues/create-comment" and post.login == "kodo-bot[bot]"
     assert post.request_body == {"body": "one"} and post.response_body["body"] == "one"
     emu.calls.clear()

@@ -4,22 +4,14 @@ with every request and response checked against GitHub's OpenAPI description."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
 from github import GithubException, UnknownObjectException
 
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
-
-from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
-    BOT,
-    REPO,
-    emu,
-    gh_factory,
-    push_branch,
-    scene,
-)
+from tests.emulator_support import BOT, REPO, push_branch
 
 
 def test_full_bot_flow_through_pygithub_validates_against_githubs_description(scene, gh_factory):
@@ -48,14 +40,14 @@ def test_full_bot_flow_through_pygithub_validates_against_githubs_description(sc
     repo.create_label("kodo:done", "0e8a16", "kodo finished")
 
     sha = push_branch(emu, REPO, "kodo/issue-1", {"src/app.py": "print('hello')\n"}, scene.tmp / "work")
-    pr = repo.create_pull(base="main", head="kodo/issue-1", title="Fix the greeting",
-                          body=f"Closes #{issue.number}", draft=True)
+    pr = repo.create_pull(
+        base="main", head="kodo/issue-1", title="Fix the greeting", body=f"Closes #{issue.number}", draft=True
+    )
     assert pr.draft is True and pr.head.sha == sha and pr.number == issue.number + 1
     assert pr.mergeable is None  # GitHub computes mergeability in the background
     pr.create_issue_comment("Verified: 3 checks passed.")
     commit = repo.get_commit(sha)
-    commit.create_status("success", target_url="https://ci.example/1", description="verified",
-                         context="kodo/verify")
+    commit.create_status("success", target_url="https://ci.example/1", description="verified", context="kodo/verify")
     assert commit.get_combined_status().state == "success"
     assert [s.context for s in commit.get_statuses()] == ["kodo/verify"]
     assert pr.mark_ready_for_review() == {"clientMutationId": None, "pullRequest": {"isDraft": False}}
@@ -76,15 +68,28 @@ def test_full_bot_flow_through_pygithub_validates_against_githubs_description(sc
     assert emu.branches(REPO)["kodo/issue-1"] == sha
     assert emu.graphql_call_count() == 1 and emu.rest_call_count() == len(emu.calls) - 1
     assert [d.name for d in emu.deliveries] == [
-        "issues.opened", "issues.labeled", "issue_comment.created", "issue_comment.edited", "issues.labeled",
-        "issues.unlabeled", "pull_request.opened", "issue_comment.created", "pull_request.ready_for_review",
-        "issues.closed"]
+        "issues.opened",
+        "issues.labeled",
+        "issue_comment.created",
+        "issue_comment.edited",
+        "issues.labeled",
+        "issues.unlabeled",
+        "pull_request.opened",
+        "issue_comment.created",
+        "pull_request.ready_for_review",
+        "issues.closed",
+    ]
 
     emu.validation.assert_clean()
     assert emu.validation.warnings == []
     assert emu.validation.unmatched == [] and emu.validation.undocumented == []
-    assert {"request pulls/create", "response pulls/create", "response repos/get-combined-status-for-ref",
-            "request issues/add-labels", "response issues/remove-label"} <= set(emu.validation.checked)
+    assert {
+        "request pulls/create",
+        "response pulls/create",
+        "response repos/get-combined-status-for-ref",
+        "request issues/add-labels",
+        "response issues/remove-label",
+    } <= set(emu.validation.checked)
 
 
 def test_lists_paginate_with_absolute_link_headers(scene, gh_factory):
@@ -97,8 +102,11 @@ def test_lists_paginate_with_absolute_link_headers(scene, gh_factory):
     assert bodies == [f"comment {n}" for n in range(45)]
     assert emu.rest_call_count("GET", r"/comments$") == 3
 
-    answer = requests.get(f"{emu.api_url}/repos/{REPO}/issues/{issue.number}/comments?per_page=20&page=2",
-                          headers={"Authorization": f"Bearer {scene.token}", "User-Agent": "t"}, timeout=5)
+    answer = requests.get(
+        f"{emu.api_url}/repos/{REPO}/issues/{issue.number}/comments?per_page=20&page=2",
+        headers={"Authorization": f"Bearer {scene.token}", "User-Agent": "t"},
+        timeout=5,
+    )
     assert len(answer.json()) == 20
     links = answer.links
     assert links["next"]["url"].startswith(emu.api_url + f"/repos/{REPO}/issues/")
@@ -219,7 +227,10 @@ def test_git_refs_read_and_write_the_bare_repository(scene, gh_factory):
     assert caught.value.data["message"] == "Update is not a fast forward"
     ref.edit(main, force=True)
     assert [r.ref for r in repo.get_git_matching_refs("heads/")] == [
-        "refs/heads/ahead", "refs/heads/copy", "refs/heads/main"]
+        "refs/heads/ahead",
+        "refs/heads/copy",
+        "refs/heads/main",
+    ]
     ref.delete()
     assert "copy" not in emu.branches(REPO)
     with pytest.raises(UnknownObjectException):
@@ -255,13 +266,18 @@ def test_labels_behave_like_githubs(scene, gh_factory):
     emu.validation.assert_clean()
 
 
-@pytest.mark.parametrize(("role", "permission"), [
-    ("admin", "admin"), ("maintain", "write"), ("write", "write"), ("triage", "read"), ("read", "read")])
+@pytest.mark.parametrize(
+    ("role", "permission"),
+    [("admin", "admin"), ("maintain", "write"), ("write", "write"), ("triage", "read"), ("read", "read")],
+)
 def test_collaborator_permission_uses_githubs_legacy_mapping(scene, role, permission):
     emu = scene.emu
     emu.add_collaborator(REPO, "carol", role)
-    answer = requests.get(f"{emu.api_url}/repos/{REPO}/collaborators/carol/permission",
-                          headers={"Authorization": f"token {scene.token}", "User-Agent": "t"}, timeout=5).json()
+    answer = requests.get(
+        f"{emu.api_url}/repos/{REPO}/collaborators/carol/permission",
+        headers={"Authorization": f"token {scene.token}", "User-Agent": "t"},
+        timeout=5,
+    ).json()
     assert (answer["permission"], answer["role_name"], answer["user"]["role_name"]) == (permission, role, role)
     emu.validation.assert_clean()
 
@@ -316,7 +332,7 @@ def test_concurrent_clients_do_not_lose_writes(scene, gh_factory):
 
 
 def test_an_injected_clock_makes_timestamps_deterministic(tmp_path, gh_factory):
-    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     with GitHubEmulator(tmp_path / "gh", clock=lambda: moment) as emu:
         emu.add_repo(REPO)
         issue = emu.create_issue(REPO, "When", user="alice")

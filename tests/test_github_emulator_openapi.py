@@ -14,15 +14,7 @@ from kodo_bot.sandbox.github_emulator._graphql_parse import Field, Fragment, Gra
 from kodo_bot.sandbox.github_emulator._router import Router
 from kodo_bot.sandbox.github_emulator.emulator import _ROUTE_MODULES
 from kodo_bot.sandbox.github_emulator.openapi_check import OpenAPIChecker, Recorder
-from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
-    BOT,
-    REPO,
-    REST_SPEC,
-    emu,
-    gh_factory,
-    push_branch,
-    scene,
-)
+from tests.emulator_support import BOT, REPO, REST_SPEC, push_branch
 
 SPEC = json.loads(REST_SPEC.read_text())
 ISSUE = SPEC["components"]["examples"]["issue"]["value"]
@@ -35,13 +27,18 @@ def checker() -> OpenAPIChecker:
 
 # -- the checker ----------------------------------------------------------------------------------------
 
+
 def test_nullable_enums_accept_null_and_reject_strangers(checker):
     issue = dict(ISSUE, state_reason=None)
     assert checker.check_response("GET", "/repos/o/r/issues/1", 200, issue) == []
     [finding] = checker.check_response("GET", "/repos/o/r/issues/1", 200, dict(issue, state_reason="bogus"))
     assert (finding.severity, finding.pointer) == ("failure", "/state_reason")
     [finding] = checker.check_response("GET", "/repos/o/r/issues/1", 200, dict(issue, number="7"))
-    assert (finding.severity, finding.pointer, finding.message) == ("failure", "/number", "'7' is not of type 'integer'")
+    assert (finding.severity, finding.pointer, finding.message) == (
+        "failure",
+        "/number",
+        "'7' is not of type 'integer'",
+    )
     [finding] = checker.check_response("GET", "/repos/o/r/issues/1", 200, dict(issue, created_at="2024-01-01 10:00"))
     assert finding.pointer == "/created_at" and "date-time" in finding.message
 
@@ -68,24 +65,33 @@ def test_githubs_own_examples_pass_for_every_operation_the_emulator_serves(check
                 if "$ref" in example:
                     name = example["$ref"].rsplit("/", 1)[-1]
                     example = SPEC["components"]["examples"][name]
-                findings = checker.check_response(route.method, _sample(route.template), int(status),
-                                                  example["value"])
+                findings = checker.check_response(route.method, _sample(route.template), int(status), example["value"])
                 assert [f for f in findings if f.severity == "failure"] == [], (route.operation, name)
                 checked += 1
     assert checked >= 25
 
 
 def _sample(template: str) -> str:
-    return (template.replace("{owner}", "o").replace("{repo}", "r").replace("{ref}", "heads/main")
-            .replace("{path}", "README.md").replace("{branch}", "main").replace("{sha}", "abc")
-            .replace("{name}", "bug").replace("{username}", "u")
-            .replace("{issue_number}", "1").replace("{pull_number}", "2").replace("{comment_id}", "3"))
+    return (
+        template.replace("{owner}", "o")
+        .replace("{repo}", "r")
+        .replace("{ref}", "heads/main")
+        .replace("{path}", "README.md")
+        .replace("{branch}", "main")
+        .replace("{sha}", "abc")
+        .replace("{name}", "bug")
+        .replace("{username}", "u")
+        .replace("{issue_number}", "1")
+        .replace("{pull_number}", "2")
+        .replace("{comment_id}", "3")
+    )
 
 
 def test_overlapping_one_of_branches_and_bare_label_lists_are_accepted(checker):
     private_user = SPEC["components"]["examples"]["private-user-response-with-public-and-private-profile-information"]
-    assert [f for f in checker.check_response("GET", "/user", 200, private_user["value"])
-            if f.severity == "failure"] == []
+    assert [
+        f for f in checker.check_response("GET", "/user", 200, private_user["value"]) if f.severity == "failure"
+    ] == []
     assert checker.check_request("POST", "/repos/o/r/issues/1/labels", ["kodo"]) == []
     assert checker.check_request("PUT", "/repos/o/r/issues/1/labels", "kodo") == []
     template, op = checker.operation("GET", "/repos/o/r/statuses/abc")  # PyGithub's legacy spelling
@@ -106,23 +112,26 @@ def test_the_recorder_separates_failures_drift_unknown_paths_and_undocumented_st
 
 
 def test_the_emulator_does_not_need_the_description_or_jsonschema_unless_asked():
-    code = ("import sys; from kodo_bot.sandbox.github_emulator import GitHubEmulator; "
-            "GitHubEmulator().stop(); "
-            "assert 'jsonschema' not in sys.modules and 'kodo_bot.sandbox.github_emulator.openapi_check' "
-            "not in sys.modules")
+    code = (
+        "import sys; from kodo_bot.sandbox.github_emulator import GitHubEmulator; "
+        "GitHubEmulator().stop(); "
+        "assert 'jsonschema' not in sys.modules and 'kodo_bot.sandbox.github_emulator.openapi_check' "
+        "not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # -- GraphQL --------------------------------------------------------------------------------------------
 
+
 def test_the_parser_reads_what_clients_send():
-    op = parse('''
+    op = parse("""
         # PyGithub's shape, plus what hand-written clients use
         query Q($id: ID!, $n: Int = 3) {
           node(id: $id) { __typename ... on PullRequest { number title: headRefName } }
           repository(owner: "octo", name: "app") { pullRequest(number: 2) { id } }
           list(first: 10, filter: {states: [OPEN, CLOSED], draft: true, none: null})
-        }''')
+        }""")
     assert (op.kind, op.name, op.variable_defaults) == ("query", "Q", {"n": 3})
     node, repository, listing = op.selections
     assert node.arguments == {"id": Variable("id")}
@@ -137,8 +146,12 @@ def test_the_parser_reads_what_clients_send():
 
 
 def graphql(emu, token: str, query: str, variables: dict | None = None, url: str | None = None) -> dict:
-    answer = requests.post(url or emu.graphql_url, json={"query": query, "variables": variables or {}}, timeout=5,
-                           headers={"Authorization": f"bearer {token}", "User-Agent": "t"})
+    answer = requests.post(
+        url or emu.graphql_url,
+        json={"query": query, "variables": variables or {}},
+        timeout=5,
+        headers={"Authorization": f"bearer {token}", "User-Agent": "t"},
+    )
     assert answer.status_code == 200
     return answer.json()
 
@@ -146,19 +159,37 @@ def graphql(emu, token: str, query: str, variables: dict | None = None, url: str
 @pytest.fixture
 def draft_pr(scene, gh_factory):
     push_branch(scene.emu, REPO, "feature", {"x.txt": "x\n"}, scene.tmp / "work")
-    return gh_factory(scene.emu, scene.token).get_repo(REPO).create_pull(
-        base="main", head="feature", title="Draft", body="", draft=True)
+    return (
+        gh_factory(scene.emu, scene.token)
+        .get_repo(REPO)
+        .create_pull(base="main", head="feature", title="Draft", body="", draft=True)
+    )
 
 
 def test_queries_find_a_pull_requests_node_id_and_answer_only_what_was_asked(scene, draft_pr):
     emu = scene.emu
-    found = graphql(emu, scene.token, """query($o: String!, $r: String!) {
+    found = graphql(
+        emu,
+        scene.token,
+        """query($o: String!, $r: String!) {
         repository(owner: $o, name: $r) { nameWithOwner pr: pullRequest(number: 1) { id isDraft headRefName } } }""",
-                    {"o": "octo", "r": "app"})
-    assert found == {"data": {"repository": {"nameWithOwner": REPO, "pr": {
-        "id": draft_pr.node_id, "isDraft": True, "headRefName": "feature"}}}}
-    node = graphql(emu, scene.token, "query($id: ID!) { node(id: $id) { __typename ... on PullRequest { number } } }",
-                   {"id": draft_pr.node_id}, url=emu.html_url + "/graphql")  # both endpoint paths answer
+        {"o": "octo", "r": "app"},
+    )
+    assert found == {
+        "data": {
+            "repository": {
+                "nameWithOwner": REPO,
+                "pr": {"id": draft_pr.node_id, "isDraft": True, "headRefName": "feature"},
+            }
+        }
+    }
+    node = graphql(
+        emu,
+        scene.token,
+        "query($id: ID!) { node(id: $id) { __typename ... on PullRequest { number } } }",
+        {"id": draft_pr.node_id},
+        url=emu.html_url + "/graphql",
+    )  # both endpoint paths answer
     assert node == {"data": {"node": {"__typename": "PullRequest", "number": draft_pr.number}}}
     assert graphql(emu, scene.token, "{ viewer { login } }") == {"data": {"viewer": {"login": BOT}}}
 
@@ -174,15 +205,23 @@ def test_graphql_errors_have_githubs_shapes(scene, draft_pr, gh_factory):
     with pytest.raises(UnknownObjectException):
         requester.graphql_query('{ repository(owner: "octo", name: "nope") { id } }', {})
     reader = emu.add_token("reader[bot]", permissions={"pull_requests": "read"})
-    refused = graphql(emu, reader, """mutation($input: MarkPullRequestReadyForReviewInput!) {
+    refused = graphql(
+        emu,
+        reader,
+        """mutation($input: MarkPullRequestReadyForReviewInput!) {
         markPullRequestReadyForReview(input: $input) { pullRequest { isDraft } } }""",
-                      {"input": {"pullRequestId": draft_pr.node_id}})
+        {"input": {"pullRequestId": draft_pr.node_id}},
+    )
     assert refused["data"] == {"markPullRequestReadyForReview": None}
     assert refused["errors"][0]["type"] == "FORBIDDEN"
     assert refused["errors"][0]["message"] == "Resource not accessible by integration"
     assert emu.pull(REPO, draft_pr.number).draft is True
-    assert requests.get(emu.graphql_url, timeout=5, headers={"Authorization": f"token {scene.token}",
-                                                             "User-Agent": "t"}).status_code == 404
+    assert (
+        requests.get(
+            emu.graphql_url, timeout=5, headers={"Authorization": f"token {scene.token}", "User-Agent": "t"}
+        ).status_code
+        == 404
+    )
 
 
 def test_draft_round_trip_through_pygithub(scene, draft_pr):

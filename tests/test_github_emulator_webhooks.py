@@ -11,16 +11,7 @@ import requests
 
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
 from kodo_bot.sandbox.github_emulator.openapi_check import WebhookChecker
-from tests.test_github_emulator_helpers import (  # noqa: F401 (fixtures)
-    ALL_WRITE,
-    BOT,
-    EXAMPLES,
-    REPO,
-    REST_SPEC,
-    WEBHOOK_SPEC,
-    gh_factory,
-    push_branch,
-)
+from tests.emulator_support import ALL_WRITE, BOT, EXAMPLES, REPO, REST_SPEC, WEBHOOK_SPEC, push_branch
 
 #: keys a real example has that only some deliveries carry (a transferred issue's ``changes``)
 OPTIONAL = {"/changes"}
@@ -72,8 +63,7 @@ def test_labelling_returns_the_payload_github_sends(org_emu, checker):
         assert shape_differences(json.loads(example.read_text()), payload) == [], example.name
 
 
-def test_every_delivery_of_a_bot_run_matches_githubs_description_and_examples(org_emu, checker, gh_factory,
-                                                                             tmp_path):
+def test_every_delivery_of_a_bot_run_matches_githubs_description_and_examples(org_emu, checker, gh_factory, tmp_path):
     emu = org_emu
     issue = emu.create_issue(REPO, "Please fix", "details", user="alice")
     emu.label_issue(REPO, issue.number, "kodo", actor="alice")
@@ -88,8 +78,16 @@ def test_every_delivery_of_a_bot_run_matches_githubs_description_and_examples(or
     gh_issue.edit(state="closed")
 
     names = [d.name for d in emu.deliveries]
-    assert names == ["issues.opened", "issues.labeled", "issue_comment.created", "issue_comment.edited",
-                     "issues.unlabeled", "pull_request.opened", "pull_request.ready_for_review", "issues.closed"]
+    assert names == [
+        "issues.opened",
+        "issues.labeled",
+        "issue_comment.created",
+        "issue_comment.edited",
+        "issues.unlabeled",
+        "pull_request.opened",
+        "pull_request.ready_for_review",
+        "issues.closed",
+    ]
     for delivery in emu.deliveries:
         assert checker.check(delivery.event, delivery.action, delivery.payload) == [], delivery.name
         for example in sorted(EXAMPLES.glob(f"{delivery.name}.*.json")):
@@ -111,14 +109,20 @@ def test_subscribers_run_outside_the_lock_and_may_call_the_emulator(org_emu, gh_
 
     def on_delivery(delivery) -> None:  # a bot reacting to the event over HTTP, from the server's thread
         number = delivery.payload["issue"]["number"]
-        answer = requests.get(f"{emu.api_url}/repos/{REPO}/issues/{number}", timeout=5,
-                              headers={"Authorization": f"token {token}", "User-Agent": "hook"})
+        answer = requests.get(
+            f"{emu.api_url}/repos/{REPO}/issues/{number}",
+            timeout=5,
+            headers={"Authorization": f"token {token}", "User-Agent": "hook"},
+        )
         seen.append((delivery.name, answer.status_code))
 
     emu.on_webhook(on_delivery)
     issue = emu.create_issue(REPO, "Hooked", user="alice")  # delivered from the test's thread
-    worker = threading.Thread(target=lambda: gh_factory(emu, token).get_repo(REPO).get_issue(issue.number)
-                              .create_comment("from the server thread"))
+    worker = threading.Thread(
+        target=lambda: (
+            gh_factory(emu, token).get_repo(REPO).get_issue(issue.number).create_comment("from the server thread")
+        )
+    )
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive()

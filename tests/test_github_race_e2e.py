@@ -63,10 +63,16 @@ def test_three_runners_one_issue_one_run(tmp_path):
         assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
         (pull,) = scene.pulls()
         assert set(scene.emu.branches(REPO)) == {"main", pull.head_ref}
-        label_changes = [d for d in scene.emu.deliveries[len(before):] if d.event == "issues"
-                         and d.payload.get("action") in ("labeled", "unlabeled")]
+        label_changes = [
+            d
+            for d in scene.emu.deliveries[len(before) :]
+            if d.event == "issues" and d.payload.get("action") in ("labeled", "unlabeled")
+        ]
         assert [(d.payload["action"], d.payload["label"]["name"]) for d in label_changes] == [
-            ("labeled", "kodo:running"), ("labeled", "kodo:accepted"), ("unlabeled", "kodo:running")]
+            ("labeled", "kodo:running"),
+            ("labeled", "kodo:accepted"),
+            ("unlabeled", "kodo:running"),
+        ]
         refs = git.Repo(scene.emu.git_path(REPO)).git.for_each_ref("--format=%(refname)", "refs/kodo/")
         assert refs.split() == [f"refs/kodo/claims/issue-{n}/1"]
         winner = next(name for name, o in outcomes.items() if o == "accepted")

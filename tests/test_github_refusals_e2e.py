@@ -108,8 +108,16 @@ def test_a_rejected_push_is_not_forced_and_ends_as_error(tmp_path):
         other.git.checkout("-b", branch)
         (tmp_path / "elsewhere" / "theirs.txt").write_text("theirs\n")
         other.git.add("theirs.txt")
-        other.git.commit("-m", "theirs", env={"GIT_AUTHOR_NAME": "S", "GIT_AUTHOR_EMAIL": "s@x",
-                                              "GIT_COMMITTER_NAME": "S", "GIT_COMMITTER_EMAIL": "s@x"})
+        other.git.commit(
+            "-m",
+            "theirs",
+            env={
+                "GIT_AUTHOR_NAME": "S",
+                "GIT_AUTHOR_EMAIL": "s@x",
+                "GIT_COMMITTER_NAME": "S",
+                "GIT_COMMITTER_EMAIL": "s@x",
+            },
+        )
 
         def push_when_the_run_starts(delivery):  # the run's first progress edit: it has cloned by then
             if delivery.event == "issue_comment" and delivery.payload.get("action") == "edited" and not theirs:

@@ -56,8 +56,9 @@ def scenes(tmp_path):
     made = []
 
     def make(**kodo):
-        scene = make_scene(tmp_path / f"scene{len(made)}", {**demo_story().files,
-                                                            ".github/kodo.yml": kodo_yml([TESTS], **kodo)})
+        scene = make_scene(
+            tmp_path / f"scene{len(made)}", {**demo_story().files, ".github/kodo.yml": kodo_yml([TESTS], **kodo)}
+        )
         made.append(scene)
         return scene, scene.issue(TITLE, demo_story().goal)
 
@@ -121,7 +122,8 @@ def test_an_accepted_two_cycle_run_shows_every_round_then_a_ready_pr(scenes):
     rejected, accepted = reversed(branch_commits(scene, pull.head_ref))
     assert [s.state for s in scene.emu.statuses(REPO, rejected.hexsha)] == ["failure"]
     assert [(s.context, s.state) for s in scene.emu.statuses(REPO, accepted.hexsha)] == [
-        ("kodo/verification", "success")]
+        ("kodo/verification", "success")
+    ]
     assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
     scene.assert_valid()
 
@@ -131,8 +133,10 @@ def rejected_five_times() -> Scenario:
     """The demo's first cycle (the tester rejects), then four attempts that break the tests: the checks reject."""
     roles = demo_cycle(1)
     for attempt in range(2, 6):
-        roles["orchestrator"] += [delegate(("worker_fast", "multiply returns 0 for negative numbers; fix it.")),
-                                  done(f"Fixed negative numbers (attempt {attempt}).")]
+        roles["orchestrator"] += [
+            delegate(("worker_fast", "multiply returns 0 for negative numbers; fix it.")),
+            done(f"Fixed negative numbers (attempt {attempt})."),
+        ]
         roles["worker_fast"] += [write_file("test_calc.py", f"{TEST_V2}\n# attempt {attempt}\n"), say("Added a test.")]
     return Scenario.from_dict({"roles": roles})
 
@@ -207,14 +211,22 @@ def test_closing_the_issue_stops_the_run_at_the_cycle_end(scenes):
 
 # --------------------------------------------------------------------------- GitHub refuses
 def accepted_in_one_cycle() -> dict:
-    return {"roles": {
-        "orchestrator": [delegate(("worker_fast", "Add multiply(a, b) with tests.")),
-                         done("Added multiply(a, b) with tests.")],
-        "worker_fast": [write_file("calc.py", CALC_FIXED), write_file("test_calc.py", TEST_V2), bash(TESTS),
-                        say("Added multiply; the tests pass.")],
-        "verifier/tester": verifier_passes(TESTS),
-        "verifier/architect": verifier_passes("git show --stat HEAD"),
-    }}
+    return {
+        "roles": {
+            "orchestrator": [
+                delegate(("worker_fast", "Add multiply(a, b) with tests.")),
+                done("Added multiply(a, b) with tests."),
+            ],
+            "worker_fast": [
+                write_file("calc.py", CALC_FIXED),
+                write_file("test_calc.py", TEST_V2),
+                bash(TESTS),
+                say("Added multiply; the tests pass."),
+            ],
+            "verifier/tester": verifier_passes(TESTS),
+            "verifier/architect": verifier_passes("git show --stat HEAD"),
+        }
+    }
 
 
 class PushFirst(EventSink):
@@ -229,16 +241,27 @@ class PushFirst(EventSink):
             other.git.checkout("-b", self.branch)
             (self.scene.tmp / "elsewhere" / "theirs.txt").write_text("theirs\n")
             other.git.add("theirs.txt")
-            other.git.commit("-m", "theirs", env={"GIT_AUTHOR_NAME": "S", "GIT_AUTHOR_EMAIL": "s@x",
-                                                  "GIT_COMMITTER_NAME": "S", "GIT_COMMITTER_EMAIL": "s@x"})
+            other.git.commit(
+                "-m",
+                "theirs",
+                env={
+                    "GIT_AUTHOR_NAME": "S",
+                    "GIT_AUTHOR_EMAIL": "s@x",
+                    "GIT_COMMITTER_NAME": "S",
+                    "GIT_COMMITTER_EMAIL": "s@x",
+                },
+            )
             other.git.push("origin", self.branch)
             self.pushed = True
 
 
-@pytest.mark.parametrize("refused, fix", [
-    ("pull request", "add `pull-requests: write` under `permissions:`"),
-    ("push", "does not force-push"),
-])
+@pytest.mark.parametrize(
+    "refused, fix",
+    [
+        ("pull request", "add `pull-requests: write` under `permissions:`"),
+        ("push", "does not force-push"),
+    ],
+)
 def test_a_refusal_ends_an_accepted_run_as_error_with_the_fix(scenes, refused, fix):
     scene, n = scenes()
     sinks = []

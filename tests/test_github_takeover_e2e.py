@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psutil
 import pytest
@@ -48,8 +48,11 @@ def killed_in_cycle_two(tmp_path):
 
 def wait_for_cycle_two(server, scene) -> None:
     wait_for(lambda: server.served("orchestrator") == 3, 120, "cycle 2's first orchestrator request")
-    wait_for(lambda: scene.pulls() and scene.kinds(scene.pulls()[0].number).get("verdicts:1"), 30,
-             "round 1's verdicts on the PR")
+    wait_for(
+        lambda: scene.pulls() and scene.kinds(scene.pulls()[0].number).get("verdicts:1"),
+        30,
+        "round 1's verdicts on the PR",
+    )
 
 
 def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
@@ -73,11 +76,21 @@ def test_duplicate_trigger_then_kill_9_then_takeover(tmp_path, capsys):
             finally:
                 if runner_a.poll() is None:
                     runner_a.kill()
-            wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                                     for p in children), 20, "the killed runner's CLI processes to exit")
+            wait_for(
+                lambda: (
+                    not any(
+                        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in children
+                    )
+                ),
+                20,
+                "the killed runner's CLI processes to exit",
+            )
             lease = find_lease(progress_comment(scene, n).body)
-            wait_for(lambda: (datetime.now(timezone.utc) - lease.heartbeat).total_seconds() > STALE_MINUTES * 60 + 1,
-                     30, "the lease to go stale")
+            wait_for(
+                lambda: (datetime.now(UTC) - lease.heartbeat).total_seconds() > STALE_MINUTES * 60 + 1,
+                30,
+                "the lease to go stale",
+            )
 
             # The next delivery takes over on the same runner: the dead run resumes where it stopped.
             code = action(scene.env(event, model_url=server.url, name="c"))
@@ -112,14 +125,20 @@ def test_takeover_on_another_runner_continues_the_branch(tmp_path, capsys):
         old_run = find_lease(progress_comment(scene, n).body).run
         time.sleep(STALE_MINUTES * 60 + 1.5)
         # Another machine: the second cycle's script only.
-        rest = {"orchestrator": roles["orchestrator"][2:], "worker_fast": roles["worker_fast"][4:],
-                "verifier/tester": roles["verifier/tester"][3:], "verifier/architect": roles["verifier/architect"][2:]}
+        rest = {
+            "orchestrator": roles["orchestrator"][2:],
+            "worker_fast": roles["worker_fast"][4:],
+            "verifier/tester": roles["verifier/tester"][3:],
+            "verifier/architect": roles["verifier/architect"][2:],
+        }
         rest["orchestrator"][0] = {k: v for k, v in rest["orchestrator"][0].items() if k != "delay_s"}
         with ScriptedModelServer({"roles": rest}) as second:
             env = scene.env(event, model_url=second.url, name="c", KODO_WORK_DIR=str(tmp_path / "other-runner"))
             code = action(env)
             second.assert_complete()
-            seed = next(b for b, r in zip(second.request_bodies, second.requests) if r.role == "orchestrator")
+            seed = next(
+                b for b, r in zip(second.request_bodies, second.requests, strict=True) if r.role == "orchestrator"
+            )
         assert code == 0, capsys.readouterr()
         new_run = scene.outputs("c")["run-id"]
         assert new_run != old_run
@@ -129,8 +148,11 @@ def test_takeover_on_another_runner_continues_the_branch(tmp_path, capsys):
         assert scene.kinds(n) == {"progress": 1}
         # The new run's round follows the dead run's on the PR: round 1 (rejected), round 2 (accepted).
         assert scene.kinds(pull.number) == {"verdicts:1": 1, "verdicts:2": 1, "summary": 1}
-        round2 = next(c for c in scene.bot_comments(pull.number) if (find_marker(c.body) or None) and
-                      find_marker(c.body).round == 2)
+        round2 = next(
+            c
+            for c in scene.bot_comments(pull.number)
+            if (find_marker(c.body) or None) and find_marker(c.body).round == 2
+        )
         assert find_marker(round2.body).run == new_run and "Verification round 2: passed" in round2.body
         assert find_marker(progress_comment(scene, n).body, "progress").run == new_run
         assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:accepted"]
@@ -141,8 +163,11 @@ def test_takeover_on_another_runner_continues_the_branch(tmp_path, capsys):
 
 def test_the_token_never_leaks(tmp_path):
     roles = accepted_roles()
-    snoop = [bash("env | sort"), bash('cat "$(git rev-parse --git-common-dir)/config"'),
-             bash("git config --list --show-origin")]
+    snoop = [
+        bash("env | sort"),
+        bash('cat "$(git rev-parse --git-common-dir)/config"'),
+        bash("git config --list --show-origin"),
+    ]
     roles["worker_fast"] = snoop + roles["worker_fast"]
     # Unconfined on purpose: the sandbox hides .git/config from agents; here the agent may look everywhere
     # the run's own git config and environment are, and must still find no token.
@@ -150,13 +175,19 @@ def test_the_token_never_leaks(tmp_path):
     try:
         n = scene.issue("Add hello(name)", "Add hello(name) with a test.")
         with ScriptedModelServer({"roles": roles}) as server:
-            proc = subprocess.run([sys.executable, "-m", "kodo_bot.cli", "action"],
-                                  env=scene.env(scene.label(n), model_url=server.url), capture_output=True, timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-m", "kodo_bot.cli", "action"],
+                env=scene.env(scene.label(n), model_url=server.url),
+                capture_output=True,
+                timeout=300,
+            )
             server.assert_complete()
         assert proc.returncode == 0, proc.stderr.decode()[-3000:]
         token = scene.token
         log = next((tmp_path / "runner-work").rglob("events.jsonl"))
-        outputs = [c.output for e in read_events(log) if isinstance(e, ev.AgentCallFinished) for c in e.result.tool_calls]
+        outputs = [
+            c.output for e in read_events(log) if isinstance(e, ev.AgentCallFinished) for c in e.result.tool_calls
+        ]
         assert any("PATH=" in o for o in outputs) and any("[core]" in o for o in outputs)  # the agent did look
         clone = next((tmp_path / "runner-work").rglob(".git/config")).parent.parent
         places = {
@@ -167,8 +198,11 @@ def test_the_token_never_leaks(tmp_path):
             "the step summary": scene.summary(),
             "the uploaded run log": "".join(p.read_text() for p in (tmp_path / "job" / "runs").rglob("*.jsonl")),
         }
-        places |= {f"comment {c.id}": c.body for number in (n, scene.pulls()[0].number)
-                   for c in scene.emu.comments(REPO, number)}
+        places |= {
+            f"comment {c.id}": c.body
+            for number in (n, scene.pulls()[0].number)
+            for c in scene.emu.comments(REPO, number)
+        }
         places["the PR body"] = scene.emu.issue(REPO, scene.pulls()[0].number).body or ""
         for where, text in places.items():
             assert token not in text, f"the token leaked into {where}"

@@ -22,22 +22,26 @@ pytestmark = pytest.mark.e2e
 def test_a_misbehaving_worker_changes_nothing_it_should_not(tmp_path, capsys):
     assert sandbox_problem() is None, sandbox_problem()
     roles = accepted_roles()
-    mischief = "\n".join([
-        "echo defaced >> ../../../README.md",        # the user's own checkout
-        "echo defaced >> $HOME/../../README.md",
-        "git checkout -q -b elsewhere",                # the engine's branch, from inside
-        "git update-ref refs/heads/main HEAD",
-        "env | grep ANTHROPIC_API_KEY > creds.txt",   # the CLI's own credential, into the tree
-        "truncate -s 11M big.bin",
-        "(while true; do date >> heartbeat.txt; sleep 0.2; done) > /dev/null 2>&1 &",
-        "true",
-    ])
+    mischief = "\n".join(
+        [
+            "echo defaced >> ../../../README.md",  # the user's own checkout
+            "echo defaced >> $HOME/../../README.md",
+            "git checkout -q -b elsewhere",  # the engine's branch, from inside
+            "git update-ref refs/heads/main HEAD",
+            "env | grep ANTHROPIC_API_KEY > creds.txt",  # the CLI's own credential, into the tree
+            "truncate -s 11M big.bin",
+            "(while true; do date >> heartbeat.txt; sleep 0.2; done) > /dev/null 2>&1 &",
+            "true",
+        ]
+    )
     roles["worker_fast"] = [bash(mischief), *roles["worker_fast"]]
     project = make_project(tmp_path)
     readme = (project / "README.md").read_text()
     main_before = git.Repo(project).commit("main").hexsha
     with ScriptedModelServer({"roles": roles}) as server:
-        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project)], agent_test_env(server.url), capsys)
+        code, result = run_cli(
+            ["run", "--goal", "Add hello", "--project", str(project)], agent_test_env(server.url), capsys
+        )
         server.assert_complete()
     assert code == 0, result
     assert (project / "README.md").read_text() == readme

@@ -21,8 +21,11 @@ def run(tmp_path, steps: list[dict], env_extra: dict, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": {"orchestrator": steps}}) as server:
         started = time.monotonic()
-        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project)],
-                               {**agent_test_env(server.url), **env_extra}, capsys)
+        code, result = run_cli(
+            ["run", "--goal", "Add hello", "--project", str(project)],
+            {**agent_test_env(server.url), **env_extra},
+            capsys,
+        )
         took = time.monotonic() - started
         server.assert_complete()
         outcomes = [r.outcome for r in server.requests if r.role == "orchestrator"]

@@ -31,8 +31,11 @@ def client(server: ScriptedModelServer, **kwargs: object) -> anthropic.Anthropic
 
 def ask(c: anthropic.Anthropic, text: str = "go", *, system: object = MARKED, **kwargs: object):
     return c.messages.create(
-        model=kwargs.pop("model", "claude-test"), max_tokens=100, system=system,
-        messages=[{"role": "user", "content": text}], **kwargs,
+        model=kwargs.pop("model", "claude-test"),
+        max_tokens=100,
+        system=system,
+        messages=[{"role": "user", "content": text}],
+        **kwargs,
     )
 
 
@@ -51,12 +54,18 @@ def post(url: str, body: dict | bytes) -> tuple[int, dict]:
 
 def test_streaming_text_and_tool_use_round_trip() -> None:
     tool_input = {"file_path": "/tmp/x/hello.py", "content": "print('hi')\n", "nested": {"n": [1, 2.5, None]}}
-    scenario = {"roles": {"orchestrator": [
-        {"text": "Writing it.", "tool_calls": [{"name": "Write", "input": tool_input}, {"name": "Bash"}]},
-    ]}}
+    scenario = {
+        "roles": {
+            "orchestrator": [
+                {"text": "Writing it.", "tool_calls": [{"name": "Write", "input": tool_input}, {"name": "Bash"}]},
+            ]
+        }
+    }
     with ScriptedModelServer(scenario) as server:
         with client(server).messages.stream(
-            model="claude-x", max_tokens=100, system=[{"type": "text", "text": MARKED}],
+            model="claude-x",
+            max_tokens=100,
+            system=[{"type": "text", "text": MARKED}],
             messages=[{"role": "user", "content": "write hello"}],
         ) as stream:
             texts = list(stream.text_stream)
@@ -76,10 +85,14 @@ def test_streaming_text_and_tool_use_round_trip() -> None:
 
 
 def test_non_streaming_message_with_usage_override_and_stop_reason() -> None:
-    scenario = {"roles": {"orchestrator": [
-        {"text": "one"},
-        {"text": "two", "usage": {"input_tokens": 1234}, "stop_reason": "max_tokens"},
-    ]}}
+    scenario = {
+        "roles": {
+            "orchestrator": [
+                {"text": "one"},
+                {"text": "two", "usage": {"input_tokens": 1234}, "stop_reason": "max_tokens"},
+            ]
+        }
+    }
     with ScriptedModelServer(scenario) as server:
         c = client(server)
         first, second = ask(c, "first"), ask(c, "second")
@@ -94,10 +107,14 @@ def test_non_streaming_message_with_usage_override_and_stop_reason() -> None:
 
 
 def test_error_step_is_an_api_status_error_and_the_retry_gets_the_next_step() -> None:
-    scenario = {"roles": {"orchestrator": [
-        {"error": {"status": 529, "type": "overloaded_error", "message": "busy now", "retry_after": 1.5}},
-        {"text": "recovered"},
-    ]}}
+    scenario = {
+        "roles": {
+            "orchestrator": [
+                {"error": {"status": 529, "type": "overloaded_error", "message": "busy now", "retry_after": 1.5}},
+                {"text": "recovered"},
+            ]
+        }
+    }
     with ScriptedModelServer(scenario) as server:
         c = client(server)
         with pytest.raises(anthropic.APIStatusError) as caught:
@@ -106,24 +123,28 @@ def test_error_step_is_an_api_status_error_and_the_retry_gets_the_next_step() ->
 
     assert caught.value.status_code == 529
     assert caught.value.response.headers["retry-after"] == "1.5"
-    assert caught.value.body == {"type": "error",
-                                 "error": {"type": "overloaded_error", "message": "busy now"}}
+    assert caught.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "busy now"}}
     assert isinstance(caught.value, anthropic.OverloadedError)
     assert retried.content[0].text == "recovered"
     assert [(r.outcome, r.step) for r in server.requests] == [("error", 0), ("step", 1)]
 
 
 def test_identical_request_is_replayed_without_consuming_a_step() -> None:
-    scenario = {"roles": {"orchestrator": [
-        {"tool_calls": [{"name": "Read", "input": {"p": 1}}]},
-        {"text": "b"},
-    ]}}
+    scenario = {
+        "roles": {
+            "orchestrator": [
+                {"tool_calls": [{"name": "Read", "input": {"p": 1}}]},
+                {"text": "b"},
+            ]
+        }
+    }
     with ScriptedModelServer(scenario) as server:
         c = client(server)
         first = ask(c, "again")
         # the CLI's fallback after a broken stream re-sends the same request without streaming
-        with c.messages.stream(model="other-name", max_tokens=5, system=MARKED,
-                               messages=[{"role": "user", "content": "again"}]) as stream:
+        with c.messages.stream(
+            model="other-name", max_tokens=5, system=MARKED, messages=[{"role": "user", "content": "again"}]
+        ) as stream:
             replayed = stream.get_final_message()
         assert server.served("orchestrator") == 1
         assert ask(c, "different").content[0].text == "b"
@@ -142,10 +163,13 @@ def test_replay_can_be_turned_off() -> None:
 
 
 def test_routes_by_marker_wherever_the_system_text_is() -> None:
-    scenario = {"roles": {
-        "verifier/tester": [{"text": "from the list"}, {"text": "from a system message"}],
-        "worker_fast": [{"text": "worker"}, {"text": "from a string"}],
-    }}
+    scenario = {
+        "roles": {
+            "verifier/tester": [{"text": "from the list"}, {"text": "from a system message"}],
+            "worker_fast": [{"text": "worker"}, {"text": "from a string"}],
+        }
+    }
+
     def block(text: str) -> dict:
         return {"type": "text", "text": text}
 
@@ -157,11 +181,18 @@ def test_routes_by_marker_wherever_the_system_text_is() -> None:
         assert listed.content[0].text == "from the list"
         assert as_string.content[0].text == "worker"
         # the CLI may send system text as messages[] entries with role "system"
-        status, body = post(server.url + "/v1/messages?beta=true", {
-            "model": "m", "max_tokens": 5, "future_field": {"ignored": True},
-            "messages": [{"role": "user", "content": "q"},
-                         {"role": "system", "content": [block(role_marker("verifier/tester"))]}],
-        })
+        status, body = post(
+            server.url + "/v1/messages?beta=true",
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "future_field": {"ignored": True},
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "system", "content": [block(role_marker("verifier/tester"))]},
+                ],
+            },
+        )
     assert status == 200 and body["content"][0]["text"] == "from a system message"
     assert server.remaining() == {"verifier/tester": 0, "worker_fast": 1}
 
@@ -207,10 +238,12 @@ def test_running_out_of_steps_is_a_loud_500_and_recorded() -> None:
 
 
 def test_assert_complete_lists_steps_never_requested() -> None:
-    scenario = {"roles": {
-        "orchestrator": [{"text": "a"}, {"text": "b", "repeat": 2}],
-        "tester": [{"text": "t"}],
-    }}
+    scenario = {
+        "roles": {
+            "orchestrator": [{"text": "a"}, {"text": "b", "repeat": 2}],
+            "tester": [{"text": "t"}],
+        }
+    }
     with ScriptedModelServer(scenario) as server:
         ask(client(server))
         assert server.remaining() == {"orchestrator": 2, "tester": 1}
@@ -221,15 +254,24 @@ def test_assert_complete_lists_steps_never_requested() -> None:
 
 
 def test_side_requests_without_a_marker_get_a_harmless_answer_and_are_flagged() -> None:
-    title_format = {"format": {"type": "json_schema", "schema": {
-        "type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}}}
+    title_format = {
+        "format": {
+            "type": "json_schema",
+            "schema": {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]},
+        }
+    }
     with ScriptedModelServer({"roles": {}}) as server:
         c = client(server)
         plain = ask(c, system="You are a helpful assistant.")
-        _, titled = post(server.url + "/v1/messages", {
-            "model": "m", "max_tokens": 9, "output_config": title_format,
-            "messages": [{"role": "user", "content": "name it"}],
-        })
+        _, titled = post(
+            server.url + "/v1/messages",
+            {
+                "model": "m",
+                "max_tokens": 9,
+                "output_config": title_format,
+                "messages": [{"role": "user", "content": "name it"}],
+            },
+        )
     assert plain.content[0].text == "OK"
     assert json.loads(titled["content"][0]["text"]) == {"title": "scripted"}
     assert [r.outcome for r in server.side_requests] == ["side", "side"]
@@ -244,7 +286,8 @@ def test_side_requests_without_a_marker_get_a_harmless_answer_and_are_flagged() 
 def test_count_tokens_and_unknown_paths() -> None:
     with ScriptedModelServer({"roles": {}}) as server:
         counted = client(server).messages.count_tokens(
-            model="m", system=MARKED, messages=[{"role": "user", "content": "x" * 400}])
+            model="m", system=MARKED, messages=[{"role": "user", "content": "x" * 400}]
+        )
         status, body = post(server.url + "/v1/complete", {"prompt": "hi"})
         bad_status, bad_body = post(server.url + "/v1/messages", b"{not json")
     assert counted.input_tokens >= 100
@@ -280,17 +323,20 @@ def test_stop_cuts_a_delayed_answer_and_leaves_no_threads() -> None:
 # --- the scenario format -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"roles": {"w": [{"tool_calls": [{"input": {}}]}]}}, "roles.w.0.tool_calls.0.name: Field required"),
-    ({"roles": {"w": [{"error": {"status": 200}}]}}, "roles.w.0.error.status"),
-    ({"roles": {"w": [{"txt": "typo"}]}}, "roles.w.0.txt: Extra inputs are not permitted"),
-    ({"roles": {"w": [{}]}}, "roles.w.0: a step needs text, tool_calls or error"),
-    ({"roles": {"w": [{"text": "a", "error": {"status": 500}}]}}, "roles.w.0: an error step cannot also"),
-    ({"roles": {"w": [{"text": "a", "delay_s": -1}]}}, "roles.w.0.delay_s"),
-    ({"roles": {"w": [{"text": "a", "stop_reason": "done"}]}}, "roles.w.0.stop_reason"),
-    ({"roles": {"bad role": [{"text": "a"}]}}, "roles: role name 'bad role'"),
-    (["not", "a", "mapping"], "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"roles": {"w": [{"tool_calls": [{"input": {}}]}]}}, "roles.w.0.tool_calls.0.name: Field required"),
+        ({"roles": {"w": [{"error": {"status": 200}}]}}, "roles.w.0.error.status"),
+        ({"roles": {"w": [{"txt": "typo"}]}}, "roles.w.0.txt: Extra inputs are not permitted"),
+        ({"roles": {"w": [{}]}}, "roles.w.0: a step needs text, tool_calls or error"),
+        ({"roles": {"w": [{"text": "a", "error": {"status": 500}}]}}, "roles.w.0: an error step cannot also"),
+        ({"roles": {"w": [{"text": "a", "delay_s": -1}]}}, "roles.w.0.delay_s"),
+        ({"roles": {"w": [{"text": "a", "stop_reason": "done"}]}}, "roles.w.0.stop_reason"),
+        ({"roles": {"bad role": [{"text": "a"}]}}, "roles: role name 'bad role'"),
+        (["not", "a", "mapping"], "must be a mapping"),
+    ],
+)
 def test_scenario_validation_errors_name_the_field(data: object, field: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Scenario.from_dict(data)
@@ -300,11 +346,7 @@ def test_scenario_validation_errors_name_the_field(data: object, field: str) -> 
 def test_scenario_loads_from_yaml_and_expands_repeat(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(
-        "roles:\n"
-        "  tester:\n"
-        "    - text: hi\n"
-        "      repeat: 3\n"
-        "    - tool_calls: [{name: Bash, input: {command: ls}}]\n"
+        "roles:\n  tester:\n    - text: hi\n      repeat: 3\n    - tool_calls: [{name: Bash, input: {command: ls}}]\n"
     )
     scenario = Scenario.load(path)
     assert [s.text for s in scenario.queue("tester")] == ["hi", "hi", "hi", None]
@@ -320,14 +362,30 @@ def test_pure_helpers() -> None:
     assert find_role({"system": "kodo-role: x"}) == "x"
     quoted = {"system": "no marker", "messages": [{"role": "user", "content": "kodo-role: x"}]}
     assert find_role(quoted) is None  # a task quoting a marker does not route
-    schema = {"type": "object", "required": ["a", "b"],
-              "properties": {"a": {"enum": ["p", "q"]}, "b": {"type": ["integer", "null"]}, "c": {}}}
+    schema = {
+        "type": "object",
+        "required": ["a", "b"],
+        "properties": {"a": {"enum": ["p", "q"]}, "b": {"type": ["integer", "null"]}, "c": {}},
+    }
     assert minimal_instance(schema) == {"a": "p", "b": 0}
-    message = {"id": "m", "type": "message", "role": "assistant", "model": "x", "stop_reason": "end_turn",
-               "content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 3, "output_tokens": 2}}
+    message = {
+        "id": "m",
+        "type": "message",
+        "role": "assistant",
+        "model": "x",
+        "stop_reason": "end_turn",
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    }
     events = [f.split(b"\n")[0].decode() for f in sse_frames(message)]
-    assert events == ["event: message_start", "event: content_block_start", "event: content_block_delta",
-                      "event: content_block_stop", "event: message_delta", "event: message_stop"]
+    assert events == [
+        "event: message_start",
+        "event: content_block_start",
+        "event: content_block_delta",
+        "event: content_block_stop",
+        "event: message_delta",
+        "event: message_stop",
+    ]
 
 
 # --- standalone mode -----------------------------------------------------------------------------------
@@ -341,14 +399,17 @@ def test_standalone_serves_until_terminated_and_logs(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
     proc = subprocess.Popen(
         [*STANDALONE, "--scenario", str(scenario), "--log", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first_line = proc.stdout.readline().strip()
         assert first_line.startswith("listening on http://127.0.0.1:")
         url = first_line.removeprefix("listening on ")
         answer = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0).messages.create(
-            model="m", max_tokens=5, system=MARKED, messages=[{"role": "user", "content": "hi"}])
+            model="m", max_tokens=5, system=MARKED, messages=[{"role": "user", "content": "hi"}]
+        )
         assert answer.content[0].text == "from the rehearsal"
     finally:
         os.kill(proc.pid, signal.SIGTERM)
@@ -362,8 +423,7 @@ def test_standalone_serves_until_terminated_and_logs(tmp_path: Path) -> None:
 def test_standalone_rejects_a_bad_scenario(tmp_path: Path) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("roles:\n  orchestrator:\n    - txt: typo\n")
-    done = subprocess.run([*STANDALONE, "--scenario", str(scenario)],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run([*STANDALONE, "--scenario", str(scenario)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "roles.orchestrator.0.txt" in done.stderr
 
@@ -395,18 +455,29 @@ def test_real_claude_code_cli_runs_a_scripted_worker(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     target, marker = work / "hello.py", work / "bash-ran.txt"
-    scenario = {"roles": {"worker_fast": [
-        {"tool_calls": [{"name": "Write",
-                         "input": {"file_path": str(target), "content": "print('hello')\n"}}]},
-        {"tool_calls": [{"name": "Bash", "input": {"command": f"python3 {target} > {marker}",
-                                                   "description": "run hello.py"}}]},
-        {"text": "Wrote and ran hello.py."},
-    ]}}
+    scenario = {
+        "roles": {
+            "worker_fast": [
+                {"tool_calls": [{"name": "Write", "input": {"file_path": str(target), "content": "print('hello')\n"}}]},
+                {
+                    "tool_calls": [
+                        {
+                            "name": "Bash",
+                            "input": {"command": f"python3 {target} > {marker}", "description": "run hello.py"},
+                        }
+                    ]
+                },
+                {"text": "Wrote and ran hello.py."},
+            ]
+        }
+    }
 
     async def run(server: ScriptedModelServer) -> list[object]:
         options = ClaudeAgentOptions(
             system_prompt=role_marker("worker_fast") + "\n\nYou are a worker.",
-            cwd=work, permission_mode="bypassPermissions", env=offline_env(server, tmp_path),
+            cwd=work,
+            permission_mode="bypassPermissions",
+            env=offline_env(server, tmp_path),
         )
         return [m async for m in query(prompt="Write hello.py and run it.", options=options)]
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from kodo_bot.engine.orchestrator import cycle_seed, system_prompt, tools
-from kodo_bot.orchestrators.anthropic import ApiOrchestrator
 from kodo_bot.engine.team import default_team
 from kodo_bot.errors import ModelAPIError, ModelAuthError
+from kodo_bot.orchestrators.anthropic import ApiOrchestrator
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import delegate
 
@@ -17,13 +17,18 @@ TEAM = default_team()
 
 
 def ask(url: str, retries: int = 3, notices: list | None = None, timeout_s: float = 120.0):
-    orch = ApiOrchestrator(model="claude-haiku-5-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01,
-                           timeout_s=timeout_s)
+    orch = ApiOrchestrator(
+        model="claude-haiku-5-5", api_key="k", base_url=url, retries=retries, backoff_s=0.01, timeout_s=timeout_s
+    )
 
     async def go():
         try:
-            return await orch.reply(system_prompt(TEAM), [{"role": "user", "content": "goal"}], tools(TEAM),
-                                    on_retry=lambda *a: notices.append(a) if notices is not None else None)
+            return await orch.reply(
+                system_prompt(TEAM),
+                [{"role": "user", "content": "goal"}],
+                tools(TEAM),
+                on_retry=lambda *a: notices.append(a) if notices is not None else None,
+            )
         finally:
             await orch.close()
 
@@ -59,7 +64,10 @@ def test_overload_and_rate_limit_are_retried_with_a_notice():
 
 
 def test_unauthorised_stops_at_once():
-    steps = [{"error": {"status": 401, "type": "authentication_error", "message": "invalid x-api-key"}}, {"text": "never"}]
+    steps = [
+        {"error": {"status": 401, "type": "authentication_error", "message": "invalid x-api-key"}},
+        {"text": "never"},
+    ]
     with ScriptedModelServer({"roles": {"orchestrator": steps}}) as server:
         with pytest.raises(ModelAuthError) as err:
             ask(server.url)
@@ -77,10 +85,18 @@ def test_persistent_server_errors_end_resumable():
     assert "kodo-bot resume" in err.value.hint
 
 
-@pytest.mark.parametrize("body", ['{"id": "msg_1", "type": "mess', "<html>bad gateway</html>", "{}", "[]",
-                                  '{"type": "message", "content": [{"type": "tool_use", "name": "done"}], '
-                                  '"usage": {"input_tokens": 1, "output_tokens": 1}}'],
-                         ids=["cut", "html", "empty", "list", "tool-without-id"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": "msg_1", "type": "mess',
+        "<html>bad gateway</html>",
+        "{}",
+        "[]",
+        '{"type": "message", "content": [{"type": "tool_use", "name": "done"}], '
+        '"usage": {"input_tokens": 1, "output_tokens": 1}}',
+    ],
+    ids=["cut", "html", "empty", "list", "tool-without-id"],
+)
 def test_a_malformed_200_is_retried_like_a_5xx(body):
     notices = []
     with ScriptedModelServer({"roles": {"orchestrator": [{"malformed": body}, {"text": "ok"}]}}) as server:
@@ -151,16 +167,26 @@ def test_agent_results_reach_the_orchestrator_bounded_with_observed_commands():
     from kodo_bot.engine.orchestrator import RESULT_TEXT_LIMIT, describe_result
 
     calls = tuple(ToolCall(name="Bash", input={"command": f"step {i}"}, exit_code=i % 2) for i in range(12))
-    text = describe_result(AgentResult(agent="tester", text="x" * (RESULT_TEXT_LIMIT + 500), turns=7,
-                                       is_error=True, error="turn limit 7 reached", tool_calls=calls))
+    text = describe_result(
+        AgentResult(
+            agent="tester",
+            text="x" * (RESULT_TEXT_LIMIT + 500),
+            turns=7,
+            is_error=True,
+            error="turn limit 7 reached",
+            tool_calls=calls,
+        )
+    )
     assert text.startswith("tester finished after 7 turns, with an error: turn limit 7 reached.")
     assert "[... cut]" in text and "x" * RESULT_TEXT_LIMIT in text and "x" * (RESULT_TEXT_LIMIT + 1) not in text
     assert "- `step 11` -> exit 1" in text and "`step 1` " not in text  # the last ten commands
 
 
 def test_cycle_seed_tells_what_the_engine_undid_or_kept_out():
-    notes = ["`creds.txt` was not committed: it holds a credential kodo-bot was given.",
-             "an agent moved the run branch from abc to def (reset, rebase or commit); kodo-bot restored it"]
+    notes = [
+        "`creds.txt` was not committed: it holds a credential kodo-bot was given.",
+        "an agent moved the run branch from abc to def (reset, rebase or commit); kodo-bot restored it",
+    ]
     seed = cycle_seed("Do X", cycle=2, max_cycles=5, previous="did X", rejection=None, notes=notes)
     assert "# What kodo-bot had to undo or keep out of the commits" in seed
     assert all(f"- {note}" in seed for note in notes)

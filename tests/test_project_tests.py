@@ -13,7 +13,6 @@ import pytest
 from kodo_bot.engine.project_tests import detect_test_command
 
 
-
 def tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -21,20 +20,36 @@ def tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"calc.py": "", "tests/test_calc.py": "", "pyproject.toml": "[tool.pytest.ini_options]\n"}, "python3 -m pytest -q"),
-    ({"calc.py": "", "calc_test.py": "", "setup.cfg": "[tool:pytest]\naddopts = -q\n"}, "python3 -m pytest -q"),
-    ({"calc.py": "", "test_calc.py": "", "conftest.py": ""}, "python3 -m pytest -q"),
-    ({"package.json": json.dumps({"scripts": {"test": "node --test"}})}, "npm test"),
-    ({"package.json": json.dumps({"scripts": {"test": "vitest run"}, "devDependencies": {"vitest": "^3"}}),
-      "package-lock.json": "{}"}, "npm ci --no-audit --no-fund && npm test"),
-    ({"package.json": json.dumps({"scripts": {"test": "jest"}, "dependencies": {"x": "1"}}), "pnpm-lock.yaml": ""},
-     "pnpm install --frozen-lockfile && pnpm test"),
-    ({"package.json": json.dumps({"scripts": {"test": "jest"}}), "yarn.lock": ""}, "yarn test"),
-    ({"Cargo.toml": "[package]\nname = 'x'\n", "src/lib.rs": ""}, "cargo test"),
-    ({"go.mod": "module x\n", "x_test.go": ""}, "go test ./..."),
-    ({"Makefile": "build:\n\tcc x.c\n\ntest: build\n\t./x --self-test\n"}, "make test"),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        (
+            {"calc.py": "", "tests/test_calc.py": "", "pyproject.toml": "[tool.pytest.ini_options]\n"},
+            "python3 -m pytest -q",
+        ),
+        ({"calc.py": "", "calc_test.py": "", "setup.cfg": "[tool:pytest]\naddopts = -q\n"}, "python3 -m pytest -q"),
+        ({"calc.py": "", "test_calc.py": "", "conftest.py": ""}, "python3 -m pytest -q"),
+        ({"package.json": json.dumps({"scripts": {"test": "node --test"}})}, "npm test"),
+        (
+            {
+                "package.json": json.dumps({"scripts": {"test": "vitest run"}, "devDependencies": {"vitest": "^3"}}),
+                "package-lock.json": "{}",
+            },
+            "npm ci --no-audit --no-fund && npm test",
+        ),
+        (
+            {
+                "package.json": json.dumps({"scripts": {"test": "jest"}, "dependencies": {"x": "1"}}),
+                "pnpm-lock.yaml": "",
+            },
+            "pnpm install --frozen-lockfile && pnpm test",
+        ),
+        ({"package.json": json.dumps({"scripts": {"test": "jest"}}), "yarn.lock": ""}, "yarn test"),
+        ({"Cargo.toml": "[package]\nname = 'x'\n", "src/lib.rs": ""}, "cargo test"),
+        ({"go.mod": "module x\n", "x_test.go": ""}, "go test ./..."),
+        ({"Makefile": "build:\n\tcc x.c\n\ntest: build\n\t./x --self-test\n"}, "make test"),
+    ],
+)
 def test_the_usual_test_command_is_found(tmp_path: Path, files: dict, expected: str):
     assert detect_test_command(tree(tmp_path, files), os.environ) == expected
 
@@ -49,12 +64,15 @@ def test_plain_unittest_modules_without_pytest_run_with_unittest(tmp_path: Path)
     assert detect_test_command(root, with_pytest) == "python3 -m pytest -q"
 
 
-@pytest.mark.parametrize("files", [
-    {"README.md": "# nothing to test"},
-    {"package.json": json.dumps({"scripts": {"test": 'echo "Error: no test specified" && exit 1'}})},
-    {"Makefile": "build:\n\tcc x.c\n"},
-    {"calc.py": "", "node_modules/x/test_x.py": "", ".venv/lib/test_y.py": ""},
-    {"package.json": "{not json"},
-])
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"README.md": "# nothing to test"},
+        {"package.json": json.dumps({"scripts": {"test": 'echo "Error: no test specified" && exit 1'}})},
+        {"Makefile": "build:\n\tcc x.c\n"},
+        {"calc.py": "", "node_modules/x/test_x.py": "", ".venv/lib/test_y.py": ""},
+        {"package.json": "{not json"},
+    ],
+)
 def test_no_recognisable_tests_means_no_command(tmp_path: Path, files: dict):
     assert detect_test_command(tree(tmp_path, files), os.environ) is None

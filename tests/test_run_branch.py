@@ -18,8 +18,14 @@ BRANCH = "kodo/run-t"
 
 def agent(cwd: Path, script: str) -> None:
     """What an agent would run in its worktree (with its own git identity, as agents have)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@a",
-           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@a"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@a",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@a",
+    }
     subprocess.run(["bash", "-c", script], cwd=cwd, env=env, check=True, capture_output=True)
 
 
@@ -43,14 +49,17 @@ def user_side_untouched(ws: RunWorkspace) -> None:
     assert not ws.project.is_dirty(untracked_files=True)
 
 
-@pytest.mark.parametrize("trick, undone", [
-    ("echo v2 > calc.py && git reset -q --hard HEAD~1 && echo v2 > calc.py", "moved the run branch"),
-    ("git checkout -q -b other && echo v2 > calc.py", "switched the checkout away"),
-    ("echo v2 > calc.py && git commit -qam 'my own commit'", "moved the run branch"),
-    ("rm -rf .git && echo v2 > calc.py", "removed or replaced the checkout's .git"),
-    ("git rebase -q --onto HEAD~1 HEAD && echo v2 > calc.py", "moved the run branch"),
-    ("git update-ref refs/heads/main HEAD && echo v2 > calc.py", None),  # the checkout's own main: no way back
-])
+@pytest.mark.parametrize(
+    "trick, undone",
+    [
+        ("echo v2 > calc.py && git reset -q --hard HEAD~1 && echo v2 > calc.py", "moved the run branch"),
+        ("git checkout -q -b other && echo v2 > calc.py", "switched the checkout away"),
+        ("echo v2 > calc.py && git commit -qam 'my own commit'", "moved the run branch"),
+        ("rm -rf .git && echo v2 > calc.py", "removed or replaced the checkout's .git"),
+        ("git rebase -q --onto HEAD~1 HEAD && echo v2 > calc.py", "moved the run branch"),
+        ("git update-ref refs/heads/main HEAD && echo v2 > calc.py", None),  # the checkout's own main: no way back
+    ],
+)
 def test_the_cycle_lands_on_the_run_branch_whatever_the_agent_did_with_git(ws: RunWorkspace, trick: str, undone: str):
     first = ws.head()
     agent(ws.path, trick)
@@ -111,8 +120,14 @@ def test_secrets_and_huge_files_are_withheld_and_never_reach_the_objects(tmp_pat
     repo = seed_project(tmp_path / "project", {"calc.py": "v0\n"})
     exclude_from_git(repo, tmp_path / "project" / ".kodo")
     token = "ghs_" + "k" * 36
-    ws = RunWorkspace.create_or_reuse(repo, tmp_path / "project" / ".kodo" / "wt", BRANCH, base="HEAD",
-                                      secrets=("db-password-123456", token), max_file_bytes=1_000_000)
+    ws = RunWorkspace.create_or_reuse(
+        repo,
+        tmp_path / "project" / ".kodo" / "wt",
+        BRANCH,
+        base="HEAD",
+        secrets=("db-password-123456", token),
+        max_file_bytes=1_000_000,
+    )
     header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     files = {
         "calc.py": "v1\n",
@@ -134,7 +149,11 @@ def test_secrets_and_huge_files_are_withheld_and_never_reach_the_objects(tmp_pat
     assert all("db-password" not in r and token not in r for r in reasons.values())
     for name in (*files, "dump.bin"):
         if name != "calc.py":
-            blob = subprocess.run(["git", "hash-object", str(ws.path / name)], capture_output=True, text=True).stdout.strip()
+            blob = subprocess.run(
+                ["git", "hash-object", str(ws.path / name)], capture_output=True, text=True
+            ).stdout.strip()
             assert subprocess.run(["git", "-C", str(ws.project.git_dir), "cat-file", "-e", blob]).returncode != 0, name
     ws.snapshot()  # a snapshot holds none of them either
-    assert set(ws.project.git.ls_tree("-r", "--name-only", "refs/kodo/snapshots/" + ws._snapshot_ref.rsplit("/", 1)[1]).split()) == {"calc.py"}
+    assert set(
+        ws.project.git.ls_tree("-r", "--name-only", "refs/kodo/snapshots/" + ws._snapshot_ref.rsplit("/", 1)[1]).split()
+    ) == {"calc.py"}

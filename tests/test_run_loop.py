@@ -31,9 +31,11 @@ def changed(commit) -> set[str]:
 def test_every_cycle_commits_once_on_the_run_branch(rehearsal):
     roles = {
         "orchestrator": [
-            delegate(("worker", "Write part one.")), say("Part one is written."),  # cycle 1: the turn ends
+            delegate(("worker", "Write part one.")),
+            say("Part one is written."),  # cycle 1: the turn ends
             say("Nothing to do this cycle."),  # cycle 2: no change
-            delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt."),  # cycle 3
+            delegate(("worker", "Write greeting.txt saying hello.")),
+            done("Added greeting.txt."),  # cycle 3
         ],
         "worker": [write_file("part1.txt", "one\n"), say("Wrote part1.txt."), *rehearsal.greets()],
         "verifier/tester": rehearsal.passes(),
@@ -48,7 +50,9 @@ def test_every_cycle_commits_once_on_the_run_branch(rehearsal):
     assert [changed(c) for c in commits] == [{"part1.txt"}, set(), {"greeting.txt"}]
     assert played.result.head_sha == commits[-1].hexsha
     assert [(e.cycle, e.reason) for e in played.of(ev.CycleEnded)] == [
-        (1, "the orchestrator ended its turn"), (2, "the orchestrator ended its turn")]
+        (1, "the orchestrator ended its turn"),
+        (2, "the orchestrator ended its turn"),
+    ]
     # the user's own checkout is not touched
     user = git.Repo(rehearsal.project)
     assert user.active_branch.name == "main" and user.head.commit.summary == "Initial commit"
@@ -81,8 +85,10 @@ def gave_up(tmp_path_factory, rehearsal_in):
     """A run whose orchestrator calls done(success=false) after the worker wrote the greeting."""
     rehearsal = rehearsal_in(tmp_path_factory.mktemp("gave-up"))
     roles = {
-        "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")),
-                         done("greeting.txt is written, but the goal needs a decision on the wording.", success=False)],
+        "orchestrator": [
+            delegate(("worker", "Write greeting.txt saying hello.")),
+            done("greeting.txt is written, but the goal needs a decision on the wording.", success=False),
+        ],
         "worker": rehearsal.greets(),
     }  # no verifier role: asking one would raise UnexpectedCall and end the run in error
     played = rehearsal.run(roles)
@@ -126,15 +132,20 @@ class OffersMore:
 
 
 def test_bad_tool_calls_are_answered_with_errors_the_orchestrator_sees(rehearsal):
-    confused = {"tool_calls": [
-        {"name": "delegate_worker", "input": {"task": "   "}},
-        {"name": "delegate_ghost", "input": {"task": "Haunt the repository."}},
-        {"name": "shell", "input": {"command": "ls"}},
-        {"name": "done", "input": {"summary": "All done?"}},
-    ]}
+    confused = {
+        "tool_calls": [
+            {"name": "delegate_worker", "input": {"task": "   "}},
+            {"name": "delegate_ghost", "input": {"task": "Haunt the repository."}},
+            {"name": "shell", "input": {"command": "ls"}},
+            {"name": "done", "input": {"summary": "All done?"}},
+        ]
+    }
     roles = {
-        "orchestrator": [confused, delegate(("worker", "Write greeting.txt saying hello.")),
-                         done("Added greeting.txt.")],
+        "orchestrator": [
+            confused,
+            delegate(("worker", "Write greeting.txt saying hello.")),
+            done("Added greeting.txt."),
+        ],
         "worker": rehearsal.greets(),
         "verifier/tester": rehearsal.passes(),
     }
@@ -164,8 +175,12 @@ def test_delegations_of_one_turn_run_concurrently_but_one_agent_takes_one_task_a
     first, second, notes = "Write greeting.txt saying hello.", "Write more.txt.", "Write notes.txt."
     roles = {
         "orchestrator": [delegate(("worker", first), ("scribe", notes), ("worker", second)), done("All three files.")],
-        "worker": [slow(write_file("greeting.txt", "hello\n"), 0.3), say("Wrote greeting.txt."),
-                   write_file("more.txt", "more\n"), say("Wrote more.txt.")],
+        "worker": [
+            slow(write_file("greeting.txt", "hello\n"), 0.3),
+            say("Wrote greeting.txt."),
+            write_file("more.txt", "more\n"),
+            say("Wrote more.txt."),
+        ],
         "scribe": [slow(write_file("notes.txt", "notes\n"), 0.3), say("Wrote notes.txt.")],
         "verifier/tester": rehearsal.passes(),
     }
@@ -189,9 +204,14 @@ def test_the_orchestrator_context_does_not_grow_with_the_cycles(rehearsal):
         worker += [bash(f"echo {n} > part{n}.txt"), say(f"{report} (part {n} written)")]
         orchestrator.append(done("Parts so far are written.") if n == 3 else say(f"Part {n} is written."))
     finding = {"severity": "medium", "file": "part3.txt", "line": 1, "message": "part three says 3, not three"}
-    roles = {"orchestrator": orchestrator, "worker": worker, "verifier/tester": [
-        bash("cat part3.txt"),
-        verdict(False, "Part three is wrong.", checks=[("cat part3.txt", 0)], findings=[finding])]}
+    roles = {
+        "orchestrator": orchestrator,
+        "worker": worker,
+        "verifier/tester": [
+            bash("cat part3.txt"),
+            verdict(False, "Part three is wrong.", checks=[("cat part3.txt", 0)], findings=[finding]),
+        ],
+    }
     played = rehearsal.run(roles, checks=["cat part1.txt"], max_cycles=cycles)
 
     played.script.assert_complete()
@@ -270,9 +290,10 @@ class StopAfterFirstCycle(ev.EventSink):
 
 
 def test_a_sinks_stop_request_ends_the_run_at_the_cycle_end(rehearsal):
-    roles = {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")),
-                              say("The greeting is written.")],
-             "worker": rehearsal.greets()}  # a second cycle would ask the orchestrator again: UnexpectedCall
+    roles = {
+        "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), say("The greeting is written.")],
+        "worker": rehearsal.greets(),
+    }  # a second cycle would ask the orchestrator again: UnexpectedCall
     played = rehearsal.run(roles, sinks=[StopAfterFirstCycle()])
 
     played.script.assert_complete()

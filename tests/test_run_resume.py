@@ -34,8 +34,9 @@ RUN_ID = "run-1"
 
 
 def start_demo(rehearsal, story, script: Script, crash) -> None:
-    rehearsal.start(script, goal=story.goal, checks=story.check_commands, team=default_team(), crash=crash,
-                    run_id=RUN_ID)
+    rehearsal.start(
+        script, goal=story.goal, checks=story.check_commands, team=default_team(), crash=crash, run_id=RUN_ID
+    )
 
 
 def cycle_trees(rehearsal, branch: str) -> list[tuple[str, str]]:
@@ -47,8 +48,10 @@ def cycle_trees(rehearsal, branch: str) -> list[tuple[str, str]]:
 def reference(shell_demo_run) -> dict[str, Any]:
     """The story run without a crash: its checkpoint writes and what each cycle committed."""
     assert shell_demo_run.played.end.outcome is Outcome.accepted
-    return {"saves": shell_demo_run.writes,
-            "trees": cycle_trees(shell_demo_run.rehearsal, shell_demo_run.played.end.branch)}
+    return {
+        "saves": shell_demo_run.writes,
+        "trees": cycle_trees(shell_demo_run.rehearsal, shell_demo_run.played.end.branch),
+    }
 
 
 def test_the_matrix_covers_every_write(reference):
@@ -85,15 +88,17 @@ def recorded(events: list[ev.Event]) -> Counter:
 
 
 def remaining(scenario: Scenario, done_calls: Counter) -> Script:
-    roles = {role: [s for call in calls(role, steps)[done_calls[role]:] for s in call]
-             for role, steps in scenario.roles.items()}
+    roles = {
+        role: [s for call in calls(role, steps)[done_calls[role] :] for s in call]
+        for role, steps in scenario.roles.items()
+    }
     return Script(Scenario(roles={role: steps for role, steps in roles.items() if steps}))
 
 
 def started_after_resume(events: list[ev.Event]) -> set[str]:
     """The agent calls the resumed run started (none when the resume only told the end)."""
     resumed = [i for i, e in enumerate(events) if isinstance(e, ev.RunStarted) and e.resumed]
-    return {e.call_id for e in events[resumed[-1]:] if isinstance(e, ev.AgentCallStarted)} if resumed else set()
+    return {e.call_id for e in events[resumed[-1] :] if isinstance(e, ev.AgentCallStarted)} if resumed else set()
 
 
 def assert_told_once(events: list[ev.Event]) -> None:
@@ -118,8 +123,12 @@ def test_a_crash_before_the_first_write_leaves_nothing_to_resume(shell_demo):
 
 
 #: every write, crashed just after it and just before it (before the first one, see the test above)
-WINDOWS = [pytest.param(n, before, id=f"{'before' if before else 'after'}-{n}")
-           for n in range(1, SAVES + 1) for before in (False, True) if (n, before) != (1, True)]
+WINDOWS = [
+    pytest.param(n, before, id=f"{'before' if before else 'after'}-{n}")
+    for n in range(1, SAVES + 1)
+    for before in (False, True)
+    if (n, before) != (1, True)
+]
 
 
 @pytest.mark.parametrize(("save", "before"), WINDOWS)
@@ -155,9 +164,15 @@ class CrashWhenTheLastCycleCloses:
 
 def test_a_crash_as_the_last_allowed_cycle_closes_resumes_to_the_limit_not_another_cycle(rehearsal):
     rejects = [bash("cat greeting.txt"), verdict(False, "Say it louder.", checks=[("cat greeting.txt", 0)])]
-    scenario = Script({"roles": {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")),
-                                                  done("Added greeting.txt.")],
-                                 "worker": rehearsal.greets(), "verifier/tester": rejects}}).scenario
+    scenario = Script(
+        {
+            "roles": {
+                "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
+                "worker": rehearsal.greets(),
+                "verifier/tester": rejects,
+            }
+        }
+    ).scenario
     with pytest.raises(Crashed):
         rehearsal.start(Script(scenario), crash=CrashWhenTheLastCycleCloses(rehearsal), max_cycles=1)
     left = remaining(scenario, recorded(told(rehearsal, RUN_ID)))
@@ -183,8 +198,11 @@ class TerminateDuringAgentCall(ev.EventSink):
 
 
 def test_sigterm_saves_the_run_as_interrupted_and_it_resumes_to_acceptance(rehearsal):
-    roles = {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
-             "worker": rehearsal.greets(), "verifier/tester": rehearsal.passes()}
+    roles = {
+        "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
+        "worker": rehearsal.greets(),
+        "verifier/tester": rehearsal.passes(),
+    }
     slow = {**roles, "worker": [{**roles["worker"][0], "delay_s": 30}, *roles["worker"][1:]]}
     terminate = TerminateDuringAgentCall()  # SIGTERM arrives while the worker waits on its slow first step
     with pytest.raises(KeyboardInterrupt):

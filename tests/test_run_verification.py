@@ -20,9 +20,12 @@ ELSEWHERE = "grep -q goodbye greeting.txt"  # fails on the commit: greeting.txt 
 
 def test_a_failing_check_rejects_before_any_verifier_is_asked(rehearsal):
     roles = {
-        "orchestrator": [delegate(("worker", "Write greeting.txt.")), done("Added greeting.txt."),
-                         delegate(("worker", "The check wants hello in greeting.txt.")),
-                         done("greeting.txt says hello.")],
+        "orchestrator": [
+            delegate(("worker", "Write greeting.txt.")),
+            done("Added greeting.txt."),
+            delegate(("worker", "The check wants hello in greeting.txt.")),
+            done("greeting.txt says hello."),
+        ],
         "worker": [write_file("greeting.txt", "hi\n"), say("Wrote greeting.txt."), *rehearsal.greets()],
         "verifier/tester": rehearsal.passes(),  # one round's worth: asked in round 1, round 2 would find none
     }
@@ -49,30 +52,52 @@ FAILING_TEST = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_b
 #: verifier -> (its steps, what the engine says of its pass; None: the pass stands)
 VERIFIERS = {
     "honest": ([bash(CHECK), verdict(True, "It says hello.", checks=[(CHECK, 0)])], None),
-    "unproven": ([bash("cat README.md"), verdict(True, "It says hello.", checks=[(CHECK, 0)])],
-                 f"claimed checks not matched by what was observed: `{CHECK}` was never run"),
-    "failed_claim": ([bash(ELSEWHERE), verdict(True, "It says goodbye.", checks=[(ELSEWHERE, 0)])],
-                     f"`{ELSEWHERE}` exited 1 on the commit as it is"),
-    "admits_failure": ([bash(CHECK), bash(ELSEWHERE), verdict(True, "Fine.", checks=[(CHECK, 0), (ELSEWHERE, 1)])],
-                       f"`{ELSEWHERE}` exited 1, and a pass cannot rest on a failing command"),
-    "cherry_picker": ([bash("python3 -m unittest -q test_bad"), bash(CHECK),
-                       verdict(True, "It says hello.", checks=[(CHECK, 0)])],
-                      "a pass cannot leave out a failing test command: `python3 -m unittest -q test_bad` exited 1"),
-    "editor": ([bash("echo hello >> README.md"), bash(CHECK), bash("git checkout README.md"),
-                verdict(True, "It says hello.", checks=[(CHECK, 0)])],
-               f"`{CHECK}` only passed on an edited checkout"),
-    "wrapped": ([bash(f"{CHECK} || true"), verdict(True, "It says hello.", checks=[(f"{CHECK} || true", 0)])],
-                "cannot stand for a check"),
-    "no_evidence": ([verdict(True, "Trust me.", checks=[(CHECK, 0)])],
-                    "a pass needs evidence, but no command was observed"),
-    "no_claims": ([bash(CHECK), verdict(True, "It says hello.", checks=[])],
-                  "a pass must list the commands that prove it"),
-    "mumbler": ([bash(CHECK), say("Looks good to me, ship it.")],
-                "the verdict could not be read: no JSON verdict block found"),
-    "broken_json": ([bash(CHECK), claims('{"verdict": "pass", "checks": [')],
-                    "the verdict could not be read: invalid JSON"),
-    "undecided": ([bash(CHECK), claims(MAYBE)],
-                  "verdict must be 'pass' or 'fail', got 'maybe'"),
+    "unproven": (
+        [bash("cat README.md"), verdict(True, "It says hello.", checks=[(CHECK, 0)])],
+        f"claimed checks not matched by what was observed: `{CHECK}` was never run",
+    ),
+    "failed_claim": (
+        [bash(ELSEWHERE), verdict(True, "It says goodbye.", checks=[(ELSEWHERE, 0)])],
+        f"`{ELSEWHERE}` exited 1 on the commit as it is",
+    ),
+    "admits_failure": (
+        [bash(CHECK), bash(ELSEWHERE), verdict(True, "Fine.", checks=[(CHECK, 0), (ELSEWHERE, 1)])],
+        f"`{ELSEWHERE}` exited 1, and a pass cannot rest on a failing command",
+    ),
+    "cherry_picker": (
+        [bash("python3 -m unittest -q test_bad"), bash(CHECK), verdict(True, "It says hello.", checks=[(CHECK, 0)])],
+        "a pass cannot leave out a failing test command: `python3 -m unittest -q test_bad` exited 1",
+    ),
+    "editor": (
+        [
+            bash("echo hello >> README.md"),
+            bash(CHECK),
+            bash("git checkout README.md"),
+            verdict(True, "It says hello.", checks=[(CHECK, 0)]),
+        ],
+        f"`{CHECK}` only passed on an edited checkout",
+    ),
+    "wrapped": (
+        [bash(f"{CHECK} || true"), verdict(True, "It says hello.", checks=[(f"{CHECK} || true", 0)])],
+        "cannot stand for a check",
+    ),
+    "no_evidence": (
+        [verdict(True, "Trust me.", checks=[(CHECK, 0)])],
+        "a pass needs evidence, but no command was observed",
+    ),
+    "no_claims": (
+        [bash(CHECK), verdict(True, "It says hello.", checks=[])],
+        "a pass must list the commands that prove it",
+    ),
+    "mumbler": (
+        [bash(CHECK), say("Looks good to me, ship it.")],
+        "the verdict could not be read: no JSON verdict block found",
+    ),
+    "broken_json": (
+        [bash(CHECK), claims('{"verdict": "pass", "checks": [')],
+        "the verdict could not be read: invalid JSON",
+    ),
+    "undecided": ([bash(CHECK), claims(MAYBE)], "verdict must be 'pass' or 'fail', got 'maybe'"),
     # max_turns 1: its second tool call ends the session with an error, as the CLI's turn limit does
     "cut_off": ([bash(CHECK), bash(CHECK)], "the verifier did not finish: turn limit 1 reached"),
 }
@@ -81,15 +106,23 @@ VERIFIERS = {
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory, rehearsal_in):
     """One round, every verifier at once; one rejection sends the run to a person."""
-    rehearsal = rehearsal_in(tmp_path_factory.mktemp("verdicts"), {
-        "README.md": "# demo\n",
-        "test_bad.py": FAILING_TEST,
-    })
-    verifiers = {name: Agent(name=name, prompt="You verify.", verify="always", max_turns=1 if name == "cut_off" else 40)
-                 for name in VERIFIERS}
+    rehearsal = rehearsal_in(
+        tmp_path_factory.mktemp("verdicts"),
+        {
+            "README.md": "# demo\n",
+            "test_bad.py": FAILING_TEST,
+        },
+    )
+    verifiers = {
+        name: Agent(name=name, prompt="You verify.", verify="always", max_turns=1 if name == "cut_off" else 40)
+        for name in VERIFIERS
+    }
     team = Team(name="judges", agents={"worker": rehearsal.TEAM.agents["worker"], **verifiers})
-    roles = {"orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
-             "worker": rehearsal.greets(), **{f"verifier/{name}": steps for name, (steps, _) in VERIFIERS.items()}}
+    roles = {
+        "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt.")],
+        "worker": rehearsal.greets(),
+        **{f"verifier/{name}": steps for name, (steps, _) in VERIFIERS.items()},
+    }
     played = rehearsal.run(roles, team=team, max_rejections=1)
     played.script.assert_complete()
     return played
@@ -137,8 +170,11 @@ def escalated(tmp_path_factory, rehearsal_in):
         return [bash(CHECK), verdict(False, f"Round {n} is not good enough.", checks=[(CHECK, 0)], findings=[finding])]
 
     roles = {
-        "orchestrator": [delegate(("worker", "Write greeting.txt saying hello.")), done("Added greeting.txt."),
-                         done("Improved greeting.txt.")],
+        "orchestrator": [
+            delegate(("worker", "Write greeting.txt saying hello.")),
+            done("Added greeting.txt."),
+            done("Improved greeting.txt."),
+        ],
         "worker": rehearsal.greets(),
         "verifier/tester": [*fails(1), *fails(2)],
     }

@@ -5,7 +5,6 @@ import json
 from kodo_bot.engine.models import AgentResult, CheckResult, ToolCall
 from kodo_bot.engine.verdict import judge, parse_claim, rejection_feedback
 
-
 CHECKOUT = "/runs/r1/round1-tester"
 
 
@@ -13,12 +12,24 @@ def result(text: str, *commands: tuple, is_error: bool = False, after: str = "")
     """A verifier's result: each command is (line, exit) run on the clean checkout, or (line, exit, edit)
     with ``edit`` what the watch saw changed around it."""
     calls = tuple(
-        ToolCall(name="Bash", input={"command": c[0]}, exit_code=c[1], output=f"ran {c[0]}",
-                 checkout_before=c[2] if len(c) > 2 else "", checkout_after=c[2] if len(c) > 2 else "")
+        ToolCall(
+            name="Bash",
+            input={"command": c[0]},
+            exit_code=c[1],
+            output=f"ran {c[0]}",
+            checkout_before=c[2] if len(c) > 2 else "",
+            checkout_after=c[2] if len(c) > 2 else "",
+        )
         for c in commands
     )
-    return AgentResult(agent="tester", text=text, tool_calls=calls, is_error=is_error,
-                       error="boom" if is_error else None, checkout_after=after)
+    return AgentResult(
+        agent="tester",
+        text=text,
+        tool_calls=calls,
+        is_error=is_error,
+        error="boom" if is_error else None,
+        checkout_after=after,
+    )
 
 
 def passes(*claims: tuple[str, int]) -> str:
@@ -30,7 +41,12 @@ def block(**body) -> str:
 
 
 def test_pass_with_matching_evidence_passes():
-    v = judge("tester", result(block(verdict="pass", summary="ok", checks=[{"command": "pytest -q", "exit_code": 0}]), ("pytest -q", 0)))
+    v = judge(
+        "tester",
+        result(
+            block(verdict="pass", summary="ok", checks=[{"command": "pytest -q", "exit_code": 0}]), ("pytest -q", 0)
+        ),
+    )
     assert v.passed and v.engine_note is None
     assert [(e.command, e.exit_code) for e in v.evidence] == [("pytest -q", 0)]
 
@@ -49,15 +65,23 @@ def test_claimed_exit_status_must_match_what_was_observed():
 
 
 def test_claimed_command_never_run_is_a_fail():
-    text = block(verdict="pass", checks=[{"command": "pytest -q", "exit_code": 0}, {"command": "make lint", "exit_code": 0}])
+    text = block(
+        verdict="pass", checks=[{"command": "pytest -q", "exit_code": 0}, {"command": "make lint", "exit_code": 0}]
+    )
     v = judge("tester", result(text, ("pytest -q", 0)))
     assert not v.passed and "make lint" in v.engine_note
 
 
 def test_neutral_wrappers_count_as_the_claimed_command():
     text = passes(("pytest -q", 0))
-    for line in (f"cd {CHECKOUT} && timeout 60 pytest -q", "cd tests && pytest -q", "timeout -s KILL 5m env CI=1 pytest -q 2>&1",
-                 "pytest   -q", "set -o pipefail; pytest -q | tail -20", "CI=true pytest -q > /dev/null"):
+    for line in (
+        f"cd {CHECKOUT} && timeout 60 pytest -q",
+        "cd tests && pytest -q",
+        "timeout -s KILL 5m env CI=1 pytest -q 2>&1",
+        "pytest   -q",
+        "set -o pipefail; pytest -q | tail -20",
+        "CI=true pytest -q > /dev/null",
+    ):
         assert judge("tester", result(text, (line, 0)), checkout=CHECKOUT).passed, line
 
 
@@ -65,7 +89,7 @@ def test_wrappers_that_can_change_the_status_or_the_command_void_the_match():
     text = passes(("python -m pytest -q", 0))
     cases = {
         "python -m pytest -q || true": "`||`",
-        "python -m pytest -q; true": "runs before it" ,
+        "python -m pytest -q; true": "runs before it",
         "echo python -m pytest -q": "was only run as",
         "python -m pytest -q | tail -5": "pipe without",
         "(python -m pytest -q)": "subshell",
@@ -90,8 +114,11 @@ def test_a_claimed_command_that_is_itself_a_trick_is_refused_with_the_reason():
 
 def test_a_failing_test_command_left_out_of_the_claims_sinks_the_pass():
     text = passes(("python -c 'import calc'", 0))
-    v = judge("tester", result(text, ("python -m pytest -q", 1), ("python -c 'import calc'", 0)),
-              test_commands=["python -m pytest -q"])
+    v = judge(
+        "tester",
+        result(text, ("python -m pytest -q", 1), ("python -c 'import calc'", 0)),
+        test_commands=["python -m pytest -q"],
+    )
     assert not v.passed and "leave out a failing test command" in v.engine_note and "exited 1" in v.engine_note
 
 
@@ -112,22 +139,39 @@ def test_a_listed_check_that_failed_earlier_counts_only_if_it_passed_later():
 
 def test_fix_test_revert_is_a_fail_even_though_the_checkout_ends_clean():
     text = passes(("pytest -q", 0))
-    v = judge("tester", result(text, ("pytest -q", 1), ("sed -i s/0/1/ calc.py", 0, "changed calc.py"),
-                               ("pytest -q", 0, "changed calc.py"), ("git checkout calc.py", 0, "changed calc.py")))
-    assert not v.passed and "exited 1 on the commit as it is, and only passed on an edited checkout (changed calc.py)" in v.engine_note
+    v = judge(
+        "tester",
+        result(
+            text,
+            ("pytest -q", 1),
+            ("sed -i s/0/1/ calc.py", 0, "changed calc.py"),
+            ("pytest -q", 0, "changed calc.py"),
+            ("git checkout calc.py", 0, "changed calc.py"),
+        ),
+    )
+    assert (
+        not v.passed
+        and "exited 1 on the commit as it is, and only passed on an edited checkout (changed calc.py)" in v.engine_note
+    )
 
 
 def test_an_untracked_patch_makes_the_checks_after_it_count_for_nothing():
     text = passes(("pytest -q", 0))
-    v = judge("tester", result(text, ("cat > conftest.py <<EOF\npatch\nEOF", 0, "added conftest.py"),
-                               ("pytest -q", 0, "added conftest.py")), test_commands=["pytest -q"])
+    v = judge(
+        "tester",
+        result(
+            text, ("cat > conftest.py <<EOF\npatch\nEOF", 0, "added conftest.py"), ("pytest -q", 0, "added conftest.py")
+        ),
+        test_commands=["pytest -q"],
+    )
     assert not v.passed and "added conftest.py" in v.engine_note
 
 
 def test_an_edit_that_lands_while_the_check_runs_is_seen_after_it():
     text = passes(("pytest -q", 0))
-    call = ToolCall(name="Bash", input={"command": "pytest -q"}, exit_code=0, checkout_before="",
-                    checkout_after="added conftest.py")
+    call = ToolCall(
+        name="Bash", input={"command": "pytest -q"}, exit_code=0, checkout_before="", checkout_after="added conftest.py"
+    )
     v = judge("tester", AgentResult(agent="tester", text=text, tool_calls=(call,), checkout_after=""))
     assert not v.passed and "added conftest.py" in v.engine_note
 
@@ -155,7 +199,7 @@ def test_pass_with_no_claimed_checks_is_a_fail():
 def test_unparseable_answer_is_a_fail_with_the_reason():
     v = judge("tester", result("Looks good to me!", ("pytest -q", 0)))
     assert not v.passed and "could not be read" in v.engine_note
-    v = judge("tester", result("```json\n{\"verdict\": \"pass\",}\n```", ("pytest -q", 0)))
+    v = judge("tester", result('```json\n{"verdict": "pass",}\n```', ("pytest -q", 0)))
     assert not v.passed and "invalid JSON" in v.engine_note
     v = judge("tester", result(block(verdict="maybe", checks=[]), ("pytest -q", 0)))
     assert not v.passed and "maybe" in v.engine_note
@@ -176,7 +220,9 @@ def test_errored_verifier_is_a_fail():
 
 
 def test_last_json_block_wins():
-    text = block(verdict="fail") + "\nOn reflection:\n" + block(verdict="pass", checks=[{"command": "ls", "exit_code": 0}])
+    text = (
+        block(verdict="fail") + "\nOn reflection:\n" + block(verdict="pass", checks=[{"command": "ls", "exit_code": 0}])
+    )
     assert parse_claim(text).verdict == "pass"
 
 
@@ -202,6 +248,13 @@ def test_a_pass_on_an_edited_checkout_is_a_fail():
 
 def test_an_edit_left_after_the_checks_does_not_undo_them():
     # The checks ran on the commit as it is; a scratch file written afterwards says nothing about them.
-    v = judge("tester", result(passes(("pytest -q", 0)), ("pytest -q", 0), ("touch notes.txt", 0, "added notes.txt"),
-                               after="added notes.txt"))
+    v = judge(
+        "tester",
+        result(
+            passes(("pytest -q", 0)),
+            ("pytest -q", 0),
+            ("touch notes.txt", 0, "added notes.txt"),
+            after="added notes.txt",
+        ),
+    )
     assert v.passed

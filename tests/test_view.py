@@ -20,13 +20,22 @@ RUN = "r1"
 
 def story() -> list:
     return [
-        ev.RunStarted(run_id=RUN, goal_title="g", project="/p", branch="kodo/run-r1", worktree="/w", team=["tester"], max_cycles=3),
+        ev.RunStarted(
+            run_id=RUN, goal_title="g", project="/p", branch="kodo/run-r1", worktree="/w", team=["tester"], max_cycles=3
+        ),
         ev.CycleStarted(run_id=RUN, cycle=1),
-        ev.OrchestratorReplied(run_id=RUN, cycle=1, exchange=1, tool_calls=["delegate_worker_fast"], usage=Usage(), cost_usd=0.25),
+        ev.OrchestratorReplied(
+            run_id=RUN, cycle=1, exchange=1, tool_calls=["delegate_worker_fast"], usage=Usage(), cost_usd=0.25
+        ),
         ev.AgentCallStarted(run_id=RUN, cycle=1, call_id="t1", agent="worker_fast", task="Write hello.py"),
         ev.VerificationStarted(run_id=RUN, cycle=1, round=1, sha="a" * 40, verifiers=["tester"]),
-        ev.VerdictReceived(run_id=RUN, cycle=1, round=1, sha="a" * 40,
-                           verdict=Verdict(verifier="tester", passed=False, engine_note="no command was observed")),
+        ev.VerdictReceived(
+            run_id=RUN,
+            cycle=1,
+            round=1,
+            sha="a" * 40,
+            verdict=Verdict(verifier="tester", passed=False, engine_note="no command was observed"),
+        ),
     ]
 
 
@@ -54,8 +63,14 @@ def test_live_view_shows_cost_agents_and_verifiers():
 
 
 RUN_ROWS = [
-    ("20261202-204601-bf94", "budget_exhausted", "12", "$10.0011", "1h01m02s",
-     "Add multiplication to the calculator, with tests"),
+    (
+        "20261202-204601-bf94",
+        "budget_exhausted",
+        "12",
+        "$10.0011",
+        "1h01m02s",
+        "Add multiplication to the calculator, with tests",
+    ),
     ("20261202-204602-0a1c", "corrupt", "?", "?", "?", "(the checkpoint cannot be read)"),
 ]
 
@@ -85,9 +100,14 @@ def test_the_goal_gives_way_first():
 def test_kodo_bot_runs_in_a_60_column_terminal_shows_whole_run_ids(tmp_path, capsys, monkeypatch):
     seed_project(tmp_path / "p", {"a.py": "x = 1\n"})
     script = Script({"roles": {"orchestrator": [say("Looking around.")]}})
-    result = run("Rename every variable in a.py to something that says what it holds, and keep the tests green.",
-                 tmp_path / "p", orchestrator=script.orchestrator(), sessions=script.sessions, max_cycles=1,
-                 env={"PATH": os.environ["PATH"]})
+    result = run(
+        "Rename every variable in a.py to something that says what it holds, and keep the tests green.",
+        tmp_path / "p",
+        orchestrator=script.orchestrator(),
+        sessions=script.sessions,
+        max_cycles=1,
+        env={"PATH": os.environ["PATH"]},
+    )
     capsys.readouterr()
     monkeypatch.setenv("COLUMNS", "60")
     assert main(["runs", "--project", str(tmp_path / "p")], env={}) == 0
