@@ -18,6 +18,7 @@ from kodo_bot.engine.models import (
     CheckResult,
     CostReport,
     Outcome,
+    Steering,
     Usage,
     Verdict,
 )
@@ -142,6 +143,14 @@ class VerificationFinished(_Event):
     wall_s: float = 0.0
 
 
+class SteeringTaken(_Event):
+    """Input from people (``EventSink.steering``) that the run took; the next cycle starts with it."""
+
+    type: Literal["steering_taken"] = "steering_taken"
+    cycle: int
+    steering: list[Steering]
+
+
 class CycleEnded(_Event):
     type: Literal["cycle_ended"] = "cycle_ended"
     cycle: int
@@ -188,6 +197,7 @@ Event = Annotated[
     | VerificationStarted
     | VerdictReceived
     | VerificationFinished
+    | SteeringTaken
     | CycleEnded
     | Notice
     | RunFinished,
@@ -215,6 +225,11 @@ class EventSink:
     def stop_requested(self) -> str | None:
         """Polled at each cycle end: a reason to stop the run there (e.g. "the issue was closed"), or None."""
         return None
+
+    def steering(self) -> list[Steering]:
+        """Polled at each cycle boundary, and before an accepted run ends: input from people that arrived
+        during the run. Offer it until the run's ``SteeringTaken`` event names it, so a crash loses none."""
+        return []
 
     def close(self) -> None:
         pass
@@ -260,6 +275,17 @@ class EventBus:
             if reason:
                 return reason
         return None
+
+    def steering(self) -> list[Steering]:
+        taken: dict[str, Steering] = {}
+        for sink in self.sinks:
+            try:
+                offered = sink.steering()
+            except Exception:
+                log.exception("event sink %s failed in steering", type(sink).__name__)
+                continue
+            taken.update((s.id, s) for s in offered if s.id not in taken)
+        return list(taken.values())
 
     def close(self) -> None:
         for sink in self.sinks:

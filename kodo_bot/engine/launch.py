@@ -21,7 +21,7 @@ from typing import Any
 from kodo_bot.confine import Leftovers, not_dumpable
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
-from kodo_bot.engine.models import Outcome
+from kodo_bot.engine.models import Outcome, ReviewPoint
 from kodo_bot.engine.ports import Orchestrator, SessionFactory
 from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore, unconfined_reason
@@ -64,6 +64,8 @@ class RunRequest:
     #: cycles' summaries are read back from its commits (``Kodo-Cycle`` trailers). The GitHub layer uses this
     #: when a run is taken over on a machine that does not have the earlier run's checkpoint.
     continue_branch: bool = False
+    #: what people asked of the work (a review's comments, a CI failure): the verifiers answer each one
+    review_points: tuple[ReviewPoint, ...] = ()
 
 
 def goal_title(goal: str) -> str:
@@ -178,6 +180,7 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
         branch=branch,
         base_sha=base_sha,
         settings=req.settings,
+        review_points=list(req.review_points),
     )
     if existing:
         state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)

@@ -100,6 +100,38 @@ class Evidence(_Frozen):
     edited: str | None = None
 
 
+class ReviewPoint(_Frozen):
+    """Something a person asked of the work (a review comment, a CI failure): verifiers answer each one, and
+    a point they do not find addressed is a finding. The engine knows nothing of where it came from."""
+
+    #: stable across retries and resumes (the GitHub layer uses the comment's id)
+    id: str
+    author: str
+    text: str
+    file: str | None = None
+    line: int | None = None
+    #: what it was written on, e.g. the diff hunk of an inline comment
+    context: str = ""
+
+
+class PointAnswer(_Frozen):
+    """A verifier's answer to one review point, for the commit under review."""
+
+    id: str
+    addressed: bool
+    #: what changed that addresses it, or why it was not changed
+    how: str = ""
+
+
+class Steering(_Frozen):
+    """New input from people that reached a live run (a review, a mention), taken at a cycle boundary."""
+
+    #: stable id, so the source can tell what the run has taken (``SteeringTaken``)
+    id: str
+    text: str
+    points: tuple[ReviewPoint, ...] = ()
+
+
 class Verdict(_Frozen):
     """One verifier's judgement of one commit."""
 
@@ -109,6 +141,8 @@ class Verdict(_Frozen):
     findings: tuple[Finding, ...] = ()
     #: commands the engine saw the verifier run (from tool results, never from its prose)
     evidence: tuple[Evidence, ...] = ()
+    #: its answer to each review point of the run, in the run's order
+    points: tuple[PointAnswer, ...] = ()
     #: set when the engine overruled or could not read the verifier (unparseable, unproven pass ...)
     engine_note: str | None = None
     cost_usd: float = 0.0

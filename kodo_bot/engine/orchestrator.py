@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kodo_bot.engine.models import AgentResult
+from kodo_bot.engine.models import AgentResult, Steering
 from kodo_bot.engine.ports import role_marker
 from kodo_bot.engine.team import Team
 
@@ -76,15 +76,31 @@ def tools(team: Team) -> list[dict[str, Any]]:
     return out
 
 
+#: how much new input from people one cycle's first message carries
+STEERING_TEXT_LIMIT = 20_000
+
+
 def cycle_seed(
-    goal: str, *, cycle: int, max_cycles: int, previous: str | None, rejection: str | None, notes: Sequence[str] = ()
+    goal: str,
+    *,
+    cycle: int,
+    max_cycles: int,
+    previous: str | None,
+    rejection: str | None,
+    notes: Sequence[str] = (),
+    steering: Sequence[Steering] = (),
 ) -> str:
-    """The first message of a cycle. Only the goal, the last summary, the last rejection and what the
-    engine had to undo or withhold carry over, so the orchestrator's context stays the same size however many
-    cycles run."""
+    """The first message of a cycle. Only the goal, the last summary, the last rejection, what the engine had
+    to undo or withhold, and new input from people carry over, so the orchestrator's context stays the same
+    size however many cycles run."""
     parts = [f"# Goal\n{goal.strip()}", f"# Cycle {cycle} of at most {max_cycles}"]
     if previous:
         parts.append(f"# Where the previous cycle ended\n{previous.strip()}")
+    if steering:
+        said = "\n\n".join(s.text.strip() for s in steering)
+        if len(said) > STEERING_TEXT_LIMIT:  # bounded context, whatever people paste
+            said = said[:STEERING_TEXT_LIMIT] + "\n[... cut: the rest is in the goal's source]"
+        parts.append(f"# New input from people since the last cycle\nAddress it in this cycle.\n\n{said}")
     if notes:
         listed = "\n".join(f"- {note}" for note in notes)
         parts.append(f"# What kodo-bot had to undo or keep out of the commits\n{listed}")

@@ -139,6 +139,10 @@ class Run:
         the saved state, so a run killed just after a cycle closed ends as it would have, not with one more."""
         s = self.state
         if s.finishing is not None:
+            # people who ask for more before an accepted run ends get it, while the cycle limit allows
+            room = s.finishing.outcome is Outcome.accepted and s.cycle < s.settings.max_cycles
+            if room and self._take_steering():
+                return None
             return _Finish(s.finishing.outcome, s.finishing.reason, s.finishing.handoff)
         if s.verifying is not None or s.cycle_open:
             return None
@@ -149,7 +153,24 @@ class Run:
             return _Finish(
                 Outcome.max_cycles, f"reached the limit of {s.settings.max_cycles} cycles", self._handoff(last)
             )
+        self._take_steering()
         return None
+
+    def _take_steering(self) -> bool:
+        """Input from people that the sinks offer and the run has not taken, saved for the next cycle's first
+        message; its review points join the run's, so verification answers them too. Called between cycles
+        only, or when the run would end accepted, which it then no longer does (in the same write)."""
+        s = self.state
+        new = [x for x in self.bus.steering() if x.id not in s.steering_taken]
+        if not new:
+            return False
+        s.steering += new
+        s.steering_taken += [x.id for x in new]
+        known = {p.id for p in s.review_points}
+        s.review_points += [p for x in new for p in x.points if p.id not in known]
+        s.finishing = None
+        self._checkpoint(ev.SteeringTaken(run_id=s.run_id, cycle=s.cycle + 1, steering=new))
+        return True
 
     # ----------------------------------------------------------------- cycles
     def _open_cycle(self) -> None:
@@ -164,8 +185,9 @@ class Run:
             previous=previous,
             rejection=s.rejection,
             notes=s.engine_notes,
+            steering=s.steering,
         )
-        s.messages, s.engine_notes = [{"role": "user", "content": seed}], []
+        s.messages, s.engine_notes, s.steering = [{"role": "user", "content": seed}], [], []
         self._checkpoint(ev.CycleStarted(run_id=s.run_id, cycle=s.cycle))
 
     def _close_cycle(self, reason: str, summary: str, *events: ev.Event) -> None:

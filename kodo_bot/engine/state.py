@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from kodo_bot.confine import sandbox_problem
 from kodo_bot.engine.events import Event
 from kodo_bot.engine.ledger import Ledger
-from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, AgentResult, Outcome
+from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, AgentResult, Outcome, ReviewPoint, Steering
 from kodo_bot.engine.team import Team
 from kodo_bot.errors import UserError
 from kodo_bot.redact import redact
@@ -109,6 +109,12 @@ class RunState(BaseModel):
     head_sha: str | None = None
     #: what the engine undid or withheld since the last cycle began (told to the next cycle, then cleared)
     engine_notes: list[str] = Field(default_factory=list)
+    #: what people asked of the work (review comments, CI failures): every verifier answers each one
+    review_points: list[ReviewPoint] = Field(default_factory=list)
+    #: input from people taken at the last cycle boundary, told to the next cycle, then cleared
+    steering: list[Steering] = Field(default_factory=list)
+    #: ids of all the steering the run took, so none is taken twice (a sink may offer it again after a resume)
+    steering_taken: list[str] = Field(default_factory=list)
     #: build output and caches the cycle commits left out, so far
     build_output: list[str] = Field(default_factory=list)
     ledger: Ledger = Field(default_factory=Ledger)
