@@ -60,6 +60,7 @@ class RunResult:
         return self.outcome is Outcome.accepted
 
 
+# Long for its public keyword signature (every run option, as the CLI offers it); the body is three steps.
 def run(
     goal: str,
     project_dir: str | Path,

@@ -173,6 +173,7 @@ class ClaudeSession:
     kodo-bot's count holds by itself. ``isolated`` loads no settings file (see ``LaunchSpec``).
     """
 
+    # Long for its keyword signature (every launch option a caller may set); the body only stores them.
     def __init__(
         self,
         *,

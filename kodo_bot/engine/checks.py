@@ -68,13 +68,7 @@ def run_check(
     if alive is not None:
         alive.add(proc.pid)
     try:
-        out, _ = proc.communicate(timeout=timeout_s)
-        code, output = proc.returncode, out.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        code = 124
-        output = out.decode("utf-8", "replace") + f"\n[kodo-bot: timed out after {timeout_s:.0f}s]"
+        code, output = _wait(proc, timeout_s)
     finally:
         if alive is not None:
             alive.reap_one(proc.pid)
@@ -84,6 +78,17 @@ def run_check(
         output_tail=tail(output, OUTPUT_TAIL),
         duration_s=round(time.monotonic() - started, 3),
     )
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, str]:
+    """The exit code and output; past ``timeout_s``, its whole process group is killed and the code is 124."""
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        return proc.returncode, out.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return 124, out.decode("utf-8", "replace") + f"\n[kodo-bot: timed out after {timeout_s:.0f}s]"
 
 
 def tail(text: str, limit: int) -> str:

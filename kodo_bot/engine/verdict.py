@@ -157,17 +157,29 @@ def judge(
         return verdict(False, f"verdict must be 'pass' or 'fail', got {claimed.verdict!r}", **said)
     if word == "fail":
         return verdict(False, **said)
-    if not evidence:
-        return verdict(False, "a pass needs evidence, but no command was observed", **said)
-    if not claimed.checks:
-        return verdict(False, "a pass must list the commands that prove it", **said)
-    unproven = [why for c in claimed.checks if (why := _unproven(c, evidence, checkout))]
-    if unproven:
-        return verdict(False, "claimed checks not matched by what was observed: " + "; ".join(unproven), **said)
-    tests = [*test_commands, *(c.command for c in claimed.checks)]
-    if left_out := _failing_tests(evidence, tests, checkout):
-        return verdict(False, "a pass cannot leave out a failing test command: " + "; ".join(left_out), **said)
+    if refused := _pass_refused(claimed.checks, evidence, checkout, test_commands):
+        return verdict(False, refused, **said)
     return verdict(True, **said)
+
+
+def _pass_refused(
+    checks: Sequence[_ClaimedCheck],
+    evidence: tuple[Evidence, ...],
+    checkout: str | None,
+    test_commands: Sequence[str],
+) -> str | None:
+    """Why a claimed pass is not believed, or None when what was observed bears it out."""
+    if not evidence:
+        return "a pass needs evidence, but no command was observed"
+    if not checks:
+        return "a pass must list the commands that prove it"
+    unproven = [why for c in checks if (why := _unproven(c, evidence, checkout))]
+    if unproven:
+        return "claimed checks not matched by what was observed: " + "; ".join(unproven)
+    tests = [*test_commands, *(c.command for c in checks)]
+    if left_out := _failing_tests(evidence, tests, checkout):
+        return "a pass cannot leave out a failing test command: " + "; ".join(left_out)
+    return None
 
 
 def _unproven(claim: _ClaimedCheck, evidence: tuple[Evidence, ...], checkout: str | None) -> str | None:

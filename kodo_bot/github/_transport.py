@@ -194,23 +194,8 @@ def translate(exc: GithubException, *, what: str, permission: str, secrets: tupl
             f"GitHub rejected the token ({detail}) when trying to {what}",
             hint="the token is missing, expired or revoked: pass a valid `github-token`",
         )
-    if exc.status == 403 and _ACTIONS_PR_REFUSAL in message.lower():
-        return GitHubRefused(
-            f"GitHub refused to {what}: this repository does not let GitHub Actions open pull requests ({detail})",
-            hint=f'turn on "{ACTIONS_PR_SETTING}" under Settings > Actions > General > '
-            "Workflow permissions (for an organisation, in its settings first), or pass "
-            "a GitHub App or personal access token as `github-token`",
-        )
-    if exc.status == 403 and "rate limit" in message.lower():
-        return GitHubError(
-            f"GitHub kept rate-limiting the request to {what} ({detail})",
-            hint="try again later; the run's work is committed on its branch",
-        )
     if exc.status == 403:
-        return GitHubRefused(
-            f"the token cannot {what} ({detail}): grant `{permission}`",
-            hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)",
-        )
+        return _forbidden(message, detail, what=what, permission=permission)
     if exc.status == 404:
         return GitHubRefused(
             f"GitHub answered 404 when trying to {what}: it does not exist, or the token cannot "
@@ -226,3 +211,23 @@ def translate(exc: GithubException, *, what: str, permission: str, secrets: tupl
     if errors:
         detail += f": {redact(str(errors), secrets)[:500]}"
     return GitHubRefused(f"GitHub refused to {what} ({detail})")
+
+
+def _forbidden(message: str, detail: str, *, what: str, permission: str) -> GitHubError:
+    """A 403: a repository setting, a rate limit that outlasted the retries, or a permission the token lacks."""
+    if _ACTIONS_PR_REFUSAL in message.lower():
+        return GitHubRefused(
+            f"GitHub refused to {what}: this repository does not let GitHub Actions open pull requests ({detail})",
+            hint=f'turn on "{ACTIONS_PR_SETTING}" under Settings > Actions > General > '
+            "Workflow permissions (for an organisation, in its settings first), or pass "
+            "a GitHub App or personal access token as `github-token`",
+        )
+    if "rate limit" in message.lower():
+        return GitHubError(
+            f"GitHub kept rate-limiting the request to {what} ({detail})",
+            hint="try again later; the run's work is committed on its branch",
+        )
+    return GitHubRefused(
+        f"the token cannot {what} ({detail}): grant `{permission}`",
+        hint=f"add `{permission}` under `permissions:` in the workflow (or to the token)",
+    )

@@ -244,36 +244,18 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
     """The Actions environment (a mapping the caller passes in, normally ``os.environ``) as a value."""
 
     def get(name: str) -> str | None:
-        value = env.get(name)
-        # Actions sets unset expressions to "", and an empty value is never meaningful here.
-        return value.strip() if value and value.strip() else None
+        return _env_value(env, name)
 
     def need(name: str) -> str:
-        value = get(name)
-        if value is None:
-            raise UserError(
-                f"{name} is not set: `kodo-bot action` runs as a step of a GitHub Actions job",
-                hint="outside Actions, use `kodo-bot handle --issue N --repo OWNER/NAME`",
-            )
-        return value
+        return _env_required(env, name)
 
     repository = need("GITHUB_REPOSITORY")
     if not _REPO.match(repository):
         raise UserError(f"GITHUB_REPOSITORY should look like 'owner/name', not {repository!r}")
-    urls = {}
-    defaults = {"GITHUB_API_URL": DEFAULT_API_URL, "GITHUB_SERVER_URL": DEFAULT_SERVER_URL}
-    for name, default in defaults.items():
-        url = (get(name) or default).rstrip("/")
-        if not url.startswith(("https://", "http://")):
-            raise UserError(f"{name} should be an http(s) URL, not {url!r}")
-        urls[name] = url
+    urls = {name: _env_url(env, name, default) for name, default in _URL_DEFAULTS.items()}
     token = get("GITHUB_TOKEN")
     summary, output = get("GITHUB_STEP_SUMMARY"), get("GITHUB_OUTPUT")
-    deadline = get("KODO_JOB_DEADLINE")
-    try:
-        job_deadline = float(deadline) if deadline else None
-    except ValueError:
-        raise UserError(f"KODO_JOB_DEADLINE should be a Unix time in seconds, not {deadline!r}") from None
+    job_deadline = _job_deadline(get("KODO_JOB_DEADLINE"))
     return ActionsContext(
         event_name=need("GITHUB_EVENT_NAME"),
         event_path=Path(need("GITHUB_EVENT_PATH")),
@@ -286,3 +268,36 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
         output=Path(output) if output else None,
         job_deadline=job_deadline,
     )
+
+
+_URL_DEFAULTS = {"GITHUB_API_URL": DEFAULT_API_URL, "GITHUB_SERVER_URL": DEFAULT_SERVER_URL}
+
+
+def _env_value(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    # Actions sets unset expressions to "", and an empty value is never meaningful here.
+    return value.strip() if value and value.strip() else None
+
+
+def _env_required(env: Mapping[str, str], name: str) -> str:
+    value = _env_value(env, name)
+    if value is None:
+        raise UserError(
+            f"{name} is not set: `kodo-bot action` runs as a step of a GitHub Actions job",
+            hint="outside Actions, use `kodo-bot handle --issue N --repo OWNER/NAME`",
+        )
+    return value
+
+
+def _env_url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = (_env_value(env, name) or default).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise UserError(f"{name} should be an http(s) URL, not {url!r}")
+    return url
+
+
+def _job_deadline(deadline: str | None) -> float | None:
+    try:
+        return float(deadline) if deadline else None
+    except ValueError:
+        raise UserError(f"KODO_JOB_DEADLINE should be a Unix time in seconds, not {deadline!r}") from None

@@ -102,6 +102,19 @@ def build_goal_text(
     kept = [(c, t.strip()) for c, t in zip(trusted, cleaned[2:], strict=True) if t.strip()]
     headings = [_comment_heading(c) + "\n\n" for c, _ in kept]
     parts = [cleaned[1].strip(), *(t for _, t in kept)]
+    text, truncated = _layout(header, headings, footer, parts, max_chars)
+    return GoalText(
+        text=text,
+        title=clean_title,
+        comments_used=len(kept),
+        comments_left_out=left_out,
+        truncated=truncated,
+        hidden_removed=max(hidden, 0),
+    )
+
+
+def _layout(header: str, headings: list[str], footer: str, parts: list[str], max_chars: int) -> tuple[str, bool]:
+    """The sections joined, each part cut to fit ``max_chars`` when they do not; and whether any was cut."""
 
     def assemble(texts: list[str], truncated: bool) -> str:
         sections = [header, texts[0]] if texts[0] else [header]
@@ -120,14 +133,7 @@ def build_goal_text(
         keep = max_chars - len(_CUT_NOTE_ALL) - 2
         text = text[:keep].rstrip() + "\n\n" + _CUT_NOTE_ALL if keep > 0 else text[:max_chars]
         truncated = True
-    return GoalText(
-        text=text,
-        title=clean_title,
-        comments_used=len(kept),
-        comments_left_out=left_out,
-        truncated=truncated,
-        hidden_removed=max(hidden, 0),
-    )
+    return text, truncated
 
 
 _CUT_NOTE_ALL = "_(kodo-bot shortened this goal to fit its length limit; each cut is marked where made.)_"

@@ -104,6 +104,7 @@ def apply(state: ProgressState, event: ev.Event) -> ProgressState:
     return state.model_copy(update=update)
 
 
+# Long by nature: one match arm per event type, so each event's effect on the state is read in one place.
 def _changes(s: ProgressState, e: ev.Event) -> dict[str, Any]:
     match e:
         case ev.RunStarted():

@@ -103,13 +103,24 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
     else:
         lines.append(f"### {_WAIT} kodo-bot is working on this issue")
     lines += ["", _run_line(state.run_id, job_url=state.job_url, branch=state.branch), ""]
+    lines.append(_status_line(state, now, heartbeat))
+    lines += _progress_sections(state)
+    return _md.fit("\n".join(lines))
+
+
+def _status_line(state: ProgressState, now: datetime | None, heartbeat: datetime | None) -> str:
     of = f" of {state.max_cycles}" if state.max_cycles else ""
     status = [f"**Cycle {state.cycle}{of}**" if state.cycle else "**Not started yet**", _PHASES[state.phase]]
     if now and state.started_at and not state.finished:
         status.append(f"running for {_md.duration((now - state.started_at).total_seconds())}")
     status.append(f"cost so far {_md.usd(state.cost_usd)}")
     status.append(f"last heartbeat {_md.when(heartbeat)}")
-    lines.append(" · ".join(status))
+    return " · ".join(status)
+
+
+def _progress_sections(state: ProgressState) -> list[str]:
+    """The parts shown only when there is something to say: why it ended, who works, verdicts, plan, notices."""
+    lines: list[str] = []
     if state.outcome_reason:
         lines += ["", f"**Why it ended:** {_md.inline(state.outcome_reason)}"]
     if state.resumed:
@@ -128,7 +139,7 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
             "",
             _md.details(f"Notices ({len(state.notices)})", "\n".join(f"- {_md.inline(n)}" for n in state.notices)),
         ]
-    return _md.fit("\n".join(lines))
+    return lines
 
 
 def _round_line(state: ProgressState, number: int) -> str:
@@ -323,11 +334,17 @@ def render_step_summary(
         lines.append(f"- progress comment: {progress_url}")
     if note:
         lines.append(f"- {_md.inline(note, 500)}")
+    lines += _delivery_problems(refusals, undelivered)
+    lines += ["", _totals_table(finished), "", _cost_details(finished.cost)]
+    return "\n".join(lines)
+
+
+def _delivery_problems(refusals: Sequence[str], undelivered: Sequence[str]) -> list[str]:
+    lines: list[str] = []
     if refusals:
         lines += ["", "**GitHub refused, and retrying could not help:**"]
         lines += [f"- {_md.inline(r, 1000)}" for r in refusals]
     if undelivered:
         lines += ["", "**Not delivered to GitHub** (the run's work is on its branch in the runner's work dir):"]
         lines += [f"- {_md.inline(u, 200)}" for u in undelivered]
-    lines += ["", _totals_table(finished), "", _cost_details(finished.cost)]
-    return "\n".join(lines)
+    return lines

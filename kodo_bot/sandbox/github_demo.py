@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from kodo_bot.github.context import parse_actions_env
 from kodo_bot.github.entry import BotSettings, run_action
@@ -35,14 +36,37 @@ BOT = "github-actions[bot]"
 PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write"}
 
 
-def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
-    from kodo_bot.compose import backends_from_env
+@dataclass
+class _DemoRun:
+    """What one demo run came to: the action's exit code and what the emulator saw."""
 
+    code: int
+    wall_s: float
+    posted: list[dict[str, str]]
+    outputs: dict[str, str]
+    rest_calls: int
+    graphql_calls: int
+    log: Path | None
+
+
+def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
     root = Path(where or tempfile.mkdtemp(prefix="kodo-github-demo-")).resolve()
     if root.exists() and any(root.iterdir()):
         print(f"kodo-bot demo: {root} is not empty; pass an empty --dir", file=sys.stderr)
         return 2
     out = sys.stderr if json_mode else sys.stdout
+    result = _run_on_emulator(root, env, out)
+    if json_mode:
+        print(json.dumps(_json_report(result)))
+    else:
+        _print_report(result, root, out)
+    return result.code
+
+
+def _run_on_emulator(root: Path, env: Mapping[str, str], out: TextIO) -> _DemoRun:
+    """Stage the story on a GitHub emulator and run ``kodo-bot action`` on the label event."""
+    from kodo_bot.compose import backends_from_env
+
     story = demo_story()
     started = time.monotonic()
     with (
@@ -77,32 +101,32 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
         calls = emu.rest_call_count()
         graphql = emu.graphql_call_count()
     log = next((root / "runs").rglob("events.jsonl"), None)
-    if json_mode:
-        print(
-            json.dumps(
-                {
-                    "outcome": outputs.get("outcome"),
-                    "pr_number": outputs.get("pr-number"),
-                    "run_id": outputs.get("run-id"),
-                    "rest_calls": calls,
-                    "graphql_calls": graphql,
-                    "wall_s": round(wall, 1),
-                    "log": str(log) if log else None,
-                    "comments": posted,
-                }
-            )
-        )
-        return code
+    return _DemoRun(code, wall, posted, outputs, calls, graphql, log)
+
+
+def _json_report(result: _DemoRun) -> dict[str, Any]:
+    return {
+        "outcome": result.outputs.get("outcome"),
+        "pr_number": result.outputs.get("pr-number"),
+        "run_id": result.outputs.get("run-id"),
+        "rest_calls": result.rest_calls,
+        "graphql_calls": result.graphql_calls,
+        "wall_s": round(result.wall_s, 1),
+        "log": str(result.log) if result.log else None,
+        "comments": result.posted,
+    }
+
+
+def _print_report(result: _DemoRun, root: Path, out: TextIO) -> None:
     print("\nWhat the bot posted:\n", file=out)
-    for item in posted:
+    for item in result.posted:
         print(f"--- {item['where']}: {item['kind']} ---\n{_clip(item['body'])}\n", file=out)
     print(
-        f"Outcome: {outputs.get('outcome')} · PR #{outputs.get('pr-number') or '-'} · {calls} REST calls, "
-        f"{graphql} GraphQL · {wall:.0f} s",
+        f"Outcome: {result.outputs.get('outcome')} · PR #{result.outputs.get('pr-number') or '-'} · "
+        f"{result.rest_calls} REST calls, {result.graphql_calls} GraphQL · {result.wall_s:.0f} s",
         file=out,
     )
-    print(f"Event log: {log}\nProject clone: {root / 'runner-work'}", file=out)
-    return code
+    print(f"Event log: {result.log}\nProject clone: {root / 'runner-work'}", file=out)
 
 
 def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict[str, Any]]:

@@ -88,6 +88,7 @@ class Story:
     check_commands: list[str] = field(default_factory=list)
 
 
+# Long by nature: the story's script, one list of turns per role, read top to bottom as the demo plays it.
 def demo_story() -> Story:
     """Two cycles: the first attempt is rejected by the tester (negative numbers), the second accepted."""
     finding = {"severity": "high", "file": "calc.py", "line": 5, "message": "multiply(-2, 3) returns 0, expected -6"}

@@ -23,7 +23,7 @@ from kodo_bot.sandbox.github_emulator._models import Token
 from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
 from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
-from kodo_bot.sandbox.github_emulator.faults import Faults
+from kodo_bot.sandbox.github_emulator.faults import FaultRule, Faults
 
 _GRAPHQL_DOCS = "https://docs.github.com/graphql"
 _UA_MESSAGE = (
@@ -86,34 +86,15 @@ class Dispatcher:
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes) -> Outcome:
         """Answer one request. ``headers`` must have lower-cased names."""
-        if path in (GRAPHQL_PATH, "/graphql"):
-            kind, api_path = "graphql", "/graphql"
-        elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
-            kind, api_path = "rest", path[len(API_PREFIX) :] or "/"
-        else:
-            kind, api_path = "other", path
+        kind, api_path = _api_path(path)
         ex = _Exchange(method, api_path, kind, query)
         rule = self.faults.take(method, api_path)
-        if rule is not None:
-            ex.fault = rule.kind
-            if rule.barrier is not None:
-                rule.wait_for_the_others()
-            elif rule.delay_s:
-                time.sleep(rule.delay_s)
-            if rule.drop_connection:
-                self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
-                return Outcome(0, None, {}, drop=True)
+        if rule is not None and self._hold(rule, ex):
+            self.on_call(Call(method, api_path, 0, kind, None, None, query, fault=rule.kind))
+            return Outcome(0, None, {}, drop=True)
         injecting = rule if rule is not None and rule.status else None  # a rule that answers in GitHub's place
-        try:
-            if injecting is None or injecting.applied:
-                self._answer(ex, headers, raw)
-        except ApiError as exc:
-            docs = _GRAPHQL_DOCS if kind == "graphql" else REST_DOCS
-            ex.response = Response(exc.status, exc.body(docs), exc.headers)
-        except Exception:  # noqa: BLE001 - a bug in the emulator: answer 500 and keep the trace for the test to show
-            self.internal_errors.append(traceback.format_exc())
-            self.store.take_pending()  # half-made changes announce nothing
-            ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
+        if injecting is None or injecting.applied:
+            self._answer_or_fail(ex, headers, raw)
         if injecting is not None:  # the injected answer replaces whatever happened
             token = ex.token or self._token(headers)
             user_id = self.store.users[token.login.lower()].id if token else None
@@ -123,23 +104,47 @@ class Dispatcher:
             if raw.strip() and ex.parsed:
                 self.validator.check_request(method, api_path, ex.body)
             self.validator.check_response(method, api_path, response.status, response.body)
-        self.on_call(
-            Call(
-                method,
-                api_path,
-                response.status,
-                kind,
-                ex.operation,
-                ex.token.login if ex.token else None,
-                query,
-                ex.body,
-                response.body,
-                ex.fault,
-            )
-        )
+        self._record(ex)
         if ex.deliveries:
             self.on_deliveries(ex.deliveries)
         return Outcome(response.status, response.body, self._headers(ex.token, kind, response))
+
+    def _hold(self, rule: FaultRule, ex: _Exchange) -> bool:
+        """Apply a fault rule's delay; True when it drops the connection instead of answering."""
+        ex.fault = rule.kind
+        if rule.barrier is not None:
+            rule.wait_for_the_others()
+        elif rule.delay_s:
+            time.sleep(rule.delay_s)
+        return rule.drop_connection
+
+    def _answer_or_fail(self, ex: _Exchange, headers: dict[str, str], raw: bytes) -> None:
+        """Set ``ex.response``: the answer, GitHub's error for an ``ApiError``, or a 500 for an emulator bug."""
+        try:
+            self._answer(ex, headers, raw)
+        except ApiError as exc:
+            docs = _GRAPHQL_DOCS if ex.kind == "graphql" else REST_DOCS
+            ex.response = Response(exc.status, exc.body(docs), exc.headers)
+        except Exception:  # noqa: BLE001 - a bug in the emulator: answer 500 and keep the trace for the test to show
+            self.internal_errors.append(traceback.format_exc())
+            self.store.take_pending()  # half-made changes announce nothing
+            ex.response = Response(500, {"message": "Server Error (emulator bug; see emulator.internal_errors)"})
+
+    def _record(self, ex: _Exchange) -> None:
+        self.on_call(
+            Call(
+                ex.method,
+                ex.path,
+                ex.response.status,
+                ex.kind,
+                ex.operation,
+                ex.token.login if ex.token else None,
+                ex.query,
+                ex.body,
+                ex.response.body,
+                ex.fault,
+            )
+        )
 
     def _answer(self, ex: _Exchange, headers: dict[str, str], raw: bytes) -> None:
         if ex.kind == "other":
@@ -268,6 +273,15 @@ class Dispatcher:
         # fault and handler headers win (an injected x-ratelimit-remaining: 0)
         out.update({k.lower(): v for k, v in response.headers.items()})
         return out
+
+
+def _api_path(path: str) -> tuple[str, str]:
+    """The request's kind ("graphql", "rest" or "other") and its path without the API prefix."""
+    if path in (GRAPHQL_PATH, "/graphql"):
+        return "graphql", "/graphql"
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return "rest", path[len(API_PREFIX) :] or "/"
+    return "other", path
 
 
 @dataclass

@@ -128,6 +128,7 @@ class Renderer(GitViews):
 
     # -- repositories --------------------------------------------------------------------------------
 
+    # Long by nature: GitHub's full-repository schema, field by field, to be read against the OpenAPI description.
     def repo(self, repo: Repo, viewer: str | None = None) -> dict[str, Any]:
         """A ``full-repository``; it also satisfies ``minimal-repository`` and ``repository``."""
         api, html = self.urls.repo(repo), self.urls.repo_html(repo)
@@ -219,6 +220,7 @@ class Renderer(GitViews):
             "description": label.description,
         }
 
+    # Long by nature: GitHub's issue schema, field by field, to be read against the OpenAPI description.
     def issue(self, repo: Repo, issue: Issue) -> dict[str, Any]:
         api = f"{self.urls.repo(repo)}/issues/{issue.number}"
         html_kind = "pull" if issue.is_pull else "issues"

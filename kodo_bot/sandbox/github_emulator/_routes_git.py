@@ -121,6 +121,7 @@ def get_content(ctx: Ctx) -> Response:
     return Response(200, ctx.render.content(repo, entry, ref, with_body=True))
 
 
+# Long by nature: the module's route table, one router.add per endpoint.
 def register(router: Router) -> None:
     git = "/repos/{owner}/{repo}/git"
     router.add("GET", git + "/ref/{ref}", "git/get-ref", f"{_DOCS}/git/refs#get-a-reference", get_ref, _READ)

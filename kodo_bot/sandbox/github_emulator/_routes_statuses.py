@@ -54,6 +54,7 @@ def get_commit(ctx: Ctx) -> Response:
     return Response(200, ctx.render.commit(repo, ctx.store.git(repo).commit(sha)))
 
 
+# Long by nature: the module's route table, one router.add per endpoint.
 def register(router: Router) -> None:
     router.add(
         "POST",

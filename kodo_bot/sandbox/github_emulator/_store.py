@@ -11,7 +11,6 @@ and delivers those after the change, outside the lock.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -19,25 +18,26 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from kodo_bot.sandbox.github_emulator._errors import ApiError, not_found, validation_failed
+from kodo_bot.sandbox.github_emulator._errors import not_found
 from kodo_bot.sandbox.github_emulator._git import BareRepo
 from kodo_bot.sandbox.github_emulator._models import (
     ROLES,
     Comment,
     Issue,
     IssueEvent,
-    Label,
     PendingEvent,
     Repo,
     Token,
     User,
 )
+from kodo_bot.sandbox.github_emulator._store_comments import CommentsMixin
+from kodo_bot.sandbox.github_emulator._store_labels import LabelsMixin
 from kodo_bot.sandbox.github_emulator._store_pulls import PullsMixin
 
-_COLOR = re.compile(r"^[0-9a-fA-F]{6}$")
 
+class Store(LabelsMixin, CommentsMixin, PullsMixin):
+    """Users, tokens, repositories and issues here; labels, comments, pull requests and statuses in the mixins."""
 
-class Store(PullsMixin):
     def __init__(self, git_root: Path, clock: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.RLock()
         self.git_root = Path(git_root)
@@ -236,117 +236,3 @@ class Store(PullsMixin):
         issue.events.append(IssueEvent(self.next_id("event"), action, actor, now))
         event = "pull_request" if issue.is_pull else "issues"
         self.emit(PendingEvent(event, action, repo.full_name, actor, issue.number))
-
-    # -- labels --------------------------------------------------------------------------------------
-
-    def label(self, repo: Repo, name: str) -> Label:
-        found = repo.labels.get(name.lower())
-        if found is None:
-            raise not_found()
-        return found
-
-    def create_label(self, repo: Repo, name: str, color: str | None = None, description: str | None = None) -> Label:
-        with self.lock:
-            if not name or not name.strip():
-                raise validation_failed({"resource": "Label", "code": "missing_field", "field": "name"})
-            if name.lower() in repo.labels:
-                raise validation_failed({"resource": "Label", "code": "already_exists", "field": "name"})
-            color = color or "ededed"
-            if not _COLOR.match(color):
-                raise validation_failed({"resource": "Label", "code": "invalid", "field": "color"})
-            found = Label(self.next_id("label"), name, color.lower(), description)
-            repo.labels[name.lower()] = found
-            return found
-
-    def ensure_label(self, repo: Repo, name: str) -> Label:
-        """GitHub creates a missing label (color ``ededed``) when one is added to an issue by name."""
-        return repo.labels.get(name.lower()) or self.create_label(repo, name)
-
-    def add_labels(self, repo: Repo, issue: Issue, names: list[str], actor: str) -> None:
-        with self.lock:
-            present = {n.lower() for n in issue.labels}
-            for name in names:
-                found = self.ensure_label(repo, name)
-                if found.name.lower() not in present:
-                    present.add(found.name.lower())
-                    self._labeled(repo, issue, found.name, actor, "labeled")
-
-    def remove_label(self, repo: Repo, issue: Issue, name: str, actor: str) -> None:
-        with self.lock:
-            for present in issue.labels:
-                if present.lower() == name.lower():
-                    self._labeled(repo, issue, present, actor, "unlabeled")
-                    return
-            raise ApiError(404, "Label does not exist")
-
-    def set_labels(self, repo: Repo, issue: Issue, names: list[str], actor: str) -> None:
-        with self.lock:
-            wanted = [self.ensure_label(repo, n).name for n in names]
-            for present in list(issue.labels):
-                if present.lower() not in {w.lower() for w in wanted}:
-                    self._labeled(repo, issue, present, actor, "unlabeled")
-            self.add_labels(repo, issue, wanted, actor)
-
-    def _labeled(self, repo: Repo, issue: Issue, name: str, actor: str, action: str) -> None:
-        if action == "labeled":
-            issue.labels.append(name)
-        else:
-            issue.labels = [n for n in issue.labels if n != name]
-        now = self.clock()
-        issue.updated_at = now
-        issue.events.append(IssueEvent(self.next_id("event"), action, actor, now, label=name))
-        event = "pull_request" if issue.is_pull else "issues"
-        self.emit(PendingEvent(event, action, repo.full_name, actor, issue.number, label=name))
-
-    # -- comments ------------------------------------------------------------------------------------
-
-    def add_comment(self, repo: Repo, issue: Issue, body: str, user: str) -> Comment:
-        with self.lock:
-            now = self.clock()
-            self.add_user(user)
-            comment = Comment(
-                self.next_id("comment"), repo.full_name, issue.number, body, self.user(user).login, now, now
-            )
-            self.comments[comment.id] = comment
-            issue.updated_at = now
-            self.emit(
-                PendingEvent("issue_comment", "created", repo.full_name, user, issue.number, comment_id=comment.id)
-            )
-            return comment
-
-    def comment(self, repo: Repo, comment_id: int) -> Comment:
-        found = self.comments.get(comment_id)
-        if found is None or found.repo.lower() != repo.full_name.lower():
-            raise not_found()
-        return found
-
-    def issue_comments(self, repo: Repo, number: int) -> list[Comment]:
-        return sorted(
-            (
-                c
-                for c in self.comments.values()
-                if c.repo.lower() == repo.full_name.lower() and c.issue_number == number
-            ),
-            key=lambda c: c.id,
-        )
-
-    def edit_comment(self, repo: Repo, comment: Comment, body: str, actor: str) -> Comment:
-        with self.lock:
-            old = comment.body
-            comment.body, comment.updated_at = body, self.clock()
-            self.emit(
-                PendingEvent(
-                    "issue_comment",
-                    "edited",
-                    repo.full_name,
-                    actor,
-                    comment.issue_number,
-                    comment_id=comment.id,
-                    changes={"body": {"from": old}},
-                )
-            )
-            return comment
-
-    def delete_comment(self, repo: Repo, comment: Comment, actor: str) -> None:
-        with self.lock:
-            del self.comments[comment.id]

@@ -87,44 +87,7 @@ class PullsMixin:
         maintainer_can_modify: bool = False,
     ) -> PullRequest:
         with self.lock:
-            head_owner, sep, head_ref = head.rpartition(":")
-            if sep and head_owner.lower() != repo.owner.lower():
-                # Forks are not emulated: a head in another user's namespace cannot resolve.
-                raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
-            git = self.git(repo)
-            if not title:
-                raise validation_failed({"resource": "PullRequest", "field": "title", "code": "missing_field"})
-            base_sha = git.branch_sha(base) if base else None
-            if base_sha is None:
-                raise validation_failed({"resource": "PullRequest", "field": "base", "code": "invalid"})
-            head_sha = git.branch_sha(head_ref) if head_ref else None
-            if head_sha is None:
-                raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
-            for other in repo.pulls.values():
-                if other.head_ref == head_ref and other.base_ref == base and repo.issues[other.number].state == "open":
-                    raise validation_failed(
-                        {
-                            "resource": "PullRequest",
-                            "code": "custom",
-                            "message": f"A pull request already exists for {repo.owner}:{head_ref}.",
-                        }
-                    )
-            if git.count_commits(base_sha, head_sha) == 0:
-                raise validation_failed(
-                    {
-                        "resource": "PullRequest",
-                        "code": "custom",
-                        "message": f"No commits between {base} and {head_ref}",
-                    }
-                )
-            if draft and not repo.draft_prs:
-                raise validation_failed(
-                    {
-                        "resource": "PullRequest",
-                        "code": "custom",
-                        "message": "Draft pull requests are not supported in this repository.",
-                    }
-                )
+            title, head_ref, head_sha = self._check_new_pull(repo, title=title, head=head, base=base, draft=draft)
             issue = self.create_issue(repo, title=title, body=body, user=user, announce=False)
             issue.is_pull = True
             pull = PullRequest(
@@ -139,6 +102,32 @@ class PullsMixin:
             repo.pulls[pull.number] = pull
             self.emit(PendingEvent("pull_request", "opened", repo.full_name, user, pull.number))
             return pull
+
+    def _check_new_pull(
+        self, repo: Repo, *, title: str | None, head: str, base: str, draft: bool
+    ) -> tuple[str, str, str]:
+        """The title, the head branch and its SHA, or the 422 GitHub answers a pull request it will not open."""
+        head_owner, sep, head_ref = head.rpartition(":")
+        if sep and head_owner.lower() != repo.owner.lower():
+            # Forks are not emulated: a head in another user's namespace cannot resolve.
+            raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
+        git = self.git(repo)
+        if not title:
+            raise validation_failed({"resource": "PullRequest", "field": "title", "code": "missing_field"})
+        base_sha = git.branch_sha(base) if base else None
+        if base_sha is None:
+            raise validation_failed({"resource": "PullRequest", "field": "base", "code": "invalid"})
+        head_sha = git.branch_sha(head_ref) if head_ref else None
+        if head_sha is None:
+            raise validation_failed({"resource": "PullRequest", "field": "head", "code": "invalid"})
+        for other in repo.pulls.values():
+            if other.head_ref == head_ref and other.base_ref == base and repo.issues[other.number].state == "open":
+                raise _custom("PullRequest", f"A pull request already exists for {repo.owner}:{head_ref}.")
+        if git.count_commits(base_sha, head_sha) == 0:
+            raise _custom("PullRequest", f"No commits between {base} and {head_ref}")
+        if draft and not repo.draft_prs:
+            raise _custom("PullRequest", "Draft pull requests are not supported in this repository.")
+        return title, head_ref, head_sha
 
     def update_pull(
         self,
@@ -221,23 +210,9 @@ class PullsMixin:
     ) -> Status:
         with self.lock:
             if state not in STATUS_STATES:
-                raise validation_failed(
-                    {
-                        "resource": "Status",
-                        "code": "custom",
-                        "field": "state",
-                        "message": "state is not included in the list",
-                    }
-                )
+                raise _custom("Status", "state is not included in the list", field="state")
             if description is not None and len(description) > 140:
-                raise validation_failed(
-                    {
-                        "resource": "Status",
-                        "code": "custom",
-                        "field": "description",
-                        "message": "description is too long (maximum is 140 characters)",
-                    }
-                )
+                raise _custom("Status", "description is too long (maximum is 140 characters)", field="description")
             full = self.git(repo).resolve(sha) if _HEX.match(sha or "") else None
             if full is None:
                 raise ApiError(422, f"No commit found for SHA: {sha}")
@@ -271,3 +246,12 @@ class PullsMixin:
         else:
             state = "success"
         return state, sorted(latest.values(), key=lambda s: s.id)
+
+
+def _custom(resource: str, message: str, *, field: str | None = None) -> ApiError:
+    """The 422 for a rule without a standard error code: GitHub says it in ``message``."""
+    error: dict[str, Any] = {"resource": resource, "code": "custom"}
+    if field is not None:
+        error["field"] = field
+    error["message"] = message
+    return validation_failed(error)

@@ -76,37 +76,9 @@ class FaultRule:
         request_id = f"EMU0:{self.hits:04X}:{id(self) & 0xFFFF:04X}"
         headers = dict(self.headers)
         if self.kind == "primary_rate_limit":
-            reset = int(time.time()) + self.reset_in_s
-            headers.update(
-                {
-                    "x-ratelimit-limit": "5000",
-                    "x-ratelimit-remaining": "0",
-                    "x-ratelimit-used": "5000",
-                    "x-ratelimit-reset": str(reset),
-                    "x-ratelimit-resource": "core",
-                }
-            )
-            message = (
-                f"API rate limit exceeded for user ID {user_id or 0}. If you reach out to GitHub "
-                f"Support for help, please include the request ID {request_id} and timestamp "
-                f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}."
-            )
-            return (
-                status or 403,
-                {"message": message, "documentation_url": RATE_LIMIT_DOCS, "status": str(status or 403)},
-                headers,
-            )
+            return self._primary_rate_limit(status, headers, request_id, user_id)
         if self.kind == "secondary_rate_limit":
-            message = (
-                "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
-                f"again. If you reach out to GitHub Support for help, please include the request ID "
-                f"{request_id}."
-            )
-            return (
-                status or 403,
-                {"message": message, "documentation_url": SECONDARY_DOCS, "status": str(status or 403)},
-                headers,
-            )
+            return self._secondary_rate_limit(status, headers, request_id)
         if self.body is not None:
             return status, self.body, headers
         phrase = HTTPStatus(status).phrase if status else ""
@@ -115,6 +87,41 @@ class FaultRule:
             {"message": phrase, "documentation_url": "https://docs.github.com/rest", "status": str(status)},
             headers,
         )
+
+    def _primary_rate_limit(
+        self, status: int, headers: dict[str, str], request_id: str, user_id: int | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """GitHub's answer when the token's hourly limit is used up: headers that say when it resets."""
+        reset = int(time.time()) + self.reset_in_s
+        headers.update(
+            {
+                "x-ratelimit-limit": "5000",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-used": "5000",
+                "x-ratelimit-reset": str(reset),
+                "x-ratelimit-resource": "core",
+            }
+        )
+        message = (
+            f"API rate limit exceeded for user ID {user_id or 0}. If you reach out to GitHub "
+            f"Support for help, please include the request ID {request_id} and timestamp "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}."
+        )
+        return _limited(status, message, RATE_LIMIT_DOCS, headers)
+
+    def _secondary_rate_limit(
+        self, status: int, headers: dict[str, str], request_id: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        message = (
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+            f"again. If you reach out to GitHub Support for help, please include the request ID "
+            f"{request_id}."
+        )
+        return _limited(status, message, SECONDARY_DOCS, headers)
+
+
+def _limited(status: int, message: str, docs: str, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    return status or 403, {"message": message, "documentation_url": docs, "status": str(status or 403)}, headers
 
 
 class Faults:
