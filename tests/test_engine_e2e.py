@@ -2,6 +2,26 @@
 
 Nothing here replaces the SDK or the CLI: agents really write files and run commands in the run's worktree,
 checks and verifiers really run in clean checkouts, and git is real git.
+
+Kept here is what only that transport shows: an accepted run end to end (real edits, commits, evidence with
+the exit statuses the CLI reported, the API cost from the wire), the exit code and reason of a budget stop,
+an unreachable model API, two real CLI processes at work at once, a verifier that edits its checkout through
+the CLI, and credentials the CLI prints. The run loop's behaviour is proven in process on a ``Script``
+(a fraction of a second a run):
+
+- a rejection, its findings in the next cycle's fresh seed, then acceptance:
+  test_run_verification.py::test_rejection_findings_reach_the_next_cycles_first_message,
+  test_run_loop.py::test_the_orchestrator_context_does_not_grow_with_the_cycles;
+- escalation to a person after ``max_rejections`` (its handoff, no further cycle):
+  test_run_verification.py::test_max_rejections_hands_the_run_to_a_person, and its exit code 3 on GitHub in
+  test_github_scripted.py::test_a_run_rejected_five_times_asks_for_a_person;
+- a failing check rejecting before any verifier is asked:
+  test_run_verification.py::test_a_failing_check_rejects_before_any_verifier_is_asked;
+- the work kept when the API budget runs out:
+  test_run_loop.py::test_the_api_cost_limit_stops_the_run_and_keeps_the_work;
+- delegations of one reply running concurrently, one task at a time per agent:
+  test_run_loop.py::test_delegations_of_one_turn_run_concurrently_but_one_agent_takes_one_task_at_a_time
+  (kept here too: only real CLI sessions show that the transport does not serialise them).
 """
 
 from __future__ import annotations
@@ -13,17 +33,16 @@ import pytest
 
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import NEGATIVE_CHECK, TESTS, bash, delegate, demo_story, done, say, verifier_passes, write_file
+from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verifier_passes, write_file
 from tests.e2e_support import (
     HELLO,
     accepted_roles,
+    agent_test_env,
     branch_files,
     commit_messages,
     events,
-    hello_worker_steps,
     make_project,
     run_cli,
-    agent_test_env,
 )
 
 pytestmark = pytest.mark.e2e
@@ -32,8 +51,11 @@ pytestmark = pytest.mark.e2e
 def test_accepted_run(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
-        code, result = run_cli(["run", "--goal", "Add hello(name) with a test", "--project", str(project),
-                                "--check", TESTS], agent_test_env(server.url), capsys)
+        code, result = run_cli(
+            ["run", "--goal", "Add hello(name) with a test", "--project", str(project), "--check", TESTS],
+            agent_test_env(server.url),
+            capsys,
+        )
         server.assert_complete()
     assert code == 0, result
     assert result["outcome"] == "accepted" and result["cycles"] == 1
@@ -57,88 +79,20 @@ def test_accepted_run(tmp_path, capsys):
     assert [e.seq for e in log] == list(range(1, len(log) + 1))
 
 
-def test_rejection_then_acceptance(tmp_path, capsys):
-    story = demo_story()
-    project = make_project(tmp_path, story.files)
-    with ScriptedModelServer(story.scenario) as server:
-        code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--check", TESTS],
-                               agent_test_env(server.url), capsys)
-        server.assert_complete()
-        orchestrator_bodies = [b for b, r in zip(server.request_bodies, server.requests) if r.role == "orchestrator"]
-    assert code == 0 and result["outcome"] == "accepted"
-    assert result["cycles"] == 2
-    rounds = result["verification_rounds"]
-    assert [r["accepted"] for r in rounds] == [False, True]
-    assert rounds[0]["verdicts"] == {"tester": "fail", "architect": "pass"}
-    # The rejection reached the orchestrator at the start of cycle 2, with the finding and the failing command.
-    cycle2_seed = orchestrator_bodies[2]["messages"][0]["content"]
-    assert "multiply(-2, 3) returns 0, expected -6" in cycle2_seed and "calc.py:5" in cycle2_seed
-    assert len(orchestrator_bodies[2]["messages"]) == 1  # a fresh, bounded conversation per cycle
-    log = events(project, result["run_id"])
-    first = next(e for e in log if isinstance(e, ev.VerificationFinished))
-    tester = next(v for v in first.verdicts if v.verifier == "tester")
-    assert (NEGATIVE_CHECK, 1) in [(e.command, e.exit_code) for e in tester.evidence]
-    assert git.Repo(project).git.show(f"{result['branch']}:calc.py").count("return a * b") == 1
-
-
-def test_repeated_rejection_escalates_to_a_person(tmp_path, capsys):
-    story = demo_story()
-    project = make_project(tmp_path, story.files)
-    with ScriptedModelServer(story.scenario) as server:
-        code, result = run_cli(["run", "--goal", story.goal, "--project", str(project), "--max-rejections", "1"],
-                               agent_test_env(server.url), capsys)
-        assert server.served("orchestrator") == 2  # no second cycle
-    assert code == 3 and result["outcome"] == "needs_human"
-    (finished,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.RunFinished)]
-    assert "multiply(-2, 3) returns 0" in finished.handoff and result["branch"] in finished.handoff
-
-
-def test_failing_check_rejects_without_asking_verifiers(tmp_path, capsys):
-    broken_test = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_x(self):\n        self.assertEqual(1, 2)\n"
-    roles = {
-        "orchestrator": [
-            delegate(("worker_fast", "add a test")), done("Added a test."),
-            delegate(("worker_fast", "the check fails: fix test_x")), done("Fixed the test."),
-        ],
-        "worker_fast": [
-            write_file("test_x.py", broken_test), say("Added test_x."),
-            write_file("test_x.py", broken_test.replace("1, 2", "2, 2")), say("Fixed test_x."),
-        ],
-        "verifier/tester": verifier_passes(TESTS),
-        "verifier/architect": verifier_passes("git show --stat HEAD"),
-    }
+def test_budget_stop_exits_5_with_the_api_spend_as_reason(tmp_path, capsys):
+    """What only the command line and the model server's wire show: the spend read from the orchestrator's
+    real API answer stops the run, and `kodo-bot run` exits 5. (That the work is kept, and the reason's
+    wording: test_run_loop.py::test_the_api_cost_limit_stops_the_run_and_keeps_the_work.)"""
     project = make_project(tmp_path)
-    with ScriptedModelServer({"roles": roles}) as server:
-        code, result = run_cli(["run", "--goal", "Add a test", "--project", str(project), "--check", TESTS],
-                               agent_test_env(server.url), capsys)
-        server.assert_complete()
-        verifier_requests = [r for r in server.requests if (r.role or "").startswith("verifier/")]
-    assert code == 0 and result["cycles"] == 2
-    first, second = result["verification_rounds"]
-    assert first["accepted"] is False and first["checks"] == {TESTS: 1} and first["verdicts"] == {}
-    assert second["accepted"] is True
-    # Verifiers were only ever asked in round 2.
-    log = events(project, result["run_id"])
-    started = [e for e in log if isinstance(e, ev.VerificationStarted)]
-    assert [e.round for e in started] == [2] and len(verifier_requests) == 4
-    seed2 = [e for e in log if isinstance(e, ev.ChecksFinished)][0].results[0].output_tail
-    assert "AssertionError" in seed2 or "FAILED" in seed2
-
-
-def test_budget_stop_keeps_the_work(tmp_path, capsys):
-    roles = {
-        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), done("never reached")],
-        "worker_fast": hello_worker_steps(),
-    }
-    project = make_project(tmp_path)
-    with ScriptedModelServer({"roles": roles}) as server:
-        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project), "--max-cost-usd", "0.000001"],
-                               agent_test_env(server.url), capsys)
+    with ScriptedModelServer({"roles": {"orchestrator": [say("Looking around."), done("never reached")]}}) as server:
+        code, result = run_cli(
+            ["run", "--goal", "Add hello", "--project", str(project), "--max-cost-usd", "0.000001"],
+            agent_test_env(server.url),
+            capsys,
+        )
         assert server.served("orchestrator") == 1
-    assert code == 5 and result["outcome"] == "budget_exhausted"
-    assert "API spend" in result["reason"]
-    # Nothing lost: what the worker wrote is committed on the branch.
-    assert {"hello.py", "test_hello.py"} <= branch_files(project, result["branch"])
+    assert code == 5 and result["outcome"] == "budget_exhausted" and result["exit_code"] == 5
+    assert result["reason"].startswith("API spend $") and result["cost"]["api_usd"] > 0.000001
 
 
 def test_unreachable_model_api_ends_resumable_with_a_clear_reason(tmp_path):
@@ -177,13 +131,17 @@ def test_delegations_in_one_reply_run_concurrently(tmp_path, capsys):
     }
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
-        code, result = run_cli(["run", "--goal", "Write a.txt and b.txt", "--project", str(project)],
-                               agent_test_env(server.url), capsys)
+        code, result = run_cli(
+            ["run", "--goal", "Write a.txt and b.txt", "--project", str(project)], agent_test_env(server.url), capsys
+        )
         server.assert_complete()
     assert code == 0 and {"a.txt", "b.txt"} <= branch_files(project, result["branch"])
     log = events(project, result["run_id"])
-    kinds = [(type(e).__name__, getattr(e, "agent", None)) for e in log
-             if isinstance(e, (ev.AgentCallStarted, ev.AgentCallFinished))]
+    kinds = [
+        (type(e).__name__, getattr(e, "agent", None))
+        for e in log
+        if isinstance(e, (ev.AgentCallStarted, ev.AgentCallFinished))
+    ]
     # Both agents were at work before either finished.
     assert [k for k, _ in kinds] == ["AgentCallStarted", "AgentCallStarted", "AgentCallFinished", "AgentCallFinished"]
     calls = {e.result.agent: e.result for e in log if isinstance(e, ev.AgentCallFinished)}
@@ -199,8 +157,11 @@ def test_a_verifier_that_edits_the_code_cannot_pass_it(tmp_path, capsys):
     roles["verifier/tester"] = [bash("echo 'def hello(name):\n    return 1' > hello.py"), *verifier_passes(TESTS)]
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
-        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project), "--max-rejections", "1"],
-                               agent_test_env(server.url), capsys)
+        code, result = run_cli(
+            ["run", "--goal", "Add hello", "--project", str(project), "--max-rejections", "1"],
+            agent_test_env(server.url),
+            capsys,
+        )
     assert code == 3 and result["verification_rounds"][0]["verdicts"]["tester"] == "fail"
     (round1,) = [e for e in events(project, result["run_id"]) if isinstance(e, ev.VerificationFinished)]
     tester = next(v for v in round1.verdicts if v.verifier == "tester")
@@ -219,11 +180,17 @@ def test_an_agent_that_prints_its_credentials_cannot_leak_them(tmp_path, capsys)
         env["ANTHROPIC_BASE_URL"] = server.url
         code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project)], env, capsys)
         server.assert_complete()
-        worker_bodies = json.dumps([b for b, r in zip(server.request_bodies, server.requests) if r.role == "worker_fast"])
+        bodies = zip(server.request_bodies, server.requests, strict=True)
+        worker_bodies = json.dumps([b for b, r in bodies if r.role == "worker_fast"])
     assert code == 0
     run_dir = project / ".kodo" / "runs" / result["run_id"]
-    (printed,) = [c for e in events(project, result["run_id"]) if isinstance(e, ev.AgentCallFinished)
-                  for c in e.result.tool_calls if "grep" in (c.command or "")]
+    (printed,) = [
+        c
+        for e in events(project, result["run_id"])
+        if isinstance(e, ev.AgentCallFinished)
+        for c in e.result.tool_calls
+        if "grep" in (c.command or "")
+    ]
     assert "ANTHROPIC_API_KEY=[redacted]" in printed.output
     assert "GITHUB_TOKEN" not in printed.output  # not even an empty copy: agents get an allowlisted environment
     for path in (run_dir / "events.jsonl", run_dir / "state.json"):

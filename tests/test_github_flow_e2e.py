@@ -3,6 +3,12 @@
 Real parts only, except the far ends: PyGithub against the GitHub emulator (which checks every request and
 response against GitHub's OpenAPI description), real git pushing to the emulator's bare repositories, and
 the real Claude Code CLI against the scripted model server.
+
+The same flow is played in process on a ``Script`` in test_github_scripted.py (seconds per run); what it
+proves is not repeated here: closing the issue mid-run stops the run at the cycle end, with its one round on
+the draft PR and the reason in the outcome comment
+(test_github_scripted.py::test_closing_the_issue_stops_the_run_at_the_cycle_end; the `kodo:needs-human`
+label a stopped run leaves: test_github_pure.py, ``label_for_outcome``).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import git
 import pytest
@@ -19,7 +25,7 @@ from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, demo_story
 from tests.e2e_support import BASE_FILES, accepted_roles
-from tests.github_support import REPO, READER, WRITER, action, kodo_yml, make_scene
+from tests.github_support import READER, REPO, WRITER, action, kodo_yml, make_scene
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +55,7 @@ def test_accepted_run_posts_everything(scene, capsys):
     eight_days_ago = time.time() - 8 * 86400
     os.utime(old / ".kodo" / "runs" / "r-old" / "state.json", (eight_days_ago, eight_days_ago))
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         code = action(scene.env(event, model_url=server.url))
         server.assert_complete()
     assert code == 0, capsys.readouterr()
@@ -62,8 +68,13 @@ def test_accepted_run_posts_everything(scene, capsys):
     assert find_marker(progress.body, "progress").run == out["run-id"]
     first = next(i for i, c in enumerate(scene.emu.calls) if c.operation == "issues/create-comment")
     assert [c.operation for c in scene.emu.calls[:first]] == [
-        "repos/get-content", "repos/get-collaborator-permission-level", "issues/get", "issues/list-comments",
-        "git/get-ref", "git/create-ref"]
+        "repos/get-content",
+        "repos/get-collaborator-permission-level",
+        "issues/get",
+        "issues/list-comments",
+        "git/get-ref",
+        "git/create-ref",
+    ]
     assert progress.created_at > started
     assert "accepted" in progress.body and find_lease(progress.body) is None
 
@@ -151,10 +162,13 @@ def test_invalid_settings_get_a_comment_and_kodo_failed(tmp_path, capsys):
         scene.emu.stop()
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"{not json", "is not JSON"),
-    (b'{"action": "labeled", "issue": {"number": 1}}', "payload is not what GitHub sends"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"{not json", "is not JSON"),
+        (b'{"action": "labeled", "issue": {"number": 1}}', "payload is not what GitHub sends"),
+    ],
+)
 def test_bad_payloads_are_clear_errors(scene, capsys, raw, message):
     env = scene.env({})
     with open(env["GITHUB_EVENT_PATH"], "wb") as fh:
@@ -182,7 +196,9 @@ def test_missing_token_is_a_clear_error(scene, capsys):
 
 
 def test_token_without_issue_permission_names_it(tmp_path, capsys):
-    scene = make_scene(tmp_path, {**BASE_FILES}, permissions={"contents": "write", "pull_requests": "write", "issues": "read"})
+    scene = make_scene(
+        tmp_path, {**BASE_FILES}, permissions={"contents": "write", "pull_requests": "write", "issues": "read"}
+    )
     try:
         n = scene.issue("Add hello")
         assert action(scene.env(scene.label(n))) == 1
@@ -223,28 +239,6 @@ def test_github_5xx_and_rate_limits_lose_nothing(demo_scene, capsys):
     scene.assert_valid()
 
 
-def test_issue_closed_mid_run_stops_at_the_cycle_end(demo_scene, capsys):
-    scene, story = demo_scene
-    n = scene.issue("Add multiplication to the calculator", story.goal)
-
-    def close_when_the_pr_opens(delivery):
-        if delivery.event == "pull_request" and delivery.payload.get("action") == "opened":
-            scene.emu.close_issue(REPO, n, actor=WRITER)
-
-    scene.emu.on_webhook(close_when_the_pr_opens)
-    with ScriptedModelServer(story.scenario) as server:
-        code = action(scene.env(scene.label(n), model_url=server.url))
-        assert server.served("orchestrator") == 2  # no second cycle
-    assert code == 6, capsys.readouterr()
-    assert scene.outputs()["outcome"] == "stopped"
-    outcome = next(c for c in scene.bot_comments(n) if find_marker(c.body, "outcome"))
-    assert "the issue was closed" in outcome.body
-    assert "kodo:running" not in scene.emu.labels(REPO, n) and "kodo:needs-human" in scene.emu.labels(REPO, n)
-    (pull,) = scene.pulls()
-    assert scene.kinds(pull.number) == {"verdicts:1": 1}
-    scene.assert_valid()
-
-
 def test_hostile_title_and_a_1_mb_body(scene, capsys):
     title = "../../etc/passwd; rm -rf / $(whoami) `id` && echo 🚀 Ünïcode"
     body = "Add hello(name).\n\n" + ("lorem ipsum " * 90_000)
@@ -252,7 +246,8 @@ def test_hostile_title_and_a_1_mb_body(scene, capsys):
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
         code = action(scene.env(scene.label(n), model_url=server.url))
         server.assert_complete()
-        seed = next(b for b, r in zip(server.request_bodies, server.requests) if r.role == "orchestrator")
+        bodies = zip(server.request_bodies, server.requests, strict=True)
+        seed = next(b for b, r in bodies if r.role == "orchestrator")
     assert code == 0, capsys.readouterr()
     (pull,) = scene.pulls()
     assert re.fullmatch(rf"kodo/issue-{n}-[a-z0-9]+(-[a-z0-9]+)*", pull.head_ref) and len(pull.head_ref) <= 60

@@ -1,4 +1,13 @@
-"""kill -9 in the middle of a run, then `kodo-bot resume`: nothing finished runs again, nothing is lost."""
+"""kill -9 or SIGTERM in the middle of a real `kodo-bot run` process, then `kodo-bot resume`: nothing finished
+runs again, nothing is lost, and nothing the killed process started is left running.
+
+SIGTERM (a cancelled Actions job) is sent here: it ends the process with 130 and a resume hint, like Ctrl-C.
+Ctrl-C itself is not signalled here: a test run started as a background job inherits SIGINT ignored, so the
+signal would not arrive. In process, a KeyboardInterrupt mid-run is saved and resumed by
+test_api.py::test_events_reach_on_event_in_order_and_resume_continues_an_interrupted_run, and SIGTERM by
+test_run_resume.py::test_sigterm_saves_the_run_as_interrupted_and_it_resumes_to_acceptance. A crash at every
+checkpoint write: test_run_resume.py::test_a_crash_at_any_checkpoint_write_resumes_to_the_same_result.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +34,10 @@ def slow_second_answer() -> dict:
     """The orchestrator's second answer is slow: the run is stopped while waiting for it, after the
     worker's call finished and was checkpointed."""
     return {
-        "orchestrator": [delegate(("worker_fast", "Add hello(name) with a test.")), {**done("Added hello()."), "delay_s": 60}],
+        "orchestrator": [
+            delegate(("worker_fast", "Add hello(name) with a test.")),
+            {**done("Added hello()."), "delay_s": 60},
+        ],
         "worker_fast": hello_worker_steps(),
         "verifier/tester": verifier_passes(TESTS),
         "verifier/architect": verifier_passes("git show --stat HEAD"),
@@ -34,9 +46,22 @@ def slow_second_answer() -> dict:
 
 def start_run_process(project, env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Add hello", "--project", str(project),
-         "--check", TESTS, "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "kodo_bot.cli",
+            "run",
+            "--goal",
+            "Add hello",
+            "--project",
+            str(project),
+            "--check",
+            TESTS,
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -68,8 +93,13 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
         env = agent_test_env(server.url)
         children = kill_while_the_orchestrator_thinks(server, start_run_process(project, env))
         # The killed engine's Claude Code processes end with it (their stdin closes): nothing left behind.
-        wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                                 for p in children), 20, "the killed run's CLI processes to exit")
+        wait_for(
+            lambda: (
+                not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in children)
+            ),
+            20,
+            "the killed run's CLI processes to exit",
+        )
         worker_requests_before = server.served("worker_fast")
 
         run_dir = next((project / ".kodo" / "runs").iterdir())
@@ -77,7 +107,8 @@ def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):
         server.assert_complete()
         # The first task was not run again: the worker was asked only for the second one...
         assert server.served("worker_fast") == worker_requests_before + 2
-        resumed = [b for b, r in zip(server.request_bodies, server.requests) if r.role == "worker_fast"][-2]
+        bodies = zip(server.request_bodies, server.requests, strict=True)
+        resumed = [b for b, r in bodies if r.role == "worker_fast"][-2]
         # ... in its own conversation, restored from its session: the first task is still in it.
         assert "Add hello(name) with a test." in json.dumps(resumed["messages"])
 
@@ -96,15 +127,14 @@ def test_resume_unknown_run_is_a_clear_error(tmp_path, capsys):
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_saves_an_interrupted_run_that_resumes(tmp_path, capsys, signum):
+def test_sigterm_saves_an_interrupted_run_that_resumes(tmp_path, capsys):
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": slow_second_answer()}) as server:
         env = agent_test_env(server.url)
         proc = start_run_process(project, env)
         try:
             wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
-            os.kill(proc.pid, signum)
+            os.kill(proc.pid, signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
@@ -127,8 +157,10 @@ def test_kill_9_then_the_checkout_lost_the_resume_restores_the_workers_files(tmp
     import shutil
 
     roles = slow_second_answer()
-    roles["worker_fast"] = [bash("(while true; do date >> heartbeat.log; sleep 0.2; done) > /dev/null 2>&1 &"),
-                            *roles["worker_fast"]]
+    roles["worker_fast"] = [
+        bash("(while true; do date >> heartbeat.log; sleep 0.2; done) > /dev/null 2>&1 &"),
+        *roles["worker_fast"],
+    ]
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         env = agent_test_env(server.url)
@@ -148,4 +180,5 @@ def test_kill_9_then_the_checkout_lost_the_resume_restores_the_workers_files(tmp
 
     assert {"hello.py", "test_hello.py"} <= branch_files(project, result["branch"])
     assert [e.task for e in events(project, run_dir.name) if isinstance(e, ev.AgentCallStarted)] == [
-        "Add hello(name) with a test."]  # the worker was not asked again
+        "Add hello(name) with a test."
+    ]  # the worker was not asked again
