@@ -15,7 +15,7 @@ from kodo_bot.engine.launch import RunRequest, start_run
 from kodo_bot.engine.models import Outcome, ReviewPoint, Steering
 from kodo_bot.engine.state import CrashAt, Crashed, RunSettings
 from kodo_bot.sandbox.scripted import Script
-from kodo_bot.sandbox.stories import delegate, done, say
+from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict
 from tests.conftest import FAST_TEAM, GREETING_CHECK, GREETING_GOAL, Rehearsal
 
 FAREWELL = Steering(
@@ -42,6 +42,15 @@ class Reviewer(ev.EventSink):
         return [s for s in self.offered if s.id not in self.taken] if self.reached else []
 
 
+def answers_farewell(addressed: bool = True) -> list[dict]:
+    """The tester's steps: run the check, pass, and answer the farewell point."""
+    how = "greeting.txt says goodbye on line 2" if addressed else "there is no goodbye in greeting.txt"
+    return [
+        bash(GREETING_CHECK),
+        verdict(True, "Greets.", checks=[(GREETING_CHECK, 0)], points={"c-70": (addressed, how)}),
+    ]
+
+
 def farewell_roles(rehearsal) -> dict:
     return {
         "orchestrator": [
@@ -50,7 +59,7 @@ def farewell_roles(rehearsal) -> dict:
             done("Added greeting.txt with a farewell."),
         ],
         "worker": rehearsal.greets("hello\ngoodbye\n"),
-        "verifier/tester": rehearsal.passes(),
+        "verifier/tester": answers_farewell(),
     }
 
 
@@ -72,7 +81,7 @@ def test_steering_that_arrives_as_the_run_is_accepted_keeps_it_going(rehearsal):
     roles = rehearsal.accepted_roles()
     roles["orchestrator"] += [delegate(("worker", "Add the farewell.")), done("Added the farewell.")]
     roles["worker"] += rehearsal.greets("hello\ngoodbye\n")
-    roles["verifier/tester"] += rehearsal.passes()
+    roles["verifier/tester"] += answers_farewell()
     played = rehearsal.run(roles, sinks=[Reviewer(FAREWELL, after="verification_finished")])
 
     played.script.assert_complete()
@@ -136,3 +145,22 @@ def test_steering_is_taken_exactly_once_whichever_write_near_it_a_crash_hits(reh
         assert played.result.outcome is Outcome.accepted, where
         assert [s.id for e in played.of(ev.SteeringTaken) for s in e.steering] == ["review-7"], where
         assert "also say goodbye" in str(played.opening(2).messages[0]["content"]), where
+
+
+def test_verifiers_answer_the_review_points_and_an_open_one_rejects_the_round(rehearsal):
+    roles = farewell_roles(rehearsal)
+    roles["verifier/tester"] = answers_farewell(addressed=False) + answers_farewell()
+    roles["orchestrator"] += [delegate(("worker", "Say goodbye too.")), done("Added the goodbye.")]
+    roles["worker"] += rehearsal.greets("hello\ngoodbye\n")
+    played = rehearsal.run(roles, sinks=[Reviewer(FAREWELL)])
+
+    played.script.assert_complete()
+    first, second = played.of(ev.VerificationFinished)
+    assert not first.accepted and second.accepted and played.result.outcome is Outcome.accepted
+    (open_point,) = first.verdicts[0].points
+    assert (open_point.id, open_point.addressed) == ("c-70", False)
+    assert "review point c-70 by alice is not addressed" in first.verdicts[0].findings[0].message
+    # the tester was shown the point, and the orchestrator the rejection naming it
+    assert "### Point `c-70`: alice on greeting.txt line 1" in played.script.asked("verifier/tester")[0].prompt
+    assert "review point c-70 by alice" in str(played.opening(3).messages[0]["content"])
+    assert [(p.id, p.addressed) for p in second.verdicts[0].points] == [("c-70", True)]

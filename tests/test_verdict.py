@@ -2,8 +2,8 @@
 
 import json
 
-from kodo_bot.engine.models import AgentResult, CheckResult, ToolCall
-from kodo_bot.engine.verdict import judge, parse_claim, rejection_feedback
+from kodo_bot.engine.models import AgentResult, CheckResult, ReviewPoint, ToolCall
+from kodo_bot.engine.verdict import judge, parse_claim, rejection_feedback, verifier_task
 
 CHECKOUT = "/runs/r1/round1-tester"
 
@@ -258,3 +258,57 @@ def test_an_edit_left_after_the_checks_does_not_undo_them():
         ),
     )
     assert v.passed
+
+
+# ---------------------------------------------------------------- review points
+POINTS = (
+    ReviewPoint(id="c-1", author="alice", text="Use a constant here.", file="calc.py", line=3, context="@@ -1 +1 @@"),
+    ReviewPoint(id="c-2", author="bob", text="Also handle zero."),
+)
+
+
+def answered(*answers: tuple[str, bool, str], verdict: str = "pass") -> str:
+    return block(
+        verdict=verdict,
+        summary="ok",
+        checks=[{"command": "pytest -q", "exit_code": 0}],
+        review_points=[{"id": i, "addressed": a, "how": h} for i, a, h in answers],
+    )
+
+
+def test_a_pass_that_addresses_every_review_point_passes_with_the_answers_in_order():
+    text = answered(("c-2", True, "zero handled in calc.py:5"), ("c-1", True, "SCALE constant added"))
+    v = judge("tester", result(text, ("pytest -q", 0)), points=POINTS)
+    assert v.passed and [(p.id, p.addressed, p.how) for p in v.points] == [
+        ("c-1", True, "SCALE constant added"),
+        ("c-2", True, "zero handled in calc.py:5"),
+    ]
+
+
+def test_a_pass_that_leaves_a_point_open_or_unanswered_is_a_fail_with_a_finding_per_point():
+    text = answered(("c-1", False, "the literal 3 is still there"))
+    v = judge("tester", result(text, ("pytest -q", 0)), points=POINTS)
+    assert not v.passed and "not addressed: c-1, c-2" in v.engine_note
+    assert [(f.severity, f.file, f.line) for f in v.findings] == [("high", "calc.py", 3), ("high", None, None)]
+    assert "review point c-1 by alice is not addressed (Use a constant here.): the literal 3" in v.findings[0].message
+    assert "did not answer" in v.findings[1].message
+    # the orchestrator is told which points are open
+    feedback = rejection_feedback([], [v])
+    assert "review point c-1 by alice" in feedback and "review point c-2 by bob" in feedback
+
+
+def test_answers_to_points_the_run_does_not_have_are_ignored_and_no_points_means_no_question():
+    text = answered(("c-1", True, "done"), ("c-2", True, "done"), ("made-up", False, "x"))
+    v = judge("tester", result(text, ("pytest -q", 0)), points=POINTS)
+    assert v.passed and [p.id for p in v.points] == ["c-1", "c-2"]
+    plain = judge("tester", result(passes(("pytest -q", 0)), ("pytest -q", 0)))
+    assert plain.passed and plain.points == ()
+
+
+def test_the_verifier_is_shown_each_point_with_its_author_place_and_hunk_bounded():
+    huge = ReviewPoint(id="c-9", author="carol", text="x" * 100_000, file="a.py", line=1, context="@@\n" + "y" * 50_000)
+    task = verifier_task("Goal.", "a" * 40, "Did it.", (*POINTS, huge))
+    assert "### Point `c-1`: alice on calc.py line 3" in task and "@@ -1 +1 @@" in task
+    assert "### Point `c-2`: bob\n" in task and '"review_points"' in task
+    assert len(task) < 20_000 and task.count("[... cut]") == 2
+    assert "review_points" not in verifier_task("Goal.", "a" * 40, "Did it.")

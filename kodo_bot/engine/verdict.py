@@ -18,7 +18,16 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kodo_bot.engine.commands import core_command, runs_tests
-from kodo_bot.engine.models import AgentResult, CheckResult, Evidence, Finding, Severity, Verdict
+from kodo_bot.engine.models import (
+    AgentResult,
+    CheckResult,
+    Evidence,
+    Finding,
+    PointAnswer,
+    ReviewPoint,
+    Severity,
+    Verdict,
+)
 
 VERDICT_INSTRUCTIONS = """\
 You are verifying finished work, independently. The checkout you are in holds exactly the commit under
@@ -65,20 +74,57 @@ class _ClaimedFinding(BaseModel):
     message: str
 
 
+class _ClaimedPoint(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    addressed: bool
+    how: str = ""
+
+
 class _ClaimedVerdict(BaseModel):
     model_config = ConfigDict(extra="ignore")
     verdict: str
     summary: str = ""
     findings: list[_ClaimedFinding] = Field(default_factory=list)
     checks: list[_ClaimedCheck] = Field(default_factory=list)
+    review_points: list[_ClaimedPoint] = Field(default_factory=list)
 
 
-def verifier_task(goal: str, sha: str, summary: str) -> str:
-    return (
+#: how much of one review point (its text, the hunk it was written on) a verifier is shown
+POINT_TEXT_LIMIT = 4000
+POINT_CONTEXT_LIMIT = 1500
+
+REVIEW_POINTS_INSTRUCTIONS = """\
+## Review points to answer
+People asked for the points below. For each one, check whether the commit under review addresses it, and
+add to your JSON block `"review_points": [{"id": "<the point's id>", "addressed": true or false, "how": "what
+in the commit addresses it, or what is still missing"}]`, one entry per point. A pass needs every point
+addressed: a point that is not, or that you leave out, fails the verdict.
+"""
+
+
+def verifier_task(goal: str, sha: str, summary: str, points: Sequence[ReviewPoint] = ()) -> str:
+    task = (
         f"{VERDICT_INSTRUCTIONS.format(sha=sha[:12])}\n"
         f"## The goal\n{goal.strip()}\n\n"
         f"## What the team says it did (a claim to check, not a fact)\n{summary.strip() or '(nothing)'}\n"
     )
+    if points:
+        task += "\n" + REVIEW_POINTS_INSTRUCTIONS + "".join(_point_section(p) for p in points)
+    return task
+
+
+def _point_section(point: ReviewPoint) -> str:
+    where = f" on {point.file}" + (f" line {point.line}" if point.line else "") if point.file else ""
+    lines = [f"\n### Point `{point.id}`: {point.author}{where}"]
+    if point.context:
+        lines.append(f"Written on:\n```diff\n{_cut(point.context, POINT_CONTEXT_LIMIT)}\n```")
+    lines.append(_cut(point.text.strip(), POINT_TEXT_LIMIT))
+    return "\n".join(lines) + "\n"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n[... cut]"
 
 
 def observed_evidence(result: AgentResult) -> tuple[Evidence, ...]:
@@ -121,20 +167,32 @@ class _Said(TypedDict):
 
     summary: str
     findings: tuple[Finding, ...]
+    answers: tuple[PointAnswer, ...]
 
 
 def judge(
-    verifier: str, result: AgentResult, *, checkout: str | None = None, test_commands: Sequence[str] = ()
+    verifier: str,
+    result: AgentResult,
+    *,
+    checkout: str | None = None,
+    test_commands: Sequence[str] = (),
+    points: Sequence[ReviewPoint] = (),
 ) -> Verdict:
     """The verdict the engine believes, given what the verifier said and what it was seen to do.
 
     ``checkout`` is where the verifier worked (a ``cd`` inside it is neutral); ``test_commands`` are the run's
     checks and the detected test command, which, like the checks the verifier lists, may not fail unmentioned.
+    ``points`` are what people asked of the work: a pass must answer each one as addressed.
     """
     evidence = observed_evidence(result)
 
     def verdict(
-        passed: bool, note: str | None = None, *, summary: str = "", findings: tuple[Finding, ...] = ()
+        passed: bool,
+        note: str | None = None,
+        *,
+        summary: str = "",
+        findings: tuple[Finding, ...] = (),
+        answers: tuple[PointAnswer, ...] = (),
     ) -> Verdict:
         return Verdict(
             verifier=verifier,
@@ -144,6 +202,7 @@ def judge(
             evidence=evidence,
             engine_note=note,
             cost_usd=result.cost_usd,
+            points=answers,
         )
 
     if result.is_error:
@@ -151,7 +210,12 @@ def judge(
     claimed = parse_claim(result.text)
     if isinstance(claimed, str):
         return verdict(False, f"the verdict could not be read: {claimed}")
-    said = _Said(summary=claimed.summary, findings=tuple(Finding(**f.model_dump()) for f in claimed.findings))
+    answers = _answers(claimed.review_points, points)
+    open_points = [(p, a) for p, a in zip(points, answers, strict=True) if not a.addressed]
+    findings = tuple(Finding(**f.model_dump()) for f in claimed.findings) + tuple(
+        _open_point_finding(p, a) for p, a in open_points
+    )
+    said = _Said(summary=claimed.summary, findings=findings, answers=answers)
     word = claimed.verdict.strip().lower()
     if word not in ("pass", "fail"):
         return verdict(False, f"verdict must be 'pass' or 'fail', got {claimed.verdict!r}", **said)
@@ -159,7 +223,32 @@ def judge(
         return verdict(False, **said)
     if refused := _pass_refused(claimed.checks, evidence, checkout, test_commands):
         return verdict(False, refused, **said)
+    if open_points:
+        ids = ", ".join(p.id for p, _ in open_points)
+        return verdict(False, f"a pass needs every review point addressed; not addressed: {ids}", **said)
     return verdict(True, **said)
+
+
+def _answers(claimed: Sequence[_ClaimedPoint], points: Sequence[ReviewPoint]) -> tuple[PointAnswer, ...]:
+    """The verifier's answer to each of the run's points, in the run's order; a point it left out is open."""
+    given = {c.id: c for c in claimed}
+    return tuple(
+        PointAnswer(id=p.id, addressed=c.addressed, how=c.how.strip())
+        if (c := given.get(p.id)) is not None
+        else PointAnswer(id=p.id, addressed=False, how="(the verifier did not answer this point)")
+        for p in points
+    )
+
+
+def _open_point_finding(point: ReviewPoint, answer: PointAnswer) -> Finding:
+    said = point.text.strip().splitlines()[0][:200] if point.text.strip() else point.id
+    return Finding(
+        severity="high",
+        file=point.file,
+        line=point.line,
+        message=f"review point {point.id} by {point.author} is not addressed ({said}): "
+        f"{answer.how or 'no reason given'}",
+    )
 
 
 def _pass_refused(

@@ -21,7 +21,7 @@ import git
 from kodo_bot.confine import Confinement, Leftovers, git_exposure
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
-from kodo_bot.engine.models import AgentResult, CheckResult, Verdict
+from kodo_bot.engine.models import AgentResult, CheckResult, ReviewPoint, Verdict
 from kodo_bot.engine.ports import SessionFactory, role_marker
 from kodo_bot.engine.project_tests import detect_test_command
 from kodo_bot.engine.team import AgentSpec
@@ -90,6 +90,7 @@ class Verification:
         round_no: int,
         verifiers: list[AgentSpec],
         test_commands: Sequence[str] = (),
+        points: Sequence[ReviewPoint] = (),
         cached: Callable[[str], AgentResult | None],
         on_result: Callable[[str, AgentResult, Verdict], None],
     ) -> list[Verdict]:
@@ -100,16 +101,20 @@ class Verification:
             key = f"verify:{round_no}:{spec.name}"
             result = cached(key)
             if result is None:
-                result = await self._ask(spec, sha, goal, summary, round_no)
+                result = await self._ask(spec, sha, verifier_task(goal, sha, summary, points), round_no)
             verdict = judge(
-                spec.name, result, checkout=str(self._checkout_path(round_no, spec)), test_commands=list(test_commands)
+                spec.name,
+                result,
+                checkout=str(self._checkout_path(round_no, spec)),
+                test_commands=list(test_commands),
+                points=points,
             )
             on_result(key, result, verdict)
             return verdict
 
         return list(await asyncio.gather(*(one(v) for v in verifiers)))
 
-    async def _ask(self, spec: AgentSpec, sha: str, goal: str, summary: str, round_no: int) -> AgentResult:
+    async def _ask(self, spec: AgentSpec, sha: str, task: str, round_no: int) -> AgentResult:
         started = time.monotonic()
         with CleanCheckout(self.project, sha, self._checkout_path(round_no, spec)) as path:
             watch = CheckoutWatch(self.project, sha, path)
@@ -128,7 +133,7 @@ class Verification:
                 if (home := getattr(session, "home", None)) is not None:
                     watch.also_empty("$HOME", home)
                 try:
-                    result = await session.query(verifier_task(goal, sha, summary))
+                    result = await session.query(task)
                 finally:
                     await session.close()
                 after = await asyncio.to_thread(watch)

@@ -96,6 +96,7 @@ class VerifyRound:
             round_no=pending.round,
             verifiers=verifiers,
             test_commands=test_commands,
+            points=s.review_points,
             cached=s.completed_calls.get,
             on_result=recorded,
         )

@@ -40,14 +40,22 @@ def say(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def verdict(
-    passed: bool, summary: str, *, checks: list[tuple[str, int]], findings: list[dict[str, Any]] | None = None
+    passed: bool,
+    summary: str,
+    *,
+    checks: list[tuple[str, int]],
+    findings: list[dict[str, Any]] | None = None,
+    points: dict[str, tuple[bool, str]] | None = None,
 ) -> dict[str, Any]:
-    body = {
+    """A verifier's closing answer; ``points`` answers review points: ``{id: (addressed, how)}``."""
+    body: dict[str, Any] = {
         "verdict": "pass" if passed else "fail",
         "summary": summary,
         "findings": findings or [],
         "checks": [{"command": c, "exit_code": code} for c, code in checks],
     }
+    if points:
+        body["review_points"] = [{"id": i, "addressed": a, "how": h} for i, (a, h) in points.items()]
     return say(f"{summary}\n\n```json\n{json.dumps(body, indent=1)}\n```")
 
 
