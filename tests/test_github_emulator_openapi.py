@@ -10,7 +10,6 @@ import pytest
 import requests
 from github import GithubException, UnknownObjectException
 
-from kodo_bot.sandbox.github_emulator._graphql_parse import Field, Fragment, GraphQLSyntaxError, Variable, parse
 from kodo_bot.sandbox.github_emulator._router import Router
 from kodo_bot.sandbox.github_emulator.emulator import _ROUTE_MODULES
 from kodo_bot.sandbox.github_emulator.openapi_check import OpenAPIChecker, Recorder
@@ -65,6 +64,8 @@ def test_githubs_own_examples_pass_for_every_operation_the_emulator_serves(check
                 if "$ref" in example:
                     name = example["$ref"].rsplit("/", 1)[-1]
                     example = SPEC["components"]["examples"][name]
+                if example["value"] is None:  # re-run's example: an empty body, nothing to check
+                    continue
                 findings = checker.check_response(route.method, _sample(route.template), int(status), example["value"])
                 assert [f for f in findings if f.severity == "failure"] == [], (route.operation, name)
                 checked += 1
@@ -124,27 +125,6 @@ def test_the_emulator_does_not_need_the_description_or_jsonschema_unless_asked()
 # -- GraphQL --------------------------------------------------------------------------------------------
 
 
-def test_the_parser_reads_what_clients_send():
-    op = parse("""
-        # PyGithub's shape, plus what hand-written clients use
-        query Q($id: ID!, $n: Int = 3) {
-          node(id: $id) { __typename ... on PullRequest { number title: headRefName } }
-          repository(owner: "octo", name: "app") { pullRequest(number: 2) { id } }
-          list(first: 10, filter: {states: [OPEN, CLOSED], draft: true, none: null})
-        }""")
-    assert (op.kind, op.name, op.variable_defaults) == ("query", "Q", {"n": 3})
-    node, repository, listing = op.selections
-    assert node.arguments == {"id": Variable("id")}
-    fragment = node.selections[1]
-    assert isinstance(fragment, Fragment) and fragment.type_condition == "PullRequest"
-    assert isinstance(fragment.selections[1], Field) and fragment.selections[1].key == "title"
-    assert repository.selections[0].arguments == {"number": 2}
-    assert listing.arguments["filter"] == {"states": ["OPEN", "CLOSED"], "draft": True, "none": None}
-    for bad in ("{ a ", "query { ...Named }", "subscription { a }", "{ a } { b }"):
-        with pytest.raises(GraphQLSyntaxError):
-            parse(bad)
-
-
 def graphql(emu, token: str, query: str, variables: dict | None = None, url: str | None = None) -> dict:
     answer = requests.post(
         url or emu.graphql_url,
@@ -198,7 +178,7 @@ def test_graphql_errors_have_githubs_shapes(scene, draft_pr, gh_factory):
     emu = scene.emu
     unknown_field = graphql(emu, scene.token, "{ viewer { login shoeSize } }")
     assert "data" not in unknown_field
-    assert unknown_field["errors"][0]["message"] == "Field 'shoeSize' doesn't exist on type 'Bot'"
+    assert unknown_field["errors"][0]["message"] == "Field 'shoeSize' doesn't exist on type 'User'"
     missing = graphql(emu, scene.token, '{ node(id: "MDQ6Tm9wZTk5") { id } }')
     assert missing["data"] == {"node": None} and missing["errors"][0]["type"] == "NOT_FOUND"
     requester = gh_factory(emu, scene.token).requester

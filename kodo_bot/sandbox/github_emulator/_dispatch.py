@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kodo_bot.sandbox.github_emulator._apps import authenticate_jwt, looks_like_jwt
 from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
 from kodo_bot.sandbox.github_emulator._graphql import execute
 from kodo_bot.sandbox.github_emulator._models import Token
 from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
-from kodo_bot.sandbox.github_emulator._router import Ctx, Response, Router
+from kodo_bot.sandbox.github_emulator._router import Ctx, FileBody, Response, Router
+from kodo_bot.sandbox.github_emulator._routes_actions import LOGS_PREFIX
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
 from kodo_bot.sandbox.github_emulator.faults import FaultRule, Faults
 
@@ -87,6 +89,8 @@ class Dispatcher:
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes) -> Outcome:
         """Answer one request. ``headers`` must have lower-cased names."""
         kind, api_path = _api_path(path)
+        if kind == "download":
+            return self._download(method, api_path, query)
         ex = _Exchange(method, api_path, kind, query)
         rule = self.faults.take(method, api_path)
         if rule is not None and self._hold(rule, ex):
@@ -108,6 +112,16 @@ class Dispatcher:
         if ex.deliveries:
             self.on_deliveries(ex.deliveries)
         return Outcome(response.status, response.body, self._headers(ex.token, kind, response))
+
+    def _download(self, method: str, path: str, query: dict[str, str]) -> Outcome:
+        """A job log's download URL (what GitHub's 302 points at): no authentication, streamed."""
+        key = path.removeprefix(LOGS_PREFIX).split("/", 1)[0]
+        found = self.store.downloads.get(key)
+        status = 200 if found is not None and method in ("GET", "HEAD") else 404
+        self.on_call(Call(method, path, status, "other", None, None, query))
+        if found is None or status != 200:
+            return Outcome(404, {"message": "Not Found"}, {"content-type": "application/json; charset=utf-8"})
+        return Outcome(200, FileBody(found), {"content-type": "text/plain; charset=utf-8"})
 
     def _hold(self, rule: FaultRule, ex: _Exchange) -> bool:
         """Apply a fault rule's delay; True when it drops the connection instead of answering."""
@@ -173,6 +187,9 @@ class Dispatcher:
             if kind == "graphql":
                 raise ApiError(401, "This endpoint requires you to be authenticated.", docs=_GRAPHQL_DOCS)
             raise ApiError(401, "Requires authentication", docs=REST_DOCS)
+        value = (headers.get("authorization") or "").strip().partition(" ")[2].strip()
+        if looks_like_jwt(value):
+            return authenticate_jwt(self.store, value)
         token = self._token(headers)
         if token is None:
             raise ApiError(401, "Bad credentials", docs=REST_DOCS)
@@ -182,7 +199,10 @@ class Dispatcher:
         scheme, _, value = (headers.get("authorization") or "").strip().partition(" ")
         if scheme.lower() not in ("token", "bearer"):
             return None
-        return self.store.tokens.get(value.strip())
+        token = self.store.tokens.get(value.strip())
+        if token is not None and token.expires_at is not None and self.store.clock() >= token.expires_at:
+            return None  # an installation token past its hour
+        return token
 
     def _count(self, token: str) -> None:
         with self._rate_lock:
@@ -277,6 +297,8 @@ class Dispatcher:
 
 def _api_path(path: str) -> tuple[str, str]:
     """The request's kind ("graphql", "rest" or "other") and its path without the API prefix."""
+    if path.startswith(LOGS_PREFIX):
+        return "download", path
     if path in (GRAPHQL_PATH, "/graphql"):
         return "graphql", "/graphql"
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):

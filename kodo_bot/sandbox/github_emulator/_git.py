@@ -122,6 +122,10 @@ class BareRepo:
             dels += int(deleted) if deleted.isdigit() else 0
         return adds, dels, files
 
+    def file_diff(self, base: str, head: str, path: str) -> str:
+        """The unified diff of one file over ``base...head`` (what a PR's Files tab shows for it)."""
+        return self._git("diff", "--no-color", "--no-ext-diff", f"{base}...{head}", "--", path, check=False)
+
     def merges_cleanly(self, base: str, head: str) -> bool:
         """True when ``head`` merges into ``base`` without conflicts (``git merge-tree``, git >= 2.38)."""
         proc = self._run(["merge-tree", "--write-tree", base, head])
@@ -163,6 +167,26 @@ class BareRepo:
         sha = self._git(*args, env=ident).strip()
         self.update_ref(f"refs/heads/{branch}", sha)
         return sha
+
+    def checkout(self, sha: str, into: Path) -> None:
+        """A working copy of ``sha`` in ``into`` (a fresh clone sharing this repository's objects)."""
+        proc = subprocess.run(
+            ["git", "clone", "--quiet", "--shared", "--no-checkout", str(self.path), str(into)],
+            capture_output=True,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k not in _GIT_REDIRECTS},
+        )
+        if proc.returncode != 0:
+            raise GitFailed(proc.stderr.decode(errors="replace").strip())
+        proc = subprocess.run(
+            ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", sha],
+            cwd=into,
+            capture_output=True,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k not in _GIT_REDIRECTS},
+        )
+        if proc.returncode != 0:
+            raise GitFailed(proc.stderr.decode(errors="replace").strip())
 
     # -- plumbing ----------------------------------------------------------------------------------
 

@@ -1,332 +1,117 @@
-"""GitHub's GraphQL endpoint, cut to what a labelled-issue-to-PR bot needs.
+"""GitHub's GraphQL endpoint: every document parsed and validated against GitHub's whole public schema
+(``kodo_bot/data/github-schema.graphql``, built once per process on first use, ~1 s) with graphql-core,
+then executed against that schema over the emulator's state (``_graphql_objects``).
 
-On GitHub a draft PR can only be marked ready for review through GraphQL
-(``markPullRequestReadyForReview``); PyGithub's ``PullRequest.mark_ready_for_review()`` sends exactly
-that mutation with the PR's REST ``node_id``. Supported:
-
-* mutations ``markPullRequestReadyForReview`` and ``convertPullRequestToDraft`` (``input:
-  {pullRequestId, clientMutationId}``);
-* queries ``node(id:)``, ``repository(owner:, name:) { pullRequest(number:) issue(number:) ... }``,
-  ``viewer`` and ``rateLimit``.
-
-Answers carry only the fields asked for, as GraphQL does; an unknown field is a validation error
-(no ``data``), an unresolvable id a ``NOT_FOUND`` error next to ``data`` with a null, both with
-HTTP 200 as on GitHub.
+So a document GitHub would refuse is refused here, with GitHub's wording for the common case
+(``Field 'x' doesn't exist on type 'Y'``) and no ``data``; an answer can only have the shape the
+schema gives. Resolver errors (``NOT_FOUND``, ``FORBIDDEN``) come back beside ``data`` with a null,
+all with HTTP 200, as on GitHub. What is served is listed in ``_graphql_objects.Roots``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
+import threading
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
-from kodo_bot.sandbox.github_emulator._errors import ApiError
-from kodo_bot.sandbox.github_emulator._graphql_parse import (
-    Field,
-    Fragment,
-    GraphQLSyntaxError,
-    parse,
-    substitute,
-)
-from kodo_bot.sandbox.github_emulator._models import Repo, Token, iso, parse_node_id, role_at_least
-from kodo_bot.sandbox.github_emulator._render import Renderer
+if TYPE_CHECKING:
+    from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
-_INTERFACES = {"Node", "Actor", "UniformResourceLocatable", "Closable", "Labelable", "Comment"}
+    from kodo_bot.sandbox.github_emulator._models import Token
+    from kodo_bot.sandbox.github_emulator._render import Renderer
 
-
-@dataclass
-class Obj:
-    typename: str
-    fields: dict[str, Any]  # a value, or a callable taking the field's arguments
+_SCHEMA: GraphQLSchema | None = None
+_SCHEMA_LOCK = threading.Lock()
+_UNDEFINED_FIELD = re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'\.")
 
 
-class GqlError(Exception):
-    def __init__(
-        self,
-        message: str,
-        type: str | None = None,
-        *,
-        validation: bool = False,
-        extensions: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message, self.type, self.validation, self.extensions = message, type, validation, extensions
+def github_schema() -> GraphQLSchema:
+    """GitHub's schema, built on first use and shared by every emulator in the process. The published
+    SDL repeats two enterprise fields and breaks two deprecation rules graphql-core enforces, so it is
+    built without re-checking the SDL or the schema (documents are still validated against it)."""
+    global _SCHEMA
+    with _SCHEMA_LOCK:
+        if _SCHEMA is None:
+            from graphql import build_ast_schema, parse
 
-    def as_dict(self, path: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {"message": self.message, "locations": [{"line": 1, "column": 1}]}
-        if self.type:
-            out["type"] = self.type
-        out["path"] = path
-        if self.extensions:
-            out["extensions"] = self.extensions
-        return out
+            source = resources.files("kodo_bot").joinpath("data/github-schema.graphql").read_text(encoding="utf-8")
+            _SCHEMA = build_ast_schema(parse(source, no_location=True), assume_valid_sdl=True, assume_valid=True)
+        return _SCHEMA
 
 
 def execute(render: Renderer, token: Token, payload: Any) -> tuple[dict[str, Any], str | None]:
     """Run one GraphQL request; returns the answer and the top-level field names (for call logs)."""
+    from graphql import GraphQLSyntaxError, OperationDefinitionNode, execute_sync, parse, validate
+
+    from kodo_bot.sandbox.github_emulator._graphql_objects import Roots
+
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return {"errors": [{"message": "A query attribute must be specified and must be a string."}]}, None
+    schema = github_schema()
     try:
-        op = parse(payload["query"])
+        document = parse(payload["query"])
     except GraphQLSyntaxError as exc:
-        return {"errors": [{"message": str(exc), "locations": [{"line": 1, "column": 1}]}]}, None
-    variables = dict(op.variable_defaults)
-    variables.update(payload.get("variables") or {})
-    root = _Roots(render, token).mutation() if op.kind == "mutation" else _Roots(render, token).query()
-    names = ",".join(f.name for f in op.selections if isinstance(f, Field))
-    data: dict[str, Any] = {}
-    errors: list[dict[str, Any]] = []
-    for sel in op.selections:
-        try:
-            data.update(_select(root, [sel], variables, []))
-        except _Located as located:
-            if located.error.validation:
-                return {"errors": [located.error.as_dict(located.path)]}, names
-            data[sel.key if isinstance(sel, Field) else "?"] = None
-            errors.append(located.error.as_dict(located.path))
-    out: dict[str, Any] = {"data": data}
-    if errors:
-        out["errors"] = errors
-    return out, names
-
-
-class _Located(Exception):
-    def __init__(self, error: GqlError, path: list[str]) -> None:
-        self.error, self.path = error, path
-
-
-def _select(obj: Obj, selections: list[Field | Fragment], variables: dict[str, Any], path: list[str]) -> dict[str, Any]:
+        return {"errors": [_validation_error(exc)]}, None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    names = ",".join(f.name.value for op in operations[:1] for f in op.selection_set.selections if hasattr(f, "name"))
+    problems = validate(schema, document)
+    if problems:
+        return {"errors": [_validation_error(p) for p in problems]}, names or None
+    roots = Roots(render, token)
+    root = roots.mutation() if operations and operations[0].operation.value == "mutation" else roots.query()
+    result = execute_sync(
+        schema,
+        document,
+        root_value=root,
+        variable_values=payload.get("variables") or {},
+        operation_name=payload.get("operationName"),
+        field_resolver=_resolve,
+        type_resolver=lambda value, info, abstract: value.typename,
+    )
     out: dict[str, Any] = {}
-    for sel in selections:
-        if isinstance(sel, Fragment):
-            if sel.type_condition in (None, obj.typename) or sel.type_condition in _INTERFACES:
-                out.update(_select(obj, sel.selections, variables, path))
-            continue
-        here = path + [sel.key]
-        if sel.name == "__typename":
-            out[sel.key] = obj.typename
-            continue
-        if sel.name not in obj.fields or sel.name.startswith("_"):
-            raise _Located(
-                GqlError(
-                    f"Field '{sel.name}' doesn't exist on type '{obj.typename}'",
-                    validation=True,
-                    extensions={"code": "undefinedField", "typeName": obj.typename, "fieldName": sel.name},
-                ),
-                here,
-            )
-        value = obj.fields[sel.name]
-        try:
-            if callable(value):
-                value = value(substitute(sel.arguments, variables))
-        except GqlError as exc:
-            raise _Located(exc, here) from None
-        out[sel.key] = _complete(value, sel, variables, here)
+    if result.errors:
+        out["errors"] = [_execution_error(e) for e in result.errors]
+    out["data"] = result.data
+    if result.data is None and result.errors and all(e.path is None for e in result.errors):
+        out.pop("data")  # variables that do not fit: a request error, as GitHub answers it
+    return out, names or None
+
+
+def _resolve(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
+    from kodo_bot.sandbox.github_emulator._graphql_objects import GqlError, Obj
+
+    if not isinstance(source, Obj):
+        return None
+    name = info.field_name
+    if name not in source.fields or name.startswith("_"):
+        raise GqlError(f"The GitHub emulator does not serve {source.typename}.{name}", "EMULATOR_UNSUPPORTED")
+    value = source.fields[name]
+    return value(args) if callable(value) else value
+
+
+def _validation_error(error: GraphQLError) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": ["query"], "extensions": {}}
+    message = error.message
+    found = _UNDEFINED_FIELD.match(message)
+    if found:
+        field, type_name = found.groups()
+        message = f"Field '{field}' doesn't exist on type '{type_name}'"
+        out["extensions"] = {"code": "undefinedField", "typeName": type_name, "fieldName": field}
+    out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations or []]
+    out["message"] = message
     return out
 
 
-def _complete(value: Any, sel: Field, variables: dict[str, Any], path: list[str]) -> Any:
-    if isinstance(value, list):
-        return [_complete(v, sel, variables, path) for v in value]
-    if isinstance(value, Obj):
-        if not sel.selections:
-            raise _Located(
-                GqlError(
-                    f"Field must have selections (field '{sel.name}' returns {value.typename} but has no selections.)",
-                    validation=True,
-                ),
-                path,
-            )
-        return _select(value, sel.selections, variables, path)
-    if sel.selections:
-        raise _Located(GqlError(f"Selections can't be made on scalars (field '{sel.name}')", validation=True), path)
-    return value
+def _execution_error(error: GraphQLError) -> dict[str, Any]:
+    from kodo_bot.sandbox.github_emulator._graphql_objects import GqlError
 
-
-class _Roots:
-    """Builds the object graph lazily from the store; every field reads current state."""
-
-    def __init__(self, render: Renderer, token: Token) -> None:
-        self.render, self.store, self.token = render, render.store, token
-
-    # -- roots ---------------------------------------------------------------------------------------
-
-    def query(self) -> Obj:
-        return Obj(
-            "Query",
-            {
-                "node": lambda a: self._node(a.get("id")),
-                "repository": lambda a: self._repository(a.get("owner"), a.get("name")),
-                "viewer": lambda a: self._actor(self.token.login),
-                "rateLimit": lambda a: Obj(
-                    "RateLimit",
-                    {"limit": 5000, "remaining": 5000, "cost": 1, "used": 0, "resetAt": None, "nodeCount": 0},
-                ),
-            },
-        )
-
-    def mutation(self) -> Obj:
-        return Obj(
-            "Mutation",
-            {
-                "markPullRequestReadyForReview": lambda a: self._set_draft(a.get("input") or {}, False),
-                "convertPullRequestToDraft": lambda a: self._set_draft(a.get("input") or {}, True),
-            },
-        )
-
-    # -- resolvers -----------------------------------------------------------------------------------
-
-    def _node(self, ident: Any) -> Obj:
-        found = parse_node_id(ident) if isinstance(ident, str) else None
-        if found:
-            kind, number = found
-            for repo in self.store.repos.values():
-                if kind == "PullRequest":
-                    for pull in repo.pulls.values():
-                        if pull.id == number and self._visible(repo, "pull_requests"):
-                            return self._pull(repo, pull.number)
-                if kind == "Issue":
-                    for issue in repo.issues.values():
-                        if issue.id == number and self._visible(repo, "issues"):
-                            return self._issue(repo, issue.number)
-                if kind == "Repository" and repo.id == number and self._visible(repo, "metadata"):
-                    return self._repo_obj(repo)
-        raise GqlError(f"Could not resolve to a node with the global id of '{ident}'", "NOT_FOUND")
-
-    def _repository(self, owner: Any, name: Any) -> Obj:
-        repo = self.store.repos.get(f"{owner}/{name}".lower())
-        if repo is None or not self._visible(repo, "metadata"):
-            raise GqlError(f"Could not resolve to a Repository with the name '{owner}/{name}'.", "NOT_FOUND")
-        return self._repo_obj(repo)
-
-    def _visible(self, repo: Repo, category: str) -> bool:
-        if self.token.repos is not None and repo.full_name.lower() not in self.token.repos:
-            return False
-        if not self.token.allows(category, "read"):
-            return False
-        user = self.store.user(self.token.login)
-        return user.type == "Bot" or self.store.role_of(repo, user.login) != "none"
-
-    def _set_draft(self, payload: dict[str, Any], draft: bool) -> Obj:
-        target = self._node(payload.get("pullRequestId"))
-        if target.typename != "PullRequest":
-            raise GqlError(
-                f"Could not resolve to a PullRequest with the global id of '{payload.get('pullRequestId')}'",
-                "NOT_FOUND",
-            )
-        repo, number = target.fields["_repo"], target.fields["number"]
-        pull = self.store.pull(repo, number)
-        user = self.store.user(self.token.login)
-        author = repo.issues[number].user
-        allowed = self.token.allows("pull_requests", "write") and (
-            user.type == "Bot"
-            or author.lower() == user.login.lower()
-            or role_at_least(self.store.role_of(repo, user.login), "write")
-        )
-        if not allowed:
-            who = "integration" if user.type == "Bot" else "personal access token"
-            raise GqlError(f"Resource not accessible by {who}", "FORBIDDEN")
-        try:
-            self.store.set_draft(repo, pull, draft, user.login)
-        except ApiError as exc:
-            raise GqlError(exc.message, "UNPROCESSABLE") from None
-        return Obj(
-            "Payload", {"clientMutationId": payload.get("clientMutationId"), "pullRequest": self._pull(repo, number)}
-        )
-
-    # -- objects -------------------------------------------------------------------------------------
-
-    def _actor(self, login: str) -> Obj:
-        user = self.store.user(login)
-        rendered = self.render.user(login)
-        return Obj(
-            "Bot" if user.type == "Bot" else user.type,
-            {
-                "login": user.login,
-                "id": rendered["node_id"],
-                "databaseId": user.id,
-                "url": rendered["html_url"],
-                "avatarUrl": rendered["avatar_url"],
-                "name": user.name,
-            },
-        )
-
-    def _repo_obj(self, repo: Repo) -> Obj:
-        return Obj(
-            "Repository",
-            {
-                "id": self.render.repo(repo)["node_id"],
-                "databaseId": repo.id,
-                "name": repo.name,
-                "nameWithOwner": repo.full_name,
-                "owner": self._actor(repo.owner),
-                "url": self.render.urls.repo_html(repo),
-                "isPrivate": repo.private,
-                "defaultBranchRef": Obj("Ref", {"name": repo.default_branch, "prefix": "refs/heads/"}),
-                "pullRequest": lambda a: self._numbered(repo, a.get("number"), "PullRequest"),
-                "issue": lambda a: self._numbered(repo, a.get("number"), "Issue"),
-                "issueOrPullRequest": lambda a: self._numbered(repo, a.get("number"), None),
-            },
-        )
-
-    def _numbered(self, repo: Repo, number: Any, kind: str | None) -> Obj:
-        issue = repo.issues.get(number) if isinstance(number, int) else None
-        if issue is None or (kind == "PullRequest" and not issue.is_pull):
-            raise GqlError(
-                f"Could not resolve to a {kind or 'issue or pull request'} with the number of {number}.", "NOT_FOUND"
-            )
-        if issue.is_pull and kind != "Issue":
-            return self._pull(repo, issue.number)
-        return self._issue(repo, issue.number)
-
-    def _issue_fields(self, repo: Repo, number: int) -> dict[str, Any]:
-        issue = repo.issues[number]
-        rendered = self.render.issue(repo, issue)
-        labels = [
-            Obj("Label", {"name": n, "id": self.render.label(repo, self.store.label(repo, n))["node_id"]})
-            for n in issue.labels
-        ]
-        return {
-            "_repo": repo,
-            "number": issue.number,
-            "title": issue.title,
-            "body": issue.body or "",
-            "url": rendered["html_url"],
-            "author": self._actor(issue.user),
-            "closed": issue.state == "closed",
-            "createdAt": iso(issue.created_at),
-            "updatedAt": iso(issue.updated_at),
-            "repository": lambda a: self._repo_obj(repo),
-            "labels": lambda a: Obj("LabelConnection", {"nodes": labels, "totalCount": len(labels)}),
-        }
-
-    def _issue(self, repo: Repo, number: int) -> Obj:
-        fields = self._issue_fields(repo, number)
-        issue = repo.issues[number]
-        fields.update({"id": self.render.issue(repo, issue)["node_id"], "state": issue.state.upper()})
-        return Obj("Issue", fields)
-
-    def _pull(self, repo: Repo, number: int) -> Obj:
-        fields = self._issue_fields(repo, number)
-        pull = self.store.pull(repo, number)
-        git = self.store.git(repo)
-        base_sha = git.branch_sha(pull.base_ref) or pull.head_sha
-        state = "MERGED" if pull.merged else repo.issues[number].state.upper()
-
-        def mergeable(args: dict[str, Any]) -> str:  # resolved only when a query asks for it
-            return "MERGEABLE" if git.merges_cleanly(base_sha, pull.head_sha) else "CONFLICTING"
-
-        fields.update(
-            {
-                "id": self.render.pull(repo, pull, simple=True)["node_id"],
-                "isDraft": pull.draft,
-                "state": state,
-                "merged": pull.merged,
-                "headRefName": pull.head_ref,
-                "baseRefName": pull.base_ref,
-                "headRefOid": pull.head_sha,
-                "baseRefOid": base_sha,
-                "permalink": fields["url"],
-                "mergeable": mergeable,
-            }
-        )
-        return Obj("PullRequest", fields)
+    original = error.original_error
+    out: dict[str, Any] = {}
+    if isinstance(original, GqlError) and original.type:
+        out["type"] = original.type
+    if error.path is not None:
+        out["path"] = list(error.path)
+    out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations or []]
+    out["message"] = original.message if isinstance(original, GqlError) else error.message
+    return out

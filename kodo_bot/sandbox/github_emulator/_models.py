@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 
 #: Token permission categories (GitHub App names). ``metadata`` is always granted.
-CATEGORIES = ("metadata", "issues", "pull_requests", "contents", "statuses")
+CATEGORIES = ("metadata", "issues", "pull_requests", "contents", "statuses", "checks", "actions")
 
 
 def role_at_least(role: str, wanted: str) -> bool:
@@ -75,6 +75,10 @@ class Token:
     login: str
     permissions: dict[str, str] | None = None
     repos: frozenset[str] | None = None
+    #: an installation token's end (GitHub's one hour); past it the token answers 401 Bad credentials
+    expires_at: datetime | None = None
+    #: set for an app's JWT: it may only use the app routes (``GET /app``, installation tokens)
+    app_id: int | None = None
 
     def allows(self, category: str, level: str) -> bool:
         if category == "metadata" and level == "read":
@@ -166,6 +170,146 @@ class Status:
 
 
 @dataclass
+class Review:
+    """A submitted pull request review. ``state`` is GitHub's: APPROVED, CHANGES_REQUESTED or COMMENTED."""
+
+    id: int
+    number: int
+    user: str
+    state: str
+    body: str
+    commit_id: str
+    submitted_at: datetime
+
+
+@dataclass
+class ReviewComment:
+    """An inline comment on a PR's diff; a reply carries ``in_reply_to_id`` and joins its thread."""
+
+    id: int
+    number: int
+    review_id: int
+    thread_id: int
+    user: str
+    body: str
+    path: str
+    line: int
+    side: str  # "RIGHT" (the head's lines) or "LEFT" (the base's)
+    commit_id: str
+    diff_hunk: str
+    position: int  # the legacy position: lines below the file's first hunk header
+    created_at: datetime
+    updated_at: datetime
+    in_reply_to_id: int | None = None
+
+
+@dataclass
+class ReviewThread:
+    """The comments on one line; resolving it is GraphQL-only on GitHub."""
+
+    id: int
+    number: int
+    path: str
+    line: int
+    side: str
+    comment_ids: list[int] = field(default_factory=list)
+    resolved_by: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_by is not None
+
+
+@dataclass
+class Reaction:
+    id: int
+    subject: str  # "issue", "issue_comment" or "review_comment"
+    subject_id: int  # the issue number, or the comment id
+    content: str
+    user: str
+    created_at: datetime
+
+
+@dataclass
+class Workflow:
+    id: int
+    name: str
+    path: str
+    command: str
+    job: str
+    created_at: datetime
+
+
+@dataclass
+class CheckSuite:
+    """A CI app's verdict on a commit; Actions makes one per workflow run."""
+
+    id: int
+    app_slug: str
+    head_sha: str
+    head_branch: str | None
+    status: str
+    conclusion: str | None
+    created_at: datetime
+    updated_at: datetime
+    run_ids: list[int] = field(default_factory=list)  # its check runs
+
+
+@dataclass
+class CheckRun:
+    id: int
+    suite_id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    summary: str | None = None
+
+
+@dataclass
+class Step:
+    name: str
+    number: int
+    conclusion: str
+    started_at: datetime
+    completed_at: datetime
+
+
+@dataclass
+class Job:
+    id: int
+    run_id: int
+    check_run_id: int
+    name: str
+    conclusion: str
+    started_at: datetime
+    completed_at: datetime
+    steps: list[Step]
+    log_path: str  # the job log on disk, served streamed
+
+
+@dataclass
+class WorkflowRun:
+    id: int
+    workflow_id: int
+    run_number: int
+    event: str
+    head_branch: str | None
+    head_sha: str
+    actor: str
+    suite_id: int
+    status: str
+    conclusion: str | None
+    created_at: datetime
+    updated_at: datetime
+    pull_numbers: list[int] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)
+    run_attempt: int = 1
+
+
+@dataclass
 class Repo:
     owner: str
     name: str
@@ -180,6 +324,15 @@ class Repo:
     issues: dict[int, Issue] = field(default_factory=dict)
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     statuses: list[Status] = field(default_factory=list)
+    reviews: dict[int, Review] = field(default_factory=dict)
+    review_comments: dict[int, ReviewComment] = field(default_factory=dict)
+    threads: dict[int, ReviewThread] = field(default_factory=dict)
+    reactions: list[Reaction] = field(default_factory=list)
+    workflows: dict[int, Workflow] = field(default_factory=dict)
+    runs: dict[int, WorkflowRun] = field(default_factory=dict)
+    suites: dict[int, CheckSuite] = field(default_factory=dict)
+    check_runs: dict[int, CheckRun] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
     next_number: int = 1
     #: False makes draft PRs fail with GitHub's 422, as on private repos of free plans.
     draft_prs: bool = True
@@ -212,3 +365,5 @@ class PendingEvent:
     comment_id: int | None = None
     label: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+    #: what else the payload names: ``review``, ``review_comment``, ``thread``, ``run``, ``suite``, ``check_run``
+    subject: dict[str, int] = field(default_factory=dict)

@@ -20,7 +20,9 @@ from kodo_bot.sandbox.github_emulator._models import (
     node_id,
     role_at_least,
 )
+from kodo_bot.sandbox.github_emulator._render_ci import CiViews
 from kodo_bot.sandbox.github_emulator._render_git import GitViews
+from kodo_bot.sandbox.github_emulator._render_reviews import ReviewViews
 from kodo_bot.sandbox.github_emulator._store import Store
 
 API_PREFIX = "/api/v3"
@@ -46,7 +48,7 @@ class Urls:
         return f"{self.origin}/{repo.full_name}"
 
 
-class Renderer(GitViews):
+class Renderer(GitViews, ReviewViews, CiViews):
     def __init__(self, store: Store, urls: Urls) -> None:
         self.store = store
         self.urls = urls
@@ -250,7 +252,7 @@ class Renderer(GitViews):
             "active_lock_reason": None,
             "body": issue.body,
             "closed_by": self.user(issue.closed_by),
-            "reactions": _no_reactions(api),
+            "reactions": self.reaction_rollup(repo, "issue", issue.number, api),
             "timeline_url": f"{api}/timeline",
             "performed_via_github_app": None,
             "state_reason": issue.state_reason,
@@ -283,7 +285,7 @@ class Renderer(GitViews):
             "updated_at": iso(comment.updated_at),
             "body": comment.body,
             "author_association": self.store.association(repo, comment.user),
-            "reactions": _no_reactions(api),
+            "reactions": self.reaction_rollup(repo, "issue_comment", comment.id, api),
             "performed_via_github_app": None,
         }
 
@@ -296,11 +298,6 @@ def repo_clone_url(repo: Repo) -> str:
 
 def _user_kind(user: User) -> str:
     return {"Bot": "Bot", "Organization": "Organization"}.get(user.type, "User")
-
-
-def _no_reactions(api: str) -> dict[str, Any]:
-    counts = dict.fromkeys(("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes"), 0)
-    return {"url": f"{api}/reactions", "total_count": 0, **counts}
 
 
 def _repo_template_urls(api: str) -> dict[str, str]:

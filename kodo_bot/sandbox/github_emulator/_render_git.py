@@ -105,7 +105,7 @@ class GitViews:
                 "mergeable_state": mergeable_state,
                 "merged_by": None,
                 "comments": len(self.store.issue_comments(repo, pull.number)),
-                "review_comments": 0,
+                "review_comments": sum(c.number == pull.number for c in repo.review_comments.values()),
                 "maintainer_can_modify": pull.maintainer_can_modify,
                 "commits": git.count_commits(base_sha, pull.head_sha),
                 "additions": additions,

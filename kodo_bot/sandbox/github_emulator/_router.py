@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
-from kodo_bot.sandbox.github_emulator._errors import forbidden_for, invalid_request, not_found
+from kodo_bot.sandbox.github_emulator._errors import ApiError, forbidden_for, invalid_request, not_found
 from kodo_bot.sandbox.github_emulator._models import Repo, Token, role_at_least
 
 if TYPE_CHECKING:
@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 #: Parameters that may contain slashes (branch names, file paths, refs).
 _GREEDY = {"ref", "path", "branch", "sha"}
 DOCS_ROOT = "https://docs.github.com/rest"
+
+
+@dataclass(frozen=True)
+class FileBody:
+    """A body the server streams from disk (a job log), never read into memory."""
+
+    path: str
 
 
 @dataclass
@@ -130,8 +137,17 @@ class Ctx:
 
     def check_token(self) -> None:
         categories, level = self.route.permission
+        if "jwt" in categories or self.token.app_id is not None:
+            return self._check_jwt("jwt" in categories)
         if not any(self.token.allows(c, level) for c in categories):
             raise forbidden_for(self.store.user(self.login).type)
+
+    def _check_jwt(self, wanted: bool) -> None:
+        """App routes take the app's JWT and nothing else; a JWT opens nothing but them."""
+        if wanted and self.token.app_id is None:
+            raise ApiError(401, "A JSON web token could not be decoded")
+        if not wanted:
+            raise forbidden_for("Bot")
 
     def require_token(self, category: str, level: str) -> None:
         """A narrower check inside a handler: issue routes accept ``pull_requests`` only for PRs."""

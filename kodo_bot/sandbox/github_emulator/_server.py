@@ -7,12 +7,15 @@ a Content-Length, and handler threads are daemons so a stopped emulator never ha
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from kodo_bot.sandbox.github_emulator._dispatch import Dispatcher
+from kodo_bot.sandbox.github_emulator._router import FileBody
 
 
 class _Server(ThreadingHTTPServer):
@@ -52,6 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if isinstance(outcome.body, FileBody):
+            self._stream(outcome.status, outcome.headers, outcome.body.path)
+            return
         if outcome.body is None:
             payload = b""
         elif isinstance(outcome.body, str):  # an injected HTML error page
@@ -67,6 +73,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and payload:
             self.wfile.write(payload)
+
+    def _stream(self, status: int, headers: dict[str, str], path: str) -> None:
+        with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(size))
+            self.end_headers()
+            if self.command != "HEAD":
+                shutil.copyfileobj(source, self.wfile, 1 << 20)
 
 
 class HttpServer:

@@ -18,6 +18,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from kodo_bot.sandbox.github_emulator._apps import App
 from kodo_bot.sandbox.github_emulator._errors import not_found
 from kodo_bot.sandbox.github_emulator._git import BareRepo
 from kodo_bot.sandbox.github_emulator._models import (
@@ -29,14 +30,18 @@ from kodo_bot.sandbox.github_emulator._models import (
     Repo,
     Token,
     User,
+    WorkflowRun,
 )
+from kodo_bot.sandbox.github_emulator._store_ci import CiMixin
 from kodo_bot.sandbox.github_emulator._store_comments import CommentsMixin
 from kodo_bot.sandbox.github_emulator._store_labels import LabelsMixin
 from kodo_bot.sandbox.github_emulator._store_pulls import PullsMixin
+from kodo_bot.sandbox.github_emulator._store_reviews import ReviewsMixin
 
 
-class Store(LabelsMixin, CommentsMixin, PullsMixin):
-    """Users, tokens, repositories and issues here; labels, comments, pull requests and statuses in the mixins."""
+class Store(LabelsMixin, CommentsMixin, PullsMixin, ReviewsMixin, CiMixin):
+    """Users, tokens, repositories and issues here; labels, comments, pull requests, statuses, reviews and
+    CI in the mixins."""
 
     def __init__(self, git_root: Path, clock: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.RLock()
@@ -46,6 +51,10 @@ class Store(LabelsMixin, CommentsMixin, PullsMixin):
         self.tokens: dict[str, Token] = {}
         self.repos: dict[str, Repo] = {}  # lower-cased full name -> repo
         self.comments: dict[int, Comment] = {}
+        self.apps: dict[int, App] = {}  # app id -> app
+        self.downloads: dict[str, str] = {}  # a job log's download key -> the log file
+        #: called (under the lock) when a client asks for a re-run; the emulator runs it in the background
+        self.on_rerun: Callable[[Repo, WorkflowRun, str], None] | None = None
         self.pending: list[PendingEvent] = []
         # Separate id spaces with distinct magnitudes, so a test that mixes up an issue id with a
         # comment id gets a 404 instead of a lucky hit.
@@ -60,6 +69,17 @@ class Store(LabelsMixin, CommentsMixin, PullsMixin):
                 "pull": 6000001,
                 "status": 7000001,
                 "event": 8000001,
+                "review": 9000001,
+                "review_comment": 11000001,
+                "thread": 12000001,
+                "reaction": 13000001,
+                "workflow": 14000001,
+                "run": 15000001,
+                "suite": 16000001,
+                "check_run": 17000001,
+                "job": 18000001,
+                "app": 901,
+                "installation": 19000001,
             }.items()
         }
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from kodo_bot.sandbox.github_emulator._models import PendingEvent, node_id
+from kodo_bot.sandbox.github_emulator._models import PendingEvent, Repo, node_id
 from kodo_bot.sandbox.github_emulator._render import Renderer
 
 
@@ -45,10 +45,32 @@ def render_delivery(render: Renderer, event: PendingEvent, installation_id: int 
     adds the ``installation`` key a GitHub App's deliveries carry."""
     store = render.store
     repo = store.repos.get(event.repo.lower())
-    if repo is None or event.number not in repo.issues:
+    if repo is None:
+        return None
+    payload: dict[str, Any] = {"action": event.action}
+    subject = _subject(render, repo, event) if event.subject else _issue_subject(render, repo, event)
+    if subject is None:
+        return None
+    payload.update(subject)
+    if event.changes:
+        payload["changes"] = event.changes
+    payload["repository"] = render.repo(repo)
+    owner = store.user(repo.owner)
+    if owner.type == "Organization":
+        payload["organization"] = _organization(render, owner.login, owner.id)
+    payload["sender"] = render.user(event.sender)
+    if installation_id is not None:
+        payload["installation"] = {"id": installation_id, "node_id": node_id("Integration", installation_id)}
+    return Delivery(event.event, event.action, payload)
+
+
+def _issue_subject(render: Renderer, repo: Repo, event: PendingEvent) -> dict[str, Any] | None:
+    """``issue`` or ``pull_request``, with the ``comment`` or ``label`` the event names."""
+    store = render.store
+    if event.number not in repo.issues:
         return None
     issue = repo.issues[event.number]
-    payload: dict[str, Any] = {"action": event.action}
+    payload: dict[str, Any] = {}
     if event.event == "pull_request":
         payload["number"] = issue.number
         pull = store.refresh_pull(repo, repo.pulls[issue.number])
@@ -67,16 +89,33 @@ def render_delivery(render: Renderer, event: PendingEvent, installation_id: int 
         label = repo.labels.get(event.label.lower())
         if label is not None:
             payload["label"] = render.label(repo, label)
-    if event.changes:
-        payload["changes"] = event.changes
-    payload["repository"] = render.repo(repo)
-    owner = store.user(repo.owner)
-    if owner.type == "Organization":
-        payload["organization"] = _organization(render, owner.login, owner.id)
-    payload["sender"] = render.user(event.sender)
-    if installation_id is not None:
-        payload["installation"] = {"id": installation_id, "node_id": node_id("Integration", installation_id)}
-    return Delivery(event.event, event.action, payload)
+    return payload
+
+
+def _subject(render: Renderer, repo: Repo, event: PendingEvent) -> dict[str, Any]:
+    """The objects a review, thread or CI event carries, named by ``event.subject``."""
+    ids = event.subject
+    out: dict[str, Any] = {}
+    if "review" in ids:
+        out["review"] = render.review(repo, repo.reviews[ids["review"]])
+    if "review_comment" in ids:
+        out.pop("review")
+        out["comment"] = render.review_comment(repo, repo.review_comments[ids["review_comment"]])
+    if "thread" in ids:
+        thread = repo.threads[ids["thread"]]
+        comments = [render.review_comment(repo, repo.review_comments[i]) for i in thread.comment_ids]
+        out["thread"] = {"node_id": node_id("PullRequestReviewThread", thread.id), "comments": comments}
+    if event.number is not None:
+        out["pull_request"] = render.pull(repo, render.store.pull(repo, event.number), simple=True, observe=False)
+    if "run" in ids:
+        run = repo.runs[ids["run"]]
+        out["workflow_run"] = render.workflow_run(repo, run)
+        out["workflow"] = render.workflow(repo, repo.workflows[run.workflow_id])
+    if "suite" in ids:
+        out["check_suite"] = render.check_suite(repo, repo.suites[ids["suite"]])
+    if "check_run" in ids:
+        out["check_run"] = render.check_run(repo, repo.check_runs[ids["check_run"]])
+    return out
 
 
 def _organization(render: Renderer, login: str, ident: int) -> dict[str, Any]:

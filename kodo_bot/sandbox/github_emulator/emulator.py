@@ -28,12 +28,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kodo_bot.sandbox.github_emulator import (
+    _routes_actions,
+    _routes_apps,
     _routes_comments,
     _routes_git,
     _routes_issues,
     _routes_labels,
     _routes_pulls,
     _routes_repos,
+    _routes_reviews,
     _routes_statuses,
 )
 from kodo_bot.sandbox.github_emulator._dispatch import Call, Dispatcher
@@ -50,6 +53,7 @@ from kodo_bot.sandbox.github_emulator._models import (
 )
 from kodo_bot.sandbox.github_emulator._render import Renderer, Urls, repo_clone_url
 from kodo_bot.sandbox.github_emulator._router import Router
+from kodo_bot.sandbox.github_emulator._scenes_after_pr import AfterPrScenes
 from kodo_bot.sandbox.github_emulator._server import HttpServer
 from kodo_bot.sandbox.github_emulator._store import Store
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery
@@ -63,12 +67,15 @@ _ROUTE_MODULES = (
     _routes_pulls,
     _routes_statuses,
     _routes_git,
+    _routes_reviews,
+    _routes_actions,
+    _routes_apps,
 )
 _T = TypeVar("_T")
 
 
 # Over 250 lines as the tests' one facade: many short methods that delegate to Store, Dispatcher and Server.
-class GitHubEmulator:
+class GitHubEmulator(AfterPrScenes):
     """See the module docstring. ``root`` holds the bare repositories (a temporary directory, removed
     on ``stop``, when not given). ``validate`` names GitHub's REST OpenAPI description: every request
     and response is then checked against it and the findings collected in ``validation``.
@@ -118,6 +125,8 @@ class GitHubEmulator:
             installation_id=installation_id,
         )
         self._server.attach(self._dispatcher)
+        self._ci_threads = []
+        self._store.on_rerun = self._start_rerun
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
