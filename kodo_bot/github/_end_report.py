@@ -1,7 +1,8 @@
 """How the end of a run is reported on GitHub, step by step (``_want.final_steps``).
 
-Accepted: the summary comment on the PR, the PR marked ready, its body updated, the ``kodo:accepted``
-label. Otherwise: the outcome comment on the issue (why, what is done, what is left), the PR body, the
+Accepted: the summary comment on the PR, the answers to a review's comments in their threads (resolved),
+the PR marked ready, its body updated, the ``kodo:accepted`` label. Otherwise: the outcome comment on the
+issue (why, what is done, what is left), the answers in the threads (not resolved), the PR body, the
 outcome's label. Either way ``kodo:running`` comes off. An interrupted run reports nothing: it keeps its
 lease label, and the heartbeat going stale lets another runner take over.
 
@@ -14,19 +15,29 @@ from __future__ import annotations
 from functools import partial
 
 from kodo_bot.engine import events as ev
+from kodo_bot.engine.models import Outcome
 from kodo_bot.github import render
 from kodo_bot.github._delivery import Delivery
 from kodo_bot.github._pull_request import PullRequest
 from kodo_bot.github._sink_state import SinkState
+from kodo_bot.github._thread_replies import ThreadReplies
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.comments import CommentSlots
-from kodo_bot.github.config import LABEL_RUNNING
+from kodo_bot.github.config import LABEL_RUNNING, LABEL_STOP
 from kodo_bot.github.markers import Marker
 
 
 class EndReport:
-    def __init__(self, state: SinkState, client: GitHubClient, slots: CommentSlots, pull_request: PullRequest) -> None:
+    def __init__(
+        self,
+        state: SinkState,
+        client: GitHubClient,
+        slots: CommentSlots,
+        pull_request: PullRequest,
+        replies: ThreadReplies,
+    ) -> None:
         self.state, self.client, self.slots, self.pull_request = state, client, slots, pull_request
+        self.replies = replies
 
     def deliver(self, d: Delivery) -> bool:
         s, w = self.state, self.state.want
@@ -46,6 +57,7 @@ class EndReport:
         steps = {
             "summary": self._summary,
             "outcome": self._outcome,
+            "threads": self.replies.deliver,
             "ready": self._ready,
             "pr body": self._pr_body,
             "labels": self._labels,
@@ -59,8 +71,20 @@ class EndReport:
         return self.state.pull.number if self.state.pull else None
 
     def _summary(self, f: ev.RunFinished) -> None:
-        body = render.render_accepted(f, pr_number=self._pr_number(), job_url=self.state.run.job_url)
+        body = render.render_accepted(
+            f, pr_number=self._pr_number(), job_url=self.state.run.job_url, review=self._review_round()
+        )
         self.slots.upsert(self._pr_number() or self.state.run.issue_number, Marker(run=f.run_id, kind="summary"), body)
+
+    def _review_round(self) -> list[str] | None:
+        run, verified = self.state.run, self.state.accepted_round
+        if run.followup is None:
+            return None
+        points = [(p.id, p.author, p.file, p.line) for p in run.followup.points]
+        answers = [a for v in verified.verdicts for a in v.points] if verified else []
+        # the first verifier's answer to each point stands for the round: every one of them passed it
+        first = list({a.id: a for a in reversed(answers)}.values())
+        return render.render_review_round(run.review_round, run.followup.source, points, first)
 
     def _outcome(self, f: ev.RunFinished) -> None:
         body = render.render_not_accepted(
@@ -79,3 +103,5 @@ class EndReport:
         if label:
             self.client.add_labels(n, label)
         self.client.remove_label(n, LABEL_RUNNING)
+        if f.outcome is Outcome.stopped:
+            self.client.remove_label(n, LABEL_STOP)  # a `/kodo stop` is carried out

@@ -93,6 +93,18 @@ class _Branch:
         """Verification rounds earlier runs posted on the PR: this run numbers its rounds after theirs."""
         return max((m.round or 0 for m in self.slots if m.kind == "verdicts" and m.run != run_id), default=0)
 
+    def review_round(self, run_id: str) -> int:
+        """A follow-up's number: earlier runs that reported their end here (the first run is round 0)."""
+        return len({m.run for m in self.slots if m.kind in ("summary", "outcome") and m.run != run_id})
+
+
+def _back_to_draft(client: GitHubClient, branch: _Branch) -> _Branch:
+    """While kodo-bot works on feedback the PR is a draft again; acceptance marks it ready (as a first run's)."""
+    if branch.pull is None or branch.pull.draft:
+        return branch
+    client.convert_to_draft(branch.pull)
+    return replace(branch, pull=replace(branch.pull, draft=True))
+
 
 def run_on_issue(job: Job, wiring: Wiring) -> Ended:
     """Run the engine to its end. A ``KodoError`` is reported on GitHub and returned as the message; any
@@ -101,9 +113,15 @@ def run_on_issue(job: Job, wiring: Wiring) -> Ended:
     try:
         run = replace(run, branch=_choose_branch(job, wiring.remote))
         branch = _open_branch(job, wiring, run.branch)
-        run = replace(run, round_offset=branch.round_offset(job.started.plan.run_id))
+        run = replace(
+            run,
+            round_offset=branch.round_offset(job.started.plan.run_id),
+            review_round=branch.review_round(job.started.plan.run_id),
+        )
+        if run.followup is not None:
+            branch = _back_to_draft(wiring.client, branch)
         sink = _sink(job, wiring, run, slots=branch.slots, pull=branch.pull)
-        log_path = _drive(job, wiring, branch, [sink, *wiring.extra_sinks])
+        log_path = _drive(replace(job, run=run), wiring, branch, [sink, *wiring.extra_sinks])
     except Exception as exc:
         sink = sink or _sink(job, wiring, run, background=False)
         message = _report_failure(sink, exc, run.branch)
@@ -168,8 +186,10 @@ def _drive(job: Job, wiring: Wiring, branch: _Branch, sinks: list[EventSink]) ->
         state = drive(resume_run(plan.store, plan.run_id, wiring.backends(), sinks))
     else:
         settings = run_settings(job.config, job.overrides, plan.clone)
+        followup = job.run.followup
         request = RunRequest(
-            goal=job.goal.text,
+            goal=job.goal.text + (f"\n\n{followup.section(job.run.review_round)}" if followup else ""),
+            review_points=followup.points if followup else (),
             goal_title=job.goal.title,
             project=plan.clone,
             settings=settings,

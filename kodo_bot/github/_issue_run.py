@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kodo_bot.github.followup import Followup
+
 
 @dataclass(frozen=True)
 class IssueRun:
@@ -35,3 +37,6 @@ class IssueRun:
     #: verification rounds earlier runs already posted on this PR (a takeover on another machine numbers
     #: its rounds after theirs, so the PR reads round 1, round 2 ... across runners)
     round_offset: int = 0
+    #: the feedback this run follows up (a review, a mention, a CI failure), and its review round's number
+    followup: Followup | None = None
+    review_round: int = 0

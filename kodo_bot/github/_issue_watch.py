@@ -1,6 +1,7 @@
 """Whether the issue still wants the run: read once per committed cycle, after that cycle's push.
 
-A closed issue or a removed trigger label asks the run to stop at its next cycle end. The engine's stop
+A closed issue, a removed trigger label, or the ``kodo:stop`` label (put there by ``/kodo stop``) asks the run
+to stop at its next cycle end. The engine's stop
 check only reads what was learned here; it never waits on GitHub.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from kodo_bot.github._delivery import Delivery
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import GitHubClient, IssueInfo
+from kodo_bot.github.config import LABEL_STOP
 
 
 class IssueWatch:
@@ -32,6 +34,8 @@ def stop_reason(issue: IssueInfo, trigger_label: str) -> str | None:
     """Why the run should stop, as the issue reads now; None: go on."""
     if issue.state == "closed":
         return "the issue was closed"
+    if LABEL_STOP in issue.labels:
+        return "a maintainer asked it to stop (`/kodo stop`)"
     if trigger_label.lower() not in {label.lower() for label in issue.labels}:  # GitHub ignores case
         return f"the `{trigger_label}` label was removed from the issue"
     return None

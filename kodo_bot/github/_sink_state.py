@@ -52,6 +52,8 @@ class SinkState:
         self.closing = False
         #: ``time.time()`` when closing must end
         self.drain_until: float | None = None
+        #: the round that accepted the work: its verdicts answer the review points, in their threads
+        self.accepted_round: ev.VerificationFinished | None = None
 
     def fold(self, event: ev.Event, *, refusal: str | None) -> None:
         """Take in one event; ``refusal`` is why GitHub refused for good, if it did."""
@@ -80,9 +82,13 @@ class SinkState:
                 w.push = True  # the interrupted run may have committed without pushing before it died
             case ev.VerificationFinished():
                 self._want_round(event.model_copy(update={"round": event.round + self.run.round_offset}))
+                self.accepted_round = event if event.accepted else self.accepted_round
             case ev.RunFinished():
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
-                w.final_steps = final_steps(event.outcome, refused=self.refused)
+                w.final_steps = final_steps(event.outcome, refused=self.refused, threads=self._answers_threads())
+
+    def _answers_threads(self) -> bool:
+        return bool(self.run.followup and self.run.followup.threads)
 
     def _want_round(self, event: ev.VerificationFinished) -> None:
         """The round's comment on the PR, and the commit status that goes with it."""

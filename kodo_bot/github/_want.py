@@ -43,12 +43,13 @@ class Want:
         return left
 
 
-def final_steps(outcome: Outcome, *, refused: AbstractSet[str] = frozenset()) -> list[str]:
-    """How the end is reported, in order, leaving out steps GitHub refused for good."""
+def final_steps(outcome: Outcome, *, refused: AbstractSet[str] = frozenset(), threads: bool = False) -> list[str]:
+    """How the end is reported, in order, leaving out steps GitHub refused for good. ``threads``: the run
+    answers review comments, in their threads, once accepted (and resolves them)."""
     if outcome is Outcome.accepted:
-        steps = ["summary", "ready", "pr body", "labels"]
+        steps = ["summary", *(["threads"] if threads else []), "ready", "pr body", "labels"]
     elif outcome is Outcome.interrupted:
         steps = []  # resumable: keep the lease label; the heartbeat going stale lets another runner take over
     else:
-        steps = ["outcome", "pr body", "labels"]
+        steps = ["outcome", *(["threads"] if threads else []), "pr body", "labels"]
     return [s for s in steps if s not in refused]

@@ -45,6 +45,7 @@ from github.Requester import Requester
 from pydantic import SecretStr
 
 from kodo_bot.errors import GitHubError
+from kodo_bot.github._client_feedback import FeedbackCalls
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
 from kodo_bot.redact import redact
 
@@ -99,9 +100,10 @@ class PullInfo:
 _REQUEST_ENCODE = "_Requester__requestEncode"
 
 
-class GitHubClient:
+class GitHubClient(FeedbackCalls):
     """One repository on one GitHub (or GHES, or the emulator), through PyGithub. Thread-safe: the sink's
-    worker thread and the engine's stop check share it, one request at a time."""
+    worker thread and the engine's stop check share it, one request at a time. What it does about reviews,
+    threads and CI runs is in ``FeedbackCalls``."""
 
     def __init__(
         self,

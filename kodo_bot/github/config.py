@@ -28,10 +28,12 @@ LABEL_RUNNING = "kodo:running"
 LABEL_ACCEPTED = "kodo:accepted"
 LABEL_NEEDS_HUMAN = "kodo:needs-human"
 LABEL_FAILED = "kodo:failed"
+#: put on the issue by ``/kodo stop``: the live run stops at its next cycle end, and takes it off as it ends
+LABEL_STOP = "kodo:stop"
 #: how a run ended; an issue shows at most one, of its latest run
 OUTCOME_LABELS = frozenset({LABEL_ACCEPTED, LABEL_NEEDS_HUMAN, LABEL_FAILED})
 #: a trigger label equal to one of these would start runs in a loop
-RESERVED_LABELS = frozenset({LABEL_RUNNING, *OUTCOME_LABELS})
+RESERVED_LABELS = frozenset({LABEL_RUNNING, LABEL_STOP, *OUTCOME_LABELS})
 
 
 class _Strict(BaseModel):
@@ -96,6 +98,8 @@ class KodoConfig(_Strict):
     lease_stale_minutes: float = Field(default=15, gt=0)
     #: progress comment edits are coalesced to at most one per this many seconds (plus cycle ends)
     progress_min_interval_s: float = Field(default=10, ge=0)
+    #: follow-ups kodo-bot starts by itself to fix the repository's own CI failing on its PR, per branch
+    ci_fix_rounds: int = Field(default=2, ge=0, le=10)
 
     @field_validator("label")
     @classmethod

@@ -30,7 +30,9 @@ from kodo_bot.errors import KodoError
 from kodo_bot.github import render
 from kodo_bot.github.client import GitHubClient, RetryPolicy
 from kodo_bot.github.config import DEFAULT_CONFIG_PATH
-from kodo_bot.github.context import ActionsContext, Ignored, parse_event
+from kodo_bot.github.context import ActionsContext, Ignored, LabelTrigger, load_payload, parse_event
+from kodo_bot.github.feedback import FEEDBACK_EVENTS, FeedbackTrigger, NotForUs, parse_feedback
+from kodo_bot.github.feedback_flow import handle_feedback
 from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
 from kodo_bot.github.run_inputs import RunOverrides
 from kodo_bot.github.workdir import clean_finished
@@ -77,12 +79,22 @@ class BotSettings:
         return options
 
 
+def _trigger(event_name: str, payload: bytes) -> LabelTrigger | Ignored | FeedbackTrigger | NotForUs:
+    """The event's meaning: a label (``context``), or feedback on the bot's work (``feedback``)."""
+    if event_name in FEEDBACK_EVENTS:
+        data = load_payload(payload, f"the {event_name!r} payload")
+        feedback = parse_feedback(event_name, data)
+        if feedback is not None:
+            return feedback
+    return parse_event(event_name, payload)
+
+
 def run_action(
     ctx: ActionsContext, payload: bytes, settings: BotSettings, backends: Callable[[], Backends], out: TextIO
 ) -> int:
     """Handle the event that started the job. ``backends`` is called once a run is about to start."""
-    trigger = parse_event(ctx.event_name, payload)
-    if isinstance(trigger, Ignored):
+    trigger = _trigger(ctx.event_name, payload)
+    if isinstance(trigger, (Ignored, NotForUs)):
         print(f"kodo-bot: nothing to do: {trigger.reason}", file=out)
         _write_outputs(ctx, run_id="", outcome="ignored", pr_number=None)
         _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=None, note=trigger.reason))
@@ -97,7 +109,10 @@ def run_action(
                 manual=False,
                 deadline=ctx.job_deadline,
             )
-            result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
+            if isinstance(trigger, LabelTrigger):
+                result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
+            else:
+                result = handle_feedback(trigger, client=client, token=token, backends=backends, options=options)
         finally:
             client.close()
     except KodoError as exc:
@@ -106,7 +121,7 @@ def run_action(
         _write_summary(
             ctx,
             render.render_step_summary(
-                repo=ctx.repository, issue_number=trigger.issue_number, note=f"kodo-bot failed: {exc}"
+                repo=ctx.repository, issue_number=getattr(trigger, "issue_number", None), note=f"kodo-bot failed: {exc}"
             ),
         )
         raise

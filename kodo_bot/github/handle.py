@@ -40,8 +40,16 @@ from kodo_bot.github import render
 from kodo_bot.github._engine_run import Ended, Job, Started, Wiring, run_on_issue
 from kodo_bot.github._run_plan import plan_run
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo, RepoInfo
-from kodo_bot.github.config import DEFAULT_CONFIG_PATH, LABEL_FAILED, OUTCOME_LABELS, KodoConfig, parse_kodo_config
+from kodo_bot.github.config import (
+    DEFAULT_CONFIG_PATH,
+    LABEL_FAILED,
+    LABEL_STOP,
+    OUTCOME_LABELS,
+    KodoConfig,
+    parse_kodo_config,
+)
 from kodo_bot.github.context import LabelTrigger
+from kodo_bot.github.followup import Followup
 from kodo_bot.github.git_remote import GitRemote
 from kodo_bot.github.goal_text import branch_name
 from kodo_bot.github.lease import (
@@ -125,27 +133,35 @@ def handle_trigger(
     backends: Callable[[], Backends],
     options: HandleOptions,
     clock: Callable[[], datetime] = utcnow,
+    followup: Followup | None = None,
+    permission: str | None = None,
 ) -> HandleResult:
     """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``.
 
     ``backends`` is called only once the progress comment is up: building them imports the agent and model
-    SDKs, which takes longer than a waiting person should wait for the first sign of life.
+    SDKs, which takes longer than a waiting person should wait for the first sign of life. ``followup`` (with
+    the sender's ``permission``, already judged by ``feedback_flow``) makes the run a follow-up on the issue's
+    branch and PR: its goal gains the feedback's "Review round N" section and its verifiers answer each point.
     """
     began = time.monotonic()
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = _repo_info(client, trigger)
-    config, config_error = _load_config(client, options, repo.default_branch)
+    config, config_error = load_settings(client, options, repo.default_branch)
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
-    permission, decision = _decide(client, trigger, config, options)
+    decision: Start | Refuse | Ignore
+    if followup is not None or permission is not None:
+        decision = decide_trigger(trigger, permission, config)  # the sender's permission is known already
+    else:
+        permission, decision = _decide(client, trigger, config, options)
     if (reply := _reply_instead(client, trigger, decision, config_error, options)) is not None:
         return reply
 
     held = _hold_issue(client, n, repo.default_branch, config, options, clock)
     if isinstance(held, HandleResult):
         return held
-    found = _Found(trigger, held, permission, config, repo.default_branch)
+    found = _Found(trigger, held, permission, config, repo.default_branch, followup)
     started = _first_word(found, client, options, clock, repo.full_name)
     result = HandleResult(
         "finished",
@@ -181,6 +197,7 @@ class _Found:
     permission: str | None
     config: KodoConfig
     default_branch: str
+    followup: Followup | None = None
 
 
 def _hold_issue(
@@ -249,7 +266,7 @@ def _reply_instead(
             client.remove_label(n, trigger.label)
         return HandleResult("refused", decision.reason, n)
     if config_error is not None:
-        client.create_comment(n, _config_error_comment(config_error, options))
+        client.create_comment(n, config_error_comment(config_error, options))
         client.add_labels(n, LABEL_FAILED)
         client.remove_label(n, trigger.label)
         return HandleResult("invalid_config", str(config_error), n)
@@ -263,14 +280,19 @@ def _duplicate(n: int, check: LeaseCheck) -> HandleResult:
     return HandleResult("duplicate", f"{holder} holds issue #{n}; this trigger changed nothing", n, progress_url=url)
 
 
-def manual_trigger(client: GitHubClient, number: int) -> LabelTrigger:
-    """``kodo-bot handle --issue N``: the issue as if its holder of the token had just labelled it."""
+def manual_trigger(
+    client: GitHubClient, number: int, *, label: str = "", sender: tuple[str, str] | None = None
+) -> LabelTrigger:
+    """The issue as if ``sender`` (login, account type) had just labelled it with ``label``: by default the
+    holder of the token (``kodo-bot handle --issue N``); a follow-up names the person who asked for it."""
     issue = client.issue(number)
+    login, kind = sender or (client.viewer_login() or "", "User")
     return LabelTrigger(
         repo=client.repo_name,
         issue_number=number,
-        label="",
-        sender_login=client.viewer_login() or "",
+        label=label,
+        sender_login=login,
+        sender_type=kind,
         is_pull_request=issue.is_pull_request,
         issue_title=issue.title,
         issue_body=issue.body,
@@ -321,13 +343,15 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
         drain_s=options.drain_s,
         write_retry_s=options.write_retry_s,
         deadline=options.deadline,
+        followup=found.followup,
     )
     return Job(started, run, goal, config, options.overrides, held.own)
 
 
 def _earlier_outcomes(labels: tuple[str, ...]) -> list[str]:
-    """The outcome labels an earlier run left on the issue (GitHub compares labels ignoring case)."""
-    outcomes = {label.lower() for label in OUTCOME_LABELS}
+    """The outcome labels an earlier run left on the issue (GitHub compares labels ignoring case), and a stop
+    request that came too late for it."""
+    outcomes = {label.lower() for label in (*OUTCOME_LABELS, LABEL_STOP)}
     return [label for label in labels if label.lower() in outcomes]
 
 
@@ -345,7 +369,7 @@ def _conclude(result: HandleResult, ended: Ended) -> None:
         result.message = sink.finished.reason
 
 
-def _load_config(client: GitHubClient, options: HandleOptions, ref: str) -> tuple[KodoConfig, ConfigError | None]:
+def load_settings(client: GitHubClient, options: HandleOptions, ref: str) -> tuple[KodoConfig, ConfigError | None]:
     """The repository's settings (the action's label wins); an invalid file yields the defaults, to decide
     trust with, and the error."""
     path = options.config_path
@@ -356,7 +380,7 @@ def _load_config(client: GitHubClient, options: HandleOptions, ref: str) -> tupl
     return (config.model_copy(update={"label": options.label}) if options.label else config), error
 
 
-def _config_error_comment(error: ConfigError, options: HandleOptions) -> str:
+def config_error_comment(error: ConfigError, options: HandleOptions) -> str:
     hint = f"\n\n{error.hint}" if error.hint else ""
     return (
         f"{render_marker(options.attempt_id or 'config', 'outcome')}\n"

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 #: one per comment kodo-bot posts, plus ``pr`` for the body of the pull request it opens
-MarkerKind = Literal["progress", "verdicts", "summary", "refused", "duplicate", "outcome", "pr"]
+MarkerKind = Literal["progress", "verdicts", "summary", "refused", "duplicate", "outcome", "pr", "reply", "ci"]
 LeaseState = Literal["live", "stale", "none"]
 
 _PREFIX = "kodo-bot"
@@ -60,7 +60,7 @@ class Marker(_Frozen):
 
     run: str = Field(min_length=1, max_length=200)
     kind: MarkerKind
-    #: the verification round, for ``verdicts`` comments; None for one-per-run comments
+    #: the verification round, for ``verdicts`` comments; the answered comment's id, for ``reply``; else None
     round: int | None = Field(default=None, ge=0)
 
 

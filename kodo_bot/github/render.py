@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import CostReport, Outcome
+from kodo_bot.engine.models import CostReport, Outcome, PointAnswer
 from kodo_bot.github import _md
 from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
@@ -156,8 +156,15 @@ def _round_line(state: ProgressState, number: int) -> str:
 # -- the end of a run ----------------------------------------------------------------------------------
 
 
-def render_accepted(finished: ev.RunFinished, *, pr_number: int | None = None, job_url: str | None = None) -> str:
-    """The summary comment on the PR when verification accepted the work."""
+def render_accepted(
+    finished: ev.RunFinished,
+    *,
+    pr_number: int | None = None,
+    job_url: str | None = None,
+    review: list[str] | None = None,
+) -> str:
+    """The summary comment on the PR when verification accepted the work; ``review``: the lines of its
+    "Review round N" section (``render_review_round``), for a follow-up."""
     lines = [
         render_marker(finished.run_id, "summary"),
         f"### {_PASS} kodo-bot: accepted",
@@ -169,9 +176,25 @@ def render_accepted(finished: ev.RunFinished, *, pr_number: int | None = None, j
         "",
         _totals_table(finished),
         *_run_notes(finished),
+        *(["", *review] if review else []),
     ]
     lines += ["", _files_details(finished.files_changed), "", _cost_details(finished.cost)]
     return _md.fit("\n".join(lines))
+
+
+def render_review_round(
+    round_no: int, source: str, points: list[tuple[str, str, str | None, int | None]], answers: list[PointAnswer]
+) -> list[str]:
+    """The summary's "Review round N" section: each point (id, author, file, line) with the verifiers' answer."""
+    said = {a.id: a for a in answers}
+    lines = [f"**Review round {round_no}** ({_md.inline(source, 200)})", ""]
+    for point_id, author, file, line in points:
+        answer = said.get(point_id)
+        mark = _PASS if answer and answer.addressed else _FAIL
+        where = f" on {_md.code_span(file)}" + (f" line {line}" if line else "") if file else ""
+        how = _md.inline(answer.how, 300) if answer and answer.how else "_(no answer)_"
+        lines.append(f"- {mark} {_md.inline(author, 100)}{where}: {how}")
+    return lines
 
 
 def _run_notes(f: ev.RunFinished) -> list[str]:

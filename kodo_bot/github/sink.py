@@ -55,6 +55,7 @@ from kodo_bot.github._pull_request import PullRequest
 from kodo_bot.github._round_reports import STATUS_CONTEXT, RoundReports
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github._sink_worker import SinkWorker
+from kodo_bot.github._thread_replies import ThreadReplies
 from kodo_bot.github.client import CommentInfo, GitHubClient, PullInfo
 from kodo_bot.github.comments import CommentSlots
 from kodo_bot.github.git_remote import GitRemote
@@ -107,7 +108,7 @@ class GitHubSink(EventSink):
             pull_request,
             RoundReports(s, client, slots),
             IssueWatch(s, client),
-            EndReport(s, client, slots, pull_request),
+            EndReport(s, client, slots, pull_request, ThreadReplies(s, client, self.progress_comment.author)),
             ProgressComment(s, client, self.progress_comment, pacing),
         )
 

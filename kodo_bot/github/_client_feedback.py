@@ -1,0 +1,289 @@
+"""What ``GitHubClient`` reads and writes about feedback on a pull request: the PR itself, a review and its
+inline comments, replies in their threads, reactions, review threads (GraphQL), draft state, and the jobs and
+log tails of a failed CI run. A mixin, so the client stays one object with one lock and one error translation.
+
+Everything read is bounded here, where it arrives: a review's inline comments (``MAX_REVIEW_COMMENTS``), and a
+job's log, of which only the tail is kept while it streams (``LOG_TAIL_BYTES``), however large the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import requests
+
+from kodo_bot.errors import GitHubError
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.Repository import Repository
+
+PERM_PULLS = "pull-requests: write"
+PERM_PULLS_READ = "pull-requests: read"
+PERM_ISSUES = "issues: write"
+PERM_ACTIONS_READ = "actions: read"
+
+#: inline comments of one review taken into a follow-up; the rest are named in a note
+MAX_REVIEW_COMMENTS = 100
+#: how much of a failed job's log is kept (its end, where the failure is)
+LOG_TAIL_BYTES = 12_000
+
+
+class _PullNode(Protocol):
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def node_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PullDetails:
+    number: int
+    node_id: str
+    html_url: str
+    draft: bool
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    state: str
+    merged: bool
+    author: str
+    #: the head branch's repository ("" when it was deleted)
+    head_repo: str
+
+
+@dataclass(frozen=True)
+class ReviewInfo:
+    id: int
+    author: str
+    author_type: str
+    state: str
+    body: str
+    commit_id: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    id: int
+    author: str
+    body: str
+    path: str
+    line: int | None
+    diff_hunk: str
+    in_reply_to: int | None
+    html_url: str
+
+
+@dataclass(frozen=True)
+class ReviewThread:
+    #: the GraphQL node id ``resolveReviewThread`` takes
+    id: str
+    resolved: bool
+    #: REST ids of its comments, first the one that opened it
+    comment_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: int
+    name: str
+    conclusion: str
+    #: the first step that failed, if the job says
+    step: str
+    html_url: str
+
+
+_THREADS = """
+query($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { id isResolved comments(first: 100) { nodes { databaseId } } }
+      }
+    }
+  }
+}
+"""
+
+
+class FeedbackCalls:
+    """Mixed into ``GitHubClient``, which provides these."""
+
+    if TYPE_CHECKING:
+        _gh: Github
+        _repo: Repository
+        repo_name: str
+
+        def _call(self, what: str, permission: str) -> contextlib.AbstractContextManager[None]: ...
+
+        def _clean(self, text: str) -> str: ...
+
+    def pull(self, number: int) -> PullDetails:
+        with self._call(f"read pull request #{number}", PERM_PULLS_READ):
+            p = self._repo.get_pull(number)
+            head_repo = p.head.repo.full_name if p.head.repo else ""
+            return PullDetails(
+                number=p.number,
+                node_id=p.node_id,
+                html_url=p.html_url,
+                draft=bool(p.draft),
+                head_ref=p.head.ref,
+                head_sha=p.head.sha,
+                base_ref=p.base.ref,
+                state=p.state,
+                merged=bool(p.merged),
+                author=p.user.login if p.user else "",
+                head_repo=head_repo,
+            )
+
+    def review(self, pr: int, review_id: int) -> ReviewInfo:
+        with self._call(f"read review {review_id} of #{pr}", PERM_PULLS_READ):
+            r = self._repo.get_pull(pr).get_review(review_id)
+            return ReviewInfo(
+                id=r.id,
+                author=r.user.login if r.user else "",
+                author_type=r.user.type if r.user else "User",
+                state=r.state or "",
+                body=r.body or "",
+                commit_id=r.commit_id or "",
+                html_url=r.html_url or "",
+            )
+
+    def review_comments(self, pr: int, review_id: int) -> tuple[list[ReviewComment], int]:
+        """The inline comments of one review, oldest first, at most ``MAX_REVIEW_COMMENTS``, and how many
+        there were in all."""
+        kept: list[ReviewComment] = []
+        total = 0
+        with self._call(f"read the comments of review {review_id}", PERM_PULLS_READ):
+            for c in self._repo.get_pull(pr).get_single_review_comments(review_id):
+                total += 1
+                if len(kept) < MAX_REVIEW_COMMENTS:
+                    kept.append(_review_comment(c.raw_data))
+        return kept, total
+
+    def reply_in_thread(self, pr: int, comment_id: int, body: str) -> int:
+        """A reply in the thread of an inline comment; returns the reply's id."""
+        with self._call(f"reply to review comment {comment_id}", PERM_PULLS):
+            return int(self._repo.get_pull(pr).create_review_comment_reply(comment_id, self._clean(body)).id)
+
+    def thread_replies(self, pr: int) -> list[ReviewComment]:
+        """Every inline comment on the PR that answers another (what a restarted run checks before replying)."""
+        with self._call(f"read the review comments of #{pr}", PERM_PULLS_READ):
+            found = [_review_comment(c.raw_data) for c in self._repo.get_pull(pr).get_review_comments()]
+        return [c for c in found if c.in_reply_to is not None]
+
+    def react(self, target: Literal["issue_comment", "review_comment"], comment_id: int, content: str = "eyes") -> None:
+        """A reaction: the bot's first acknowledgement of what someone asked (GitHub keeps one per user)."""
+        kind = "issues" if target == "issue_comment" else "pulls"
+        with self._call(f"react to comment {comment_id}", PERM_ISSUES if kind == "issues" else PERM_PULLS):
+            self._gh.requester.requestJsonAndCheck(
+                "POST",
+                f"{self._repo.url}/{kind}/comments/{comment_id}/reactions",
+                input={"content": content},
+                headers={"Accept": "application/vnd.github+json"},
+            )
+
+    def convert_to_draft(self, pull: _PullNode) -> None:
+        """GraphQL ``convertPullRequestToDraft``: while kodo-bot works, the PR is not ready for review."""
+        with self._call(f"convert pull request #{pull.number} to a draft", PERM_PULLS):
+            self._gh.requester.graphql_named_mutation(
+                mutation_name="convertPullRequestToDraft",
+                mutation_input={"pullRequestId": pull.node_id},
+                output_schema="clientMutationId pullRequest { isDraft }",
+            )
+
+    def review_threads(self, pr: int) -> list[ReviewThread]:
+        owner, name = self.repo_name.split("/", 1)
+        threads: list[ReviewThread] = []
+        after: str | None = None
+        with self._call(f"read the review threads of #{pr}", PERM_PULLS_READ):
+            while True:
+                variables = {"owner": owner, "name": name, "number": pr, "after": after}
+                _, data = self._gh.requester.graphql_query(_THREADS, variables)
+                page = data["data"]["repository"]["pullRequest"]["reviewThreads"]
+                threads += [_thread(node) for node in page["nodes"]]
+                if not page["pageInfo"]["hasNextPage"]:
+                    return threads
+                after = page["pageInfo"]["endCursor"]
+
+    def resolve_thread(self, thread_id: str) -> None:
+        with self._call("resolve a review thread", PERM_PULLS):
+            self._gh.requester.graphql_named_mutation(
+                mutation_name="resolveReviewThread",
+                mutation_input={"threadId": thread_id},
+                output_schema="clientMutationId thread { isResolved }",
+            )
+
+    def failed_jobs(self, run_id: int) -> list[FailedJob]:
+        with self._call(f"read the jobs of workflow run {run_id}", PERM_ACTIONS_READ):
+            jobs = self._repo.get_workflow_run(run_id).jobs()
+            return [
+                FailedJob(
+                    id=j.id,
+                    name=j.name,
+                    conclusion=j.conclusion or "",
+                    step=next((s.name for s in j.steps if s.conclusion in ("failure", "timed_out")), ""),
+                    html_url=j.html_url or "",
+                )
+                for j in jobs
+                if j.conclusion in ("failure", "timed_out", "startup_failure")
+            ]
+
+    def job_log_tail(self, job_id: int, max_bytes: int = LOG_TAIL_BYTES) -> tuple[str, int]:
+        """The end of a job's log and the log's whole size in bytes. GitHub answers with a redirect to a
+        short-lived download URL; the log streams through and only its tail is kept."""
+        with self._call(f"read the log of job {job_id}", PERM_ACTIONS_READ):
+            headers, _ = self._gh.requester.requestBlobAndCheck("GET", f"{self._repo.url}/actions/jobs/{job_id}/logs")
+        location = headers.get("location") or headers.get("Location")
+        if not location:
+            raise GitHubError(f"GitHub did not offer the log of job {job_id}")
+        return _stream_tail(location, max_bytes)
+
+    def workflow_conclusion(self, branch: str, name: str, event: str | None = None) -> str | None:
+        """The conclusion of the latest completed run of workflow ``name`` on ``branch`` (None: none ran)."""
+        params: dict[str, Any] = {"branch": branch, "status": "completed", "per_page": 100}
+        if event:
+            params["event"] = event
+        with self._call(f"read the workflow runs on {branch}", PERM_ACTIONS_READ):
+            _, data = self._gh.requester.requestJsonAndCheck("GET", f"{self._repo.url}/actions/runs", parameters=params)
+        # newest first, as GitHub lists them
+        return next((r.get("conclusion") for r in data.get("workflow_runs", []) if r.get("name") == name), None)
+
+
+def _review_comment(raw: dict[str, Any]) -> ReviewComment:
+    line = raw.get("line") or raw.get("original_line")
+    return ReviewComment(
+        id=int(raw["id"]),
+        author=(raw.get("user") or {}).get("login", ""),
+        body=raw.get("body") or "",
+        path=raw.get("path") or "",
+        line=int(line) if line else None,
+        diff_hunk=raw.get("diff_hunk") or "",
+        in_reply_to=raw.get("in_reply_to_id"),
+        html_url=raw.get("html_url") or "",
+    )
+
+
+def _thread(node: dict[str, Any]) -> ReviewThread:
+    ids = tuple(int(c["databaseId"]) for c in node["comments"]["nodes"] if c.get("databaseId") is not None)
+    return ReviewThread(id=node["id"], resolved=bool(node["isResolved"]), comment_ids=ids)
+
+
+def _stream_tail(url: str, max_bytes: int) -> tuple[str, int]:
+    """Read ``url`` in chunks, keeping only the last ``max_bytes``: a 50 MB log costs 50 MB of reading and
+    ``max_bytes`` of memory. The download URL is pre-signed; it takes no token (and must not get one)."""
+    tail, size = b"", 0
+    try:
+        with requests.get(url, stream=True, timeout=60) as answer:
+            answer.raise_for_status()
+            for chunk in answer.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                tail = (tail + chunk)[-max_bytes:]
+    except requests.RequestException as exc:
+        raise GitHubError(f"could not download a job log: {exc}") from exc
+    return tail.decode("utf-8", errors="replace"), size
