@@ -138,10 +138,18 @@ def action(env: dict[str, str]) -> int:
     return main(["action"], env=env)
 
 
-def play(scene: Scene, event: dict, script: Script, *, name: str = "job", extra_sinks: Iterable[EventSink] = ()) -> int:
+def play(
+    scene: Scene,
+    event: dict,
+    script: Script,
+    *,
+    name: str = "job",
+    event_name: str = "issues",
+    extra_sinks: Iterable[EventSink] = (),
+) -> int:
     """``kodo-bot action`` on ``event`` in this process, as ``cmd_action`` runs it, with ``script`` playing
     the orchestrator and the agents: the whole GitHub flow in a second or two."""
-    env = scene.env(event, name=name)
+    env = scene.env(event, name=name, event_name=event_name)
     settings = BotSettings(
         work_root=Path(env["KODO_WORK_DIR"]),
         runner=env["RUNNER_NAME"],

@@ -1,0 +1,136 @@
+"""After the pull request opens: reviews, comments to the bot and the repository's CI, played in process
+(``run_action`` on the emulator's webhook payloads, a ``Script`` for the orchestrator and agents, the real
+engine on a real clone), asserted as the people on the PR see it."""
+
+from __future__ import annotations
+
+import git
+import pytest
+
+from kodo_bot.github.markers import find_marker
+from kodo_bot.sandbox.scripted import Script
+from kodo_bot.sandbox.stories import CALC_FIXED, TESTS, bash, delegate, demo_story, done, say, verdict, write_file
+from tests.github_support import BOT, READER, REPO, WRITER, kodo_yml, make_scene, play
+
+pytestmark = pytest.mark.timeout(90)
+
+TITLE = "Add multiplication to the calculator"
+DOCUMENTED = CALC_FIXED.replace("def multiply(a, b):\n", 'def multiply(a, b):\n    """The product of a and b."""\n')
+#: the line of ``return a * b`` in the accepted calc.py, which the reviewer comments on
+RETURN_LINE = CALC_FIXED.splitlines().index("    return a * b") + 1
+
+
+@pytest.fixture
+def accepted(tmp_path):
+    """The demo story's run, accepted, on the emulator: (scene, issue number, PR number)."""
+    story = demo_story()
+    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS])})
+    n = scene.issue(TITLE, story.goal)
+    assert play(scene, scene.label(n), Script(story.scenario)) == 0
+    (pull,) = scene.pulls()
+    yield scene, n, pull.number
+    scene.emu.stop()
+
+
+def review(scene, pr: int, *, user: str = WRITER, body: str = "", event: str = "REQUEST_CHANGES") -> dict:
+    return scene.emu.submit_review(
+        REPO,
+        pr,
+        user=user,
+        event=event,
+        body=body,
+        comments=[{"path": "calc.py", "line": RETURN_LINE, "body": "Give multiply a docstring."}],
+    )
+
+
+def docstring_script(point_ids: list[str]) -> Script:
+    """The follow-up: the worker adds the docstring, both verifiers run the tests and answer every point."""
+    answers = {p: (True, "multiply has a docstring now") for p in point_ids}
+    passes = [bash(TESTS), verdict(True, "Documented; tests pass.", checks=[(TESTS, 0)], points=answers)]
+    return Script(
+        {
+            "roles": {
+                "orchestrator": [
+                    delegate(("worker_fast", "Add a docstring to multiply in calc.py.")),
+                    done("multiply has a docstring."),
+                ],
+                "worker_fast": [write_file("calc.py", DOCUMENTED), bash(TESTS), say("Added the docstring.")],
+                "verifier/tester": passes,
+                "verifier/architect": passes,
+            }
+        }
+    )
+
+
+def test_a_review_requesting_changes_is_worked_verified_answered_in_its_thread_and_resolved(accepted):
+    scene, n, pr = accepted
+    payload = review(scene, pr)
+    (comment,) = [c for c in scene.emu.review_comments(REPO, pr) if c.user == WRITER]
+    script = docstring_script([f"comment-{comment.id}"])
+
+    code = play(scene, payload, script, name="review", event_name="pull_request_review")
+
+    script.assert_complete()
+    assert code == 0 and scene.outputs("review")["outcome"] == "accepted"
+    # the orchestrator was given the review round: who, where, the hunk it was written on, what
+    seed = str(script.asked("orchestrator")[0].messages[0]["content"])
+    assert "## Review round 1" in seed and "Give multiply a docstring." in seed
+    assert f"alice on `calc.py` line {RETURN_LINE}" in seed and "+    return a * b" in seed
+    # every verifier was asked about the comment, and said it is addressed
+    assert f"### Point `comment-{comment.id}`" in script.asked("verifier/tester")[0].prompt
+    # the fix is on the same branch and PR
+    (pull,) = scene.pulls()
+    assert pull.number == pr and not pull.draft
+    on_branch = git.Repo(scene.emu.git_path(REPO)).git.show(f"{pull.head_ref}:calc.py")
+    assert '"""The product of a and b."""' in on_branch
+    # back to draft while working, ready again once accepted
+    mutations = [c.operation for c in scene.emu.calls if c.graphql]
+    assert mutations.index("convertPullRequestToDraft") < len(mutations) - 1 - mutations[::-1].index(
+        "markPullRequestReadyForReview"
+    )
+    # one answer in the thread, naming the commit, and the thread resolved
+    (thread,) = scene.emu.review_threads(REPO, pr)
+    replies = [c for c in thread.comments if c.user == BOT]
+    assert len(replies) == 1 and "addressed in" in replies[0].body and pull.head_sha[:7] in replies[0].body
+    assert thread.is_resolved and thread.resolved_by == BOT
+    # the new run's summary carries the review round
+    summaries = [c for c in scene.bot_comments(pr) if find_marker(c.body, "summary")]
+    assert len(summaries) == 2 and "Review round 1" in summaries[-1].body
+    assert "multiply has a docstring now" in summaries[-1].body
+    scene.assert_valid()
+
+
+def test_a_review_by_someone_without_write_access_is_ignored_without_a_word(accepted):
+    scene, n, pr = accepted
+    scene.emu.add_collaborator(REPO, READER, "read")
+    before = (len(scene.emu.comments(REPO, pr)), len(scene.emu.comments(REPO, n)))
+
+    code = play(
+        scene, review(scene, pr, user=READER), Script({"roles": {}}), name="r", event_name="pull_request_review"
+    )
+
+    assert code == 0 and scene.outputs("r")["outcome"] == "ignored"
+    assert (len(scene.emu.comments(REPO, pr)), len(scene.emu.comments(REPO, n))) == before
+    assert not scene.emu.review_threads(REPO, pr)[0].is_resolved
+    scene.assert_valid()
+
+
+def test_kodo_help_gets_the_list_of_commands_and_stop_without_a_run_says_so(accepted):
+    scene, n, pr = accepted
+    help_event = scene.emu.add_comment(REPO, pr, "/kodo what can you do", user=WRITER)
+    assert play(scene, help_event, Script({"roles": {}}), name="help", event_name="issue_comment") == 0
+    assert "`/kodo stop`" in scene.bot_comments(pr)[-1].body and "`/kodo retry`" in scene.bot_comments(pr)[-1].body
+
+    stop_event = scene.emu.add_comment(REPO, n, "/kodo stop", user=WRITER)
+    assert play(scene, stop_event, Script({"roles": {}}), name="stop", event_name="issue_comment") == 0
+    assert "nothing to stop" in scene.bot_comments(n)[-1].body
+    scene.assert_valid()
+
+
+def test_a_comment_that_is_not_for_the_bot_changes_nothing(accepted):
+    scene, n, pr = accepted
+    before = len(scene.emu.comments(REPO, pr))
+    event = scene.emu.add_comment(REPO, pr, "Looks good to me; kodo did well.", user=WRITER)
+    assert play(scene, event, Script({"roles": {}}), name="chat", event_name="issue_comment") == 0
+    assert len(scene.emu.comments(REPO, pr)) == before + 1  # only the person's own comment
+    assert scene.outputs("chat")["outcome"] == "ignored"
