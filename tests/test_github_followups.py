@@ -22,9 +22,10 @@ RETURN_LINE = CALC_FIXED.splitlines().index("    return a * b") + 1
 
 @pytest.fixture
 def accepted(tmp_path):
-    """The demo story's run, accepted, on the emulator: (scene, issue number, PR number)."""
+    """The demo story's run, accepted, on the emulator: (scene, issue number, PR number). It uses both of its
+    cycles, so every follow-up also shows that the cycle limit is each run's own."""
     story = demo_story()
-    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS])})
+    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS], max_cycles=2)})
     n = scene.issue(TITLE, story.goal)
     assert play(scene, scene.label(n), Script(story.scenario)) == 0
     (pull,) = scene.pulls()

@@ -184,6 +184,8 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
     )
     if existing:
         state.cycle, state.summaries = prior_cycles(repo, branch, base_sha)
+        # the limit is this run's own: a follow-up on a branch whose run used all its cycles still gets its own
+        state.settings = state.settings.model_copy(update={"max_cycles": state.cycle + req.settings.max_cycles})
         state.head_sha = repo.commit(branch).hexsha
     return await _drive(state, store, backends, orchestrator, sinks or [], resumed=False)
 
@@ -265,41 +267,48 @@ async def _drive(
     try:
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable
         bus = _event_bus(state, store, backends, sinks)
-        repo = open_project(Path(state.project), allow_dirty=True)
-        # A killed run may have left agents or checks running (only without the sandbox): end them first.
-        for folder in (store.run_dir(state.run_id) / "claude" / "alive", store.scratch_dir(state.run_id) / "alive"):
-            Leftovers(folder).reap()
-        factory = backends.session_factory(store.run_dir(state.run_id), state.settings)
-        _warn_if_unconfined(state, bus)
-        state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
-        workspace = RunWorkspace.create_or_reuse(
-            repo, Path(state.worktree), state.branch, base=state.base_sha, secrets=backends.secrets
-        )
-        verification = Verification(
-            project=repo,
-            scratch=store.scratch_dir(state.run_id),
-            factory=factory,
-            check_env=backends.check_env,
-            check_timeout_s=state.settings.check_timeout_s,
-            sandbox=unconfined_reason(state.settings) is None,
-            agent_env=tuple(state.settings.agent_env),
-        )
-        run = Run(
-            state,
-            store=store,
-            workspace=workspace,
-            orchestrator=orchestrator,
-            factory=factory,
-            verification=verification,
-            bus=bus,
-            resumed=resumed,
-        )
+        run = _assemble(state, store, backends, orchestrator, bus, resumed=resumed)
         return await run.execute()
     finally:
         await orchestrator.close()
         if bus is not None:
             bus.close()
         lock.release()
+
+
+def _assemble(
+    state: RunState, store: RunStore, backends: Backends, orchestrator: Orchestrator, bus: ev.EventBus, *, resumed: bool
+) -> Run:
+    """The run's parts: its worktree, the agents that are available, verification, the loop."""
+    repo = open_project(Path(state.project), allow_dirty=True)
+    # A killed run may have left agents or checks running (only without the sandbox): end them first.
+    for folder in (store.run_dir(state.run_id) / "claude" / "alive", store.scratch_dir(state.run_id) / "alive"):
+        Leftovers(folder).reap()
+    factory = backends.session_factory(store.run_dir(state.run_id), state.settings)
+    _warn_if_unconfined(state, bus)
+    state.settings = state.settings.model_copy(update={"team": _available_team(state, factory, bus)})
+    workspace = RunWorkspace.create_or_reuse(
+        repo, Path(state.worktree), state.branch, base=state.base_sha, secrets=backends.secrets
+    )
+    verification = Verification(
+        project=repo,
+        scratch=store.scratch_dir(state.run_id),
+        factory=factory,
+        check_env=backends.check_env,
+        check_timeout_s=state.settings.check_timeout_s,
+        sandbox=unconfined_reason(state.settings) is None,
+        agent_env=tuple(state.settings.agent_env),
+    )
+    return Run(
+        state,
+        store=store,
+        workspace=workspace,
+        orchestrator=orchestrator,
+        factory=factory,
+        verification=verification,
+        bus=bus,
+        resumed=resumed,
+    )
 
 
 def _untold(store: RunStore, state: RunState) -> bool:
