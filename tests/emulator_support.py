@@ -58,3 +58,38 @@ def push_branch(
     git("commit", "-q", "-m", message, cwd=workdir)
     git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=workdir)
     return git("rev-parse", "HEAD", cwd=workdir)
+
+
+def graphql_checked(emu: GitHubEmulator, token: str, query: str, variables: dict | None = None) -> dict:
+    """POST a GraphQL document, check it and the answer against GitHub's schema, return the answer."""
+    import requests
+    from graphql import parse, validate
+
+    from kodo_bot.sandbox.github_emulator._graphql import github_schema
+
+    answer = requests.post(
+        emu.graphql_url,
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"bearer {token}", "User-Agent": "t"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    if body.get("data") is not None and not validate(github_schema(), parse(query)):
+        assert_conforms(github_schema(), query, variables or {}, body["data"])
+    return body
+
+
+def assert_conforms(schema, query: str, variables: dict, data: dict) -> None:
+    """The answer has the shape the schema gives the document: re-executed with the answer itself as the
+    root (default resolvers read dict keys), graphql-core serialises every leaf through its type."""
+    from graphql import execute_sync, parse
+
+    def concrete(value: dict, info, abstract) -> str | None:
+        if "__typename" in value:
+            return value["__typename"]
+        fitting = [t.name for t in schema.get_possible_types(abstract) if set(value) <= set(t.fields)]
+        return fitting[0] if fitting else None
+
+    result = execute_sync(schema, parse(query), root_value=data, variable_values=variables, type_resolver=concrete)
+    assert result.errors is None and result.data == data, (result.errors, data)

@@ -20,8 +20,19 @@ if TYPE_CHECKING:
     from kodo_bot.sandbox.github_emulator._render import Urls
     from kodo_bot.sandbox.github_emulator._store import Store
 
-#: the app every Actions run reports as: id, slug, name, owner
+#: the app every Actions run reports as: id, slug, name, owner, and the permissions GitHub gives it
 _ACTIONS = (15368, "github-actions", "GitHub Actions", "github")
+_ACTIONS_PERMISSIONS = {
+    **dict.fromkeys(
+        ("actions", "checks", "contents", "deployments", "issues", "organization_packages", "packages", "pages"),
+        "write",
+    ),
+    **dict.fromkeys(
+        ("pull_requests", "repository_hooks", "repository_projects", "security_events", "statuses"), "write"
+    ),
+    "members": "read",
+    "vulnerability_alerts": "read",
+}
 
 
 # Over 150 lines because each view is a schema-sized dict literal, to be read against the OpenAPI description.
@@ -192,7 +203,7 @@ class CiViews:
             if app.slug == slug:
                 return self.integration(app)
         if slug == _ACTIONS[1]:
-            return self._integration_view(*_ACTIONS, {})
+            return self._integration_view(*_ACTIONS, _ACTIONS_PERMISSIONS)
         ident = 800 + sum(map(ord, slug))
         return self._integration_view(ident, slug, slug, "octo-apps", {"checks": "write"})
 

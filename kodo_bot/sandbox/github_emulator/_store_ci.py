@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from kodo_bot.sandbox.github_emulator._ci_runner import RunResult
     from kodo_bot.sandbox.github_emulator._git import BareRepo
+    from kodo_bot.sandbox.github_emulator._models import User
 
 ACTIONS_APP = "github-actions"
 _T = TypeVar("_T")
@@ -44,6 +45,7 @@ class CiMixin:
         def next_id(self, kind: str) -> int: ...
         def emit(self, event: PendingEvent) -> None: ...
         def git(self, repo: Repo) -> BareRepo: ...
+        def add_user(self, login: str) -> User: ...
 
     def add_workflow(self, repo: Repo, *, name: str, command: str, path: str, job: str) -> Workflow:
         with self.lock:
@@ -123,6 +125,7 @@ class CiMixin:
         if conclusion not in CONCLUSIONS:
             raise ValueError(f"conclusion must be one of {CONCLUSIONS}, not {conclusion!r}")
         with self.lock:
+            self.add_user(sender)
             branch, _ = self.commit_context(repo, sha)
             suite = self._suite(repo, app_slug, sha, branch, conclusion)
             now = self.clock()

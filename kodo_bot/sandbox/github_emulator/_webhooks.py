@@ -98,6 +98,7 @@ def _subject(render: Renderer, repo: Repo, event: PendingEvent) -> dict[str, Any
     out: dict[str, Any] = {}
     if "review" in ids:
         out["review"] = render.review(repo, repo.reviews[ids["review"]])
+        out["review"]["state"] = out["review"]["state"].lower()  # webhooks spell it in lower case
     if "review_comment" in ids:
         out.pop("review")
         out["comment"] = render.review_comment(repo, repo.review_comments[ids["review_comment"]])
@@ -114,7 +115,11 @@ def _subject(render: Renderer, repo: Repo, event: PendingEvent) -> dict[str, Any
     if "suite" in ids:
         out["check_suite"] = render.check_suite(repo, repo.suites[ids["suite"]])
     if "check_run" in ids:
-        out["check_run"] = render.check_run(repo, repo.check_runs[ids["check_run"]])
+        check = repo.check_runs[ids["check_run"]]
+        out["check_run"] = render.check_run(repo, check)
+        out["check_run"]["check_suite"] = render.check_suite(
+            repo, repo.suites[check.suite_id]
+        )  # webhooks embed it whole
     return out
 
 
