@@ -41,7 +41,14 @@ BOT = "github-actions[bot]"
 WRITER = "alice"
 READER = "rita"
 #: what a workflow with the template's `permissions:` block gets
-JOB_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write"}
+#: what the workflow template grants (examples/workflows/kodo.yml); actions: read for the CI's jobs and logs
+JOB_PERMISSIONS = {
+    "contents": "write",
+    "issues": "write",
+    "pull_requests": "write",
+    "statuses": "write",
+    "actions": "read",
+}
 
 
 def kodo_yml(checks: list[str], *, stale_minutes: float = 15, max_cycles: int = 4, extra: str = "") -> str:

@@ -135,3 +135,48 @@ def test_a_comment_that_is_not_for_the_bot_changes_nothing(accepted):
     assert play(scene, event, Script({"roles": {}}), name="chat", event_name="issue_comment") == 0
     assert len(scene.emu.comments(REPO, pr)) == before + 1  # only the person's own comment
     assert scene.outputs("chat")["outcome"] == "ignored"
+
+
+#: the repository's CI: passes while calc.py has no multiply (the base branch), and then only with its docstring
+CI_COMMAND = "if grep -q 'def multiply' calc.py; then grep -q 'The product of a and b' calc.py; fi"
+
+
+def test_the_repositorys_ci_failing_on_the_pr_is_fixed_once_and_bounded(accepted):
+    scene, n, pr = accepted
+    emu = scene.emu
+    emu.add_workflow(REPO, name="CI", command=CI_COMMAND)
+    emu.run_ci(REPO, "main")  # green on the base branch: the PR broke it
+    (pull,) = scene.pulls()
+    (failed,) = emu.run_ci(REPO, pull.head_ref)
+    assert failed["workflow_run"]["conclusion"] == "failure"
+    run = emu.workflow_runs(REPO)[-1]
+    script = docstring_script([f"ci-{run.id}-{job}" for job in run.job_ids])
+
+    code = play(scene, failed, script, name="ci", event_name="workflow_run")
+
+    script.assert_complete()
+    assert code == 0 and scene.outputs("ci")["outcome"] == "accepted"
+    seed = str(script.asked("orchestrator")[0].messages[0]["content"])
+    assert "The repository's own CI failed" in seed and "The job `test` of `CI` ended `failure`" in seed
+    notes = [c for c in scene.bot_comments(pr) if find_marker(c.body, "ci")]
+    assert len(notes) == 1 and "CI fix round 1 of 2" in notes[0].body
+    (pull,) = scene.pulls()
+    (green,) = emu.run_ci(REPO, pull.head_ref)
+    assert green["workflow_run"]["conclusion"] == "success"
+    # a green run starts nothing
+    assert play(scene, green, Script({"roles": {}}), name="green", event_name="workflow_run") == 0
+    assert scene.outputs("green")["outcome"] == "ignored"
+    scene.assert_valid()
+
+
+def test_ci_that_fails_on_the_base_branch_too_is_left_alone_with_a_comment(accepted):
+    scene, n, pr = accepted
+    scene.emu.add_workflow(REPO, name="CI", command="exit 1")
+    scene.emu.run_ci(REPO, "main")
+    (pull,) = scene.pulls()
+    (failed,) = scene.emu.run_ci(REPO, pull.head_ref)
+
+    assert play(scene, failed, Script({"roles": {}}), name="ci", event_name="workflow_run") == 0
+
+    assert scene.outputs("ci")["outcome"] == "ignored"
+    assert "fails on `main` too" in scene.bot_comments(pr)[-1].body

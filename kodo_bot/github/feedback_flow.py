@@ -85,6 +85,8 @@ def handle_feedback(
     """Handle one feedback trigger to its end: nothing, a reply, a stop request, or a whole follow-up run."""
     bot = options.bot_login or client.viewer_login() or ACTIONS_BOT_LOGIN
     number = _number(trigger)
+    if isinstance(trigger, CiFailureTrigger):
+        return _ci(trigger, client, token, backends, options, clock, bot)
     if _same_login(trigger.sender_login, bot):
         return HandleResult("ignored", "the bot's own activity", number)
     command = None
@@ -114,10 +116,30 @@ def handle_feedback(
         if word == "retry":
             return run.retry()
         return run.follow(from_mention(trigger.comment_id, trigger.sender_login, text), ack=trigger.comment_id)
-    if isinstance(trigger, ReviewTrigger):
-        return run.follow(_review_followup(client, trigger))
-    assert isinstance(trigger, CiFailureTrigger)
-    return run.ci(trigger)
+    assert isinstance(trigger, ReviewTrigger)  # CI went its own way above, comments just now
+    return run.follow(_review_followup(client, trigger))
+
+
+def _ci(
+    trigger: CiFailureTrigger,
+    client: GitHubClient,
+    token: SecretStr,
+    backends: Callable[[], Backends],
+    options: HandleOptions,
+    clock: Callable[[], datetime],
+    bot: str,
+) -> HandleResult:
+    """The repository's own CI failed on the bot's branch. Its sender is whoever pushed (often the bot
+    itself), so no person's trust is at stake: the workflow is the repository's own, and the branch is the
+    bot's (checked against the PR)."""
+    repo = client.repo_info()
+    config, config_error = load_settings(client, options, repo.default_branch)
+    target = _target(client, trigger, bot)
+    if isinstance(target, HandleResult):
+        return target
+    if config_error is not None:
+        return HandleResult("invalid_config", str(config_error), target.issue)
+    return _RunFollowup(client, token, backends, options, clock, config, None, trigger, target, bot).ci(trigger)
 
 
 def _number(trigger: FeedbackTrigger) -> int:
@@ -255,7 +277,10 @@ class _RunFollowup:
         return check.state == "live" or (latest_progress(own) is None and LABEL_RUNNING in issue.labels)
 
     def _start(self, followup: Followup | None) -> HandleResult:
+        # CI has no person behind it: the run is started as by the bot (trust was decided by feedback_flow)
         sender = (self.trigger.sender_login, self.trigger.sender_type)
+        if isinstance(self.trigger, CiFailureTrigger):
+            sender = (self.bot, "Bot")
         return handle_trigger(
             manual_trigger(self.client, self.target.issue, label=self.config.label, sender=sender),
             client=self.client,

@@ -151,7 +151,9 @@ def handle_trigger(
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
     decision: Start | Refuse | Ignore
-    if followup is not None or permission is not None:
+    if followup is not None and followup.kind == "ci":
+        decision = Start(trigger=trigger)  # the repository's own CI, on the bot's own branch: nobody to trust
+    elif followup is not None or permission is not None:
         decision = decide_trigger(trigger, permission, config)  # the sender's permission is known already
     else:
         permission, decision = _decide(client, trigger, config, options)
