@@ -8,6 +8,7 @@ misspelt event type such as ``labelled``), so the second half of this file check
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,8 +17,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+import github
 import pytest
 import yaml
+
+from kodo_bot.sandbox.github_emulator import GitHubEmulator
+from tests.emulator_support import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -268,13 +273,33 @@ def test_no_input_is_spliced_into_a_shell_script():
 
 def test_template_triggers_permissions_concurrency_and_runner():
     wf = _yaml(TEMPLATE)
-    assert wf["on"] == {"issues": {"types": ["labeled"]}}
-    assert wf["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write", "statuses": "write"}
-    assert "concurrency" not in wf  # a workflow-wide group would queue every label event of the issue
-    (job,) = wf["jobs"].values()
-    assert job["concurrency"] == {"group": "kodo-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
-    assert job["runs-on"] == ["self-hosted", "kodo"]
-    assert job["if"] == "github.event.label.name == 'kodo'"
+    assert wf["on"] == {
+        "issues": {"types": ["labeled"]},
+        "issue_comment": {"types": ["created"]},
+        "pull_request_review": {"types": ["submitted"]},
+        "workflow_run": {"workflows": ["CI"], "types": ["completed"]},
+        "check_suite": {"types": ["completed"]},
+    }
+    assert wf["permissions"] == {
+        "contents": "write",
+        "issues": "write",
+        "pull-requests": "write",
+        "statuses": "write",
+        "actions": "read",
+    }
+    assert "concurrency" not in wf  # a workflow-wide group would queue every event of every issue
+    route, job = wf["jobs"]["route"], wf["jobs"]["kodo"]
+    assert job["needs"] == "route" and "concurrency" not in route
+    assert job["concurrency"] == {"group": "kodo-issue-${{ needs.route.outputs.issue }}", "cancel-in-progress": False}
+    assert route["runs-on"] == job["runs-on"] == ["self-hosted", "kodo"]
+    for guard in (
+        "github.event.label.name == 'kodo'",
+        "'/kodo'",
+        "github.event.review.state != 'approved'",
+        "github.event.workflow_run.conclusion == 'failure'",
+        "startsWith(github.event.check_suite.head_branch",
+    ):
+        assert guard in route["if"]
     (step,) = job["steps"]
     assert step["uses"] == "OWNER/kodo-bot@v0"
     # the run's own budget ends before the job's hard limit, so the run reports its outcome itself
@@ -282,6 +307,47 @@ def test_template_triggers_permissions_concurrency_and_runner():
     assert int(step["with"]["job-timeout-minutes"]) == job["timeout-minutes"]
     assert "Allow GitHub Actions to create and approve pull requests" in TEMPLATE.read_text()
     assert set(step["with"]) <= set(INPUT_ENV)
+
+
+def _route(tmp_path: Path, event: dict, token: str = "unused") -> str:
+    """The template's routing step run as Actions runs it (python3 on the script), on ``event``."""
+    (step,) = _yaml(TEMPLATE)["jobs"]["route"]["steps"]
+    assert step["shell"] == "python3 {0}"
+    script, payload, output = tmp_path / "route.py", tmp_path / "event.json", tmp_path / "output"
+    script.write_text(step["run"])
+    payload.write_text(json.dumps(event))
+    output.unlink(missing_ok=True)
+    env = {**os.environ, "GITHUB_EVENT_PATH": str(payload), "GITHUB_OUTPUT": str(output), "GITHUB_TOKEN": token}
+    subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=60)
+    return output.read_text()
+
+
+def test_the_route_names_the_issue_whether_the_event_came_from_the_issue_or_its_pr(tmp_path: Path):
+    branch = "kodo/issue-12-add-multiplication"
+    review = json.loads((EXAMPLES / "pull_request_review.submitted.0.json").read_text())
+    review["pull_request"]["head"]["ref"] = branch
+    run = json.loads((EXAMPLES / "workflow_run.completed.1.json").read_text())
+    run["workflow_run"]["head_branch"] = branch
+    labeled = json.loads((EXAMPLES / "issues.labeled.9.json").read_text())
+    labeled["issue"]["number"] = 12
+    for event in (review, run, labeled):
+        assert _route(tmp_path, event) == "issue=12\n"
+    run["workflow_run"]["head_branch"] = "main"
+    assert _route(tmp_path, run) == "issue=none\n"
+
+
+def test_the_route_asks_github_which_branch_a_pr_comment_is_on(tmp_path: Path):
+    """A comment on the PR names only the PR: its branch comes from GitHub (the emulator here)."""
+    with GitHubEmulator(tmp_path / "gh") as emu:
+        emu.add_repo("octo/app", files={"README.md": "# app\n"})
+        emu.seed("octo/app", {"fix.txt": "fixed\n"}, branch="kodo/issue-7-fix-it", message="Fix")
+        token = emu.add_token("github-actions[bot]", permissions={"pull_requests": "write", "contents": "write"})
+        gh = github.Github(base_url=emu.api_url, auth=github.Auth.Token(token))
+        pull = gh.get_repo("octo/app").create_pull(title="Fix", body="", head="kodo/issue-7-fix-it", base="main")
+        event = emu.add_comment("octo/app", pull.number, "/kodo stop", user="octo")
+        (step,) = _yaml(TEMPLATE)["jobs"]["route"]["steps"]
+        assert "Authorization" in step["run"]
+        assert _route(tmp_path, event, token) == "issue=7\n"
 
 
 def test_ci_runs_the_projects_own_script_on_python_311():
