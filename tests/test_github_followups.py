@@ -7,7 +7,9 @@ from __future__ import annotations
 import git
 import pytest
 
-from kodo_bot.github.markers import find_marker
+from kodo_bot.engine import events as ev
+from kodo_bot.engine.events import EventSink
+from kodo_bot.github.markers import find_marker, find_taken
 from kodo_bot.sandbox.scripted import Script
 from kodo_bot.sandbox.stories import CALC_FIXED, TESTS, bash, delegate, demo_story, done, say, verdict, write_file
 from tests.github_support import BOT, READER, REPO, WRITER, kodo_yml, make_scene, play
@@ -180,3 +182,85 @@ def test_ci_that_fails_on_the_base_branch_too_is_left_alone_with_a_comment(accep
 
     assert scene.outputs("ci")["outcome"] == "ignored"
     assert "fails on `main` too" in scene.bot_comments(pr)[-1].body
+
+
+class MentionDuringTheRun(EventSink):
+    """A maintainer who comments to the bot on the PR once the run's first cycle is committed."""
+
+    def __init__(self, scene, pr: int) -> None:
+        self.scene, self.pr, self.comment_id = scene, pr, None
+
+    def handle(self, event) -> None:
+        if isinstance(event, ev.CycleCommitted) and self.comment_id is None:
+            said = self.scene.emu.add_comment(REPO, self.pr, "@github-actions also document add", user=WRITER)
+            self.comment_id = said["comment"]["id"]
+
+
+def test_feedback_given_while_a_run_is_live_is_taken_in_at_the_next_cycle_and_not_run_again(accepted):
+    scene, n, pr = accepted
+    payload = review(scene, pr)
+    (comment,) = [c for c in scene.emu.review_comments(REPO, pr) if c.user == WRITER]
+    listener = MentionDuringTheRun(scene, pr)
+    points = lambda *ids: {i: (True, "done") for i in ids}  # noqa: E731 - a one-line table of answers
+    slow_reject = [
+        bash(TESTS, delay_s=2.5),  # verification takes a while: the watch reads the new comment meanwhile
+        verdict(False, "No docstring yet.", checks=[(TESTS, 0)], points={f"comment-{comment.id}": (False, "no")}),
+    ]
+    script = Script(
+        {
+            "roles": {
+                "orchestrator": [
+                    delegate(("worker_fast", "Start on the review.")),
+                    done("Started."),
+                    delegate(("worker_fast", "Document multiply and add.")),
+                    done("Both documented."),
+                ],
+                "worker_fast": [say("Looked at it."), write_file("calc.py", DOCUMENTED), say("Documented.")],
+                "verifier/tester": slow_reject,
+                "verifier/architect": [
+                    bash(TESTS),
+                    verdict(True, "Fine.", checks=[(TESTS, 0)], points=points(f"comment-{comment.id}")),
+                ],
+            }
+        }
+    )
+    late_answers = None
+
+    def answers_everything():
+        ids = [f"comment-{comment.id}", f"comment-{listener.comment_id}"]
+        return [bash(TESTS), verdict(True, "Done.", checks=[(TESTS, 0)], points=points(*ids))]
+
+    # the second round's answers name the mention, known only once it is posted: queue them lazily
+    class LateSteps(EventSink):
+        def handle(self, event) -> None:
+            nonlocal late_answers
+            if isinstance(event, ev.SteeringTaken) and late_answers is None:
+                late_answers = answers_everything()
+                for role in ("verifier/tester", "verifier/architect"):
+                    script.extend(role, late_answers)
+
+    code = play(
+        scene, payload, script, name="review", event_name="pull_request_review", extra_sinks=[listener, LateSteps()]
+    )
+
+    script.assert_complete()
+    assert code == 0 and scene.outputs("review")["outcome"] == "accepted"
+    # the run's second cycle (the fourth on the branch) opens with the mention
+    second = next(r for r in script.asked("orchestrator") if "# Cycle 4 of" in str(r.messages[0]["content"]))
+    seed = str(second.messages[0]["content"])
+    assert "# New input from people since the last cycle" in seed and "also document add" in seed
+    progress = [c for c in scene.bot_comments(n) if find_marker(c.body, "progress")][-1]
+    assert f"comment-{listener.comment_id}" in find_taken(progress.body)
+    # the job GitHub queued for the mention behind the run finds it taken and starts nothing
+    queued = scene.emu.comments(REPO, pr)
+    mention = next(c for c in queued if c.id == listener.comment_id)
+    event = {
+        "action": "created",
+        "issue": {"number": pr, "pull_request": {"url": "x"}},
+        "comment": {"id": mention.id, "body": mention.body},
+        "repository": {"full_name": REPO},
+        "sender": {"login": WRITER, "type": "User"},
+    }
+    assert play(scene, event, Script({"roles": {}}), name="queued", event_name="issue_comment") == 0
+    assert scene.outputs("queued")["outcome"] == "ignored"
+    scene.assert_valid()

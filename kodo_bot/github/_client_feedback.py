@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import requests
@@ -18,6 +19,7 @@ from kodo_bot.errors import GitHubError
 
 if TYPE_CHECKING:
     from github import Github
+    from github.PullRequestReview import PullRequestReview
     from github.Repository import Repository
 
 PERM_PULLS = "pull-requests: write"
@@ -64,6 +66,7 @@ class ReviewInfo:
     body: str
     commit_id: str
     html_url: str
+    submitted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -143,16 +146,12 @@ class FeedbackCalls:
 
     def review(self, pr: int, review_id: int) -> ReviewInfo:
         with self._call(f"read review {review_id} of #{pr}", PERM_PULLS_READ):
-            r = self._repo.get_pull(pr).get_review(review_id)
-            return ReviewInfo(
-                id=r.id,
-                author=r.user.login if r.user else "",
-                author_type=r.user.type if r.user else "User",
-                state=r.state or "",
-                body=r.body or "",
-                commit_id=r.commit_id or "",
-                html_url=r.html_url or "",
-            )
+            return _review(self._repo.get_pull(pr).get_review(review_id))
+
+    def reviews(self, pr: int) -> list[ReviewInfo]:
+        """Every review submitted on the PR, oldest first."""
+        with self._call(f"read the reviews of #{pr}", PERM_PULLS_READ):
+            return [_review(r) for r in self._repo.get_pull(pr).get_reviews()]
 
     def review_comments(self, pr: int, review_id: int) -> tuple[list[ReviewComment], int]:
         """The inline comments of one review, oldest first, at most ``MAX_REVIEW_COMMENTS``, and how many
@@ -253,6 +252,19 @@ class FeedbackCalls:
             _, data = self._gh.requester.requestJsonAndCheck("GET", f"{self._repo.url}/actions/runs", parameters=params)
         # newest first, as GitHub lists them
         return next((r.get("conclusion") for r in data.get("workflow_runs", []) if r.get("name") == name), None)
+
+
+def _review(r: PullRequestReview) -> ReviewInfo:
+    return ReviewInfo(
+        id=r.id,
+        author=r.user.login if r.user else "",
+        author_type=r.user.type if r.user else "User",
+        state=r.state or "",
+        body=r.body or "",
+        commit_id=r.commit_id or "",
+        html_url=r.html_url or "",
+        submitted_at=r.submitted_at,
+    )
 
 
 def _review_comment(raw: dict[str, Any]) -> ReviewComment:

@@ -40,3 +40,5 @@ class IssueRun:
     #: the feedback this run follows up (a review, a mention, a CI failure), and its review round's number
     followup: Followup | None = None
     review_round: int = 0
+    #: bots whose feedback counts as a writer's (``trusted_bots`` in .github/kodo.yml)
+    trusted_bots: tuple[str, ...] = ()

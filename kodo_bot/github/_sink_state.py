@@ -24,6 +24,7 @@ from kodo_bot.github import render
 from kodo_bot.github._issue_run import IssueRun
 from kodo_bot.github._want import Want, final_steps
 from kodo_bot.github.client import PullInfo
+from kodo_bot.github.followup import Followup
 from kodo_bot.github.progress import ProgressState, apply, should_publish
 
 #: outcomes that stay as they are whatever GitHub refused
@@ -54,6 +55,12 @@ class SinkState:
         self.drain_until: float | None = None
         #: the round that accepted the work: its verdicts answer the review points, in their threads
         self.accepted_round: ev.VerificationFinished | None = None
+        #: feedback found while the run is live, by id, offered to the engine until it takes it
+        self.offered: dict[str, Followup] = {}
+        #: feedback the run took in (its threads are answered at the end, as the follow-up's own are)
+        self.taken: list[Followup] = []
+        #: when the run started here: feedback older than this is the follow-up's own, or a later run's
+        self.started_at = clock()
 
     def fold(self, event: ev.Event, *, refusal: str | None) -> None:
         """Take in one event; ``refusal`` is why GitHub refused for good, if it did."""
@@ -77,7 +84,13 @@ class SinkState:
         w = self.want
         match event:
             case ev.CycleCommitted():
-                w.push = w.issue_check = True
+                w.push = w.issue_check = w.feedback_check = True
+            case ev.VerificationStarted():
+                w.feedback_check = True  # verification takes a while: what people say meanwhile is in by its end
+            case ev.SteeringTaken():
+                ids = {x.id for x in event.steering}
+                self.taken += [f for i, f in self.offered.items() if i in ids]
+                self.offered = {i: f for i, f in self.offered.items() if i not in ids}
             case ev.RunStarted(resumed=True):
                 w.push = True  # the interrupted run may have committed without pushing before it died
             case ev.VerificationFinished():
@@ -87,8 +100,12 @@ class SinkState:
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
                 w.final_steps = final_steps(event.outcome, refused=self.refused, threads=self._answers_threads())
 
+    def followups(self) -> list[Followup]:
+        """The feedback the run works on: the follow-up it started as, and what it took in while live."""
+        return [*([self.run.followup] if self.run.followup else []), *self.taken]
+
     def _answers_threads(self) -> bool:
-        return bool(self.run.followup and self.run.followup.threads)
+        return any(f.threads for f in self.followups())
 
     def _want_round(self, event: ev.VerificationFinished) -> None:
         """The round's comment on the PR, and the commit status that goes with it."""

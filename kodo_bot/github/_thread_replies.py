@@ -22,16 +22,16 @@ class ThreadReplies:
 
     def deliver(self, finished: ev.RunFinished) -> None:
         s = self.state
-        followup = s.run.followup
-        if followup is None or s.pull is None:
+        threads = [t for f in s.followups() for t in f.threads]
+        if not threads or s.pull is None:
             return
         pr = s.pull.number
         said = self._answered(pr, finished.run_id)
-        for point_id, comment_id in followup.threads:
+        for point_id, comment_id in threads:
             if comment_id not in said:
                 self.client.reply_in_thread(pr, comment_id, self._reply(finished, point_id, comment_id))
         if finished.outcome is Outcome.accepted:
-            ours = {comment_id for _, comment_id in followup.threads}
+            ours = {comment_id for _, comment_id in threads}
             for thread in self.client.review_threads(pr):
                 if not thread.resolved and ours.intersection(thread.comment_ids):
                     self.client.resolve_thread(thread.id)

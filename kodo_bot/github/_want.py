@@ -25,11 +25,19 @@ class Want:
     final_steps: list[str] = field(default_factory=list)
     #: read the issue (is it closed, the label removed?) for the next stop check
     issue_check: bool = False
+    #: look for feedback people gave since the run started (reviews, mentions), for the next cycle
+    feedback_check: bool = False
 
     def busy(self) -> bool:
         """Anything to do now, rather than on the progress or heartbeat timer."""
         return bool(
-            self.progress_due or self.push or self.rounds or self.statuses or self.final_steps or self.issue_check
+            self.progress_due
+            or self.push
+            or self.rounds
+            or self.statuses
+            or self.final_steps
+            or self.issue_check
+            or self.feedback_check
         )
 
     def pr_items(self) -> list[str]:

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -85,6 +86,7 @@ class CommentInfo:
     author_type: str
     body: str
     html_url: str
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,12 @@ class GitHubClient(FeedbackCalls):
         with self._call(f"read the comments of #{number}", "issues: read"):
             return [
                 CommentInfo(
-                    c.id, c.user.login if c.user else "", c.user.type if c.user else "User", c.body or "", c.html_url
+                    c.id,
+                    c.user.login if c.user else "",
+                    c.user.type if c.user else "User",
+                    c.body or "",
+                    c.html_url,
+                    c.created_at,
                 )
                 for c in self._repo.get_issue(number).get_comments()
             ]

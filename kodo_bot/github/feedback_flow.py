@@ -44,7 +44,7 @@ from kodo_bot.github.handle import (
     manual_trigger,
 )
 from kodo_bot.github.lease import ACTIONS_BOT_LOGIN, inspect_lease, latest_progress, own_comments
-from kodo_bot.github.markers import find_marker, render_marker
+from kodo_bot.github.markers import find_marker, find_taken, render_marker
 from kodo_bot.github.sink import utcnow
 from kodo_bot.github.trust import is_bot, is_trusted_commenter
 
@@ -221,9 +221,10 @@ class _RunFollowup:
         if ack is not None:
             self.client.react("issue_comment", ack)  # the first sign it was heard, before anything slow
         if self._live():
-            return HandleResult(
-                "duplicate", "a run is live on this issue; the feedback waits for it", self.target.issue
-            )
+            # the live run reads it after its next commit and takes it in at the cycle boundary after that
+            return HandleResult("duplicate", "a run is live on this issue: it takes the feedback in", self.target.issue)
+        if taken_by := self._taken(followup.id):
+            return HandleResult("ignored", f"run {taken_by} already took this feedback in", self.target.issue)
         return self._start(followup)
 
     def retry(self) -> HandleResult:
@@ -269,6 +270,15 @@ class _RunFollowup:
         an author)."""
         own = own_comments(self.client.comments(pr), self.bot)
         return sum(1 for c in own if (m := find_marker(c.body, "ci")) is not None and m.run.startswith("ci-"))
+
+    def _taken(self, feedback_id: str) -> str | None:
+        """The run that took this feedback in while it was live (its progress comment says), if one did."""
+        own = own_comments(self.client.comments(self.target.issue), self.bot)
+        for comment in reversed(own):
+            marker = find_marker(comment.body, "progress")
+            if marker is not None and feedback_id in find_taken(comment.body):
+                return marker.run
+        return None
 
     def _live(self) -> bool:
         issue = self.client.issue(self.target.issue)

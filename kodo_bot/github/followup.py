@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kodo_bot.engine.models import ReviewPoint
+from kodo_bot.engine.models import ReviewPoint, Steering
 from kodo_bot.github._client_feedback import FailedJob, ReviewComment
 from kodo_bot.github.goal_text import strip_hidden
 
@@ -49,6 +49,9 @@ class Followup:
     items: tuple[Item, ...]
     #: what was left out or cut, said in the goal so nobody thinks it was read
     notes: tuple[str, ...] = ()
+    #: where it came from, stable across retries (``review-12``, ``comment-34``, ``ci-56``): a live run that
+    #: took it in records it, so the job queued behind that run does not start it again
+    id: str = ""
 
     @property
     def points(self) -> tuple[ReviewPoint, ...]:
@@ -64,7 +67,14 @@ class Followup:
 
     def section(self, round_no: int) -> str:
         """The goal's "Review round N" section: each item with its author, place, hunk and text."""
-        lines = [f"## Review round {round_no}", "", _INTRO[self.kind], ""]
+        return self._text(f"## Review round {round_no}")
+
+    def steering(self) -> Steering:
+        """The same, as input for a live run's next cycle."""
+        return Steering(id=self.id, text=self._text(f"## New input: {self.source}"), points=self.points)
+
+    def _text(self, heading: str) -> str:
+        lines = [heading, "", _INTRO[self.kind], ""]
         for item in self.items:
             lines += _item_lines(item)
         lines += [f"_{note}_" for note in self.notes]
@@ -122,7 +132,7 @@ def from_review(review_id: int, author: str, body: str, comments: list[ReviewCom
             f"kodo-bot read the first {len(comments)} of the review's {total_comments} inline comments; "
             "ask again for the rest once these are done.",
         )
-    return Followup("review", f"review {review_id} by {author}", tuple(items), notes)
+    return Followup("review", f"review {review_id} by {author}", tuple(items), notes, id=f"review-{review_id}")
 
 
 def from_mention(comment_id: int, author: str, text: str) -> Followup:
@@ -131,6 +141,7 @@ def from_mention(comment_id: int, author: str, text: str) -> Followup:
         "mention",
         f"comment {comment_id} by {author}",
         (Item(point_id=f"comment-{comment_id}", author=author, text=said),),
+        id=f"comment-{comment_id}",
     )
 
 
@@ -153,4 +164,4 @@ def from_ci(run_name: str, run_id: int, jobs: list[tuple[FailedJob, str, int]]) 
                 text=f"`{run_name}` failed, and GitHub named no failed job. Find out why and fix it.",
             )
         )
-    return Followup("ci", f"CI run {run_id} ({run_name})", tuple(items))
+    return Followup("ci", f"CI run {run_id} ({run_name})", tuple(items), id=f"ci-{run_id}")

@@ -346,6 +346,7 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
         write_retry_s=options.write_retry_s,
         deadline=options.deadline,
         followup=found.followup,
+        trusted_bots=config.trusted_bots,
     )
     return Job(started, run, goal, config, options.overrides, held.own)
 

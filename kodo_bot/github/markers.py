@@ -127,6 +127,19 @@ def find_lease(body: str | None) -> Lease | None:
     return None
 
 
+_TAKEN_RE = re.compile(r"<!--\s*kodo-bot-taken:\s*([A-Za-z0-9,_-]{1,4000})\s*-->")
+
+
+def render_taken(ids: tuple[str, ...]) -> str:
+    """The feedback (``review-12``, ``comment-34``) a live run took in, so a job queued behind it knows."""
+    return f"<!-- kodo-bot-taken: {','.join(i for i in ids if re.fullmatch(r'[A-Za-z0-9_-]+', i))} -->"
+
+
+def find_taken(body: str | None) -> set[str]:
+    match = _TAKEN_RE.search(body or "")
+    return {i for i in match.group(1).split(",") if i} if match else set()
+
+
 def render_claim(number: int) -> str:
     return f"<!-- kodo-bot-claim: {int(number)} -->"
 

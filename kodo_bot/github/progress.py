@@ -83,6 +83,8 @@ class ProgressState(_Frozen):
     outcome: Outcome | None = None
     outcome_reason: str = ""
     final_cost: CostReport | None = None
+    #: feedback from people the run took in while it was live (``SteeringTaken``), by id
+    taken: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -155,6 +157,10 @@ def _changes(s: ProgressState, e: ev.Event) -> dict[str, Any]:
             return {"rounds": rounds, "verifying": (), "phase": "working"}
         case ev.CycleEnded():
             return {"active": (), "phase": "planning"}
+        case ev.SteeringTaken():
+            ids = tuple(x.id for x in e.steering)
+            told = f"took in new input from people for cycle {e.cycle}: {', '.join(ids)}"
+            return {"taken": (*s.taken, *ids), "notices": (*s.notices, told)[-_MAX_NOTICES:]}
         case ev.Notice():
             if e.level == "info":
                 return {}

@@ -22,7 +22,7 @@ from kodo_bot.engine.models import CostReport, Outcome, PointAnswer
 from kodo_bot.github import _md
 from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
-from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker
+from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker, render_taken
 from kodo_bot.github.progress import ProgressState
 from kodo_bot.github.trust import Refuse
 
@@ -95,6 +95,8 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
     lines = [render_marker(state.run_id, "progress")]
     if state.claim:
         lines.append(render_claim(state.claim))
+    if state.taken:
+        lines.append(render_taken(state.taken))
     if runner and heartbeat is not None and not state.finished:
         lines.append(render_lease(Lease(run=state.run_id, heartbeat=heartbeat, runner=runner)))
     if state.outcome is not None:

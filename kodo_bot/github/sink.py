@@ -43,10 +43,12 @@ from pathlib import Path
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.models import Steering
 from kodo_bot.github._attempts import Attempts
 from kodo_bot.github._branch_push import BranchPush
 from kodo_bot.github._delivery import Delivery, Step
 from kodo_bot.github._end_report import EndReport
+from kodo_bot.github._feedback_watch import FeedbackWatch
 from kodo_bot.github._issue_run import IssueRun
 from kodo_bot.github._issue_watch import IssueWatch
 from kodo_bot.github._pacing import Pacing
@@ -108,6 +110,7 @@ class GitHubSink(EventSink):
             pull_request,
             RoundReports(s, client, slots),
             IssueWatch(s, client),
+            FeedbackWatch(s, client, self.progress_comment.author),
             EndReport(s, client, slots, pull_request, ThreadReplies(s, client, self.progress_comment.author)),
             ProgressComment(s, client, self.progress_comment, pacing),
         )
@@ -120,6 +123,11 @@ class GitHubSink(EventSink):
             s.cv.notify_all()
         if self._worker.inline and not s.closing:
             self._reconcile()
+
+    def steering(self) -> list[Steering]:
+        """Feedback the worker found since the run started, until the run takes it; never waits."""
+        with self._state.cv:
+            return [f.steering() for f in self._state.offered.values()]
 
     def stop_requested(self) -> str | None:
         """What the worker last learned (a refusal, the issue closed, the label removed); never waits."""

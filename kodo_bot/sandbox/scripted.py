@@ -85,6 +85,13 @@ class Script:
                 raise UnexpectedCall(f"role {role!r} {why}; it was asked: {asked!r}")
             return queue.pop(0)
 
+    def extend(self, role: str, steps: list[dict[str, Any]]) -> None:
+        """More steps for ``role``, added while the run plays: for answers that name what only the run
+        creates (a comment's id, say)."""
+        more = Scenario.from_dict({"roles": {role: steps}}).queue(role)
+        with self._lock:
+            self._queues.setdefault(role, []).extend(more)
+
     def left(self) -> dict[str, int]:
         """Steps not yet played, per role."""
         with self._lock:

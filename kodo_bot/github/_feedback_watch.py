@@ -1,0 +1,86 @@
+"""Feedback that reaches a live run: reviews on its PR and comments addressed to the bot, from people who may
+steer it, given since the run started. Read after each cycle's commit and as each verification round starts;
+the engine takes what was found at its next cycle boundary (``GitHubSink.steering``), and never waits on
+GitHub for it.
+
+The same rules as a trigger (``feedback_flow``): the bot's own words and those of people without write access
+(or bots outside ``trusted_bots``) are never read into the run, and each review's inline comments come as one
+piece. What the run took is recorded in its progress comment, so the job that GitHub queued for the same
+feedback behind this run finds it done instead of starting it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kodo_bot.github._delivery import Delivery
+from kodo_bot.github._sink_state import SinkState
+from kodo_bot.github.client import GitHubClient
+from kodo_bot.github.feedback import read_command
+from kodo_bot.github.followup import Followup, from_mention, from_review
+from kodo_bot.github.trust import has_write, is_bot
+
+
+class FeedbackWatch:
+    def __init__(self, state: SinkState, client: GitHubClient, bot_login: str) -> None:
+        self.state, self.client, self.bot = state, client, bot_login
+        self._may: dict[str, bool] = {}
+
+    def deliver(self, d: Delivery) -> bool:
+        s = self.state
+        if not s.want.feedback_check or s.closing:
+            return True
+        return d.attempt("read new feedback", self._read, lambda: setattr(s.want, "feedback_check", False))
+
+    def _read(self) -> None:
+        s = self.state
+        found = self._reviews() + self._mentions()
+        own = s.run.followup.id if s.run.followup else None
+        with s.cv:
+            s.want.feedback_check = False
+            known = {f.id for f in s.taken} | {own}
+            for followup in found:
+                if followup.id not in known and followup.items:
+                    s.offered.setdefault(followup.id, followup)
+
+    def _reviews(self) -> list[Followup]:
+        pull = self.state.pull
+        if pull is None:
+            return []
+        found = []
+        for r in self.client.reviews(pull.number):
+            if r.state.lower() not in ("changes_requested", "commented") or not self._new(r.submitted_at):
+                continue
+            if self._steers(r.author, r.author_type):
+                comments, total = self.client.review_comments(pull.number, r.id)
+                found.append(from_review(r.id, r.author, r.body, comments, total))
+        return found
+
+    def _mentions(self) -> list[Followup]:
+        s = self.state
+        numbers = {s.run.issue_number, *([s.pull.number] if s.pull else [])}
+        logins = [self.bot, self.bot.removesuffix("[bot]")]
+        found = []
+        for n in sorted(numbers):
+            for c in self.client.comments(n):
+                said = read_command(c.body, logins) if self._new(c.created_at) else None
+                if said is not None and said[0] == "mention" and self._steers(c.author, c.author_type):
+                    found.append(from_mention(c.id, c.author, said[1]))
+        return found
+
+    def _new(self, when: datetime | None) -> bool:
+        # GitHub's times are whole seconds: a comment in the run's first second counts as new
+        return when is not None and when >= self.state.started_at.replace(microsecond=0)
+
+    def _steers(self, login: str, kind: str) -> bool:
+        """May this account steer the run: a writer, or a listed bot; never the bot itself."""
+        key = login.lower()
+        if key.removesuffix("[bot]") == self.bot.lower().removesuffix("[bot]"):
+            return False
+        if key not in self._may:
+            if is_bot(login, kind):
+                listed = {b.lower().removesuffix("[bot]") for b in self.state.run.trusted_bots}
+                self._may[key] = key.removesuffix("[bot]") in listed
+            else:
+                self._may[key] = has_write(self.client.permission(login))
+        return self._may[key]
