@@ -44,6 +44,8 @@ def comment_json(cid: int, body: str) -> dict:
         "user": {"login": "github-actions[bot]", "type": "Bot"},
         "html_url": f"https://github.com/octo/app/issues/7#issuecomment-{cid}",
         "url": f"https://api.github.com/repos/octo/app/issues/comments/{cid}",
+        # GitHub always sends it; without it PyGithub would fetch the comment again to complete it
+        "created_at": "2026-12-01T10:00:00Z",
     }
 
 
