@@ -153,10 +153,11 @@ def play(
     name: str = "job",
     event_name: str = "issues",
     extra_sinks: Iterable[EventSink] = (),
+    **env_extra: str,
 ) -> int:
     """``kodo-bot action`` on ``event`` in this process, as ``cmd_action`` runs it, with ``script`` playing
     the orchestrator and the agents: the whole GitHub flow in a second or two."""
-    env = scene.env(event, name=name, event_name=event_name)
+    env = scene.env(event, name=name, event_name=event_name, **env_extra)
     settings = BotSettings(
         work_root=Path(env["KODO_WORK_DIR"]),
         runner=env["RUNNER_NAME"],

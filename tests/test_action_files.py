@@ -44,6 +44,8 @@ INPUT_ENV = {
     "timeout-minutes": "KODO_MAX_MINUTES",
     "anthropic-api-key": "KODO_ORCHESTRATOR_API_KEY",
     "claude-code-oauth-token": "CLAUDE_CODE_OAUTH_TOKEN",
+    "app-id": "KODO_APP_ID",
+    "app-private-key": "KODO_APP_PRIVATE_KEY",
     # the action turns it into KODO_JOB_DEADLINE
     "job-timeout-minutes": "JOB_TIMEOUT_MINUTES",
 }

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Github, GithubException, GithubRetry
 from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
@@ -48,6 +48,7 @@ from pydantic import SecretStr
 from kodo_bot.errors import GitHubError
 from kodo_bot.github._client_feedback import FeedbackCalls
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
+from kodo_bot.github.tokens import FixedToken, TokenSource
 from kodo_bot.redact import redact
 
 #: the permission each kind of write needs, as a workflow's ``permissions:`` block spells it
@@ -110,15 +111,14 @@ class GitHubClient(FeedbackCalls):
     def __init__(
         self,
         *,
-        token: str | SecretStr,
+        token: str | SecretStr | TokenSource,
         repo: str,
         api_url: str = "https://api.github.com",
         retry: RetryPolicy | None = None,
         counter: CallCounter | None = None,
     ) -> None:
-        self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
-        if not self._token:
-            raise GitHubError("no GitHub token", hint="set GITHUB_TOKEN (or GH_TOKEN)")
+        #: where the token comes from (a fixed one, or an App's, renewed as it expires)
+        self.tokens = token if isinstance(token, TokenSource) else FixedToken(token)
         self.policy = policy = retry or RetryPolicy()
         self.repo_name = repo
         self.api_url = api_url.rstrip("/")
@@ -158,7 +158,7 @@ class GitHubClient(FeedbackCalls):
         # PyGithub's own pacing is off: ours (``_pace``) starts only once the first comment is up.
         gh = Github(
             base_url=self.api_url,
-            auth=Auth.Token(self._token),
+            auth=self.tokens.pygithub_auth(),
             retry=retry,
             timeout=p.timeout_s,
             per_page=100,
@@ -191,7 +191,7 @@ class GitHubClient(FeedbackCalls):
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self._token,)
+        return self.tokens.secrets
 
     # ------------------------------------------------------------------ reading
     def repo_info(self) -> RepoInfo:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from kodo_bot.engine.team import format_validation_error
 from kodo_bot.errors import UserError
 from kodo_bot.github.router import Router, WebhookEvent
+from kodo_bot.github.tokens import AppToken, FixedToken, TokenSource
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 DEFAULT_API_URL = "https://api.github.com"
@@ -215,6 +216,12 @@ class ActionsContext(_Frozen):
     #: ``KODO_JOB_DEADLINE``: when the job will be killed (Unix time; the action sets it from the job's
     #: start and its timeout), so that delivering what is left never runs past it
     job_deadline: float | None = None
+    #: a GitHub App to act as (``KODO_APP_ID``, ``KODO_APP_PRIVATE_KEY``): its installation token replaces
+    #: GITHUB_TOKEN, and pushes made with it start the repository's workflows
+    app_id: str | None = None
+    app_private_key: SecretStr | None = None
+    #: ``KODO_WORKFLOW_TOKEN=true``: GITHUB_TOKEN is the workflow's own token (the action compares them)
+    workflow_token: bool = False
 
     @property
     def owner(self) -> str:
@@ -230,6 +237,19 @@ class ActionsContext(_Frozen):
         if not self.run_id:
             return None
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def token_source(self) -> TokenSource:
+        """The App's installation token when an App is given, else GITHUB_TOKEN."""
+        if self.app_id or self.app_private_key:
+            if not (self.app_id and self.app_private_key):
+                raise UserError(
+                    "a GitHub App needs both its id and its private key",
+                    hint="pass both the app-id and app-private-key inputs (or neither)",
+                )
+            return AppToken(
+                app_id=self.app_id, private_key=self.app_private_key, repo=self.repository, api_url=self.api_url
+            )
+        return FixedToken(self.require_token(), kind="workflow" if self.workflow_token else "token")
 
     def require_token(self) -> SecretStr:
         if self.token is None:
@@ -267,6 +287,9 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
         step_summary=Path(summary) if summary else None,
         output=Path(output) if output else None,
         job_deadline=job_deadline,
+        app_id=get("KODO_APP_ID"),
+        app_private_key=SecretStr(key) if (key := get("KODO_APP_PRIVATE_KEY")) else None,
+        workflow_token=(get("KODO_WORKFLOW_TOKEN") or "").lower() == "true",
     )
 
 

@@ -35,6 +35,7 @@ from kodo_bot.github.feedback import FEEDBACK_EVENTS, FeedbackTrigger, NotForUs,
 from kodo_bot.github.feedback_flow import handle_feedback
 from kodo_bot.github.handle import HandleOptions, HandleResult, handle_trigger, manual_trigger
 from kodo_bot.github.run_inputs import RunOverrides
+from kodo_bot.github.tokens import WORKFLOW_TOKEN_NOTE
 from kodo_bot.github.workdir import clean_finished
 from kodo_bot.redact import redact
 
@@ -100,7 +101,7 @@ def run_action(
         _write_summary(ctx, render.render_step_summary(repo=ctx.repository, issue_number=None, note=trigger.reason))
         return 0
     try:
-        token = ctx.require_token()
+        token = ctx.token_source()
         client = GitHubClient(token=token, repo=trigger.repo, api_url=ctx.api_url, retry=settings.retry())
         try:
             options = settings.options(
@@ -125,14 +126,15 @@ def run_action(
             ),
         )
         raise
-    _report(result, out, secrets=(token.get_secret_value(),))
+    _report(result, out, secrets=client.secrets)
     _write_outputs(
         ctx,
         run_id=(result.run_id or "") if result.status == "finished" else "",
         outcome=result.outcome.value if result.outcome else result.status,
         pr_number=result.pr_number,
     )
-    _write_summary(ctx, _summary(ctx.repository, result))
+    warning = f"\n\n**Warning:** {WORKFLOW_TOKEN_NOTE}\n" if token.kind == "workflow" and result.finished else ""
+    _write_summary(ctx, _summary(ctx.repository, result) + warning)
     _copy_log(result, settings.runs_dir)
     _tidy(settings.work_root)
     return result.exit_code
@@ -155,7 +157,7 @@ def run_handle(
         result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
     finally:
         client.close()
-    _report(result, out, secrets=(token.get_secret_value(),))
+    _report(result, out, secrets=client.secrets)
     _copy_log(result, settings.runs_dir)
     return result.exit_code
 

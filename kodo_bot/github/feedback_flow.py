@@ -46,6 +46,7 @@ from kodo_bot.github.handle import (
 from kodo_bot.github.lease import ACTIONS_BOT_LOGIN, inspect_lease, latest_progress, own_comments
 from kodo_bot.github.markers import find_marker, find_taken, render_marker
 from kodo_bot.github.sink import utcnow
+from kodo_bot.github.tokens import TokenSource
 from kodo_bot.github.trust import is_bot, is_trusted_commenter
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def handle_feedback(
     trigger: FeedbackTrigger,
     *,
     client: GitHubClient,
-    token: SecretStr,
+    token: SecretStr | TokenSource,
     backends: Callable[[], Backends],
     options: HandleOptions,
     clock: Callable[[], datetime] = utcnow,
@@ -123,7 +124,7 @@ def handle_feedback(
 def _ci(
     trigger: CiFailureTrigger,
     client: GitHubClient,
-    token: SecretStr,
+    token: SecretStr | TokenSource,
     backends: Callable[[], Backends],
     options: HandleOptions,
     clock: Callable[[], datetime],
@@ -207,7 +208,7 @@ class _RunFollowup:
     """A follow-up run through ``handle_trigger``, as if a writer had labelled the issue again."""
 
     client: GitHubClient
-    token: SecretStr
+    token: SecretStr | TokenSource
     backends: Callable[[], Backends]
     options: HandleOptions
     clock: Callable[[], datetime]

@@ -34,6 +34,7 @@ from kodo_bot._git_env import git_env
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
 from kodo_bot.errors import GitHubError
 from kodo_bot.github._transport import GitHubRefused
+from kodo_bot.github.tokens import FixedToken, TokenSource
 from kodo_bot.redact import redact
 
 
@@ -43,13 +44,15 @@ class GitRemote:
     def __init__(
         self,
         url: str,
-        token: str | SecretStr | None,
+        token: str | SecretStr | TokenSource | None,
         *,
         base_env: Mapping[str, str] | None = None,
         timeout_s: float = 600,
     ) -> None:
         self.url = url
-        self._token = token.get_secret_value() if isinstance(token, SecretStr) else token
+        #: None: no auth (a local remote); else asked for the token at each fetch and push (an App's renews)
+        given = token.get_secret_value() if isinstance(token, SecretStr) else token
+        self._tokens = given if isinstance(given, TokenSource) else FixedToken(given) if given else None
         self._base_env = dict(os.environ if base_env is None else base_env)
         self.timeout_s = timeout_s
 
@@ -145,8 +148,8 @@ class GitRemote:
     def env(self, *, auth: bool = True) -> dict[str, str]:
         """The environment for one git process: hardened (``git_env``), plus the auth header when asked."""
         header = []
-        if auth and self._token and self.url.startswith(("https://", "http://")):
-            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+        if auth and self._tokens is not None and self.url.startswith(("https://", "http://")):
+            basic = _basic(self._tokens.current())
             header = [("http.extraHeader", f"AUTHORIZATION: basic {basic}")]
         env = git_env(self._base_env, config=header)
         env.update(
@@ -171,10 +174,10 @@ class GitRemote:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        if not self._token:
+        if self._tokens is None:
             return ()
-        basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-        return (self._token, basic)
+        tokens = self._tokens.secrets
+        return (*tokens, *(_basic(t) for t in tokens))
 
     def _git(
         self, args: list[str], *, cwd: Path, what: str, auth: bool = True, check: bool = True
@@ -234,3 +237,8 @@ def _hint(detail: str) -> str | None:
     if "could not resolve host" in low or "unable to access" in low:
         return "check the runner's network and GITHUB_SERVER_URL"
     return None
+
+
+def _basic(token: str) -> str:
+    """The basic-auth value git sends for a token (what must be masked besides the token itself)."""
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()

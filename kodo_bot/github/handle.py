@@ -64,6 +64,7 @@ from kodo_bot.github.lease import (
 from kodo_bot.github.markers import render_marker
 from kodo_bot.github.run_inputs import RunOverrides, issue_goal
 from kodo_bot.github.sink import IssueRun, utcnow
+from kodo_bot.github.tokens import WORKFLOW_TOKEN_NOTE, TokenSource
 from kodo_bot.github.trust import Ignore, Refuse, Start, decide_trigger, needs_permission
 
 
@@ -129,7 +130,7 @@ def handle_trigger(
     trigger: LabelTrigger,
     *,
     client: GitHubClient,
-    token: SecretStr,
+    token: SecretStr | TokenSource,
     backends: Callable[[], Backends],
     options: HandleOptions,
     clock: Callable[[], datetime] = utcnow,
@@ -164,7 +165,7 @@ def handle_trigger(
     if isinstance(held, HandleResult):
         return held
     found = _Found(trigger, held, permission, config, repo.default_branch, followup)
-    started = _first_word(found, client, options, clock, repo.full_name)
+    started = _first_word(found, client, options, clock, repo.full_name, _token_notes(token))
     result = HandleResult(
         "finished",
         "",
@@ -303,13 +304,24 @@ def manual_trigger(
     )
 
 
+def _token_notes(token: SecretStr | TokenSource) -> tuple[str, ...]:
+    """What the progress comment says about the token, once: the workflow's own starts no CI."""
+    return (f"warning: {WORKFLOW_TOKEN_NOTE}",) if isinstance(token, TokenSource) and token.kind == "workflow" else ()
+
+
 def _first_word(
-    found: _Found, client: GitHubClient, options: HandleOptions, clock: Callable[[], datetime], repo: str
+    found: _Found,
+    client: GitHubClient,
+    options: HandleOptions,
+    clock: Callable[[], datetime],
+    repo: str,
+    notes: tuple[str, ...] = (),
 ) -> Started:
     """Which run, then the first sign of life: the progress comment (the lease) and ``kodo:running``."""
     held, n = found.held, found.trigger.issue_number
     plan = plan_run(options.work_root, repo, n, held.check)
-    progress = plan.progress(n, options.job_url).model_copy(update={"claim": held.claim})
+    progress = plan.progress(n, options.job_url)
+    progress = progress.model_copy(update={"claim": held.claim, "notices": (*notes, *progress.notices)})
     body = render.render_progress(progress, now=clock(), runner=options.runner)
     comment = acquire(
         client,
