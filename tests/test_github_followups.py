@@ -264,3 +264,28 @@ def test_feedback_given_while_a_run_is_live_is_taken_in_at_the_next_cycle_and_no
     assert play(scene, event, Script({"roles": {}}), name="queued", event_name="issue_comment") == 0
     assert scene.outputs("queued")["outcome"] == "ignored"
     scene.assert_valid()
+
+
+def test_a_follow_up_continues_from_a_commit_a_person_pushed_to_the_branch(accepted, tmp_path):
+    scene, n, pr = accepted
+    (pull,) = scene.pulls()
+    person = tmp_path / "person"
+    git.Repo.clone_from(scene.emu.git_url(REPO), person, branch=pull.head_ref)
+    (person / "NOTES.md").write_text("A note from a person.\n")
+    repo = git.Repo(person)
+    repo.index.add(["NOTES.md"])
+    theirs = repo.index.commit("A person's note", author=git.Actor("Alice", "alice@example.com")).hexsha
+    repo.remote().push(f"HEAD:refs/heads/{pull.head_ref}")
+
+    payload = review(scene, pr)
+    (comment,) = [c for c in scene.emu.review_comments(REPO, pr) if c.user == WRITER]
+    assert (
+        play(scene, payload, docstring_script([f"comment-{comment.id}"]), name="r", event_name="pull_request_review")
+        == 0
+    )
+
+    assert scene.outputs("r")["outcome"] == "accepted"
+    bare = git.Repo(scene.emu.git_path(REPO))
+    head = bare.commit(pull.head_ref)
+    assert bare.is_ancestor(theirs, head.hexsha) and head.hexsha != theirs  # built on their commit, not over it
+    assert "A note from a person." in bare.git.show(f"{pull.head_ref}:NOTES.md")

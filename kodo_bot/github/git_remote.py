@@ -93,33 +93,29 @@ class GitRemote:
     def track_branch(self, clone: Path, branch: str) -> bool:
         """Make ``branch`` a local branch when the remote has it (an earlier run's work). True if it exists.
 
-        A local branch that is already there is left alone: it may be ahead of the remote (commits of an
-        interrupted run that were never pushed), and those must not be lost.
+        A local branch that is already there may be ahead of the remote (commits of an interrupted run that
+        were never pushed): those are kept. When the remote is ahead of it instead (a person pushed to the
+        branch since), it moves up to the remote's commit, so the run continues from their work and its
+        push never has to overwrite it.
         """
-        if (
-            self._git(
-                ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
-                cwd=clone,
-                what="inspect",
-                auth=False,
-                check=False,
-            ).returncode
-            == 0
-        ):
+        local = self._rev(clone, f"refs/heads/{branch}")
+        if local is not None:
+            remote = self._rev(clone, f"refs/remotes/origin/{branch}")
+            if remote is not None and remote != local and self._is_ancestor(clone, local, remote):
+                self._git(["update-ref", f"refs/heads/{branch}", remote, local], cwd=clone, what="catch up", auth=False)
             return True
-        if (
-            self._git(
-                ["rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
-                cwd=clone,
-                what="inspect",
-                auth=False,
-                check=False,
-            ).returncode
-            != 0
-        ):
+        if self._rev(clone, f"refs/remotes/origin/{branch}") is None:
             return False
         self._git(["branch", "--quiet", branch, f"origin/{branch}"], cwd=clone, what="create the branch", auth=False)
         return True
+
+    def _rev(self, clone: Path, ref: str) -> str | None:
+        found = self._git(["rev-parse", "--verify", "--quiet", ref], cwd=clone, what="inspect", auth=False, check=False)
+        return found.stdout.strip() if found.returncode == 0 else None
+
+    def _is_ancestor(self, clone: Path, older: str, newer: str) -> bool:
+        asked = ["merge-base", "--is-ancestor", older, newer]
+        return self._git(asked, cwd=clone, what="inspect", auth=False, check=False).returncode == 0
 
     def remote_branches(self, clone: Path, prefix: str) -> list[str]:
         """Branches on the remote (as of the last fetch) whose names start with ``prefix``."""
