@@ -93,6 +93,9 @@ class _ClaimedVerdict(BaseModel):
 #: how much of one review point (its text, the hunk it was written on) a verifier is shown
 POINT_TEXT_LIMIT = 4000
 POINT_CONTEXT_LIMIT = 1500
+#: all points together, and the least any one point gets when there are many
+POINTS_TOTAL_LIMIT = 30_000
+POINT_MIN_SHARE = 300
 
 REVIEW_POINTS_INSTRUCTIONS = """\
 ## Review points to answer
@@ -110,16 +113,20 @@ def verifier_task(goal: str, sha: str, summary: str, points: Sequence[ReviewPoin
         f"## What the team says it did (a claim to check, not a fact)\n{summary.strip() or '(nothing)'}\n"
     )
     if points:
-        task += "\n" + REVIEW_POINTS_INSTRUCTIONS + "".join(_point_section(p) for p in points)
+        # each point's share of a bounded whole: a review of 200 comments must not make a 1 MB prompt
+        share = max(POINT_MIN_SHARE, POINTS_TOTAL_LIMIT // len(points))
+        task += "\n" + REVIEW_POINTS_INSTRUCTIONS + "".join(_point_section(p, share) for p in points)
     return task
 
 
-def _point_section(point: ReviewPoint) -> str:
+def _point_section(point: ReviewPoint, share: int) -> str:
     where = f" on {point.file}" + (f" line {point.line}" if point.line else "") if point.file else ""
     lines = [f"\n### Point `{point.id}`: {point.author}{where}"]
     if point.context:
-        lines.append(f"Written on:\n```diff\n{_cut(point.context, POINT_CONTEXT_LIMIT)}\n```")
-    lines.append(_cut(point.text.strip(), POINT_TEXT_LIMIT))
+        keep = min(POINT_CONTEXT_LIMIT, share // 3)  # a hunk's last lines are the ones the comment is on
+        hunk = point.context if len(point.context) <= keep else "[... cut]\n" + point.context[-keep:]
+        lines.append(f"Written on:\n```diff\n{hunk}\n```")
+    lines.append(_cut(point.text.strip(), min(POINT_TEXT_LIMIT, share)))
     return "\n".join(lines) + "\n"
 
 

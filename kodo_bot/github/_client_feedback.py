@@ -27,10 +27,13 @@ PERM_PULLS_READ = "pull-requests: read"
 PERM_ISSUES = "issues: write"
 PERM_ACTIONS_READ = "actions: read"
 
-#: inline comments of one review taken into a follow-up; the rest are named in a note
-MAX_REVIEW_COMMENTS = 100
+#: inline comments of one review taken into a follow-up; the rest are named in a note (and each taken one
+#: costs a reply in its thread: 50 is a long review, and a minute of GitHub's pacing for writes)
+MAX_REVIEW_COMMENTS = 50
 #: how much of a failed job's log is kept (its end, where the failure is)
 LOG_TAIL_BYTES = 12_000
+#: pages of 100 review threads read at most (10,000 threads: far past any real pull request)
+MAX_THREAD_PAGES = 100
 
 
 class _PullNode(Protocol):
@@ -201,14 +204,16 @@ class FeedbackCalls:
         threads: list[ReviewThread] = []
         after: str | None = None
         with self._call(f"read the review threads of #{pr}", PERM_PULLS_READ):
-            while True:
+            for _ in range(MAX_THREAD_PAGES):
                 variables = {"owner": owner, "name": name, "number": pr, "after": after}
                 _, data = self._gh.requester.graphql_query(_THREADS, variables)
                 page = data["data"]["repository"]["pullRequest"]["reviewThreads"]
                 threads += [_thread(node) for node in page["nodes"]]
-                if not page["pageInfo"]["hasNextPage"]:
-                    return threads
-                after = page["pageInfo"]["endCursor"]
+                cursor = page["pageInfo"]["endCursor"]
+                if not page["pageInfo"]["hasNextPage"] or not cursor or cursor == after:
+                    break  # the last page, or a server whose cursor does not move: never loop on it
+                after = cursor
+        return threads
 
     def resolve_thread(self, thread_id: str) -> None:
         with self._call("resolve a review thread", PERM_PULLS):

@@ -23,6 +23,9 @@ MAX_TEXT = 8_000
 MAX_HUNK = 1_500
 #: the end of a failed job's log, as it reaches the goal
 MAX_LOG = 6_000
+#: the whole "Review round N" section, and the least one item gets when there are many
+MAX_SECTION = 30_000
+MIN_SHARE = 400
 
 Kind = Literal["review", "mention", "ci"]
 
@@ -75,8 +78,10 @@ class Followup:
 
     def _text(self, heading: str) -> str:
         lines = [heading, "", _INTRO[self.kind], ""]
+        # each item's share of a bounded whole, so 200 long comments still make a goal a model can read
+        share = max(MIN_SHARE, MAX_SECTION // max(1, len(self.items)))
         for item in self.items:
-            lines += _item_lines(item)
+            lines += _item_lines(item, share)
         lines += [f"_{note}_" for note in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
@@ -88,12 +93,13 @@ _INTRO: dict[Kind, str] = {
 }
 
 
-def _item_lines(item: Item) -> list[str]:
+def _item_lines(item: Item, share: int) -> list[str]:
     where = f" on `{item.file}`" + (f" line {item.line}" if item.line else "") if item.file else ""
     lines = [f"### Point `{item.point_id}`: {item.author}{where}", ""]
     if item.hunk:
-        lines += ["Written on:", "```diff", item.hunk, "```", ""]
-    lines += [*(f"> {line}" if line else ">" for line in item.text.splitlines()), ""]
+        lines += ["Written on:", "```diff", _cut(item.hunk, share // 3, keep="tail"), "```", ""]
+    text = _cut(item.text, share)
+    lines += [*(f"> {line}" if line else ">" for line in text.splitlines()), ""]
     return lines
 
 

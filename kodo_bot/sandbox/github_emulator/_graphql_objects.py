@@ -324,9 +324,12 @@ class Roots:
 
 
 def _connection(typename: str, nodes: list[Obj], args: dict[str, Any]) -> Obj:
-    """A connection page: ``first``/``last`` cut the list; cursors are positions."""
+    """A connection page: ``first``/``last`` cut the list, ``after`` starts past a cursor; cursors are
+    positions (GitHub's are opaque strings: clients only hand them back)."""
     first, last = args.get("first"), args.get("last")
-    page = nodes[:first] if first is not None else nodes
+    start = int(after) if (after := args.get("after")) and str(after).isdigit() else 0
+    rest = nodes[start:]
+    page = rest[:first] if first is not None else rest
     page = page[-last:] if last else page
     return Obj(
         typename,
@@ -336,10 +339,10 @@ def _connection(typename: str, nodes: list[Obj], args: dict[str, Any]) -> Obj:
             "pageInfo": Obj(
                 "PageInfo",
                 {
-                    "hasNextPage": len(page) < len(nodes) and first is not None,
+                    "hasNextPage": start + len(page) < len(nodes) and first is not None,
                     "hasPreviousPage": bool(last) and len(page) < len(nodes),
                     "startCursor": "MQ" if page else None,
-                    "endCursor": f"{len(page)}" if page else None,
+                    "endCursor": f"{start + len(page)}" if page else None,
                 },
             ),
         },
