@@ -32,8 +32,9 @@ PERM_ACTIONS_READ = "actions: read"
 MAX_REVIEW_COMMENTS = 50
 #: how much of a failed job's log is kept (its end, where the failure is)
 LOG_TAIL_BYTES = 12_000
-#: pages of 100 review threads read at most (10,000 threads: far past any real pull request)
+#: pages of 100 review threads (or comments) read at most: far past any real pull request
 MAX_THREAD_PAGES = 100
+MAX_LIST_PAGES = 100
 
 
 class _PullNode(Protocol):
@@ -159,14 +160,9 @@ class FeedbackCalls:
     def review_comments(self, pr: int, review_id: int) -> tuple[list[ReviewComment], int]:
         """The inline comments of one review, oldest first, at most ``MAX_REVIEW_COMMENTS``, and how many
         there were in all."""
-        kept: list[ReviewComment] = []
-        total = 0
         with self._call(f"read the comments of review {review_id}", PERM_PULLS_READ):
-            for c in self._repo.get_pull(pr).get_single_review_comments(review_id):
-                total += 1
-                if len(kept) < MAX_REVIEW_COMMENTS:
-                    kept.append(_review_comment(c.raw_data))
-        return kept, total
+            found = self._pages(f"{self._repo.url}/pulls/{pr}/reviews/{review_id}/comments")
+        return [_review_comment(raw) for raw in found[:MAX_REVIEW_COMMENTS]], len(found)
 
     def reply_in_thread(self, pr: int, comment_id: int, body: str) -> int:
         """A reply in the thread of an inline comment; returns the reply's id."""
@@ -176,8 +172,19 @@ class FeedbackCalls:
     def thread_replies(self, pr: int) -> list[ReviewComment]:
         """Every inline comment on the PR that answers another (what a restarted run checks before replying)."""
         with self._call(f"read the review comments of #{pr}", PERM_PULLS_READ):
-            found = [_review_comment(c.raw_data) for c in self._repo.get_pull(pr).get_review_comments()]
+            found = [_review_comment(raw) for raw in self._pages(f"{self._repo.url}/pulls/{pr}/comments")]
         return [c for c in found if c.in_reply_to is not None]
+
+    def _pages(self, url: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, as GitHub sent it. PyGithub's objects would each be fetched again
+        when a field it did not expect is read (their raw data), one request per comment."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_LIST_PAGES + 1):
+            _, data = self._gh.requester.requestJsonAndCheck("GET", url, parameters={"per_page": 100, "page": page})
+            items += data if isinstance(data, list) else []
+            if not isinstance(data, list) or len(data) < 100:
+                break
+        return items
 
     def react(self, target: Literal["issue_comment", "review_comment"], comment_id: int, content: str = "eyes") -> None:
         """A reaction: the bot's first acknowledgement of what someone asked (GitHub keeps one per user)."""

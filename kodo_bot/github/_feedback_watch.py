@@ -1,7 +1,6 @@
 """Feedback that reaches a live run: reviews on its PR and comments addressed to the bot, from people who may
-steer it, given since the run started. Read after each cycle's commit and as each verification round starts;
-the engine takes what was found at its next cycle boundary (``GitHubSink.steering``), and never waits on
-GitHub for it.
+steer it, given since the run started. Read as each verification round starts; the engine takes what was
+found at its next cycle boundary (``GitHubSink.steering``), and never waits on GitHub for it.
 
 The same rules as a trigger (``feedback_flow``): the bot's own words and those of people without write access
 (or bots outside ``trusted_bots``) are never read into the run, and each review's inline comments come as one

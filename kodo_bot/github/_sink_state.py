@@ -84,9 +84,11 @@ class SinkState:
         w = self.want
         match event:
             case ev.CycleCommitted():
-                w.push = w.issue_check = w.feedback_check = True
+                w.push = w.issue_check = True
             case ev.VerificationStarted():
-                w.feedback_check = True  # verification takes a while: what people say meanwhile is in by its end
+                # once per round, while verification takes its time: what people said during the cycle is in
+                # before the boundary where the engine takes it (three requests, not three per commit)
+                w.feedback_check = True
             case ev.SteeringTaken():
                 ids = {x.id for x in event.steering}
                 self.taken += [f for i, f in self.offered.items() if i in ids]

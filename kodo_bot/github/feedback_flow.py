@@ -44,7 +44,7 @@ from kodo_bot.github.handle import (
     manual_trigger,
 )
 from kodo_bot.github.lease import ACTIONS_BOT_LOGIN, inspect_lease, latest_progress, own_comments
-from kodo_bot.github.markers import find_marker, find_taken, render_marker
+from kodo_bot.github.markers import find_marker, render_marker
 from kodo_bot.github.sink import utcnow
 from kodo_bot.github.tokens import TokenSource
 from kodo_bot.github.trust import is_bot, is_trusted_commenter
@@ -221,18 +221,13 @@ class _RunFollowup:
     def follow(self, followup: Followup, *, ack: int | None = None) -> HandleResult:
         if ack is not None:
             self.client.react("issue_comment", ack)  # the first sign it was heard, before anything slow
-        if self._live():
-            # the live run reads it after its next commit and takes it in at the cycle boundary after that
-            return HandleResult("duplicate", "a run is live on this issue: it takes the feedback in", self.target.issue)
-        if taken_by := self._taken(followup.id):
-            return HandleResult("ignored", f"run {taken_by} already took this feedback in", self.target.issue)
+        # a live run on the issue makes this a duplicate (handle_trigger): that run reads the feedback after
+        # its next commit and takes it in; one that took it in already is named in its progress comment
         return self._start(followup)
 
     def retry(self) -> HandleResult:
         assert isinstance(self.trigger, CommentTrigger)
         self.client.react("issue_comment", self.trigger.comment_id)
-        if self._live():
-            return HandleResult("duplicate", "a run is live on this issue: nothing to retry", self.target.issue)
         if LABEL_ACCEPTED in self.client.issue(self.target.issue).labels:
             self.client.create_comment(
                 self.trigger.number,
@@ -272,16 +267,9 @@ class _RunFollowup:
         own = own_comments(self.client.comments(pr), self.bot)
         return sum(1 for c in own if (m := find_marker(c.body, "ci")) is not None and m.run.startswith("ci-"))
 
-    def _taken(self, feedback_id: str) -> str | None:
-        """The run that took this feedback in while it was live (its progress comment says), if one did."""
-        own = own_comments(self.client.comments(self.target.issue), self.bot)
-        for comment in reversed(own):
-            marker = find_marker(comment.body, "progress")
-            if marker is not None and feedback_id in find_taken(comment.body):
-                return marker.run
-        return None
-
     def _live(self) -> bool:
+        """Checked before a CI fix's note is posted (which uses up a round); other follow-ups let
+        ``handle_trigger`` find the live run."""
         issue = self.client.issue(self.target.issue)
         own = own_comments(self.client.comments(self.target.issue), self.bot)
         check = inspect_lease(issue, own, now=self.clock(), stale_after_s=self.config.lease_stale_s)
@@ -301,4 +289,5 @@ class _RunFollowup:
             clock=self.clock,
             followup=followup,
             permission=self.permission,
+            config=self.config,
         )

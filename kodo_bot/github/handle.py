@@ -61,7 +61,7 @@ from kodo_bot.github.lease import (
     release_claim,
     take_claim,
 )
-from kodo_bot.github.markers import render_marker
+from kodo_bot.github.markers import find_marker, find_taken, render_marker
 from kodo_bot.github.run_inputs import RunOverrides, issue_goal
 from kodo_bot.github.sink import IssueRun, utcnow
 from kodo_bot.github.tokens import WORKFLOW_TOKEN_NOTE, TokenSource
@@ -136,6 +136,7 @@ def handle_trigger(
     clock: Callable[[], datetime] = utcnow,
     followup: Followup | None = None,
     permission: str | None = None,
+    config: KodoConfig | None = None,
 ) -> HandleResult:
     """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``.
 
@@ -148,7 +149,7 @@ def handle_trigger(
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = _repo_info(client, trigger)
-    config, config_error = load_settings(client, options, repo.default_branch)
+    config, config_error = (config, None) if config is not None else load_settings(client, options, repo.default_branch)
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
     decision: Start | Refuse | Ignore
@@ -161,7 +162,7 @@ def handle_trigger(
     if (reply := _reply_instead(client, trigger, decision, config_error, options)) is not None:
         return reply
 
-    held = _hold_issue(client, n, repo.default_branch, config, options, clock)
+    held = _hold_issue(client, n, repo.default_branch, config, options, clock, followup.id if followup else None)
     if isinstance(held, HandleResult):
         return held
     found = _Found(trigger, held, permission, config, repo.default_branch, followup)
@@ -210,8 +211,10 @@ def _hold_issue(
     config: KodoConfig,
     options: HandleOptions,
     clock: Callable[[], datetime],
+    feedback_id: str | None = None,
 ) -> _Held | HandleResult:
-    """Read the lease, then take the claim (``lease``); a live run or a lost race is a ``duplicate``."""
+    """Read the lease, then take the claim (``lease``); a live run or a lost race is a ``duplicate``, and
+    feedback an earlier run took in while it was live (``feedback_id`` in its progress comment) is done."""
 
     def own_of(comments: list[CommentInfo]) -> list[CommentInfo]:
         return own_comments(comments, options.bot_login or (client.viewer_login() if has_markers(comments) else None))
@@ -221,6 +224,9 @@ def _hold_issue(
     check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
     if check.state == "live":
         return _duplicate(n, check)
+    if feedback_id and check.progress is not None and feedback_id in find_taken(check.progress.body):
+        run = find_marker(check.progress.body, "progress")
+        return HandleResult("ignored", f"run {run.run if run else '?'} already took {feedback_id} in", n)
     claim = take_claim(
         client,
         n,
