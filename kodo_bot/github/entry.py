@@ -110,6 +110,8 @@ def run_action(
                 manual=False,
                 deadline=ctx.job_deadline,
             )
+            # known from the token when it can be: saves asking GET /user, which installation tokens may not
+            options = replace(options, bot_login=options.bot_login or token.bot_login)
             if isinstance(trigger, LabelTrigger):
                 result = handle_trigger(trigger, client=client, token=token, backends=backends, options=options)
             else:

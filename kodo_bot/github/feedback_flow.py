@@ -43,10 +43,10 @@ from kodo_bot.github.handle import (
     load_settings,
     manual_trigger,
 )
-from kodo_bot.github.lease import ACTIONS_BOT_LOGIN, inspect_lease, latest_progress, own_comments
+from kodo_bot.github.lease import inspect_lease, latest_progress, own_comments
 from kodo_bot.github.markers import find_marker, render_marker
 from kodo_bot.github.sink import utcnow
-from kodo_bot.github.tokens import TokenSource
+from kodo_bot.github.tokens import ACTIONS_BOT_LOGIN, TokenSource
 from kodo_bot.github.trust import is_bot, is_trusted_commenter
 
 if TYPE_CHECKING:

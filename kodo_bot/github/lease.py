@@ -40,11 +40,9 @@ from kodo_bot.errors import GitHubError
 from kodo_bot.github.client import CommentInfo, GitHubClient, IssueInfo
 from kodo_bot.github.config import LABEL_RUNNING
 from kodo_bot.github.markers import Lease, LeaseState, find_claim, find_lease, find_marker, lease_state
+from kodo_bot.github.tokens import ACTIONS_BOT_LOGIN
 
 log = logging.getLogger(__name__)
-
-#: who GitHub says wrote a comment made with an Actions ``GITHUB_TOKEN`` (it cannot ask ``GET /user``)
-ACTIONS_BOT_LOGIN = "github-actions[bot]"
 
 
 @dataclass(frozen=True)

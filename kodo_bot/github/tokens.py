@@ -24,6 +24,9 @@ from kodo_bot.errors import GitHubError
 
 TokenKind = Literal["workflow", "app", "token"]
 
+#: who the workflow's own GITHUB_TOKEN posts as
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
+
 #: an installation token lives an hour; a new one is minted when less than this is left
 RENEW_BEFORE_S = 300.0
 
@@ -38,6 +41,12 @@ class TokenSource:
     """The token to use now (``current``), its kind, and every token handed out so far (``secrets``)."""
 
     kind: TokenKind = "token"
+
+    @property
+    def bot_login(self) -> str | None:
+        """Who GitHub says wrote what this token posts, when that is known without asking (``GET /user``,
+        which installation tokens may not call): the workflow's token posts as github-actions[bot]."""
+        return ACTIONS_BOT_LOGIN if self.kind == "workflow" else None
 
     def current(self) -> str:
         raise NotImplementedError
@@ -86,6 +95,7 @@ class AppToken(TokenSource):
         self._token: str | None = None
         self._expires = 0.0
         self._issued: list[str] = []
+        self._slug: str | None = None
 
     def current(self) -> str:
         with self._lock:
@@ -100,6 +110,12 @@ class AppToken(TokenSource):
             return tuple(self._issued)
 
     @property
+    def bot_login(self) -> str | None:
+        """``<app slug>[bot]``, as GitHub names the App's posts (known once the first token is minted)."""
+        self.current()
+        return f"{self._slug}[bot]" if self._slug else None
+
+    @property
     def expires_at(self) -> float:
         """When the current token expires, as GitHub said (Unix time; 0 before the first)."""
         return self._expires
@@ -111,6 +127,7 @@ class AppToken(TokenSource):
             with GithubIntegration(auth=auth, base_url=self._api_url) as integration:
                 installation = integration.get_repo_installation(owner, name)
                 access = integration.get_access_token(installation.id)
+                self._slug = installation.app_slug
         except GithubException as exc:
             raise GitHubError(
                 f"GitHub refused the App's credentials for {self._repo} ({exc.status})",
