@@ -4,7 +4,10 @@ A GitHub emulator serves a repository backed by a real bare git repository; a ma
 labels it ``kodo``; ``kodo-bot action`` handles that event exactly as on a runner (the same code path, the
 same PyGithub client); the scripted model server plays the orchestrator and the agents' model, and the real
 Claude Code CLI edits files and runs commands. Two cycles: the tester rejects the first attempt, the second
-is accepted, and the draft PR becomes ready for review. The demo then prints what the bot posted.
+is accepted, and the draft PR becomes ready for review. Then the story goes on after the PR opens: the
+maintainer requests changes on one line (kodo-bot fixes it, verifies again, answers in the thread and
+resolves it), and the repository's own CI, a workflow the emulator really runs on the pushed commit, fails
+once (kodo-bot reads the job's log and fixes it; CI is green after). The demo then prints what was posted.
 
 It touches nothing outside its temporary directory and 127.0.0.1. The engine-only demo is ``--local``.
 """
@@ -26,14 +29,23 @@ from kodo_bot.github.markers import find_marker
 from kodo_bot.sandbox.demo import offline_env
 from kodo_bot.sandbox.github_emulator import GitHubEmulator
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import TESTS, Story, demo_story
+from kodo_bot.sandbox.stories import (
+    CI_COMMAND,
+    REVIEW_COMMENT,
+    REVIEW_LINE,
+    TESTS,
+    Story,
+    ci_fix_roles,
+    demo_story,
+    review_roles,
+)
 from kodo_bot.view import PlainView
 
 REPO = "demo/calc"
 MAINTAINER = "maya"
 BOT = "github-actions[bot]"
 #: what the workflow template grants the job's GITHUB_TOKEN
-PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write"}
+PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "statuses": "write", "actions": "read"}
 
 
 @dataclass
@@ -41,6 +53,8 @@ class _DemoRun:
     """What one demo run came to: the action's exit code and what the emulator saw."""
 
     code: int
+    #: each act's outcome: the labelled issue, the review, the CI failure
+    acts: dict[str, str]
     wall_s: float
     posted: list[dict[str, str]]
     outputs: dict[str, str]
@@ -65,48 +79,102 @@ def run_github_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bo
 
 def _run_on_emulator(root: Path, env: Mapping[str, str], out: TextIO) -> _DemoRun:
     """Stage the story on a GitHub emulator and run ``kodo-bot action`` on the label event."""
-    from kodo_bot.compose import backends_from_env
 
     story = demo_story()
     started = time.monotonic()
-    with (
-        GitHubEmulator(root / "github") as emu,
-        ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server,
-    ):
+    with GitHubEmulator(root / "github") as emu:
         token, number, event = stage(emu, story)
+        emu.add_workflow(REPO, name="CI", command=CI_COMMAND)
+        emu.run_ci(REPO, "main")  # green on the base branch
         print(
             f"GitHub emulator: {emu.html_url}/{REPO}\n@{MAINTAINER} labelled issue #{number} "
             f"{emu.issue(REPO, number).title!r} with `kodo`; running `kodo-bot action` on that event.\n",
             file=out,
         )
-        job_env = job_environment(env, root / "job", emu, token, event)
-        settings = BotSettings(
-            work_root=root / "runner-work",
-            runner="demo-runner",
-            fast=True,
-            runs_dir=root / "runs",
-            extra_sinks=(PlainView(out),),
-        )
-        agent_env = offline_env(env, server.url)
-        code = run_action(
-            parse_actions_env(job_env),
-            json.dumps(event).encode(),
-            settings,
-            lambda: backends_from_env(agent_env, model_backoff_s=0.2),
-            out,
-        )
+        act = _Act(root, env, emu, token, out)
+        acts = {"label": act.play("job", "issues", event, story.scenario.roles)}
+        code = 0 if acts["label"] == "accepted" else 1
+        if code == 0:
+            acts["review"] = _review_act(act, emu)
+            acts["ci"] = _ci_act(act, emu)
+            code = 0 if set(acts.values()) == {"accepted"} else 1
         wall = time.monotonic() - started
         posted = posted_comments(emu, number)
         outputs = dict(line.split("=", 1) for line in (root / "job" / "output.txt").read_text().splitlines())
         calls = emu.rest_call_count()
         graphql = emu.graphql_call_count()
     log = next((root / "runs").rglob("events.jsonl"), None)
-    return _DemoRun(code, wall, posted, outputs, calls, graphql, log)
+    return _DemoRun(code, acts, wall, posted, outputs, calls, graphql, log)
+
+
+@dataclass
+class _Act:
+    """One job of the story: ``kodo-bot action`` on one event, its model answers scripted."""
+
+    root: Path
+    env: Mapping[str, str]
+    emu: GitHubEmulator
+    token: str
+    out: TextIO
+
+    def play(self, name: str, event_name: str, event: dict[str, Any], roles: Mapping[str, Any]) -> str:
+        from kodo_bot.compose import backends_from_env
+
+        log = self.root / f"model-requests-{name}.jsonl"
+        with ScriptedModelServer({"roles": dict(roles)}, log_path=log) as server:
+            job_env = {
+                **job_environment(self.env, self.root / name, self.emu, self.token, event),
+                "GITHUB_EVENT_NAME": event_name,
+            }
+            settings = BotSettings(
+                work_root=self.root / "runner-work",
+                runner="demo-runner",
+                fast=True,
+                runs_dir=self.root / "runs",
+                extra_sinks=(PlainView(self.out),),
+            )
+            agent_env = offline_env(self.env, server.url)
+            run_action(
+                parse_actions_env(job_env),
+                json.dumps(event).encode(),
+                settings,
+                lambda: backends_from_env(agent_env, model_backoff_s=0.2),
+                self.out,
+            )
+        outputs = (self.root / name / "output.txt").read_text().splitlines()
+        return dict(line.split("=", 1) for line in outputs).get("outcome", "")
+
+
+def _review_act(act: _Act, emu: GitHubEmulator) -> str:
+    (pull,) = emu.pulls(REPO)
+    review = emu.submit_review(
+        REPO,
+        pull.number,
+        user=MAINTAINER,
+        event="REQUEST_CHANGES",
+        comments=[{"path": "calc.py", "line": REVIEW_LINE, "body": REVIEW_COMMENT}],
+    )
+    (comment,) = [c for c in emu.review_comments(REPO, pull.number) if c.user == MAINTAINER]
+    print(f"\n@{MAINTAINER} requested changes on calc.py line {REVIEW_LINE}: {REVIEW_COMMENT!r}\n", file=act.out)
+    return act.play("review", "pull_request_review", review, review_roles([f"comment-{comment.id}"]))
+
+
+def _ci_act(act: _Act, emu: GitHubEmulator) -> str:
+    (pull,) = emu.pulls(REPO)
+    (failed,) = emu.run_ci(REPO, pull.head_ref)
+    run = emu.workflow_runs(REPO)[-1]
+    print(f"\nThe repository's CI ran on {pull.head_sha[:12]}: {run.conclusion}\n", file=act.out)
+    outcome = act.play("ci", "workflow_run", failed, ci_fix_roles([f"ci-{run.id}-{job}" for job in run.job_ids]))
+    (pull,) = emu.pulls(REPO)
+    (green,) = emu.run_ci(REPO, pull.head_ref)
+    print(f"\nThe repository's CI ran on {pull.head_sha[:12]}: {green['workflow_run']['conclusion']}", file=act.out)
+    return outcome
 
 
 def _json_report(result: _DemoRun) -> dict[str, Any]:
     return {
         "outcome": result.outputs.get("outcome"),
+        "acts": result.acts,
         "pr_number": result.outputs.get("pr-number"),
         "run_id": result.outputs.get("run-id"),
         "rest_calls": result.rest_calls,
@@ -171,6 +239,9 @@ def posted_comments(emu: GitHubEmulator, issue_number: int) -> list[dict[str, st
             if c.user == BOT:
                 marker = find_marker(c.body)
                 posted.append({"where": where, "kind": marker.kind if marker else "comment", "body": c.body})
+        for r in emu.review_comments(REPO, n) if n != issue_number else []:
+            if r.user == BOT:  # answers in review threads
+                posted.append({"where": f"{where}, {r.path} line {r.line}", "kind": "reply", "body": r.body})
     return posted
 
 

@@ -149,3 +149,49 @@ def demo_story() -> Story:
         scenario=Scenario.from_dict({"roles": roles}, source="the demo story"),
         check_commands=[TESTS],
     )
+
+
+# --------------------------------------------------------------------------- after the PR opens
+#: the line of the accepted calc.py a maintainer comments on in the demo's review
+REVIEW_LINE = CALC_FIXED.splitlines().index("    return a * b") + 1
+REVIEW_COMMENT = "Please give multiply a docstring."
+CALC_DOCUMENTED = CALC_FIXED.replace(
+    "def multiply(a, b):\n", 'def multiply(a, b):\n    """The product of a and b."""\n'
+)
+#: the repository's own CI in the demo: green on the base branch; once multiply exists it wants a changelog
+CI_COMMAND = "python3 -m unittest -q && if grep -q 'def multiply' calc.py; then grep -q multiply CHANGELOG.md; fi"
+CHANGELOG = "# Changelog\n\n- `multiply(a, b)`, for all integers.\n"
+CHANGELOG_CHECK = "grep -q multiply CHANGELOG.md"
+
+
+def _answers(points: list[str], how: str, commands: tuple[str, ...] = (TESTS,)) -> list[dict[str, Any]]:
+    """A verifier that runs ``commands`` and passes, answering every point with ``how``."""
+    answered = {p: (True, how) for p in points}
+    checks = [(c, 0) for c in commands]
+    return [*(bash(c) for c in commands), verdict(True, "The points are addressed.", checks=checks, points=answered)]
+
+
+def review_roles(points: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The follow-up on the review: one cycle documenting multiply; both verifiers answer ``points``."""
+    return {
+        "orchestrator": [
+            delegate(("worker_fast", "The reviewer asks for a docstring on multiply. Add it; run the tests.")),
+            done("Gave multiply a docstring, as the reviewer asked."),
+        ],
+        "worker_fast": [write_file("calc.py", CALC_DOCUMENTED), bash(TESTS), say("multiply has a docstring.")],
+        "verifier/tester": _answers(points, "calc.py: multiply now has a docstring"),
+        "verifier/architect": _answers(points, "a one-line docstring, nothing else changed"),
+    }
+
+
+def ci_fix_roles(points: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The follow-up on the failed CI: one cycle adding the changelog its job asks for."""
+    return {
+        "orchestrator": [
+            delegate(("worker_fast", "CI wants multiply in CHANGELOG.md. Add the changelog; run the CI command.")),
+            done("Added CHANGELOG.md with multiply, as the CI job requires."),
+        ],
+        "worker_fast": [write_file("CHANGELOG.md", CHANGELOG), bash(CI_COMMAND), say("The CI command passes.")],
+        "verifier/tester": _answers(points, "CHANGELOG.md lists multiply; the CI job passes", (TESTS, CHANGELOG_CHECK)),
+        "verifier/architect": _answers(points, "only CHANGELOG.md was added", (CHANGELOG_CHECK,)),
+    }
