@@ -11,7 +11,7 @@ import pytest
 
 from kodo_bot.errors import UserError
 from kodo_bot.github.feedback import (
-    CiFailureTrigger,
+    CiResultTrigger,
     CommentTrigger,
     NotForUs,
     ReviewTrigger,
@@ -112,7 +112,7 @@ def failed_run(**changes: Any) -> dict[str, Any]:
 def test_a_failed_ci_workflow_run_on_a_kodo_branch_is_a_ci_trigger():
     payload = failed_run()
     trigger = parse_feedback("workflow_run", payload)
-    assert isinstance(trigger, CiFailureTrigger) and trigger.source == "workflow_run"
+    assert isinstance(trigger, CiResultTrigger) and trigger.source == "workflow_run"
     assert (trigger.issue_number, trigger.run_id, trigger.conclusion) == (12, payload["workflow_run"]["id"], "failure")
     assert trigger.head_sha == payload["workflow_run"]["head_sha"] and trigger.name == "CI"
 
@@ -120,7 +120,6 @@ def test_a_failed_ci_workflow_run_on_a_kodo_branch_is_a_ci_trigger():
 @pytest.mark.parametrize(
     ("changes", "why"),
     [
-        ({"workflow_run__conclusion": "success"}, "ended success"),
         ({"workflow_run__conclusion": "cancelled"}, "ended cancelled"),
         ({"workflow_run__event": "issue_comment"}, "started by a issue_comment event"),
         ({"workflow_run__head_branch": "main"}, "not on a kodo-bot branch"),
@@ -135,7 +134,7 @@ def test_green_cancelled_or_non_ci_workflow_runs_do_not_steer(changes, why):
 def test_a_failed_check_suite_of_another_ci_app_is_a_trigger_but_actions_suites_are_left_to_workflow_run():
     other = example("check_suite.completed.2", check_suite__head_branch=BRANCH, check_suite__conclusion="failure")
     trigger = parse_feedback("check_suite", other)
-    assert isinstance(trigger, CiFailureTrigger) and trigger.source == "check_suite" and trigger.issue_number == 12
+    assert isinstance(trigger, CiResultTrigger) and trigger.source == "check_suite" and trigger.issue_number == 12
     actions = example("check_suite.completed.1", check_suite__head_branch=BRANCH, check_suite__conclusion="failure")
     result = parse_feedback("check_suite", actions)
     assert isinstance(result, NotForUs) and "workflow_run" in result.reason
@@ -176,3 +175,9 @@ def test_kodo_branches_name_their_issue():
     assert issue_of_branch(BRANCH) == 12 and issue_of_branch("kodo/issue-7-x") == 7
     assert issue_of_branch("kodo/run-20261203") is None and issue_of_branch(None) is None
     assert issue_of_branch("feature/kodo/issue-1-x") is None
+
+
+def test_a_green_ci_run_on_a_kodo_branch_is_a_passed_result():
+    trigger = parse_feedback("workflow_run", failed_run(workflow_run__conclusion="success"))
+    assert isinstance(trigger, CiResultTrigger) and trigger.passed
+    assert not parse_feedback("workflow_run", failed_run()).passed

@@ -165,9 +165,12 @@ def test_the_repositorys_ci_failing_on_the_pr_is_fixed_once_and_bounded(accepted
     (pull,) = scene.pulls()
     (green,) = emu.run_ci(REPO, pull.head_ref)
     assert green["workflow_run"]["conclusion"] == "success"
-    # a green run starts nothing
+    # a green run starts nothing, and shows in the summary (one line per workflow, however often it runs)
     assert play(scene, green, Script({"roles": {}}), name="green", event_name="workflow_run") == 0
+    assert play(scene, green, Script({"roles": {}}), name="green2", event_name="workflow_run") == 0
     assert scene.outputs("green")["outcome"] == "ignored"
+    summary = [c for c in scene.bot_comments(pr) if find_marker(c.body, "summary")][-1]
+    assert summary.body.count("The repository's CI: `CI` passed on") == 1 and pull.head_sha[:12] in summary.body
     scene.assert_valid()
 
 

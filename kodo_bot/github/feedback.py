@@ -76,8 +76,9 @@ class CommentTrigger(_Sender):
     issue_number: int | None = None
 
 
-class CiFailureTrigger(_Sender):
-    """The repository's own CI failed on the head of a branch kodo-bot works on."""
+class CiResultTrigger(_Sender):
+    """The repository's own CI finished on the head of a branch kodo-bot works on: failed (a fix follow-up)
+    or passed (the summary says so)."""
 
     kind: Literal["ci"] = "ci"
     issue_number: int
@@ -90,6 +91,10 @@ class CiFailureTrigger(_Sender):
     conclusion: str
     pr_numbers: tuple[int, ...] = ()
 
+    @property
+    def passed(self) -> bool:
+        return self.conclusion == "success"
+
 
 class NotForUs(_Frozen):
     """A feedback event kodo-bot does not act on, and why (printed by ``kodo-bot action``)."""
@@ -97,7 +102,7 @@ class NotForUs(_Frozen):
     reason: str
 
 
-FeedbackTrigger = ReviewTrigger | CommentTrigger | CiFailureTrigger
+FeedbackTrigger = ReviewTrigger | CommentTrigger | CiResultTrigger
 
 
 def issue_of_branch(branch: str | None) -> int | None:
@@ -301,9 +306,9 @@ def _workflow_run(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason=f"workflow run {run.id} is not on a kodo-bot branch")
     if run.event not in CI_EVENTS:
         return NotForUs(reason=f"workflow run {run.id} was started by a {run.event} event, not by CI on a push")
-    if run.conclusion not in CI_FAILED:
+    if run.conclusion not in (*CI_FAILED, "success"):
         return NotForUs(reason=f"workflow run {run.id} ended {run.conclusion or 'without a conclusion'}")
-    return CiFailureTrigger(
+    return CiResultTrigger(
         repo=p.repository.full_name,
         sender_login=p.sender.login,
         sender_type=p.sender.type,
@@ -328,9 +333,9 @@ def _check_suite(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
     app = suite.app.slug if suite.app and suite.app.slug else ""
     if app == "github-actions":
         return NotForUs(reason="GitHub Actions' check suites are read from their workflow_run events")
-    if suite.conclusion not in CI_FAILED:
+    if suite.conclusion not in (*CI_FAILED, "success"):
         return NotForUs(reason=f"check suite {suite.id} ended {suite.conclusion or 'without a conclusion'}")
-    return CiFailureTrigger(
+    return CiResultTrigger(
         repo=p.repository.full_name,
         sender_login=p.sender.login,
         sender_type=p.sender.type,

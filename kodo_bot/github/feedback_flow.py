@@ -27,7 +27,7 @@ from kodo_bot.github._client_feedback import PullDetails
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_RUNNING, LABEL_STOP, KodoConfig
 from kodo_bot.github.feedback import (
-    CiFailureTrigger,
+    CiResultTrigger,
     CommentTrigger,
     FeedbackTrigger,
     ReviewTrigger,
@@ -45,6 +45,7 @@ from kodo_bot.github.handle import (
 )
 from kodo_bot.github.lease import inspect_lease, latest_progress, own_comments
 from kodo_bot.github.markers import find_marker, render_marker
+from kodo_bot.github.render import with_ci_result
 from kodo_bot.github.sink import utcnow
 from kodo_bot.github.tokens import ACTIONS_BOT_LOGIN, TokenSource
 from kodo_bot.github.trust import is_bot, is_trusted_commenter
@@ -86,7 +87,7 @@ def handle_feedback(
     """Handle one feedback trigger to its end: nothing, a reply, a stop request, or a whole follow-up run."""
     bot = options.bot_login or client.viewer_login() or ACTIONS_BOT_LOGIN
     number = _number(trigger)
-    if isinstance(trigger, CiFailureTrigger):
+    if isinstance(trigger, CiResultTrigger):
         return _ci(trigger, client, token, backends, options, clock, bot)
     if _same_login(trigger.sender_login, bot):
         return HandleResult("ignored", "the bot's own activity", number)
@@ -122,7 +123,7 @@ def handle_feedback(
 
 
 def _ci(
-    trigger: CiFailureTrigger,
+    trigger: CiResultTrigger,
     client: GitHubClient,
     token: SecretStr | TokenSource,
     backends: Callable[[], Backends],
@@ -140,7 +141,23 @@ def _ci(
         return target
     if config_error is not None:
         return HandleResult("invalid_config", str(config_error), target.issue)
+    if trigger.passed:
+        return _ci_passed(client, trigger, target, bot)
     return _RunFollowup(client, token, backends, options, clock, config, None, trigger, target, bot).ci(trigger)
+
+
+def _ci_passed(client: GitHubClient, trigger: CiResultTrigger, target: _Target, bot: str) -> HandleResult:
+    """A green CI on the PR's head shows in the bot's latest summary there (one line per workflow, kept up to
+    date), so a reviewer sees the repository's own checks beside kodo-bot's."""
+    pull = target.pull
+    if pull is None or pull.head_sha != trigger.head_sha:
+        return HandleResult("ignored", "the CI run is not on the pull request's head any more", target.issue)
+    own = own_comments(client.comments(pull.number), bot)
+    summary = next((c for c in reversed(own) if find_marker(c.body, "summary")), None)
+    if summary is None:
+        return HandleResult("ignored", f"{trigger.name} passed; no summary to show it in yet", target.issue)
+    client.edit_comment(summary.id, with_ci_result(summary.body, trigger.name, trigger.head_sha, passed=True))
+    return HandleResult("ignored", f"{trigger.name} passed on {trigger.head_sha[:12]}: shown in the summary")
 
 
 def _number(trigger: FeedbackTrigger) -> int:
@@ -237,7 +254,7 @@ class _RunFollowup:
             return HandleResult("ignored", "the last run was accepted: nothing to retry", self.target.issue)
         return self._start(None)
 
-    def ci(self, trigger: CiFailureTrigger) -> HandleResult:
+    def ci(self, trigger: CiResultTrigger) -> HandleResult:
         pull = self.target.pull
         if pull is None or pull.head_sha != trigger.head_sha:
             return HandleResult("ignored", "the CI run is not on the pull request's head any more", self.target.issue)
@@ -278,7 +295,7 @@ class _RunFollowup:
     def _start(self, followup: Followup | None) -> HandleResult:
         # CI has no person behind it: the run is started as by the bot (trust was decided by feedback_flow)
         sender = (self.trigger.sender_login, self.trigger.sender_type)
-        if isinstance(self.trigger, CiFailureTrigger):
+        if isinstance(self.trigger, CiResultTrigger):
             sender = (self.bot, "Bot")
         return handle_trigger(
             manual_trigger(self.client, self.target.issue, label=self.config.label, sender=sender),

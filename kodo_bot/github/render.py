@@ -14,6 +14,7 @@ may have seen one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -373,3 +374,16 @@ def _delivery_problems(refusals: Sequence[str], undelivered: Sequence[str]) -> l
         lines += ["", "**Not delivered to GitHub** (the run's work is on its branch in the runner's work dir):"]
         lines += [f"- {_md.inline(u, 200)}" for u in undelivered]
     return lines
+
+
+_CI_LINE = re.compile(r"^<!-- kodo-bot-ci: (?P<name>[^>]*?) -->.*$\n?", re.MULTILINE)
+
+
+def with_ci_result(body: str, name: str, sha: str, *, passed: bool) -> str:
+    """``body`` with one line saying how the repository's workflow ``name`` ended on ``sha``; a line for the
+    same workflow is replaced, so editing again never piles lines up."""
+    safe = re.sub(r"[^A-Za-z0-9 ._/()-]", "", name)[:100] or "CI"
+    kept = _CI_LINE.sub(lambda m: "" if m.group("name") == safe else m.group(0), body).rstrip("\n")
+    icon, word = (_PASS, "passed") if passed else (_FAIL, "failed")
+    line = f"<!-- kodo-bot-ci: {safe} --> {icon} The repository's CI: {_md.code_span(safe)} {word} on `{sha[:12]}`."
+    return f"{kept}\n\n{line}\n"
