@@ -298,7 +298,7 @@ def test_template_triggers_permissions_concurrency_and_runner():
         "github.event.label.name == 'kodo'",
         "'/kodo'",
         "github.event.review.state != 'approved'",
-        "github.event.workflow_run.conclusion == 'failure'",
+        "github.event.workflow_run.conclusion) &&",
         "startsWith(github.event.check_suite.head_branch",
     ):
         assert guard in route["if"]
