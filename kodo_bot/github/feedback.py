@@ -45,6 +45,10 @@ class _Sender(_Frozen):
     sender_login: str
     #: GitHub's account type: ``User``, ``Bot`` or ``Organization``
     sender_type: str = "User"
+    #: the repository as the payload describes it (saves asking GitHub); None when it did not say
+    default_branch: str | None = None
+    clone_url: str | None = None
+    repo_html_url: str | None = None
 
 
 class ReviewTrigger(_Sender):
@@ -155,6 +159,12 @@ class _User(_Loose):
 
 class _Repo(_Loose):
     full_name: str
+    default_branch: str | None = None
+    clone_url: str | None = None
+    html_url: str | None = None
+
+    def described(self) -> dict[str, Any]:
+        return {"default_branch": self.default_branch, "clone_url": self.clone_url, "repo_html_url": self.html_url}
 
 
 class _Ref(_Loose):
@@ -266,6 +276,7 @@ def _review_submitted(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason=f"review {review.id} is {state}: only requested changes and comments steer the work")
     return ReviewTrigger(
         repo=p.repository.full_name,
+        **p.repository.described(),
         sender_login=p.sender.login,
         sender_type=p.sender.type,
         pr_number=pull.number,
@@ -288,6 +299,7 @@ def _comment_created(event: WebhookEvent) -> CommentTrigger:
     p = _validate(_CommentEvent, event)
     return CommentTrigger(
         repo=p.repository.full_name,
+        **p.repository.described(),
         sender_login=p.sender.login,
         sender_type=p.sender.type,
         number=p.issue.number,
@@ -310,6 +322,7 @@ def _workflow_run(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason=f"workflow run {run.id} ended {run.conclusion or 'without a conclusion'}")
     return CiResultTrigger(
         repo=p.repository.full_name,
+        **p.repository.described(),
         sender_login=p.sender.login,
         sender_type=p.sender.type,
         issue_number=issue,
@@ -337,6 +350,7 @@ def _check_suite(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason=f"check suite {suite.id} ended {suite.conclusion or 'without a conclusion'}")
     return CiResultTrigger(
         repo=p.repository.full_name,
+        **p.repository.described(),
         sender_login=p.sender.login,
         sender_type=p.sender.type,
         issue_number=issue,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from kodo_bot.github._client_feedback import PullDetails
-from kodo_bot.github.client import GitHubClient
+from kodo_bot.github.client import GitHubClient, RepoInfo
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_RUNNING, LABEL_STOP, KodoConfig
 from kodo_bot.github.feedback import (
     CiResultTrigger,
@@ -96,7 +96,7 @@ def handle_feedback(
         command = read_command(trigger.body, _logins(bot))
         if command is None:
             return HandleResult("ignored", "the comment is not addressed to the bot", number)
-    repo = client.repo_info()
+    repo = _repo_info(client, trigger)
     config, config_error = load_settings(client, options, repo.default_branch)
     permission = None if is_bot(trigger.sender_login, trigger.sender_type) else client.permission(trigger.sender_login)
     if not is_trusted_commenter(trigger.sender_login, trigger.sender_type, permission, config):
@@ -134,7 +134,7 @@ def _ci(
     """The repository's own CI failed on the bot's branch. Its sender is whoever pushed (often the bot
     itself), so no person's trust is at stake: the workflow is the repository's own, and the branch is the
     bot's (checked against the PR)."""
-    repo = client.repo_info()
+    repo = _repo_info(client, trigger)
     config, config_error = load_settings(client, options, repo.default_branch)
     target = _target(client, trigger, bot)
     if isinstance(target, HandleResult):
@@ -158,6 +158,13 @@ def _ci_passed(client: GitHubClient, trigger: CiResultTrigger, target: _Target, 
         return HandleResult("ignored", f"{trigger.name} passed; no summary to show it in yet", target.issue)
     client.edit_comment(summary.id, with_ci_result(summary.body, trigger.name, trigger.head_sha, passed=True))
     return HandleResult("ignored", f"{trigger.name} passed on {trigger.head_sha[:12]}: shown in the summary")
+
+
+def _repo_info(client: GitHubClient, trigger: FeedbackTrigger) -> RepoInfo:
+    """The repository as the payload describes it, or as GitHub does when the payload did not say."""
+    if trigger.default_branch and trigger.clone_url:
+        return RepoInfo(trigger.repo, trigger.default_branch, trigger.clone_url, trigger.repo_html_url or "")
+    return client.repo_info()
 
 
 def _number(trigger: FeedbackTrigger) -> int:
@@ -297,8 +304,10 @@ class _RunFollowup:
         sender = (self.trigger.sender_login, self.trigger.sender_type)
         if isinstance(self.trigger, CiResultTrigger):
             sender = (self.bot, "Bot")
+        described = {k: getattr(self.trigger, k) for k in ("default_branch", "clone_url", "repo_html_url")}
+        as_label = manual_trigger(self.client, self.target.issue, label=self.config.label, sender=sender)
         return handle_trigger(
-            manual_trigger(self.client, self.target.issue, label=self.config.label, sender=sender),
+            as_label.model_copy(update=described),
             client=self.client,
             token=self.token,
             backends=self.backends,
