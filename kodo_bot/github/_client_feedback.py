@@ -27,9 +27,9 @@ PERM_PULLS_READ = "pull-requests: read"
 PERM_ISSUES = "issues: write"
 PERM_ACTIONS_READ = "actions: read"
 
-#: inline comments of one review taken into a follow-up; the rest are named in a note (and each taken one
-#: costs a reply in its thread: 50 is a long review, and a minute of GitHub's pacing for writes)
-MAX_REVIEW_COMMENTS = 50
+#: inline comments of one review taken into a follow-up; the rest are named in a note, for the next round
+#: (each taken one costs a reply in its thread, a second of GitHub's pacing for writes: 30 is a long review)
+MAX_REVIEW_COMMENTS = 30
 #: how much of a failed job's log is kept (its end, where the failure is)
 LOG_TAIL_BYTES = 12_000
 #: pages of 100 review threads (or comments) read at most: far past any real pull request
