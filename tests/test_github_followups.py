@@ -11,7 +11,18 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
 from kodo_bot.github.markers import find_marker, find_taken
 from kodo_bot.sandbox.scripted import Script
-from kodo_bot.sandbox.stories import CALC_FIXED, TESTS, bash, delegate, demo_story, done, say, verdict, write_file
+from kodo_bot.sandbox.stories import (
+    CALC_FIXED,
+    TEST_V2,
+    TESTS,
+    bash,
+    delegate,
+    demo_story,
+    done,
+    say,
+    verdict,
+    write_file,
+)
 from tests.github_support import BOT, READER, REPO, WRITER, kodo_yml, make_scene, play
 
 pytestmark = pytest.mark.timeout(90)
@@ -22,14 +33,25 @@ DOCUMENTED = CALC_FIXED.replace("def multiply(a, b):\n", 'def multiply(a, b):\n 
 RETURN_LINE = CALC_FIXED.splitlines().index("    return a * b") + 1
 
 
+#: the demo's goal in one cycle: the worker writes the fixed calculator and its tests, both verifiers pass it
+ONE_CYCLE = {
+    "orchestrator": [delegate(("worker_fast", "Add multiply with tests.")), done("Added multiply(a, b) with tests.")],
+    "worker_fast": [write_file("calc.py", CALC_FIXED), write_file("test_calc.py", TEST_V2), bash(TESTS), say("Done.")],
+    "verifier/tester": [bash(TESTS), verdict(True, "Tests pass.", checks=[(TESTS, 0)])],
+    "verifier/architect": [bash(TESTS), verdict(True, "Small and right.", checks=[(TESTS, 0)])],
+}
+
+
 @pytest.fixture
-def accepted(tmp_path):
-    """The demo story's run, accepted, on the emulator: (scene, issue number, PR number). It uses both of its
-    cycles, so every follow-up also shows that the cycle limit is each run's own."""
+def accepted(tmp_path, request):
+    """The demo story's goal done right in one cycle and accepted, on the emulator: (scene, issue number, PR
+    number). The run uses its one allowed cycle, so every follow-up also shows that the cycle limit is each
+    run's own. ``indirect`` parametrization gives another cycle limit."""
     story = demo_story()
-    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS], max_cycles=2)})
+    limit = getattr(request, "param", 1)
+    scene = make_scene(tmp_path, {**story.files, ".github/kodo.yml": kodo_yml([TESTS], max_cycles=limit)})
     n = scene.issue(TITLE, story.goal)
-    assert play(scene, scene.label(n), Script(story.scenario)) == 0
+    assert play(scene, scene.label(n), Script({"roles": ONE_CYCLE})) == 0
     (pull,) = scene.pulls()
     yield scene, n, pull.number
     scene.emu.stop()
@@ -199,6 +221,7 @@ class MentionDuringTheRun(EventSink):
             self.comment_id = said["comment"]["id"]
 
 
+@pytest.mark.parametrize("accepted", [2], indirect=True)  # the follow-up needs a second cycle for the input
 def test_feedback_given_while_a_run_is_live_is_taken_in_at_the_next_cycle_and_not_run_again(accepted):
     scene, n, pr = accepted
     payload = review(scene, pr)
@@ -248,8 +271,8 @@ def test_feedback_given_while_a_run_is_live_is_taken_in_at_the_next_cycle_and_no
 
     script.assert_complete()
     assert code == 0 and scene.outputs("review")["outcome"] == "accepted"
-    # the run's second cycle (the fourth on the branch) opens with the mention
-    second = next(r for r in script.asked("orchestrator") if "# Cycle 4 of" in str(r.messages[0]["content"]))
+    # the run's second cycle (the third on the branch) opens with the mention
+    second = next(r for r in script.asked("orchestrator") if "# Cycle 3 of" in str(r.messages[0]["content"]))
     seed = str(second.messages[0]["content"])
     assert "# New input from people since the last cycle" in seed and "also document add" in seed
     progress = [c for c in scene.bot_comments(n) if find_marker(c.body, "progress")][-1]
