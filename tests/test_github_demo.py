@@ -17,6 +17,8 @@ def test_the_demo_tells_the_github_story(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and result["outcome"] == "accepted" and result["pr_number"]
     assert result["acts"] == {"label": "accepted", "review": "accepted", "ci": "accepted"}
+    # the review's thread resolved; CI green on main, red on the PR once, green after the fix
+    assert result["after"] == {"threads_resolved": [True], "ci": ["success", "failure", "success"]}
     on_pr = [c["kind"] for c in result["comments"] if c["where"].startswith("pull request")]
     # the first run's two rounds and summary; the review's round and summary; the CI note, round, summary;
     # the answer in the review's thread

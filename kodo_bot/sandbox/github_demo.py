@@ -55,6 +55,8 @@ class _DemoRun:
     code: int
     #: each act's outcome: the labelled issue, the review, the CI failure
     acts: dict[str, str]
+    #: what the story left on GitHub beyond comments: the review threads resolved, CI's last conclusion
+    after: dict[str, Any]
     wall_s: float
     posted: list[dict[str, str]]
     outputs: dict[str, str]
@@ -99,12 +101,17 @@ def _run_on_emulator(root: Path, env: Mapping[str, str], out: TextIO) -> _DemoRu
             acts["ci"] = _ci_act(act, emu)
             code = 0 if set(acts.values()) == {"accepted"} else 1
         wall = time.monotonic() - started
+        pulls = emu.pulls(REPO)
+        after = {
+            "threads_resolved": [t.is_resolved for p in pulls for t in emu.review_threads(REPO, p.number)],
+            "ci": [r.conclusion for r in emu.workflow_runs(REPO)],
+        }
         posted = posted_comments(emu, number)
         outputs = dict(line.split("=", 1) for line in (root / "job" / "output.txt").read_text().splitlines())
         calls = emu.rest_call_count()
         graphql = emu.graphql_call_count()
     log = next((root / "runs").rglob("events.jsonl"), None)
-    return _DemoRun(code, acts, wall, posted, outputs, calls, graphql, log)
+    return _DemoRun(code, acts, after, wall, posted, outputs, calls, graphql, log)
 
 
 @dataclass
@@ -175,6 +182,7 @@ def _json_report(result: _DemoRun) -> dict[str, Any]:
     return {
         "outcome": result.outputs.get("outcome"),
         "acts": result.acts,
+        "after": result.after,
         "pr_number": result.outputs.get("pr-number"),
         "run_id": result.outputs.get("run-id"),
         "rest_calls": result.rest_calls,
