@@ -5,6 +5,7 @@ engine on a real clone), asserted as the people on the PR see it."""
 from __future__ import annotations
 
 import git
+import github
 import pytest
 
 from kodo_bot.engine import events as ev
@@ -347,3 +348,34 @@ def test_a_huge_review_is_cut_with_a_note_and_the_prompts_stay_bounded(accepted)
     # every kept comment is answered in its thread; the rest are not claimed to be
     replies = [c for c in scene.emu.review_comments(REPO, pr) if c.user == BOT]
     assert len(replies) == 30
+
+
+def writer_github(scene):
+    """PyGithub as the maintainer, for what people do in the web UI that the emulator's scenes do not cover."""
+    token = scene.emu.add_token(WRITER, permissions={"contents": "write", "pull_requests": "write"})
+    return github.Github(base_url=scene.emu.api_url, auth=github.Auth.Token(token)).get_repo(REPO)
+
+
+def test_a_request_on_a_closed_pr_gets_one_clear_comment_and_no_run(accepted):
+    scene, n, pr = accepted
+    writer_github(scene).get_pull(pr).edit(state="closed")
+    event = scene.emu.add_comment(REPO, pr, "@github-actions please also document add", user=WRITER)
+
+    assert play(scene, event, Script({"roles": {}}), name="closed", event_name="issue_comment") == 0
+
+    assert scene.outputs("closed")["outcome"] == "refused"
+    said = scene.bot_comments(pr)[-1].body
+    assert "did not start: this pull request is closed" in said and f"label issue #{n} again" in said
+    assert len([c for c in scene.bot_comments(pr) if "did not start" in c.body]) == 1
+
+
+def test_a_request_on_a_pr_that_is_not_kodo_bots_is_ignored_without_a_word(accepted):
+    scene, n, pr = accepted
+    scene.emu.seed(REPO, {"mine.txt": "mine\n"}, branch="feature/mine", message="Mine")
+    theirs = writer_github(scene).create_pull(title="Mine", body="", head="feature/mine", base="main")
+    event = scene.emu.add_comment(REPO, theirs.number, "@github-actions please review this", user=WRITER)
+
+    assert play(scene, event, Script({"roles": {}}), name="theirs", event_name="issue_comment") == 0
+
+    assert scene.outputs("theirs")["outcome"] == "ignored"
+    assert scene.bot_comments(theirs.number) == []
