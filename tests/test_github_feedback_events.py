@@ -168,7 +168,7 @@ def test_other_events_are_not_feedback_and_a_broken_payload_names_the_field():
     ],
 )
 def test_what_a_comment_asks_of_the_bot(body, expected):
-    assert read_command(body, ["kodo-bot[bot]", "kodo-bot"]) == expected
+    assert read_command(body, "kodo-bot[bot]") == expected
 
 
 def test_kodo_branches_name_their_issue():

@@ -43,18 +43,8 @@ def test_a_role_with_no_step_left_raises_at_once_naming_the_role_and_the_questio
 
 def test_a_role_the_scenario_does_not_hold_is_an_unexpected_call(tmp_path: Path):
     script = Script({"roles": {"orchestrator": [say("hi")]}})
-    session = script.sessions.open(
-        agent="worker",
-        role="worker",
-        system_prompt="x",
-        model=None,
-        cwd=tmp_path,
-        max_turns=5,
-        idle_timeout_s=5,
-        timeout_s=5,
-    )
     with pytest.raises(UnexpectedCall, match="'worker' is not in the scenario"):
-        asyncio.run(session.query("Do the work."))
+        asyncio.run(session(script, tmp_path).query("Do the work."))
 
 
 def test_assert_complete_names_the_steps_left():
@@ -101,34 +91,14 @@ def test_an_agent_whose_model_keeps_failing_ends_its_query_with_an_error_result(
     """As the CLI does: it retries the model itself, then reports an error result; it does not raise."""
     busy = {"error": {"status": 500, "type": "api_error", "message": "down"}}
     script = Script({"roles": {"worker": [bash("echo one > one.txt"), busy, busy]}}, retries=1)
-    session = script.sessions.open(
-        agent="worker_fast",
-        role="worker",
-        system_prompt="x",
-        model=None,
-        cwd=tmp_path,
-        max_turns=5,
-        idle_timeout_s=5,
-        timeout_s=5,
-    )
-    result = asyncio.run(session.query("Write one.txt."))
+    result = asyncio.run(session(script, tmp_path).query("Write one.txt."))
     assert result.is_error and "kept failing" in (result.error or "")
     assert [c.exit_code for c in result.tool_calls] == [0] and (tmp_path / "one.txt").read_text() == "one\n"
 
 
 def test_agent_tools_run_for_real_and_a_verifier_gets_an_empty_home(tmp_path: Path):
     script = Script({"roles": {"verifier/tester": [bash("echo $HOME; ls -A $HOME | wc -l; exit 3"), say("Seen.")]}})
-    session = script.sessions.open(
-        agent="tester",
-        role="verifier/tester",
-        system_prompt="You are verifier/tester.",
-        model=None,
-        cwd=tmp_path,
-        max_turns=5,
-        idle_timeout_s=5,
-        timeout_s=5,
-    )
-    result = asyncio.run(session.query("Verify."))
+    result = asyncio.run(session(script, tmp_path, "verifier/tester").query("Verify."))
     (call,) = result.tool_calls
     home, count = call.output.split()
     assert call.exit_code == 3 and count == "0" and home != str(Path.home())

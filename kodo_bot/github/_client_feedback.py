@@ -123,6 +123,8 @@ class FeedbackCalls:
 
     if TYPE_CHECKING:
         _gh: Github
+        #: the same connection without transport retries of POST, for writes that are not idempotent
+        _gh_once: Github
         _repo: Repository
         repo_name: str
 
@@ -165,9 +167,12 @@ class FeedbackCalls:
         return [_review_comment(raw) for raw in found[:MAX_REVIEW_COMMENTS]], len(found)
 
     def reply_in_thread(self, pr: int, comment_id: int, body: str) -> int:
-        """A reply in the thread of an inline comment; returns the reply's id."""
+        """A reply in the thread of an inline comment; returns the reply's id. Like a comment, it is not
+        idempotent: no transport retry (a 5xx may come after GitHub saved it), the caller looks first."""
         with self._call(f"reply to review comment {comment_id}", PERM_PULLS):
-            return int(self._repo.get_pull(pr).create_review_comment_reply(comment_id, self._clean(body)).id)
+            url = f"{self._repo.url}/pulls/{pr}/comments/{comment_id}/replies"
+            _, data = self._gh_once.requester.requestJsonAndCheck("POST", url, input={"body": self._clean(body)})
+            return int(data["id"])
 
     def thread_replies(self, pr: int) -> list[ReviewComment]:
         """Every inline comment on the PR that answers another (what a restarted run checks before replying)."""

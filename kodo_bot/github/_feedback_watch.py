@@ -17,7 +17,7 @@ from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.feedback import read_command
 from kodo_bot.github.followup import Followup, from_mention, from_review
-from kodo_bot.github.trust import has_write, is_bot
+from kodo_bot.github.trust import is_bot, may_steer, same_account
 
 
 class FeedbackWatch:
@@ -58,11 +58,10 @@ class FeedbackWatch:
     def _mentions(self) -> list[Followup]:
         s = self.state
         numbers = {s.run.issue_number, *([s.pull.number] if s.pull else [])}
-        logins = [self.bot, self.bot.removesuffix("[bot]")]
         found = []
         for n in sorted(numbers):
             for c in self.client.comments(n):
-                said = read_command(c.body, logins) if self._new(c.created_at) else None
+                said = read_command(c.body, self.bot) if self._new(c.created_at) else None
                 if said is not None and said[0] == "mention" and self._steers(c.author, c.author_type):
                     found.append(from_mention(c.id, c.author, said[1]))
         return found
@@ -73,13 +72,10 @@ class FeedbackWatch:
 
     def _steers(self, login: str, kind: str) -> bool:
         """May this account steer the run: a writer, or a listed bot; never the bot itself."""
-        key = login.lower()
-        if key.removesuffix("[bot]") == self.bot.lower().removesuffix("[bot]"):
+        if same_account(login, self.bot):
             return False
+        key = login.lower()
         if key not in self._may:
-            if is_bot(login, kind):
-                listed = {b.lower().removesuffix("[bot]") for b in self.state.run.trusted_bots}
-                self._may[key] = key.removesuffix("[bot]") in listed
-            else:
-                self._may[key] = has_write(self.client.permission(login))
+            permission = None if is_bot(login, kind) else self.client.permission(login)
+            self._may[key] = may_steer(login, kind, permission, self.state.run.trusted_bots)
         return self._may[key]

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr
 
-from kodo_bot.engine.team import format_validation_error
 from kodo_bot.errors import UserError
+from kodo_bot.github._payload import Loose, Repo, User, validate_payload
 from kodo_bot.github.router import Router, WebhookEvent
 from kodo_bot.github.tokens import AppToken, FixedToken, TokenSource
 
@@ -69,58 +69,32 @@ Trigger = LabelTrigger | Ignored
 # -- the payload subsets we read: extra fields are GitHub's business, missing ones are an error ------------
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _User(_Loose):
-    login: str
-    type: str = "User"
-
-
-class _Label(_Loose):
+class _Label(Loose):
     name: str
 
 
-class _Repo(_Loose):
-    full_name: str
-    default_branch: str | None = None
-    clone_url: str | None = None
-    html_url: str | None = None
-
-
-class _Issue(_Loose):
+class _Issue(Loose):
     number: int
     title: str
     body: str | None = None
     state: Literal["open", "closed"]
-    user: _User | None = None
+    user: User | None = None
     # present (an object) when the "issue" is a pull request
     pull_request: dict[str, Any] | None = None
 
 
-class _IssuesLabeled(_Loose):
+class _IssuesLabeled(Loose):
     issue: _Issue
     label: _Label
-    repository: _Repo
-    sender: _User
+    repository: Repo
+    sender: User
 
 
-class _PullRequestLabeled(_Loose):
+class _PullRequestLabeled(Loose):
     pull_request: _Issue
     label: _Label
-    repository: _Repo
-    sender: _User
-
-
-def _validate(model: type[_Loose], event: WebhookEvent) -> Any:
-    try:
-        return model.model_validate(dict(event.payload))
-    except ValidationError as exc:
-        raise UserError(
-            f"the {event.route} payload is not what GitHub sends:\n{format_validation_error(exc)}",
-            hint="check that the event was delivered whole (GITHUB_EVENT_PATH points at GitHub's event file)",
-        ) from exc
+    repository: Repo
+    sender: User
 
 
 _events = Router()
@@ -128,17 +102,17 @@ _events = Router()
 
 @_events.on("issues.labeled")
 def _issue_labeled(event: WebhookEvent) -> LabelTrigger:
-    p = _validate(_IssuesLabeled, event)
+    p = validate_payload(_IssuesLabeled, event)
     return _trigger(p.repository, p.issue, p.label, p.sender, is_pr=p.issue.pull_request is not None)
 
 
 @_events.on("pull_request.labeled")
 def _pull_request_labeled(event: WebhookEvent) -> LabelTrigger:
-    p = _validate(_PullRequestLabeled, event)
+    p = validate_payload(_PullRequestLabeled, event)
     return _trigger(p.repository, p.pull_request, p.label, p.sender, is_pr=True)
 
 
-def _trigger(repo: _Repo, issue: _Issue, label: _Label, sender: _User, *, is_pr: bool) -> LabelTrigger:
+def _trigger(repo: Repo, issue: _Issue, label: _Label, sender: User, *, is_pr: bool) -> LabelTrigger:
     return LabelTrigger(
         repo=repo.full_name,
         issue_number=issue.number,

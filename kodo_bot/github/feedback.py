@@ -15,13 +15,12 @@ comment; edited and deleted comments; approvals without a body; check suites of 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from kodo_bot.engine.team import format_validation_error
-from kodo_bot.errors import UserError
+from kodo_bot.github._payload import Loose, Repo, User, validate_payload
 from kodo_bot.github.router import Router, WebhookEvent
 
 #: the branches kodo-bot works on: ``kodo/issue-<N>-<slug>``
@@ -115,10 +114,11 @@ def issue_of_branch(branch: str | None) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def read_command(body: str, bot_logins: Iterable[str]) -> tuple[Command, str] | None:
-    """What a comment asks of the bot: a ``/kodo`` command (``stop``, ``retry``, anything else is ``help``)
-    or a mention ``@<bot login> <free text>``, with the rest of the text; None when it is not addressed to
-    the bot. Quoted lines (``> ...``) and code blocks are someone else's words, never a command."""
+def read_command(body: str, bot: str) -> tuple[Command, str] | None:
+    """What a comment asks of the bot (login ``bot``): a ``/kodo`` command (``stop``, ``retry``, anything
+    else is ``help``) or a mention, ``@name[bot]`` or ``@name``, with the rest of the text; None when it is
+    not addressed to the bot. Quoted lines (``> ...``) and code blocks are someone else's words, never a
+    command."""
     text = _own_words(body)
     if found := _COMMAND.search(text):
         word = (found.group(1) or "").lower()
@@ -126,7 +126,7 @@ def read_command(body: str, bot_logins: Iterable[str]) -> tuple[Command, str] | 
         if word in ("stop", "retry"):
             return word, rest  # type: ignore[return-value]  # narrowed by the test above
         return "help", " ".join(x for x in (word, rest) if x)
-    for login in bot_logins:
+    for login in dict.fromkeys((bot, bot.removesuffix("[bot]"))):
         mention = re.compile(rf"(?<![\w/-])@{re.escape(login)}(?![\w-])", re.IGNORECASE)
         if mention.search(text):
             return "mention", mention.sub("", text, count=1).strip()
@@ -148,73 +148,54 @@ def _own_words(body: str) -> str:
 # -- the payload subsets read: extra fields are GitHub's business, missing ones are an error ------------
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _User(_Loose):
-    login: str
-    type: str = "User"
-
-
-class _Repo(_Loose):
-    full_name: str
-    default_branch: str | None = None
-    clone_url: str | None = None
-    html_url: str | None = None
-
-    def described(self) -> dict[str, Any]:
-        return {"default_branch": self.default_branch, "clone_url": self.clone_url, "repo_html_url": self.html_url}
-
-
-class _Ref(_Loose):
+class _Ref(Loose):
     ref: str
     sha: str
-    repo: _Repo | None = None
+    repo: Repo | None = None
 
 
-class _Pull(_Loose):
+class _Pull(Loose):
     number: int
     state: str = "open"
     head: _Ref
     base: _Ref
 
 
-class _Review(_Loose):
+class _Review(Loose):
     id: int
     state: str
     body: str | None = None
 
 
-class _ReviewEvent(_Loose):
+class _ReviewEvent(Loose):
     review: _Review
     pull_request: _Pull
-    repository: _Repo
-    sender: _User
+    repository: Repo
+    sender: User
 
 
-class _Comment(_Loose):
+class _Comment(Loose):
     id: int
     body: str | None = None
 
 
-class _Issue(_Loose):
+class _Issue(Loose):
     number: int
     pull_request: dict[str, Any] | None = None
 
 
-class _CommentEvent(_Loose):
+class _CommentEvent(Loose):
     issue: _Issue
     comment: _Comment
-    repository: _Repo
-    sender: _User
+    repository: Repo
+    sender: User
 
 
-class _PullRef(_Loose):
+class _PullRef(Loose):
     number: int
 
 
-class _WorkflowRun(_Loose):
+class _WorkflowRun(Loose):
     id: int
     name: str | None = None
     event: str
@@ -225,18 +206,18 @@ class _WorkflowRun(_Loose):
     pull_requests: list[_PullRef] = []
 
 
-class _WorkflowRunEvent(_Loose):
+class _WorkflowRunEvent(Loose):
     workflow_run: _WorkflowRun
-    repository: _Repo
-    sender: _User
+    repository: Repo
+    sender: User
 
 
-class _App(_Loose):
+class _App(Loose):
     slug: str | None = None
     name: str | None = None
 
 
-class _CheckSuite(_Loose):
+class _CheckSuite(Loose):
     id: int
     conclusion: str | None = None
     head_branch: str | None = None
@@ -245,20 +226,10 @@ class _CheckSuite(_Loose):
     pull_requests: list[_PullRef] = []
 
 
-class _CheckSuiteEvent(_Loose):
+class _CheckSuiteEvent(Loose):
     check_suite: _CheckSuite
-    repository: _Repo
-    sender: _User
-
-
-def _validate(model: type[_Loose], event: WebhookEvent) -> Any:
-    try:
-        return model.model_validate(dict(event.payload))
-    except ValidationError as exc:
-        raise UserError(
-            f"the {event.route} payload is not what GitHub sends:\n{format_validation_error(exc)}",
-            hint="check that the event was delivered whole (GITHUB_EVENT_PATH points at GitHub's event file)",
-        ) from exc
+    repository: Repo
+    sender: User
 
 
 _feedback = Router()
@@ -266,7 +237,7 @@ _feedback = Router()
 
 @_feedback.on("pull_request_review.submitted")
 def _review_submitted(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
-    p = _validate(_ReviewEvent, event)
+    p = validate_payload(_ReviewEvent, event)
     pull, review = p.pull_request, p.review
     issue = issue_of_branch(pull.head.ref)
     if issue is None or _from_fork(pull, p.repository):
@@ -296,7 +267,7 @@ def _review_comment(event: WebhookEvent) -> NotForUs:
 
 @_feedback.on("issue_comment.created")
 def _comment_created(event: WebhookEvent) -> CommentTrigger:
-    p = _validate(_CommentEvent, event)
+    p = validate_payload(_CommentEvent, event)
     return CommentTrigger(
         repo=p.repository.full_name,
         **p.repository.described(),
@@ -311,7 +282,7 @@ def _comment_created(event: WebhookEvent) -> CommentTrigger:
 
 @_feedback.on("workflow_run.completed")
 def _workflow_run(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
-    p = _validate(_WorkflowRunEvent, event)
+    p = validate_payload(_WorkflowRunEvent, event)
     run = p.workflow_run
     issue = issue_of_branch(run.head_branch)
     if issue is None:
@@ -320,25 +291,13 @@ def _workflow_run(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason=f"workflow run {run.id} was started by a {run.event} event, not by CI on a push")
     if run.conclusion not in (*CI_FAILED, "success"):
         return NotForUs(reason=f"workflow run {run.id} ended {run.conclusion or 'without a conclusion'}")
-    return CiResultTrigger(
-        repo=p.repository.full_name,
-        **p.repository.described(),
-        sender_login=p.sender.login,
-        sender_type=p.sender.type,
-        issue_number=issue,
-        head_branch=run.head_branch,
-        head_sha=run.head_sha,
-        source="workflow_run",
-        run_id=run.id,
-        name=run.name or run.path or f"workflow run {run.id}",
-        conclusion=run.conclusion,
-        pr_numbers=tuple(pr.number for pr in run.pull_requests),
-    )
+    name = run.name or run.path or f"workflow run {run.id}"
+    return _ci_result(p, issue, "workflow_run", run, name)
 
 
 @_feedback.on("check_suite.completed")
 def _check_suite(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
-    p = _validate(_CheckSuiteEvent, event)
+    p = validate_payload(_CheckSuiteEvent, event)
     suite = p.check_suite
     issue = issue_of_branch(suite.head_branch)
     if issue is None:
@@ -348,23 +307,34 @@ def _check_suite(event: WebhookEvent) -> FeedbackTrigger | NotForUs:
         return NotForUs(reason="GitHub Actions' check suites are read from their workflow_run events")
     if suite.conclusion not in (*CI_FAILED, "success"):
         return NotForUs(reason=f"check suite {suite.id} ended {suite.conclusion or 'without a conclusion'}")
+    name = (suite.app.name if suite.app else None) or app or f"check suite {suite.id}"
+    return _ci_result(p, issue, "check_suite", suite, name)
+
+
+def _ci_result(
+    p: _WorkflowRunEvent | _CheckSuiteEvent,
+    issue: int,
+    source: Literal["workflow_run", "check_suite"],
+    ran: _WorkflowRun | _CheckSuite,
+    name: str,
+) -> CiResultTrigger:
     return CiResultTrigger(
         repo=p.repository.full_name,
         **p.repository.described(),
         sender_login=p.sender.login,
         sender_type=p.sender.type,
         issue_number=issue,
-        head_branch=suite.head_branch,
-        head_sha=suite.head_sha,
-        source="check_suite",
-        run_id=suite.id,
-        name=(suite.app.name if suite.app else None) or app or f"check suite {suite.id}",
-        conclusion=suite.conclusion,
-        pr_numbers=tuple(pr.number for pr in suite.pull_requests),
+        head_branch=ran.head_branch or "",
+        head_sha=ran.head_sha,
+        source=source,
+        run_id=ran.id,
+        name=name,
+        conclusion=ran.conclusion or "",
+        pr_numbers=tuple(pr.number for pr in ran.pull_requests),
     )
 
 
-def _from_fork(pull: _Pull, repo: _Repo) -> bool:
+def _from_fork(pull: _Pull, repo: Repo) -> bool:
     return pull.head.repo is not None and pull.head.repo.full_name != repo.full_name
 
 

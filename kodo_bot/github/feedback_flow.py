@@ -48,7 +48,7 @@ from kodo_bot.github.markers import find_marker, render_marker
 from kodo_bot.github.render import with_ci_result
 from kodo_bot.github.sink import utcnow
 from kodo_bot.github.tokens import ACTIONS_BOT_LOGIN, TokenSource
-from kodo_bot.github.trust import is_bot, is_trusted_commenter
+from kodo_bot.github.trust import is_bot, is_trusted_commenter, same_account
 
 if TYPE_CHECKING:
     from kodo_bot.engine.launch import Backends
@@ -89,11 +89,11 @@ def handle_feedback(
     number = _number(trigger)
     if isinstance(trigger, CiResultTrigger):
         return _ci(trigger, client, token, backends, options, clock, bot)
-    if _same_login(trigger.sender_login, bot):
+    if same_account(trigger.sender_login, bot):
         return HandleResult("ignored", "the bot's own activity", number)
     command = None
     if isinstance(trigger, CommentTrigger):
-        command = read_command(trigger.body, _logins(bot))
+        command = read_command(trigger.body, bot)
         if command is None:
             return HandleResult("ignored", "the comment is not addressed to the bot", number)
     repo = _repo_info(client, trigger)
@@ -173,16 +173,6 @@ def _number(trigger: FeedbackTrigger) -> int:
     return trigger.pr_number if isinstance(trigger, ReviewTrigger) else trigger.issue_number
 
 
-def _same_login(a: str, b: str) -> bool:
-    return a.lower().removesuffix("[bot]") == b.lower().removesuffix("[bot]")
-
-
-def _logins(bot: str) -> list[str]:
-    """How people mention the bot: ``@name[bot]`` for an App and ``@name``."""
-    base = bot.removesuffix("[bot]")
-    return [bot, base] if base != bot else [bot]
-
-
 def _target(client: GitHubClient, trigger: FeedbackTrigger, bot: str) -> _Target | HandleResult:
     """The issue and PR, when they are kodo-bot's and open; else why not (a clear comment when it matters)."""
     if isinstance(trigger, CommentTrigger) and not trigger.is_pull_request:
@@ -199,7 +189,7 @@ def _target(client: GitHubClient, trigger: FeedbackTrigger, bot: str) -> _Target
             return HandleResult("ignored", f"no open pull request has the branch {trigger.head_branch}")
     pull = client.pull(pr_number)
     issue = issue_of_branch(pull.head_ref)
-    if issue is None or not _same_login(pull.author, bot) or pull.head_repo != client.repo_name:
+    if issue is None or not same_account(pull.author, bot) or pull.head_repo != client.repo_name:
         return HandleResult("ignored", f"pull request #{pr_number} is not kodo-bot's", pr_number)
     if pull.state != "open" or not pull.head_repo:
         why = "was merged" if pull.merged else "is closed" if pull.state != "open" else "lost its branch"

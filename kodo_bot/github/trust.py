@@ -13,6 +13,7 @@ silently rather than refused: a comment would only feed another bot's loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -56,10 +57,18 @@ def is_bot(login: str, user_type: str | None = None) -> bool:
     return user_type == "Bot" or login.lower().endswith("[bot]")
 
 
+def same_account(a: str, b: str) -> bool:
+    """``name`` and ``name[bot]`` are one account, whatever the case (GitHub ignores it)."""
+    return a.lower().removesuffix("[bot]") == b.lower().removesuffix("[bot]")
+
+
 def is_trusted_bot(login: str, config: KodoConfig) -> bool:
-    """Listed in ``trusted_bots``; ``name`` and ``name[bot]`` are the same bot."""
-    wanted = {b.lower().removesuffix("[bot]") for b in config.trusted_bots}
-    return login.lower().removesuffix("[bot]") in wanted
+    """Listed in ``trusted_bots``."""
+    return listed_bot(login, config.trusted_bots)
+
+
+def listed_bot(login: str, trusted_bots: Sequence[str]) -> bool:
+    return any(same_account(login, b) for b in trusted_bots)
 
 
 def has_write(permission: str | None) -> bool:
@@ -104,8 +113,13 @@ def is_trusted_commenter(login: str, user_type: str | None, permission: str | No
     The same rule as for triggering: write access, or a listed bot. ``author_association`` on the comment
     is deliberately not used: ``COLLABORATOR`` and ``MEMBER`` do not imply write access to this repository.
     """
+    return may_steer(login, user_type, permission, config.trusted_bots)
+
+
+def may_steer(login: str, user_type: str | None, permission: str | None, trusted_bots: Sequence[str]) -> bool:
+    """Write access, or a bot in ``trusted_bots``: whose words reach the goal, and who steers a live run."""
     if is_bot(login, user_type):
-        return is_trusted_bot(login, config)
+        return listed_bot(login, trusted_bots)
     return has_write(permission)
 
 
