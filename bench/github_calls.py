@@ -1,6 +1,6 @@
 """Benchmark of the GitHub side: what a two-cycle run costs in API calls, and how soon a person sees a reply.
 
-    .venv/bin/python bench/github_calls.py [--throttle] [--runs N]
+    .venv/bin/python bench/github_calls.py [--throttle] [--runs N] [--trace]
 
 Plays the demo story offline (one rejection, then acceptance) through ``python -m kodo_bot.cli action`` in a
 child process, as on a runner: the GitHub emulator, real git, the scripted model server and the real Claude
@@ -108,7 +108,18 @@ def followup_run(root: Path) -> dict[str, Any]:
             "graphql": sum(1 for c in calls if c.graphql),
             "ack_s": acked[0] - started,
             "wall_s": wall,
+            "sequence": [_traced(c) for c in calls],
         }
+
+
+def _traced(call: Any) -> str:
+    """One request as ``--trace`` prints it: method, path, and for an edit or GraphQL what it was about."""
+    line = f"{call.method} {call.path}"
+    if call.graphql:
+        line += f" ({call.operation})"
+    elif call.method == "PATCH" and isinstance(call.request_body, dict):
+        line += f" [{' '.join(str(call.request_body.get('body', '')).split())[:100]}]"
+    return line
 
 
 def _docstring_roles(point_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -127,6 +138,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--throttle", action="store_true", help="PyGithub's production pacing between requests")
     parser.add_argument("--runs", type=int, default=10, help="how many runs to take the median over")
+    parser.add_argument("--trace", action="store_true", help="print the follow-up's requests in the order sent")
     args = parser.parse_args()
     results = []
     for i in range(args.runs):
@@ -158,6 +170,9 @@ def main() -> int:
     print(f"  REST calls: {rest_calls} (target < 25)   GraphQL calls: {f['graphql']}   wall {f['wall_s']:.1f} s")
     for kind, n in sorted(f["rest"].items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"    {n:3d}  {kind}")
+    if args.trace:
+        for line in f["sequence"]:
+            print(f"      {line}")
     print(f"  time to the first acknowledgement (the progress comment edited): {f['ack_s']:.2f} s (target <= 2 s)")
     missed = missed or rest_calls >= 25 or f["ack_s"] > 2
     if missed:

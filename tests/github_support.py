@@ -126,9 +126,29 @@ class Scene:
         return path.read_text(encoding="utf-8") if path.exists() else ""
 
     def assert_valid(self) -> None:
-        """Every request and response matched GitHub's description, and the emulator had no bug."""
+        """Every request and response matched GitHub's description, and the emulator had no bug: REST
+        against the OpenAPI description, every GraphQL document the bot sent against GitHub's schema, and
+        every GraphQL answer in the shape the schema gives that document."""
         assert self.emu.internal_errors == []
         self.emu.validation.assert_clean()
+        assert_graphql_valid(self.emu)
+
+
+def assert_graphql_valid(emu: GitHubEmulator) -> None:
+    from graphql import parse, validate
+
+    from kodo_bot.sandbox.github_emulator._graphql import github_schema
+    from tests.emulator_support import assert_conforms
+
+    schema = github_schema()
+    for call in emu.calls:
+        if not call.graphql or not isinstance(call.request_body, dict):
+            continue
+        query, variables = call.request_body["query"], call.request_body.get("variables") or {}
+        assert validate(schema, parse(query)) == [], query
+        data = (call.response_body or {}).get("data") if isinstance(call.response_body, dict) else None
+        if data is not None:
+            assert_conforms(schema, query, variables, data)
 
 
 def make_scene(tmp: Path, files: dict[str, str], *, permissions: dict | None = None) -> Scene:

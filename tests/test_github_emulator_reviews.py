@@ -143,3 +143,43 @@ def test_graphql_answers_errors_for_fields_the_emulator_does_not_fill(scene, pr)
     ).json()
     assert answer["errors"][0]["type"] == "EMULATOR_UNSUPPORTED"
     assert BOT.endswith("[bot]")
+
+
+def test_what_a_live_run_reads_back_comes_in_one_graphql_request_spelled_as_rest_spells_it(scene, pr):
+    """The live run's one read per cycle (``GitHubClient.activity``): the issue's state and labels, the
+    latest comments on the issue and its PR, the PR's reviews. GitHub's GraphQL names a bot without the
+    ``[bot]`` REST gives it; the client puts it back, so the bot's own words are still its own."""
+    from kodo_bot.github.client import GitHubClient, RetryPolicy
+    from tests.github_support import assert_graphql_valid
+
+    emu = scene.emu
+    issue = emu.create_issue(REPO, "Do it", "body", user="alice")
+    emu.label_issue(REPO, issue.number, "kodo", actor="alice")
+    emu.add_comment(REPO, issue.number, "@kodo-bot also this", "alice")
+    emu.add_comment(REPO, issue.number, "progress...", BOT)
+    emu.add_comment(REPO, pr.number, "on the PR", "alice")
+    emu.submit_review(REPO, pr.number, user="alice", event="COMMENT", body="Hm",
+                      comments=[{"path": "app.txt", "line": 3, "body": "why?"}])  # fmt: skip
+    client = GitHubClient(token=scene.token, repo=REPO, api_url=emu.api_url, retry=RetryPolicy.fast())
+    before = len(emu.calls)
+
+    seen = client.activity(issue.number, pr.number)
+
+    assert [c.kind for c in emu.calls[before:]] == ["graphql"]
+    assert (seen.issue_state, seen.labels) == ("open", ("kodo",))
+    assert [(c.author, c.author_type, c.body) for c in seen.comments] == [
+        ("alice", "User", "@kodo-bot also this"),
+        (BOT, "Bot", "progress..."),
+        ("alice", "User", "on the PR"),
+    ]
+    [review] = seen.reviews
+    assert (review.author, review.state, review.body, review.commit_id) == ("alice", "commented", "Hm", pr.head.sha)
+    # before the PR exists, the issue alone
+    assert client.activity(issue.number, None).reviews == []
+    # a long discussion costs nothing more: the latest comments come, the oldest are left
+    for i in range(105):
+        emu.add_comment(REPO, issue.number, f"chatter {i}", "alice")
+    latest = client.activity(issue.number, None).comments
+    assert len(latest) == 100 and latest[-1].body == "chatter 104"
+    client.close()
+    assert_graphql_valid(emu)

@@ -9,13 +9,22 @@ job's log, of which only the tail is kept while it streams (``LOG_TAIL_BYTES``),
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import requests
 
 from kodo_bot.errors import GitHubError
+from kodo_bot.github.records import (
+    Activity,
+    CommentInfo,
+    FailedJob,
+    PullDetails,
+    ReviewComment,
+    ReviewInfo,
+    ReviewThread,
+    ThreadComment,
+)
 
 if TYPE_CHECKING:
     from github import Github
@@ -45,64 +54,28 @@ class _PullNode(Protocol):
     def node_id(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class PullDetails:
-    number: int
-    node_id: str
-    html_url: str
-    draft: bool
-    head_ref: str
-    head_sha: str
-    base_ref: str
-    state: str
-    merged: bool
-    author: str
-    #: the head branch's repository ("" when it was deleted)
-    head_repo: str
+#: comments and reviews a live run reads back each cycle: newer ones than that many in one cycle are
+#: missed until the next (the read asks for the latest, so a long old discussion costs nothing)
+ACTIVITY_WINDOW = 100
 
-
-@dataclass(frozen=True)
-class ReviewInfo:
-    id: int
-    author: str
-    author_type: str
-    state: str
-    body: str
-    commit_id: str
-    html_url: str
-    submitted_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ReviewComment:
-    id: int
-    author: str
-    body: str
-    path: str
-    line: int | None
-    diff_hunk: str
-    in_reply_to: int | None
-    html_url: str
-
-
-@dataclass(frozen=True)
-class ReviewThread:
-    #: the GraphQL node id ``resolveReviewThread`` takes
-    id: str
-    resolved: bool
-    #: REST ids of its comments, first the one that opened it
-    comment_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class FailedJob:
-    id: int
-    name: str
-    conclusion: str
-    #: the first step that failed, if the job says
-    step: str
-    html_url: str
-
+_ACTIVITY = f"""
+query($owner: String!, $name: String!, $issue: Int!, $pull: Int!, $withPull: Boolean!) {{
+  repository(owner: $owner, name: $name) {{
+    issue(number: $issue) {{
+      state
+      labels(first: 100) {{ nodes {{ name }} }}
+      comments(last: {ACTIVITY_WINDOW}) {{ nodes {{ ...said }} }}
+    }}
+    pullRequest(number: $pull) @include(if: $withPull) {{
+      comments(last: {ACTIVITY_WINDOW}) {{ nodes {{ ...said }} }}
+      reviews(last: {ACTIVITY_WINDOW}) {{
+        nodes {{ databaseId state body submittedAt url commit {{ oid }} author {{ __typename login }} }}
+      }}
+    }}
+  }}
+}}
+fragment said on IssueComment {{ databaseId body createdAt url author {{ __typename login }} }}
+"""
 
 _THREADS = """
 query($owner: String!, $name: String!, $number: Int!, $after: String) {
@@ -110,7 +83,7 @@ query($owner: String!, $name: String!, $number: Int!, $after: String) {
     pullRequest(number: $number) {
       reviewThreads(first: 100, after: $after) {
         pageInfo { hasNextPage endCursor }
-        nodes { id isResolved comments(first: 100) { nodes { databaseId } } }
+        nodes { id isResolved comments(first: 100) { nodes { databaseId body author { __typename login } } } }
       }
     }
   }
@@ -174,12 +147,6 @@ class FeedbackCalls:
             _, data = self._gh_once.requester.requestJsonAndCheck("POST", url, input={"body": self._clean(body)})
             return int(data["id"])
 
-    def thread_replies(self, pr: int) -> list[ReviewComment]:
-        """Every inline comment on the PR that answers another (what a restarted run checks before replying)."""
-        with self._call(f"read the review comments of #{pr}", PERM_PULLS_READ):
-            found = [_review_comment(raw) for raw in self._pages(f"{self._repo.url}/pulls/{pr}/comments")]
-        return [c for c in found if c.in_reply_to is not None]
-
     def _pages(self, url: str) -> list[dict[str, Any]]:
         """Every item of a list endpoint, as GitHub sent it. PyGithub's objects would each be fetched again
         when a field it did not expect is read (their raw data), one request per comment."""
@@ -212,6 +179,7 @@ class FeedbackCalls:
             )
 
     def review_threads(self, pr: int) -> list[ReviewThread]:
+        """Every review thread of the PR with its comments (the replies in it too), in pages of 100."""
         owner, name = self.repo_name.split("/", 1)
         threads: list[ReviewThread] = []
         after: str | None = None
@@ -227,13 +195,37 @@ class FeedbackCalls:
                 after = cursor
         return threads
 
-    def resolve_thread(self, thread_id: str) -> None:
-        with self._call("resolve a review thread", PERM_PULLS):
-            self._gh.requester.graphql_named_mutation(
-                mutation_name="resolveReviewThread",
-                mutation_input={"threadId": thread_id},
-                output_schema="clientMutationId thread { isResolved }",
+    def resolve_threads(self, thread_ids: list[str]) -> None:
+        """Resolve review threads, all in one request (resolving a resolved one changes nothing, so a retry
+        of the whole is safe)."""
+        if not thread_ids:
+            return
+        params = ", ".join(f"$t{i}: ID!" for i in range(len(thread_ids)))
+        fields = " ".join(
+            f"t{i}: resolveReviewThread(input: {{threadId: $t{i}}}) {{ thread {{ isResolved }} }}"
+            for i in range(len(thread_ids))
+        )
+        with self._call(f"resolve {len(thread_ids)} review thread(s)", PERM_PULLS):
+            self._gh.requester.graphql_query(
+                f"mutation({params}) {{ {fields} }}", {f"t{i}": t for i, t in enumerate(thread_ids)}
             )
+
+    def activity(self, issue: int, pull: int | None) -> Activity:
+        """The issue's state and labels, and the latest comments and reviews on it and its PR: what the REST
+        API gives in four requests (issue, its comments, the PR's comments, its reviews), in one."""
+        owner, name = self.repo_name.split("/", 1)
+        variables = {"owner": owner, "name": name, "issue": issue, "pull": pull or 0, "withPull": pull is not None}
+        with self._call(f"read what happened on #{issue}", PERM_PULLS_READ):
+            _, data = self._gh.requester.graphql_query(_ACTIVITY, variables)
+        repo = data["data"]["repository"]
+        found, on_pull = repo["issue"], repo.get("pullRequest") or {}
+        said = [*found["comments"]["nodes"], *(on_pull.get("comments") or {}).get("nodes", [])]
+        return Activity(
+            issue_state=str(found["state"]).lower(),
+            labels=tuple(label["name"] for label in found["labels"]["nodes"]),
+            comments=sorted((_said(c) for c in said if c.get("author")), key=lambda c: (c.created_at, c.id)),
+            reviews=[_review_node(r) for r in (on_pull.get("reviews") or {}).get("nodes", []) if r.get("author")],
+        )
 
     def failed_jobs(self, run_id: int) -> list[FailedJob]:
         with self._call(f"read the jobs of workflow run {run_id}", PERM_ACTIONS_READ):
@@ -284,6 +276,36 @@ def _review(r: PullRequestReview) -> ReviewInfo:
     )
 
 
+def _author(node: dict[str, Any]) -> tuple[str, str]:
+    """Login and account type as REST spells them: GraphQL names a bot without the ``[bot]`` that REST
+    (and so every login kodo-bot compares with) gives it."""
+    kind, login = node["__typename"], node["login"]
+    if kind == "Bot" and not login.endswith("[bot]"):
+        login += "[bot]"
+    return login, kind
+
+
+def _said(node: dict[str, Any]) -> CommentInfo:
+    login, kind = _author(node["author"])
+    when = datetime.fromisoformat(node["createdAt"].replace("Z", "+00:00"))
+    return CommentInfo(int(node["databaseId"]), login, kind, node["body"] or "", node["url"] or "", when)
+
+
+def _review_node(node: dict[str, Any]) -> ReviewInfo:
+    login, kind = _author(node["author"])
+    submitted = node.get("submittedAt")
+    return ReviewInfo(
+        id=int(node["databaseId"]),
+        author=login,
+        author_type=kind,
+        state=str(node["state"]).lower(),
+        body=node["body"] or "",
+        commit_id=(node.get("commit") or {}).get("oid", ""),
+        html_url=node["url"] or "",
+        submitted_at=datetime.fromisoformat(submitted.replace("Z", "+00:00")) if submitted else None,
+    )
+
+
 def _review_comment(raw: dict[str, Any]) -> ReviewComment:
     line = raw.get("line") or raw.get("original_line")
     return ReviewComment(
@@ -299,8 +321,12 @@ def _review_comment(raw: dict[str, Any]) -> ReviewComment:
 
 
 def _thread(node: dict[str, Any]) -> ReviewThread:
-    ids = tuple(int(c["databaseId"]) for c in node["comments"]["nodes"] if c.get("databaseId") is not None)
-    return ReviewThread(id=node["id"], resolved=bool(node["isResolved"]), comment_ids=ids)
+    comments = tuple(
+        ThreadComment(int(c["databaseId"]), _author(c["author"])[0] if c.get("author") else "", c.get("body") or "")
+        for c in node["comments"]["nodes"]
+        if c.get("databaseId") is not None
+    )
+    return ReviewThread(id=node["id"], resolved=bool(node["isResolved"]), comments=comments)
 
 
 def _stream_tail(url: str, max_bytes: int) -> tuple[str, int]:

@@ -57,6 +57,8 @@ class Job:
     overrides: RunOverrides
     #: the bot's comments on the issue (their marker slots are edited, not posted again)
     own: list[CommentInfo]
+    #: the PR a follow-up is about, as its trigger read it a moment ago
+    pull: PullInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ def _open_branch(job: Job, wiring: Wiring, name: str) -> _Branch:
     """Check the branch out; one already on the remote brings its PR and the bot's comments there."""
     client = wiring.client
     continuing = wiring.remote.track_branch(job.started.plan.clone, name)
-    pull = client.find_pull(name) if continuing else None
+    known = job.pull if job.pull is not None and job.pull.head_ref == name else None
+    pull = (known or client.find_pull(name)) if continuing else None
     slots = markers_by_slot(job.own)
     if pull is not None:
         slots |= markers_by_slot(own_comments(client.comments(pull.number), job.started.comment.author))

@@ -16,15 +16,29 @@ from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import CommentInfo, GitHubClient
 from kodo_bot.github.progress import ProgressState
 
+#: how long an accepted round's edit waits for the run's end, which usually follows within milliseconds
+END_GRACE_S = 3.0
+
 
 class ProgressComment:
     def __init__(self, state: SinkState, client: GitHubClient, comment: CommentInfo, pacing: Pacing) -> None:
         self.state, self.client, self.comment, self.pacing = state, client, comment, pacing
 
     def deliver(self, d: Delivery) -> bool:
-        if not self.pacing.progress_now() or "progress" in self.state.refused:
+        if not self.pacing.progress_now() or "progress" in self.state.refused or self._end_comes():
             return True
         return d.attempt("edit the progress comment", lambda: self._edit(d.attempts.refusals), self.state.drop_progress)
+
+    def _end_comes(self) -> bool:
+        """The run has ended, or verification accepted it and its end follows within moments: the edit
+        after the end's report shows everything, so one now would be overwritten a moment later. Closing
+        edits regardless (the report may be stuck), and so does a run whose end is slow to come."""
+        s, w = self.state, self.state.want
+        if s.closing:
+            return False
+        if w.finished is not None:
+            return bool(w.final_steps)
+        return s.accepted_at is not None and (s.clock() - s.accepted_at).total_seconds() < END_GRACE_S
 
     def _edit(self, refusals: list[str]) -> None:
         s = self.state

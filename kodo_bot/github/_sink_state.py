@@ -1,7 +1,7 @@
 """What GitHub should show for one run, and what the sink has learned from GitHub, under one lock.
 
 The engine's thread folds events in (:meth:`SinkState.fold`); the worker's steps (``_branch_push``,
-``_pull_request``, ``_round_reports``, ``_issue_watch``, ``_end_report``, ``_progress_comment``) take items out
+``_pull_request``, ``_round_reports``, ``_run_watch``, ``_end_report``, ``_progress_comment``) take items out
 of :attr:`SinkState.want` as they deliver them. Everything here is changed with :attr:`SinkState.cv` held.
 
 The run's end is kept truthful here: after a permanent refusal, or when something the outcome depends on
@@ -55,6 +55,8 @@ class SinkState:
         self.drain_until: float | None = None
         #: the round that accepted the work: its verdicts answer the review points, in their threads
         self.accepted_round: ev.VerificationFinished | None = None
+        #: when that round's result came in: the run's end follows within moments
+        self.accepted_at: datetime | None = None
         #: feedback found while the run is live, by id, offered to the engine until it takes it
         self.offered: dict[str, Followup] = {}
         #: feedback the run took in (its threads are answered at the end, as the follow-up's own are)
@@ -84,11 +86,10 @@ class SinkState:
         w = self.want
         match event:
             case ev.CycleCommitted():
-                w.push = w.issue_check = True
-            case ev.VerificationStarted():
-                # once per round, while verification takes its time: what people said during the cycle is in
-                # before the boundary where the engine takes it (three requests, not three per commit)
-                w.feedback_check = True
+                # once per cycle, after its push (and the PR it opens): while the checks and verification take
+                # their time, what people said during the cycle comes in before the boundary the engine takes
+                # it at
+                w.push = w.watch = True
             case ev.SteeringTaken():
                 ids = {x.id for x in event.steering}
                 self.taken += [f for i, f in self.offered.items() if i in ids]
@@ -97,7 +98,8 @@ class SinkState:
                 w.push = True  # the interrupted run may have committed without pushing before it died
             case ev.VerificationFinished():
                 self._want_round(event.model_copy(update={"round": event.round + self.run.round_offset}))
-                self.accepted_round = event if event.accepted else self.accepted_round
+                if event.accepted:
+                    self.accepted_round, self.accepted_at = event, self.clock()
             case ev.RunFinished():
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
                 w.final_steps = final_steps(event.outcome, refused=self.refused, threads=self._answers_threads())

@@ -14,6 +14,7 @@ from kodo_bot.github import _md
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.markers import find_marker, render_marker
+from kodo_bot.github.records import ReviewThread
 
 
 class ThreadReplies:
@@ -26,22 +27,24 @@ class ThreadReplies:
         if not threads or s.pull is None:
             return
         pr = s.pull.number
-        said = self._answered(pr, finished.run_id)
+        # one read gives both what this run already answered (a retried, resumed or taken-over run) and which
+        # threads to resolve: a reply posted now changes no thread's resolution
+        found = self.client.review_threads(pr)
+        said = self._answered(found, finished.run_id)
         for point_id, comment_id in threads:
             if comment_id not in said:
                 self.client.reply_in_thread(pr, comment_id, self._reply(finished, point_id, comment_id))
         if finished.outcome is Outcome.accepted:
             ours = {comment_id for _, comment_id in threads}
-            for thread in self.client.review_threads(pr):
-                if not thread.resolved and ours.intersection(thread.comment_ids):
-                    self.client.resolve_thread(thread.id)
+            self.client.resolve_threads([t.id for t in found if not t.resolved and ours.intersection(t.comment_ids)])
 
-    def _answered(self, pr: int, run_id: str) -> set[int]:
-        """Comments this run already answered (by the bot itself: a person can copy a marker, not an author)."""
+    def _answered(self, found: list[ReviewThread], run_id: str) -> set[int]:
+        """Comments this run already answered (by the bot itself, by its exact login: a person can copy a
+        marker, not an author, and a user ``name`` is not the App ``name[bot]``)."""
         answered = set()
-        for reply in self.client.thread_replies(pr):
+        for reply in (c for t in found for c in t.comments[1:]):
             marker = find_marker(reply.body, "reply")
-            if reply.author == self.bot_login and marker is not None and marker.run == run_id:
+            if reply.author.lower() == self.bot_login.lower() and marker is not None and marker.run == run_id:
                 answered.add(marker.round)
         return {a for a in answered if a is not None}
 

@@ -23,22 +23,13 @@ class Want:
     statuses: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # sha -> (state, text, round)
     finished: ev.RunFinished | None = None
     final_steps: list[str] = field(default_factory=list)
-    #: read the issue (is it closed, the label removed?) for the next stop check
-    issue_check: bool = False
-    #: look for feedback people gave since the run started (reviews, mentions), for the next cycle
-    feedback_check: bool = False
+    #: read the issue (closed? the label removed?) for the next stop check, and the feedback people gave since
+    #: the run started (reviews, mentions) for the next cycle
+    watch: bool = False
 
     def busy(self) -> bool:
         """Anything to do now, rather than on the progress or heartbeat timer."""
-        return bool(
-            self.progress_due
-            or self.push
-            or self.rounds
-            or self.statuses
-            or self.final_steps
-            or self.issue_check
-            or self.feedback_check
-        )
+        return bool(self.progress_due or self.push or self.rounds or self.statuses or self.final_steps or self.watch)
 
     def pr_items(self) -> list[str]:
         return [f"verdicts of round {r}" for r in self.rounds] + [f"status on {s[:12]}" for s in self.statuses]

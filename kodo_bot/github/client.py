@@ -32,8 +32,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -48,6 +46,7 @@ from pydantic import SecretStr
 from kodo_bot.errors import GitHubError
 from kodo_bot.github._client_feedback import FeedbackCalls
 from kodo_bot.github._transport import CallCounter, RetryPolicy, transient_wait, translate
+from kodo_bot.github.records import CommentInfo, IssueInfo, PullInfo, RepoInfo
 from kodo_bot.github.tokens import FixedToken, TokenSource
 from kodo_bot.redact import redact
 
@@ -58,45 +57,6 @@ PERM_STATUSES = "statuses: write"
 PERM_CONTENTS_READ = "contents: read"
 PERM_CONTENTS = "contents: write"
 PERM_METADATA = "metadata: read"
-
-
-@dataclass(frozen=True)
-class RepoInfo:
-    full_name: str
-    default_branch: str
-    clone_url: str
-    html_url: str
-
-
-@dataclass(frozen=True)
-class IssueInfo:
-    number: int
-    title: str
-    body: str
-    state: str
-    labels: tuple[str, ...]
-    author: str
-    is_pull_request: bool
-    html_url: str
-
-
-@dataclass(frozen=True)
-class CommentInfo:
-    id: int
-    author: str
-    author_type: str
-    body: str
-    html_url: str
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class PullInfo:
-    number: int
-    node_id: str
-    html_url: str
-    draft: bool
-    head_ref: str
 
 
 #: PyGithub's private per-request method (name-mangled), the one place every request passes

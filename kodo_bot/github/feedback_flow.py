@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from kodo_bot.github._client_feedback import PullDetails
-from kodo_bot.github.client import GitHubClient, RepoInfo
+from kodo_bot.github.client import GitHubClient, IssueInfo, RepoInfo
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_RUNNING, LABEL_STOP, KodoConfig
 from kodo_bot.github.feedback import (
     CiResultTrigger,
@@ -38,6 +37,7 @@ from kodo_bot.github.followup import Followup, from_ci, from_mention, from_revie
 from kodo_bot.github.handle import (
     HandleOptions,
     HandleResult,
+    Known,
     config_error_comment,
     handle_trigger,
     load_settings,
@@ -45,6 +45,7 @@ from kodo_bot.github.handle import (
 )
 from kodo_bot.github.lease import inspect_lease, latest_progress, own_comments
 from kodo_bot.github.markers import find_marker, render_marker
+from kodo_bot.github.records import PullDetails
 from kodo_bot.github.render import with_ci_result
 from kodo_bot.github.sink import utcnow
 from kodo_bot.github.tokens import ACTIONS_BOT_LOGIN, TokenSource
@@ -242,14 +243,15 @@ class _RunFollowup:
     def retry(self) -> HandleResult:
         assert isinstance(self.trigger, CommentTrigger)
         self.client.react("issue_comment", self.trigger.comment_id)
-        if LABEL_ACCEPTED in self.client.issue(self.target.issue).labels:
+        issue = self.client.issue(self.target.issue)
+        if LABEL_ACCEPTED in issue.labels:
             self.client.create_comment(
                 self.trigger.number,
                 f"kodo-bot: the last run was accepted, so there is nothing to retry. To ask for more, write "
                 f"`@{self.bot.removesuffix('[bot]')} <what to do>` or review the pull request.",
             )
             return HandleResult("ignored", "the last run was accepted: nothing to retry", self.target.issue)
-        return self._start(None)
+        return self._start(None, issue)
 
     def ci(self, trigger: CiResultTrigger) -> HandleResult:
         pull = self.target.pull
@@ -289,13 +291,14 @@ class _RunFollowup:
         check = inspect_lease(issue, own, now=self.clock(), stale_after_s=self.config.lease_stale_s)
         return check.state == "live" or (latest_progress(own) is None and LABEL_RUNNING in issue.labels)
 
-    def _start(self, followup: Followup | None) -> HandleResult:
+    def _start(self, followup: Followup | None, issue: IssueInfo | None = None) -> HandleResult:
         # CI has no person behind it: the run is started as by the bot (trust was decided by feedback_flow)
         sender = (self.trigger.sender_login, self.trigger.sender_type)
         if isinstance(self.trigger, CiResultTrigger):
             sender = (self.bot, "Bot")
         described = {k: getattr(self.trigger, k) for k in ("default_branch", "clone_url", "repo_html_url")}
-        as_label = manual_trigger(self.client, self.target.issue, label=self.config.label, sender=sender)
+        issue = issue or self.client.issue(self.target.issue)
+        as_label = manual_trigger(self.client, issue.number, label=self.config.label, sender=sender, issue=issue)
         return handle_trigger(
             as_label.model_copy(update=described),
             client=self.client,
@@ -303,7 +306,5 @@ class _RunFollowup:
             backends=self.backends,
             options=self.options,
             clock=self.clock,
-            followup=followup,
-            permission=self.permission,
-            config=self.config,
+            known=Known(followup, self.permission, self.config, issue, self.target.pull),
         )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kodo_bot.engine.models import ReviewPoint, Steering
-from kodo_bot.github._client_feedback import FailedJob, ReviewComment
 from kodo_bot.github.goal_text import strip_hidden
+from kodo_bot.github.records import FailedJob, ReviewComment
 
 #: a review's body or one comment, as it reaches the goal
 MAX_TEXT = 8_000

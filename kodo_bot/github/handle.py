@@ -62,6 +62,7 @@ from kodo_bot.github.lease import (
     take_claim,
 )
 from kodo_bot.github.markers import find_marker, find_taken, render_marker
+from kodo_bot.github.records import PullDetails
 from kodo_bot.github.run_inputs import RunOverrides, issue_goal
 from kodo_bot.github.sink import IssueRun, utcnow
 from kodo_bot.github.tokens import WORKFLOW_TOKEN_NOTE, TokenSource
@@ -96,6 +97,19 @@ class HandleOptions:
     #: None: from the config (``progress_min_interval_s``)
     min_interval_s: float | None = None
     extra_sinks: tuple[EventSink, ...] = ()
+
+
+@dataclass(frozen=True)
+class Known:
+    """What handling a follow-up (``feedback_flow``) read and decided already, so the run asks GitHub
+    none of it again: the feedback, its sender's permission (judged there), the repository's settings, the
+    issue as read a moment ago, and the pull request the feedback is about."""
+
+    followup: Followup | None
+    permission: str | None
+    config: KodoConfig
+    issue: IssueInfo
+    pull: PullDetails | None = None
 
 
 Status = Literal["ignored", "refused", "duplicate", "invalid_config", "finished"]
@@ -134,38 +148,38 @@ def handle_trigger(
     backends: Callable[[], Backends],
     options: HandleOptions,
     clock: Callable[[], datetime] = utcnow,
-    followup: Followup | None = None,
-    permission: str | None = None,
-    config: KodoConfig | None = None,
+    known: Known | None = None,
 ) -> HandleResult:
     """Handle one trigger to the end: a reply, or a whole run. GitHub refusing early raises ``GitHubError``.
 
     ``backends`` is called only once the progress comment is up: building them imports the agent and model
-    SDKs, which takes longer than a waiting person should wait for the first sign of life. ``followup`` (with
-    the sender's ``permission``, already judged by ``feedback_flow``) makes the run a follow-up on the issue's
-    branch and PR: its goal gains the feedback's "Review round N" section and its verifiers answer each point.
+    SDKs, which takes longer than a waiting person should wait for the first sign of life. ``known`` (from
+    ``feedback_flow``) makes the run a follow-up on the issue's branch and PR: with feedback, its goal gains
+    the feedback's "Review round N" section and its verifiers answer each point.
     """
     began = time.monotonic()
     n = trigger.issue_number
     options = replace(options, attempt_id=options.attempt_id or f"attempt-{int(time.time())}")
     repo = _repo_info(client, trigger)
-    config, config_error = (config, None) if config is not None else load_settings(client, options, repo.default_branch)
+    followup = known.followup if known else None
+    config, config_error = (known.config, None) if known else load_settings(client, options, repo.default_branch)
     if options.manual:
         trigger = trigger.model_copy(update={"label": config.label})
     decision: Start | Refuse | Ignore
+    permission = known.permission if known else None
     if followup is not None and followup.kind == "ci":
         decision = Start(trigger=trigger)  # the repository's own CI, on the bot's own branch: nobody to trust
-    elif followup is not None or permission is not None:
+    elif known is not None:
         decision = decide_trigger(trigger, permission, config)  # the sender's permission is known already
     else:
         permission, decision = _decide(client, trigger, config, options)
     if (reply := _reply_instead(client, trigger, decision, config_error, options)) is not None:
         return reply
 
-    held = _hold_issue(client, n, repo.default_branch, config, options, clock, followup.id if followup else None)
+    held = _hold_issue(client, n, repo.default_branch, config, options, clock, known)
     if isinstance(held, HandleResult):
         return held
-    found = _Found(trigger, held, permission, config, repo.default_branch, followup)
+    found = _Found(trigger, held, permission, config, repo.default_branch, followup, known.pull if known else None)
     started = _first_word(found, client, options, clock, repo.full_name, _token_notes(token))
     result = HandleResult(
         "finished",
@@ -202,6 +216,7 @@ class _Found:
     config: KodoConfig
     default_branch: str
     followup: Followup | None = None
+    pull: PullDetails | None = None
 
 
 def _hold_issue(
@@ -211,15 +226,17 @@ def _hold_issue(
     config: KodoConfig,
     options: HandleOptions,
     clock: Callable[[], datetime],
-    feedback_id: str | None = None,
+    known: Known | None = None,
 ) -> _Held | HandleResult:
     """Read the lease, then take the claim (``lease``); a live run or a lost race is a ``duplicate``, and
-    feedback an earlier run took in while it was live (``feedback_id`` in its progress comment) is done."""
+    feedback an earlier run took in while it was live (its id in that run's progress comment) is done. The
+    claim ref points at the PR's head when a follow-up knows it (any commit of the repository would do)."""
 
     def own_of(comments: list[CommentInfo]) -> list[CommentInfo]:
         return own_comments(comments, options.bot_login or (client.viewer_login() if has_markers(comments) else None))
 
-    issue, comments = client.issue(n), client.comments(n)
+    feedback_id = known.followup.id if known and known.followup else None
+    issue, comments = known.issue if known else client.issue(n), client.comments(n)
     own = own_of(comments)
     check = inspect_lease(issue, own, now=clock(), stale_after_s=config.lease_stale_s)
     if check.state == "live":
@@ -231,7 +248,7 @@ def _hold_issue(
         client,
         n,
         check,
-        sha=client.head_sha(default_branch),
+        sha=known.pull.head_sha if known and known.pull else client.head_sha(default_branch),
         settle_s=options.claim_settle_s,
         reread=lambda: own_of(client.comments(n)),
     )
@@ -290,11 +307,17 @@ def _duplicate(n: int, check: LeaseCheck) -> HandleResult:
 
 
 def manual_trigger(
-    client: GitHubClient, number: int, *, label: str = "", sender: tuple[str, str] | None = None
+    client: GitHubClient,
+    number: int,
+    *,
+    label: str = "",
+    sender: tuple[str, str] | None = None,
+    issue: IssueInfo | None = None,
 ) -> LabelTrigger:
-    """The issue as if ``sender`` (login, account type) had just labelled it with ``label``: by default the
-    holder of the token (``kodo-bot handle --issue N``); a follow-up names the person who asked for it."""
-    issue = client.issue(number)
+    """The issue (as just read, or read now) as if ``sender`` (login, account type) had just labelled it with
+    ``label``: by default the holder of the token (``kodo-bot handle --issue N``); a follow-up names the
+    person who asked for it."""
+    issue = issue or client.issue(number)
     login, kind = sender or (client.viewer_login() or "", "User")
     return LabelTrigger(
         repo=client.repo_name,
@@ -366,7 +389,7 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
         followup=found.followup,
         trusted_bots=config.trusted_bots,
     )
-    return Job(started, run, goal, config, options.overrides, held.own)
+    return Job(started, run, goal, config, options.overrides, held.own, found.pull)
 
 
 def _earlier_outcomes(labels: tuple[str, ...]) -> list[str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CostReport, Outcome
 
-Phase = Literal["starting", "planning", "working", "checking", "verifying", "finished"]
+Phase = Literal["starting", "planning", "working", "checking", "verifying", "accepted", "finished"]
 
 #: how much of the orchestrator's latest text the comment keeps ("the plan as it forms")
 PLAN_MAX_CHARS = 3_000
@@ -154,7 +154,8 @@ def _changes(s: ProgressState, e: ev.Event) -> dict[str, Any]:
             }
         case ev.VerificationFinished():
             rounds = _upsert_round(s.rounds, e.round, e.cycle, e.sha, accepted=e.accepted)
-            return {"rounds": rounds, "verifying": (), "phase": "working"}
+            # rejected: the findings go back to the orchestrator; accepted: the run is ending
+            return {"rounds": rounds, "verifying": (), "phase": "accepted" if e.accepted else "planning"}
         case ev.CycleEnded():
             return {"active": (), "phase": "planning"}
         case ev.SteeringTaken():

@@ -58,6 +58,7 @@ _PHASES = {
     "working": "agents are working",
     "checking": "running the check commands",
     "verifying": "verifiers are checking the work",
+    "accepted": "verification accepted the work; finishing",
     "finished": "finished",
 }
 

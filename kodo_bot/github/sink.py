@@ -20,15 +20,15 @@ calls gives these properties cheaply:
   works for a long time without events (``_pacing``).
 
 ``stop_requested`` (polled by the engine at each cycle end) never waits on GitHub: it returns what the worker
-last learned. The worker reads the issue once per committed cycle, after that cycle's push (``_issue_watch``),
-so a closed issue, a removed trigger label or a refusal stops the run at the cycle end, while a slow GitHub
-delays only the worker.
+last learned. The worker reads the issue and its PR once per committed cycle, after that cycle's push, in one
+request (``_run_watch``), so a closed issue, a removed trigger label or a refusal stops the run at the cycle
+end, feedback given meanwhile reaches the next cycle, and a slow GitHub delays only the worker.
 
 ``close`` is bounded: each write gets at most ``write_retry_s`` of retries once closing, and the whole drain
 at most ``drain_s``, and never past ``deadline`` (the job's end, when known). What is left is listed in
 ``undelivered``; if that includes anything the outcome depends on, the run's outcome becomes ``error``.
 
-The steps, each in its own module: ``_branch_push``, ``_pull_request``, ``_round_reports``, ``_issue_watch``,
+The steps, each in its own module: ``_branch_push``, ``_pull_request``, ``_round_reports``, ``_run_watch``,
 ``_end_report``, ``_progress_comment``. Not here: deciding whether to run, taking the lease, cloning
 (``handle``, ``lease``), or the words posted (``render``). Everything posted goes through the client, which
 redacts the token.
@@ -48,13 +48,12 @@ from kodo_bot.github._attempts import Attempts
 from kodo_bot.github._branch_push import BranchPush
 from kodo_bot.github._delivery import Delivery, Step
 from kodo_bot.github._end_report import EndReport
-from kodo_bot.github._feedback_watch import FeedbackWatch
 from kodo_bot.github._issue_run import IssueRun
-from kodo_bot.github._issue_watch import IssueWatch
 from kodo_bot.github._pacing import Pacing
 from kodo_bot.github._progress_comment import ProgressComment
 from kodo_bot.github._pull_request import PullRequest
 from kodo_bot.github._round_reports import STATUS_CONTEXT, RoundReports
+from kodo_bot.github._run_watch import RunWatch
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github._sink_worker import SinkWorker
 from kodo_bot.github._thread_replies import ThreadReplies
@@ -94,6 +93,9 @@ class GitHubSink(EventSink):
         #: what could not be delivered when the sink closed, by name
         self.undelivered: list[str] = []
         self._state = SinkState(run, progress, pull=pull, clock=clock)
+        # ``handle`` has just posted (or taken over) the progress comment: what comes before the run starts
+        # (an agent left out) waits for the run's start instead of costing an edit of its own
+        self._state.last_published = clock()
         self._attempts = Attempts(write_retry_s=run.write_retry_s, redact=self._redact)
         pacing = Pacing(self._state, self._attempts)
         self._delivery = Delivery(self._state, self._attempts, pacing)
@@ -109,8 +111,7 @@ class GitHubSink(EventSink):
             BranchPush(s, self.remote, self.clone),
             pull_request,
             RoundReports(s, client, slots),
-            IssueWatch(s, client),
-            FeedbackWatch(s, client, self.progress_comment.author),
+            RunWatch(s, client, self.progress_comment.author),
             EndReport(s, client, slots, pull_request, ThreadReplies(s, client, self.progress_comment.author)),
             ProgressComment(s, client, self.progress_comment, pacing),
         )

@@ -13,7 +13,9 @@ from typing import Any
 
 from kodo_bot.sandbox.github_emulator._errors import ApiError
 from kodo_bot.sandbox.github_emulator._models import (
+    Comment,
     Repo,
+    Review,
     ReviewThread,
     Token,
     User,
@@ -53,7 +55,7 @@ class Roots:
             {
                 "node": lambda a: self._node(a.get("id")),
                 "repository": lambda a: self._repository(a.get("owner"), a.get("name")),
-                "viewer": lambda a: self._actor(self.token.login),
+                "viewer": lambda a: self._actor(self.token.login, as_viewer=True),
                 "rateLimit": lambda a: Obj(
                     "RateLimit",
                     {
@@ -221,13 +223,15 @@ class Roots:
 
     # -- objects -------------------------------------------------------------------------------------
 
-    def _actor(self, login: str) -> Obj:
+    def _actor(self, login: str, *, as_viewer: bool = False) -> Obj:
+        """A user, or a bot as GitHub's GraphQL names an author: without the ``[bot]`` REST gives its login
+        (``viewer`` keeps it, as GitHub answers an installation token)."""
         user = self.store.user(login)
         rendered = self.render.user(login)
         return Obj(
             "Bot" if user.type == "Bot" else user.type,
             {
-                "login": user.login,
+                "login": user.login.removesuffix("[bot]") if user.type == "Bot" and not as_viewer else user.login,
                 "id": rendered["node_id"],
                 "databaseId": user.id,
                 "url": rendered["html_url"],
@@ -283,6 +287,43 @@ class Roots:
             "updatedAt": iso(issue.updated_at),
             "repository": lambda a: self._repo_obj(repo),
             "labels": lambda a: Obj("LabelConnection", {"nodes": labels, "totalCount": len(labels)}),
+            "comments": lambda a: _connection(
+                "IssueCommentConnection",
+                [self._issue_comment(repo, c) for c in self.store.issue_comments(repo, number)],
+                a,
+            ),
+        }
+
+    def _issue_comment(self, repo: Repo, comment: Comment) -> Obj:
+        rendered = self.render.comment(repo, comment)
+        fields = self._said(rendered, comment.id, comment.body, comment.user)
+        return Obj("IssueComment", fields | {"updatedAt": iso(comment.updated_at)})
+
+    def _review(self, repo: Repo, review: Review) -> Obj:
+        rendered = self.render.review(repo, review)
+        fields = self._said(rendered, review.id, review.body, review.user)
+        return Obj(
+            "PullRequestReview",
+            fields
+            | {
+                "state": review.state,
+                "submittedAt": iso(review.submitted_at),
+                "commit": Obj("Commit", {"oid": review.commit_id}),
+            },
+        )
+
+    def _said(self, rendered: dict[str, Any], ident: int, body: str, user: str) -> dict[str, Any]:
+        """What every kind of comment has in GraphQL (its ``Comment`` interface), from its REST rendering."""
+        return {
+            "id": rendered["node_id"],
+            "databaseId": ident,
+            "fullDatabaseId": str(ident),
+            "body": body,
+            "bodyText": body,
+            "createdAt": rendered.get("created_at") or rendered.get("submitted_at"),
+            "url": rendered["html_url"],
+            "author": self._actor(user),
+            "authorAssociation": rendered["author_association"],
         }
 
     def _issue(self, repo: Repo, number: int) -> Obj:
@@ -313,6 +354,15 @@ class Roots:
                 "baseRefOid": base_sha,
                 "permalink": fields["url"],
                 "mergeable": mergeable,
+                "reviews": lambda a: _connection(
+                    "PullRequestReviewConnection",
+                    [
+                        self._review(repo, r)
+                        for r in sorted(repo.reviews.values(), key=lambda r: r.id)
+                        if r.number == number
+                    ],
+                    a,
+                ),
                 "reviewThreads": lambda a: _connection(
                     "PullRequestReviewThreadConnection",
                     [self._thread(repo, t) for t in repo.threads.values() if t.number == number],
@@ -321,6 +371,10 @@ class Roots:
             }
         )
         return Obj("PullRequest", fields)
+
+
+def _by_id(review: Review) -> int:
+    return review.id
 
 
 def _connection(typename: str, nodes: list[Obj], args: dict[str, Any]) -> Obj:
