@@ -83,6 +83,21 @@ def commit_messages(project: Path, branch: str, base: str = "main") -> list[str]
     return [c.message for c in repo.iter_commits(f"{base}..{branch}")]
 
 
+def processes_in(folder: Path) -> list[str]:
+    """Processes still running whose working directory or command line is inside ``folder`` (the CLIs, the
+    sandbox around them, their shells): after a run, none should be."""
+    import psutil
+
+    inside, found = str(folder.resolve()), []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+        info = proc.info
+        if info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if (info["cwd"] or "").startswith(inside) or any(inside in arg for arg in info["cmdline"] or ()):
+            found.append(f"{info['pid']} {' '.join(info['cmdline'] or ())[:120]}")
+    return found
+
+
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -42,6 +42,7 @@ from tests.e2e_support import (
     commit_messages,
     events,
     make_project,
+    processes_in,
     run_cli,
 )
 
@@ -57,6 +58,8 @@ def test_accepted_run(tmp_path, capsys):
             capsys,
         )
         server.assert_complete()
+    # every process the run started has ended by the time it returns: the CLIs, the sandboxes, their shells, git
+    assert processes_in(project) == []
     assert code == 0, result
     assert result["outcome"] == "accepted" and result["cycles"] == 1
     branch = result["branch"]

@@ -5,6 +5,7 @@ outcome, the handoff and the orchestrator's next message."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import Outcome
 from kodo_bot.engine.team import Agent, Team
 from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict, write_file
+from tests.conftest import GREETING_CHECK, as_script
 
 CHECK = "grep -q hello greeting.txt"
 ELSEWHERE = "grep -q goodbye greeting.txt"  # fails on the commit: greeting.txt says hello
@@ -38,6 +40,51 @@ def test_a_failing_check_rejects_before_any_verifier_is_asked(rehearsal):
     second = rehearsal.commits(played.result.branch)[1].hexsha[:12]
     assert all(second in r.messages[0]["content"] for r in played.script.asked("verifier/tester"))
     assert f"## Check `{CHECK}` failed (exit 1)" in played.opening(2).prompt
+    # the verifier made ready for round 1 was never asked, and its session was ended all the same
+    assert all(s.closed for s in played.script.sessions.opened)
+
+
+class WaitsForVerifier:
+    """The orchestrator, thinking about its last answer until the verifier's session has been started (it
+    gives up after 30 s, which fails the test): what the verifier's checkout held then is kept."""
+
+    def __init__(self, script) -> None:
+        self.script, self.model, self.fix = script, "scripted", "none"
+        self.inner = script.orchestrator()
+        self.seen: list[str] | None = None
+
+    def missing(self) -> str | None:
+        return None
+
+    async def reply(self, system, messages, tool_defs, **kw):
+        if len(messages) > 1:  # the request after the worker's result, whose answer is done
+            for _ in range(3000):
+                started = [s for s in self.script.sessions.opened if s.role.startswith("verifier/") and s.started_at]
+                if started:
+                    self.seen = sorted(p.name for p in started[0].cwd.iterdir())
+                    break
+                await asyncio.sleep(0.01)
+        return await self.inner.reply(system, messages, tool_defs, **kw)
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_verifier_starts_while_the_orchestrator_thinks_and_sees_only_the_commit(rehearsal):
+    """Its CLI start is off the critical path: started before "done" comes, in a checkout that holds nothing
+    yet (the commit does not exist), asked once, after the commit, with no model request more."""
+    script = as_script(rehearsal.accepted_roles())
+    waiting = WaitsForVerifier(script)
+    played = rehearsal.run(script, orchestrator=waiting)
+
+    script.assert_complete()
+    assert played.result.outcome is Outcome.accepted
+    assert waiting.seen == [".git"]
+    (tester,) = [s for s in script.sessions.opened if s.role == "verifier/tester"]
+    assert tester.started_at is not None and tester.closed
+    assert len(script.asked("verifier/tester")) == len(rehearsal.passes())  # one query's steps, nothing more
+    (verdict_,) = played.of(ev.VerificationFinished)[0].verdicts
+    assert verdict_.passed and [e.command for e in verdict_.evidence] == [GREETING_CHECK]
 
 
 # ----------------------------------------------------------------- the verdict rules

@@ -118,7 +118,9 @@ class CliProcess:
 
     async def stop(self) -> None:
         """End the CLI: the SDK closes its stdin (it saves and exits), escalating to SIGTERM and SIGKILL
-        after 5 s each; then anything the CLI started that outlived it is reaped, by pid. Safe to call twice."""
+        after 5 s each; then anything the CLI started that outlived it is killed, by pid, and waited for. That
+        is at once: the CLI has saved what it keeps, and what is left (the sandbox's init, which ignores
+        SIGTERM from outside it, shells, background jobs) has nothing to save. Safe to call twice."""
         client, self._client = self._client, None
         pump, self._pump = self._pump, None
         tree, pid = process_tree(self.pid), self.pid
@@ -133,7 +135,7 @@ class CliProcess:
             with contextlib.suppress(BaseException):
                 await pump
         if tree:
-            await asyncio.to_thread(reap, tree)
+            await asyncio.to_thread(reap, tree, 0.0)
         if pid is not None and self._alive is not None:
             # whatever left the tree (a daemonised background job) but not the session, and the record
             await asyncio.to_thread(self._alive.reap_one, pid)

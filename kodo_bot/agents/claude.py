@@ -238,6 +238,13 @@ class ClaudeSession:
         """The CLI's process id while it runs (for tests and diagnostics)."""
         return self._cli.pid if self._cli is not None else None
 
+    async def start(self) -> None:
+        """Start the CLI now instead of at the first ``query`` (the engine does, for verifiers, to take the
+        start off the critical path). The CLI asks the model nothing until a query comes."""
+        if self._run is not None:
+            raise RuntimeError(f"session {self.agent!r} is already running a query")
+        await self._connect()
+
     async def query(self, prompt: str) -> AgentResult:
         if self._run is not None:
             raise RuntimeError(f"session {self.agent!r} is already running a query")

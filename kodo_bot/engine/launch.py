@@ -187,6 +187,7 @@ async def start_run(req: RunRequest, backends: Backends, sinks: list[ev.EventSin
         # the limit is this run's own: a follow-up on a branch whose run used all its cycles still gets its own
         state.settings = state.settings.model_copy(update={"max_cycles": state.cycle + req.settings.max_cycles})
         state.head_sha = repo.commit(branch).hexsha
+    repo.close()  # the run opens its own
     return await _drive(state, store, backends, orchestrator, sinks or [], resumed=False)
 
 
@@ -263,7 +264,7 @@ async def _drive(
     lock = RunLock(store.run_dir(state.run_id))
     store.crash = backends.crash or store.crash
     store.secrets = tuple(backends.secrets)
-    bus = None
+    bus, run = None, None
     try:
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable
         bus = _event_bus(state, store, backends, sinks)
@@ -273,6 +274,8 @@ async def _drive(
         await orchestrator.close()
         if bus is not None:
             bus.close()
+        if run is not None:
+            run.workspace.project.close()  # its git cat-file helpers end with the run, not when collected
         lock.release()
 
 

@@ -93,6 +93,11 @@ class Session(Protocol):
         resume it."""
         ...
 
+    async def start(self) -> None:
+        """Start the backend process now rather than at the first ``query``, so the query does not wait for
+        it. Sends nothing to the model. Raises ``AgentError`` as ``query`` would when the backend cannot start."""
+        ...
+
     async def query(self, prompt: str) -> AgentResult:
         """Send one task; return when the agent has finished it (or a limit ended it: see result.error)."""
         ...

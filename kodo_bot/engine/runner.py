@@ -106,6 +106,7 @@ class Run:
             raise
         finally:
             await self.delegation.close()
+            await self._verify_round.verification.discard()
         self._finish(finish)
         return self.state
 
@@ -231,6 +232,9 @@ class Run:
         def on_retry(attempt: int, delay: float, why: str) -> None:
             self._emit(ev.Notice(run_id=s.run_id, message=f"model API: {why}; retry {attempt} in {delay:.1f}s"))
 
+        if s.exchange:
+            # It has results to judge, so it may say done: the next round's verifiers get ready while it thinks.
+            self._verify_round.get_ready(s.rounds + 1)
         reply = await self.orchestrator.reply(self._system, s.messages, self._tools, on_retry=on_retry)
         s.add_wait("model", reply.wait_s)
         s.exchange += 1

@@ -6,11 +6,19 @@ run concurrently, each in its own clean checkout of the commit with a fresh sess
 can fool them and they cannot disturb each other; whatever they edit is thrown away. Each verifier's checkout
 is watched before and after every tool it uses (``CheckoutWatch``), so a check it ran on an edited checkout
 does not count, even if it reverted the edit later.
+
+A verifier's CLI takes about half a second to start, so it is started ahead (``get_ready``): while the
+orchestrator thinks, or at the latest while the commit's checks run. Its checkout is then a clone with
+nothing checked out: the commit may not exist yet, and nothing of the worktree is ever in it. The commit is
+checked out, and the watch set on it, before the verifier is asked anything; a CLI that has not been asked
+anything has made no model request and run no tool. A round whose checks fail, or a run that ends first,
+ends the CLIs it started unasked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +30,33 @@ from kodo_bot.confine import Confinement, Leftovers, git_exposure
 from kodo_bot.engine.checkout_watch import CheckoutWatch
 from kodo_bot.engine.checks import CHECK_DEFAULTS, run_checks
 from kodo_bot.engine.models import AgentResult, CheckResult, ReviewPoint, Verdict
-from kodo_bot.engine.ports import SessionFactory, role_marker
+from kodo_bot.engine.ports import Session, SessionFactory, role_marker
 from kodo_bot.engine.project_tests import detect_test_command
 from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task
 from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
 from kodo_bot.errors import AgentError
+
+
+class _Seat:
+    """One verifier's place in a round: its checkout, its session and the watch on the checkout. The watch is
+    set when the commit is checked out; until then a tool could not have run (no query was sent), and if one
+    did, it would count as run on an edited checkout."""
+
+    def __init__(self, checkout: CleanCheckout) -> None:
+        self.checkout = checkout
+        self.session: Session | None = None
+        self.error: AgentError | None = None
+        self.watch: CheckoutWatch | None = None
+
+    def observe(self) -> str:
+        return self.watch() if self.watch is not None else "the checkout does not hold the commit yet"
+
+    async def leave(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(AgentError):
+                await self.session.close()
+        await asyncio.to_thread(self.checkout.remove)
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,8 @@ class Verification:
         self.sandbox, self.agent_env = sandbox, agent_env
         #: the checks' process sessions while they run (a resumed run ends what a killed one left)
         self.alive = Leftovers(scratch / "alive")
+        #: verifiers being made ready, by (round, name): see ``get_ready``
+        self._seats: dict[tuple[int, str], asyncio.Task[_Seat]] = {}
 
     async def checks(self, sha: str, commands: list[str], round_no: int, *, run_detected: bool = True) -> RoundChecks:
         """The configured checks; without any, the project's own test command detected in the checkout of
@@ -112,38 +143,74 @@ class Verification:
             on_result(key, result, verdict)
             return verdict
 
-        return list(await asyncio.gather(*(one(v) for v in verifiers)))
+        asked = [asyncio.create_task(one(v)) for v in verifiers]
+        try:
+            return list(await asyncio.gather(*asked))
+        finally:
+            # a round that failed (the checkpoint could not be written) leaves no verifier working on
+            for task in asked:
+                task.cancel()
+            await asyncio.gather(*asked, return_exceptions=True)
+            await self.discard()  # those a resumed run did not need to ask
+
+    def get_ready(self, round_no: int, verifiers: Sequence[AgentSpec]) -> None:
+        """Start making ``verifiers`` ready for round ``round_no`` in the background (those already on the way
+        are left alone): a checkout with nothing in it yet, a session, its CLI started."""
+        for spec in verifiers:
+            if (round_no, spec.name) not in self._seats:
+                self._seats[(round_no, spec.name)] = asyncio.create_task(self._seat(spec, round_no))
+
+    async def discard(self) -> None:
+        """End every verifier made ready and not asked (checks failed, the run ended): its CLI, its checkout."""
+        seats, self._seats = list(self._seats.values()), {}
+        for seat in await asyncio.gather(*seats, return_exceptions=True):
+            if isinstance(seat, _Seat):
+                await seat.leave()
 
     async def _ask(self, spec: AgentSpec, sha: str, task: str, round_no: int) -> AgentResult:
         started = time.monotonic()
-        with CleanCheckout(self.project, sha, self._checkout_path(round_no, spec)) as path:
-            watch = CheckoutWatch(self.project, sha, path)
+        pending = self._seats.pop((round_no, spec.name), None)
+        seat = await (pending if pending is not None else self._seat(spec, round_no))
+        try:
+            path = await asyncio.to_thread(seat.checkout.check_out, sha)
+            seat.watch = watch = await asyncio.to_thread(CheckoutWatch, self.project, sha, path)
+            if seat.session is None:
+                raise seat.error or AgentError(f"the session of verifier {spec.name} did not open")
+            if (home := getattr(seat.session, "home", None)) is not None:
+                watch.also_empty("$HOME", home)
             try:
-                session = self.factory.open(
-                    agent=spec.name,
-                    role=f"verifier/{spec.name}",
-                    system_prompt=f"{role_marker(f'verifier/{spec.name}')}\n\n{spec.prompt}",
-                    model=spec.model,
-                    cwd=path,
-                    max_turns=spec.max_turns,
-                    idle_timeout_s=spec.idle_timeout_s,
-                    timeout_s=spec.timeout_s,
-                    watch=watch,
-                )
-                if (home := getattr(session, "home", None)) is not None:
-                    watch.also_empty("$HOME", home)
-                try:
-                    result = await session.query(task)
-                finally:
-                    await session.close()
-                after = await asyncio.to_thread(watch)
-                return result.model_copy(
-                    update={"changed_files": tuple(changed_tracked_files(path)), "checkout_after": after}
-                )
-            except AgentError as exc:
-                return AgentResult(
-                    agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started
-                )
+                result = await seat.session.query(task)
+            finally:
+                await seat.session.close()
+            after = await asyncio.to_thread(watch)
+            return result.model_copy(
+                update={"changed_files": tuple(changed_tracked_files(path)), "checkout_after": after}
+            )
+        except AgentError as exc:
+            return AgentResult(agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started)
+        finally:
+            await seat.leave()
+
+    async def _seat(self, spec: AgentSpec, round_no: int) -> _Seat:
+        checkout = CleanCheckout(self.project, None, self._checkout_path(round_no, spec))
+        seat = _Seat(checkout)
+        await asyncio.to_thread(checkout.prepare)
+        try:
+            seat.session = self.factory.open(
+                agent=spec.name,
+                role=f"verifier/{spec.name}",
+                system_prompt=f"{role_marker(f'verifier/{spec.name}')}\n\n{spec.prompt}",
+                model=spec.model,
+                cwd=checkout.path,
+                max_turns=spec.max_turns,
+                idle_timeout_s=spec.idle_timeout_s,
+                timeout_s=spec.timeout_s,
+                watch=seat.observe,
+            )
+            await seat.session.start()
+        except AgentError as exc:
+            seat.error = exc  # told as the verifier's error result when it is asked
+        return seat
 
     def _confinement(self, checkout: Path) -> Confinement:
         readable, hidden = git_exposure(checkout)

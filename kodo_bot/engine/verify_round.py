@@ -24,6 +24,8 @@ class VerifyRound:
     async def __call__(self, pending: VerificationInProgress) -> ev.VerificationFinished:
         s = self.journal.state
         started = time.monotonic()
+        # the verifiers' CLIs start while the checks run, if they were not started while the orchestrator thought
+        self.get_ready(pending.round)
         ran = await self.verification.checks(
             pending.sha, s.settings.check_commands, pending.round, run_detected=s.settings.default_check
         )
@@ -41,7 +43,11 @@ class VerifyRound:
                     passed=all(c.passed for c in checks),
                 )
             )
-        verdicts = await self._verifiers(pending, ran.test_commands) if all(c.passed for c in checks) else []
+        if all(c.passed for c in checks):
+            verdicts = await self._verifiers(pending, ran.test_commands)
+        else:
+            verdicts = []
+            await self.verification.discard()
         wall = time.monotonic() - started
         s.add_wait("verification", wall)
         return ev.VerificationFinished(
@@ -53,6 +59,14 @@ class VerifyRound:
             checks=checks,
             verdicts=verdicts,
             wall_s=wall,
+        )
+
+    def get_ready(self, round_no: int) -> None:
+        """Make round ``round_no``'s verifiers ready ahead, but those a resumed round already has a verdict of."""
+        s = self.journal.state
+        verifiers = self.team.verifiers_for(s.goal, ui=s.settings.ui)
+        self.verification.get_ready(
+            round_no, [v for v in verifiers if f"verify:{round_no}:{v.name}" not in s.completed_calls]
         )
 
     def _tell_detected(self, checks: list[CheckResult]) -> None:

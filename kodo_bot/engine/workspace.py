@@ -325,22 +325,38 @@ def build_output_left_out(run_git: Callable[..., str]) -> list[str]:
 
 class CleanCheckout:
     """A checkout of one commit in a clone sharing the project's objects, removed (with anything written into
-    it) on exit. A clone, not a worktree, so nothing in it leads back to the user's repository."""
+    it) on exit. A clone, not a worktree, so nothing in it leads back to the user's repository.
 
-    def __init__(self, project: git.Repo, sha: str, path: Path) -> None:
+    It can also be made in two steps: ``prepare`` clones with nothing checked out (an empty folder but for
+    ``.git``, where a verifier's CLI can start before the commit exists), ``check_out`` then puts the commit
+    there; its objects, written to the project later, are found through the clone's alternates."""
+
+    def __init__(self, project: git.Repo, sha: str | None, path: Path) -> None:
         self.project, self.sha, self.path = project, sha, path
 
     def __enter__(self) -> Path:
+        assert self.sha is not None
+        self.prepare()
+        return self.check_out(self.sha)
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def prepare(self) -> Path:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _plain_git(
             "clone", "-q", "--shared", "--no-checkout", str(Path(self.project.git_dir).resolve()), str(self.path)
         )
         _plain_git("-C", str(self.path), "remote", "remove", "origin")
-        _plain_git("-C", str(self.path), "checkout", "-q", "--detach", self.sha)
         return self.path
 
-    def __exit__(self, *exc: object) -> None:
+    def check_out(self, sha: str) -> Path:
+        self.sha = sha
+        _plain_git("-C", str(self.path), "checkout", "-q", "--detach", sha)
+        return self.path
+
+    def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
 

@@ -242,8 +242,15 @@ class ScriptedSession:
         self.session_id: str | None = resume
         self.resumed_from = resume
         self.closed = False
+        #: when ``start`` was called (None: the first query started it), for tests of what is ready early
+        self.started_at: float | None = None
         #: a verifier gets a fresh, empty HOME, watched like its checkout (as the CLI backend gives it)
         self.home: Path | None = Path(tempfile.mkdtemp(prefix="kodo-home-")) if role.startswith("verifier/") else None
+
+    async def start(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"session of {self.agent} started after close")
+        self.started_at = time.monotonic()
 
     async def query(self, prompt: str) -> AgentResult:
         if self.closed:
