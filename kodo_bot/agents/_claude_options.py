@@ -13,47 +13,20 @@ CLI binary and, for a confined session, to write the launcher script that starts
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import claude_agent_sdk
 from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 from claude_agent_sdk.types import HookEvent
 
+from kodo_bot.agents._claude_cli import real_cli
 from kodo_bot.agents.env import CLI_CREDENTIALS, agent_environment
 from kodo_bot.confine import Confinement
-from kodo_bot.errors import AgentError
 
-#: the CLI binary the claude-agent-sdk wheel carries (the SDK's first choice when no cli_path is given)
-BUNDLED_CLI = Path(claude_agent_sdk.__file__).parent / "_bundled" / ("claude.exe" if os.name == "nt" else "claude")
-
-CLI_HINT = "pass cli_path (kodo-bot: KODO_CLAUDE_CLI) or reinstall claude-agent-sdk, whose wheel bundles the CLI"
 #: one JSON line from the CLI may carry a whole file a tool read; the SDK's 1 MB default ends the stream
 _MAX_LINE = 32 * 1024 * 1024
-
-
-def cli_problem(cli_path: Path | str | None) -> str | None:
-    """None when the Claude Code CLI can be run, else a sentence saying why not.
-
-    Without ``cli_path`` the SDK runs the CLI bundled in its wheel, else ``claude`` on PATH.
-    """
-    if cli_path is None:
-        if _executable(BUNDLED_CLI) or shutil.which("claude"):
-            return None
-        return f"no Claude Code CLI: claude-agent-sdk bundles none at {BUNDLED_CLI} and `claude` is not on PATH"
-    path = Path(cli_path)
-    if not path.is_file():
-        return f"the configured Claude Code CLI {path} does not exist"
-    if not _executable(path):
-        return f"the configured Claude Code CLI {path} is not executable"
-    return None
-
-
-def _executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
 
 
 @dataclass(frozen=True)
@@ -123,15 +96,4 @@ def _launcher(spec: LaunchSpec, inherited: Mapping[str, str], env: Mapping[str, 
     # Everything set in ``env`` on purpose is kept; of the rest, only the allowlist reaches the CLI.
     confinement = replace(spec.confinement, keep_env=spec.confinement.keep_env | {k for k, v in env.items() if v})
     script = spec.state_dir / "launchers" / f"{spec.agent}-{uuid.uuid4().hex[:8]}.sh"
-    return confinement.launcher(_real_cli(spec.cli_path), script, {**inherited, **env})
-
-
-def _real_cli(cli_path: Path | str | None) -> Path:
-    if cli_path is not None:
-        return Path(cli_path).resolve()
-    if _executable(BUNDLED_CLI):
-        return BUNDLED_CLI
-    found = shutil.which("claude")
-    if found is None:
-        raise AgentError(cli_problem(None) or "no Claude Code CLI", hint=CLI_HINT)
-    return Path(found).resolve()
+    return confinement.launcher(real_cli(spec.cli_path), script, {**inherited, **env})

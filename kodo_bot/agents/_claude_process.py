@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, CLINotFoundError, ResultMessage
 
-from kodo_bot.agents._claude_options import CLI_HINT
+from kodo_bot.agents._claude_cli import CLI_HINT
 from kodo_bot.agents._processes import cli_pid, process_tree, reap
 from kodo_bot.confine import Leftovers
 from kodo_bot.errors import AgentError

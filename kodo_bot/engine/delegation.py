@@ -63,6 +63,13 @@ class Delegation:
         self.journal.checkpoint(ev.AgentCallFinished(run_id=s.run_id, cycle=s.cycle, call_id=call_id, result=result))
         return result
 
+    def warm_up(self) -> None:
+        """Let the agents' backend load what opening a session needs, in the background. A factory may offer
+        ``warm_up()`` for this (``ClaudeSessionFactory`` does); one that does not needs none."""
+        warm = getattr(self.factory, "warm_up", None)
+        if callable(warm):
+            warm()
+
     async def _session(self, agent: str, fresh: bool) -> Session:
         if fresh and agent in self._live:
             await self._live.pop(agent).close()

@@ -232,8 +232,10 @@ class Run:
         def on_retry(attempt: int, delay: float, why: str) -> None:
             self._emit(ev.Notice(run_id=s.run_id, message=f"model API: {why}; retry {attempt} in {delay:.1f}s"))
 
+        # While it thinks (once the request is under way): the agents' backend loads, and, when it has results to
+        # judge and so may say done, the next round's verifiers get ready.
+        asyncio.get_running_loop().call_soon(self.delegation.warm_up)
         if s.exchange:
-            # It has results to judge, so it may say done: the next round's verifiers get ready while it thinks.
             self._verify_round.get_ready(s.rounds + 1)
         reply = await self.orchestrator.reply(self._system, s.messages, self._tools, on_retry=on_retry)
         s.add_wait("model", reply.wait_s)

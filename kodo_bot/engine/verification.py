@@ -10,9 +10,9 @@ does not count, even if it reverted the edit later.
 A verifier's CLI takes about half a second to start, so it is started ahead (``get_ready``): while the
 orchestrator thinks, or at the latest while the commit's checks run. Its checkout is then a clone with
 nothing checked out: the commit may not exist yet, and nothing of the worktree is ever in it. The commit is
-checked out, and the watch set on it, before the verifier is asked anything; a CLI that has not been asked
-anything has made no model request and run no tool. A round whose checks fail, or a run that ends first,
-ends the CLIs it started unasked.
+checked out, and the watch set on it, while the checks run, and always before the verifier is asked
+anything; a CLI that has not been asked anything has made no model request and run no tool. A round whose
+checks fail, or a run that ends first, ends the CLIs it started unasked.
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ class _Seat:
 
     def observe(self) -> str:
         return self.watch() if self.watch is not None else "the checkout does not hold the commit yet"
+
+    async def hold(self, project: git.Repo, sha: str) -> None:
+        """Check out ``sha`` and watch the checkout for anything that differs from it (once per seat)."""
+        if self.watch is not None:
+            return
+        path = await asyncio.to_thread(self.checkout.check_out, sha)
+        watch = await asyncio.to_thread(CheckoutWatch, project, sha, path)
+        if (home := getattr(self.session, "home", None)) is not None:
+            watch.also_empty("$HOME", home)
+        self.watch = watch
 
     async def leave(self) -> None:
         if self.session is not None:
@@ -153,12 +163,19 @@ class Verification:
             await asyncio.gather(*asked, return_exceptions=True)
             await self.discard()  # those a resumed run did not need to ask
 
-    def get_ready(self, round_no: int, verifiers: Sequence[AgentSpec]) -> None:
+    def get_ready(self, round_no: int, verifiers: Sequence[AgentSpec], sha: str | None = None) -> None:
         """Start making ``verifiers`` ready for round ``round_no`` in the background (those already on the way
-        are left alone): a checkout with nothing in it yet, a session, its CLI started."""
+        go on): a checkout with nothing in it yet, a session, its CLI started; once commit ``sha`` exists,
+        the checkout holds it too. Nothing is asked of a verifier here."""
         for spec in verifiers:
-            if (round_no, spec.name) not in self._seats:
-                self._seats[(round_no, spec.name)] = asyncio.create_task(self._seat(spec, round_no))
+            key = (round_no, spec.name)
+            seat = self._seats.get(key) or asyncio.create_task(self._seat(spec, round_no))
+            self._seats[key] = asyncio.create_task(self._holding(seat, sha)) if sha else seat
+
+    async def _holding(self, seat: asyncio.Task[_Seat], sha: str) -> _Seat:
+        ready = await seat
+        await ready.hold(self.project, sha)
+        return ready
 
     async def discard(self) -> None:
         """End every verifier made ready and not asked (checks failed, the run ended): its CLI, its checkout."""
@@ -172,19 +189,16 @@ class Verification:
         pending = self._seats.pop((round_no, spec.name), None)
         seat = await (pending if pending is not None else self._seat(spec, round_no))
         try:
-            path = await asyncio.to_thread(seat.checkout.check_out, sha)
-            seat.watch = watch = await asyncio.to_thread(CheckoutWatch, self.project, sha, path)
-            if seat.session is None:
+            await seat.hold(self.project, sha)
+            if seat.session is None or seat.watch is None:
                 raise seat.error or AgentError(f"the session of verifier {spec.name} did not open")
-            if (home := getattr(seat.session, "home", None)) is not None:
-                watch.also_empty("$HOME", home)
             try:
                 result = await seat.session.query(task)
             finally:
                 await seat.session.close()
-            after = await asyncio.to_thread(watch)
+            after = await asyncio.to_thread(seat.watch)
             return result.model_copy(
-                update={"changed_files": tuple(changed_tracked_files(path)), "checkout_after": after}
+                update={"changed_files": tuple(changed_tracked_files(seat.checkout.path)), "checkout_after": after}
             )
         except AgentError as exc:
             return AgentResult(agent=spec.name, is_error=True, error=str(exc), duration_s=time.monotonic() - started)

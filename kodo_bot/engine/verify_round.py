@@ -24,8 +24,9 @@ class VerifyRound:
     async def __call__(self, pending: VerificationInProgress) -> ev.VerificationFinished:
         s = self.journal.state
         started = time.monotonic()
-        # the verifiers' CLIs start while the checks run, if they were not started while the orchestrator thought
-        self.get_ready(pending.round)
+        # the verifiers' CLIs start while the checks run (if they did not while the orchestrator thought), and
+        # their checkouts take the commit
+        self.get_ready(pending.round, pending.sha)
         ran = await self.verification.checks(
             pending.sha, s.settings.check_commands, pending.round, run_detected=s.settings.default_check
         )
@@ -61,13 +62,12 @@ class VerifyRound:
             wall_s=wall,
         )
 
-    def get_ready(self, round_no: int) -> None:
+    def get_ready(self, round_no: int, sha: str | None = None) -> None:
         """Make round ``round_no``'s verifiers ready ahead, but those a resumed round already has a verdict of."""
         s = self.journal.state
         verifiers = self.team.verifiers_for(s.goal, ui=s.settings.ui)
-        self.verification.get_ready(
-            round_no, [v for v in verifiers if f"verify:{round_no}:{v.name}" not in s.completed_calls]
-        )
+        needed = [v for v in verifiers if f"verify:{round_no}:{v.name}" not in s.completed_calls]
+        self.verification.get_ready(round_no, needed, sha)
 
     def _tell_detected(self, checks: list[CheckResult]) -> None:
         s = self.journal.state

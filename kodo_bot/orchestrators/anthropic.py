@@ -2,13 +2,14 @@
 
 401/403 stop at once; 429, 5xx and 529, a request left unanswered for ``timeout_s`` and a 200 whose body is
 not a message are retried with backoff (honouring ``retry-after``); still failing, ``ModelAPIError`` leaves
-the run resumable. The SDK is imported when the first request is made, not when kodo-bot starts: most
-commands never talk to the model.
+the run resumable. The requests go out through ``_http`` (the standard library), not the anthropic SDK,
+whose import alone (about 1.5 s) would stand between starting kodo-bot and its first request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from typing import Any
@@ -18,8 +19,11 @@ from pydantic import BaseModel, ValidationError, model_validator
 from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import ModelAPIError, ModelAuthError
+from kodo_bot.orchestrators._http import Answer, ConnectionFailed, JsonPoster
 
 MAX_TOKENS = 4096
+API_VERSION = "2023-06-01"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: where the key is looked up when none is given: kodo-bot's own name first, so it can be scrubbed from agents
 KEY_VARIABLES = ("KODO_ORCHESTRATOR_API_KEY", "ANTHROPIC_API_KEY")
 
@@ -45,7 +49,7 @@ class ApiOrchestrator:
         self.api_key, self.base_url = api_key, base_url
         self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
         self.timeout_s = timeout_s
-        self._client: Any = None
+        self._client: JsonPoster | None = None
 
     def missing(self) -> str | None:
         """What keeps this orchestrator from answering, checked before a run creates anything."""
@@ -53,16 +57,12 @@ class ApiOrchestrator:
             return "no API key for the orchestrator model"
         return None
 
-    def _sdk_client(self) -> Any:
+    def _poster(self) -> JsonPoster:
         if self.missing():
             raise ModelAuthError("no API key for the orchestrator model", hint=self.fix)
         if self._client is None:
-            import anthropic
-
-            # kodo-bot retries itself, so the policy (and the notices it emits) is ours and bounded.
-            self._client = anthropic.AsyncAnthropic(
-                api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
-            )
+            headers = {"x-api-key": str(self.api_key), "anthropic-version": API_VERSION, "user-agent": _user_agent()}
+            self._client = JsonPoster(self.base_url or DEFAULT_BASE_URL, headers, self.timeout_s)
         return self._client
 
     async def reply(
@@ -73,51 +73,53 @@ class ApiOrchestrator:
         *,
         on_retry: RetryNotice | None = None,
     ) -> OrchestratorReply:
-        import anthropic
-
-        client = self._sdk_client()
+        client = self._poster()
         attempt = 0
         started = time.monotonic()
+        payload = {
+            "model": self.model,
+            "max_tokens": MAX_TOKENS,
+            "system": system,
+            "messages": messages,
+            "tools": tool_defs,
+        }
         while True:
             try:
-                msg = await self._create(client, system, messages, tool_defs)
-                return _to_reply(msg, time.monotonic() - started)
-            except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-                raise ModelAuthError(
-                    f"the model API refused the orchestrator's credentials ({exc.status_code}): {_message(exc)}",
-                    hint="check KODO_ORCHESTRATOR_API_KEY / ANTHROPIC_API_KEY and that the key may use "
-                    f"model {self.model!r}.",
-                ) from exc
-            except anthropic.NotFoundError as exc:
-                raise ModelAPIError(
-                    f"the model API does not know model {self.model!r}: {_message(exc)}",
-                    hint="pick another --orchestrator-model",
-                ) from exc
-            except (anthropic.APIConnectionError, anthropic.APIStatusError, _BadAnswer) as exc:
-                if not _retryable(exc) or attempt >= self.retries:
-                    raise ModelAPIError(_describe_failure(exc, self.base_url, attempt), hint=_RESUME_HINT) from exc
-                delay = self._delay(attempt, exc)
-                attempt += 1
-                if on_retry:
-                    on_retry(attempt, delay, _short(exc))
-                await asyncio.sleep(delay)
+                return _to_reply(await self._create(client, payload), time.monotonic() - started)
+            except _StatusError as exc:
+                if exc.status_code in (401, 403):
+                    raise ModelAuthError(
+                        f"the model API refused the orchestrator's credentials ({exc.status_code}): {exc.message}",
+                        hint="check KODO_ORCHESTRATOR_API_KEY / ANTHROPIC_API_KEY and that the key may use "
+                        f"model {self.model!r}.",
+                    ) from exc
+                if exc.status_code == 404:
+                    raise ModelAPIError(
+                        f"the model API does not know model {self.model!r}: {exc.message}",
+                        hint="pick another --orchestrator-model",
+                    ) from exc
+                failure: Exception = exc
+            except (ConnectionFailed, _BadAnswer) as exc:
+                failure = exc
+            if not _retryable(failure) or attempt >= self.retries:
+                raise ModelAPIError(_describe_failure(failure, self.base_url, attempt), hint=_RESUME_HINT) from failure
+            delay = self._delay(attempt, failure)
+            attempt += 1
+            if on_retry:
+                on_retry(attempt, delay, _short(failure))
+            await asyncio.sleep(delay)
 
-    async def _create(
-        self, client: Any, system: str, messages: list[dict[str, Any]], tool_defs: list[dict[str, Any]]
-    ) -> Any:
-        """One request, bounded in time as a whole (the client's own timeout only bounds each read)."""
-        import anthropic
-
+    async def _create(self, client: JsonPoster, payload: dict[str, Any]) -> Any:
+        """One request, bounded in time as a whole (the socket's own timeout only bounds each read)."""
         try:
-            return await asyncio.wait_for(
-                client.messages.create(
-                    model=self.model, max_tokens=MAX_TOKENS, system=system, messages=messages, tools=tool_defs
-                ),
-                timeout=self.timeout_s,
-            )
-        except (TimeoutError, anthropic.APITimeoutError) as exc:
+            answer = await asyncio.wait_for(client.post("/v1/messages", payload), timeout=self.timeout_s)
+        except TimeoutError as exc:
             raise _BadAnswer(f"no answer within {self.timeout_s:g}s") from exc
-        except ValueError as exc:  # the SDK decodes the body before anything checks it
+        if answer.status != 200:
+            raise _StatusError(answer)
+        try:
+            return json.loads(answer.body)
+        except ValueError as exc:
             raise _BadAnswer(f"a 200 response that is not JSON ({exc})") from exc
 
     def _delay(self, attempt: int, exc: Exception) -> float:
@@ -129,7 +131,7 @@ class ApiOrchestrator:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.close()
+            self._client.close()
             self._client = None
 
 
@@ -138,6 +140,27 @@ _RESUME_HINT = "the run is saved: fix the cause and continue it with `kodo-bot r
 
 class _BadAnswer(Exception):
     """No answer in time, or a 200 whose body is not a message: retried like a 5xx."""
+
+
+class _StatusError(Exception):
+    """An answer other than 200; ``message`` is the API's own (its error body), else the body's start."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.status_code = answer.status
+        self.headers = answer.headers
+        self.message = _error_message(answer.body)
+        super().__init__(f"HTTP {self.status_code}: {self.message}")
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace").strip() or "(no body)"
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])
+    return json.dumps(data)[:200]
 
 
 class _Block(BaseModel):
@@ -164,16 +187,15 @@ class _ApiUsage(BaseModel):
 
 
 class _Message(BaseModel):
-    """What kodo-bot reads of a reply. The SDK builds its ``Message`` without checking the body, so a cut or
-    foreign 200 would otherwise surface as an AttributeError deep in the run."""
+    """What kodo-bot reads of a reply, checked, so a cut or foreign 200 is retried rather than surfacing as
+    an AttributeError deep in the run."""
 
     content: list[_Block]
     usage: _ApiUsage
     stop_reason: str | None = None
 
 
-def _checked(msg: Any) -> _Message:
-    raw = msg.model_dump(mode="json", warnings=False) if isinstance(msg, BaseModel) else msg
+def _checked(raw: Any) -> _Message:
     try:
         return _Message.model_validate(raw)
     except ValidationError as exc:
@@ -213,45 +235,38 @@ def _to_reply(raw: Any, wait_s: float) -> OrchestratorReply:
 
 
 def _retryable(exc: Exception) -> bool:
-    import anthropic
-
-    if isinstance(exc, (anthropic.APIConnectionError, _BadAnswer)):
+    if isinstance(exc, (ConnectionFailed, _BadAnswer)):
         return True
     status = getattr(exc, "status_code", 0)
     return status in (408, 409, 429) or status >= 500
 
 
 def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    raw = response.headers.get("retry-after") if response is not None else None
+    raw = exc.headers.get("retry-after") if isinstance(exc, _StatusError) else None
     try:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
 
 
-def _message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-    return str(exc)
-
-
 def _short(exc: Exception) -> str:
+    if isinstance(exc, _StatusError):
+        return f"HTTP {exc.status_code}: {exc.message}"
     if isinstance(exc, _BadAnswer):
         return str(exc)
-    status = getattr(exc, "status_code", None)
-    return f"HTTP {status}: {_message(exc)}" if status else f"{type(exc).__name__}: {exc}"
+    return f"connection failed: {exc}"
 
 
 def _describe_failure(exc: Exception, base_url: str | None, attempts: int) -> str:
-    import anthropic
-
     if isinstance(exc, _BadAnswer):
         return f"the model API at {base_url or 'api.anthropic.com'} kept failing after {attempts + 1} attempts: {exc}"
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, ConnectionFailed):
         where = base_url or "the Anthropic API"
         return f"cannot reach the model API at {where} after {attempts + 1} attempts ({exc})"
     return f"the model API kept failing after {attempts + 1} attempts: {_short(exc)}"
+
+
+def _user_agent() -> str:
+    from kodo_bot import __version__
+
+    return f"kodo-bot/{__version__}"
