@@ -1,58 +1,84 @@
-"""Benchmark of the engine: a scripted multi-cycle run with a configurable model latency.
+"""Benchmark of the engine: where a run's wall time goes when the model is not the one thinking.
 
-    .venv/bin/python bench/engine.py [--cycles 10] [--latency 0.2]
+    .venv/bin/python bench/engine.py [--latency 1.0] [--cycles 10] [--skip-multi]
 
-Runs the real engine, the real Claude Code CLI and the scripted model server; prints wall time, the
-engine's own overhead (time not spent waiting on the model or the agents), model requests, orchestrator
-input tokens per request for each cycle, verification wall time against the slowest single verifier, and
-the engine process's peak memory. Targets: overhead < 0.5 s per cycle; orchestrator input at the last cycle
-within 1.2x of cycle 1; verification within 1.2x of the slowest verifier.
+It drives ``kodo-bot run`` itself (a fresh Python process, as a user starts it) against the scripted model
+server in this process, with the real Claude Code CLI, real git and the sandbox. Every scripted answer takes
+``--latency`` seconds (the tester's verdict three times that, so the verifiers differ in speed).
+
+Run 1 is one cycle: the orchestrator delegates one file to worker_fast, then says done; two verifiers check
+the commit. From the server's request log (when each request arrived, how long its answer took) and the
+run's own events it prints:
+
+- the wall time, from starting the process to its exit;
+- the model's critical path: the sum of answer latencies on the longest chain (the scenario delegates one
+  task at a time, so every orchestrator and worker request is on it, plus the slowest verifier's);
+- the overhead, wall minus critical path, split into start-up (process start to the first model request),
+  CLI starts (a session's first request waiting for its CLI), the agents' tool turns (the CLI running a
+  tool between two answers), engine work (everything else between an answer and the next request), and
+  teardown (the last model answer to the process's exit);
+- the gap between the orchestrator's "done" answer and each verifier's first model request;
+- the engine process's peak RSS (VmHWM; the CLI processes are separate), and whether any process started
+  below it (sampled every 20 ms) still runs when it has exited.
+
+Run 2 plays ``--cycles`` cycles at the same latency, for the orchestrator's context growth (its largest
+input at the last cycle against the first) and the overhead per cycle ((overhead 2 - overhead 1) / (cycles
+- 1)), which leaves the per-run part. Last, ``python -X importtime`` shows what the run's path imports.
+
+Targets (issue 11): start-up <= 1 s; done -> each verifier's first request <= 0.3 s; teardown <= 0.3 s;
+overhead <= 3 s per run + <= 0.5 s per cycle; peak RSS <= 150 MB; context ratio <= 1.2. A benchmark
+prints; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import json
 import os
-import resource
+import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kodo_bot.compose import backends_from_env
-from kodo_bot.engine import events as ev
-from kodo_bot.engine.launch import RunRequest, start_run
-from kodo_bot.engine.log import read_events
-from kodo_bot.engine.state import RunSettings, RunStore
-from kodo_bot.engine.team import default_team
 from kodo_bot.sandbox.demo import offline_env, seed_project
-from kodo_bot.sandbox.model_server import ScriptedModelServer
+from kodo_bot.sandbox.model_server import RequestRecord, ScriptedModelServer
 from kodo_bot.sandbox.stories import bash, delegate, done, say, verdict, write_file
 
+ROOT = Path(__file__).resolve().parent.parent
+#: the processes it starts run this tree's kodo-bot too, whatever is installed
+HERE = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
 
+VERIFIERS = ("verifier/tester", "verifier/architect")
+
+
+# --------------------------------------------------------------------------- the scenario
 def scenario(cycles: int, latency: float) -> dict[str, Any]:
-    slow = {"delay_s": latency}
+    def slow(step: dict[str, Any], factor: float = 1.0) -> dict[str, Any]:
+        return {**step, "delay_s": latency * factor}
+
     orchestrator: list[dict[str, Any]] = []
     worker: list[dict[str, Any]] = []
     for n in range(1, cycles + 1):
-        orchestrator.append({**delegate(("worker_fast", f"Write step{n}.txt")), **slow})
-        worker += [{**write_file(f"step{n}.txt", f"step {n}\n"), **slow}, {**say(f"wrote step{n}.txt"), **slow}]
+        orchestrator.append(slow(delegate(("worker_fast", f"Write step{n}.txt"))))
+        worker += [slow(write_file(f"step{n}.txt", f"step {n}\n")), slow(say(f"wrote step{n}.txt"))]
         if n < cycles:
-            orchestrator.append({**say(f"Cycle {n}: step{n}.txt is written; the next cycle continues."), **slow})
-    orchestrator.append({**done(f"Wrote step1..step{cycles}."), **slow})
-    # Verifiers of different speeds: the round should take as long as the slowest, not the sum.
-    tester = [
-        {**bash("ls step*.txt"), **slow},
-        {**verdict(True, "all files there", checks=[("ls step*.txt", 0)]), "delay_s": latency * 3},
-    ]
+            orchestrator.append(slow(say(f"Cycle {n}: step{n}.txt is written; the next cycle continues.")))
+    orchestrator.append(slow(done(f"Wrote step1..step{cycles}.")))
+    tester = [slow(bash("ls step*.txt")), slow(verdict(True, "all files there", checks=[("ls step*.txt", 0)]), 3)]
     architect = [
-        {**bash("git log --oneline | head -3"), **slow},
-        {**verdict(True, "history is clean", checks=[("git log --oneline", 0)]), **slow},
+        slow(bash("git log --oneline -3")),
+        slow(verdict(True, "history is clean", checks=[("git log --oneline -3", 0)])),
     ]
     return {
         "roles": {
@@ -64,63 +90,327 @@ def scenario(cycles: int, latency: float) -> dict[str, Any]:
     }
 
 
+def delays(scene: dict[str, Any]) -> dict[str, list[float]]:
+    return {role: [float(s.get("delay_s", 0)) for s in steps] for role, steps in scene["roles"].items()}
+
+
+# --------------------------------------------------------------------------- one run, measured
+@dataclass
+class Measured:
+    wall: float
+    started: float  # wall clock (time.time) at spawn
+    ended: float
+    exit_code: int
+    peak_rss_mb: float
+    leftovers: list[str]
+    requests: list[RequestRecord]
+    delays: dict[str, list[float]]
+    events: list[dict[str, Any]]
+    unexpected: int
+    side: int
+    complete: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: Claude Code CLI processes the run started
+    clis: int = 0
+
+    def delay(self, r: RequestRecord) -> float:
+        assert r.role is not None and r.step is not None
+        return self.delays[r.role][r.step]
+
+    @property
+    def answered(self) -> list[RequestRecord]:
+        return sorted((r for r in self.requests if r.outcome == "step"), key=lambda r: r.time)
+
+    def critical_path(self) -> tuple[float, list[RequestRecord]]:
+        """The longest chain: every non-verifier request (one task at a time), then the verifier of each
+        round whose answers end last."""
+        chain = [r for r in self.answered if r.role not in VERIFIERS]
+        by_verifier: dict[str, list[RequestRecord]] = defaultdict(list)
+        for r in self.answered:
+            if r.role in VERIFIERS:
+                by_verifier[r.role].append(r)
+        if by_verifier:
+            last = max(by_verifier.values(), key=lambda rs: rs[-1].time + self.delay(rs[-1]))
+            chain += last
+        return sum(self.delay(r) for r in chain), chain
+
+    def event_time(self, kind: str, last: bool = False) -> float | None:
+        times = [e["_t"] for e in self.events if e.get("type") == kind]
+        return (times[-1] if last else times[0]) if times else None
+
+
+def _watch(pid: int, stop: threading.Event, rss: list[float], seen: dict[int, psutil.Process]) -> None:
+    """Sample the run's process every 20 ms: its peak RSS (VmHWM), and every process below it, so that one
+    still running after kodo-bot exited is found even when it was reparented away."""
+    status, root = Path(f"/proc/{pid}/status"), psutil.Process(pid)
+    while not stop.is_set():
+        try:
+            if m := re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.M):
+                rss.append(int(m.group(1)) / 1024)
+            for child in root.children(recursive=True):
+                if child.pid not in seen:
+                    seen[child.pid] = child
+                    with contextlib.suppress(psutil.Error):
+                        child.info = {"name": child.name()}
+        except (OSError, psutil.Error):
+            return
+        stop.wait(0.02)
+
+
+def _leftovers(seen: dict[int, psutil.Process]) -> list[str]:
+    """Processes of the run still running after kodo-bot exited (psutil checks the start time, so a reused
+    pid is not mistaken for one of them)."""
+    left = []
+    for proc in seen.values():
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{proc.pid} {' '.join(proc.cmdline())[:100]}")
+        except psutil.Error:
+            pass
+    return left
+
+
+def measure(cycles: int, latency: float, root: Path) -> Measured:
+    scene = scenario(cycles, latency)
+    project = root / f"project-{cycles}"
+    seed_project(project, {"README.md": "# bench\n"})
+    with ScriptedModelServer(scene) as server:
+        env = offline_env(HERE, server.url)
+        argv = [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Write the step files."]
+        argv += ["--project", str(project), "--cycles", str(cycles), "--no-ui", "--json"]
+        started, t0 = time.time(), time.monotonic()
+        # files, not pipes: the exit is the process's, not the moment the last holder of a pipe let go
+        with (root / f"out-{cycles}.json").open("w+") as out_f, (root / f"err-{cycles}.log").open("w+") as err_f:
+            proc = subprocess.Popen(argv, env=env, stdout=out_f, stderr=err_f, text=True)
+            stop, rss, seen = threading.Event(), [0.0], {}
+            sampler = threading.Thread(target=_watch, args=(proc.pid, stop, rss, seen))
+            sampler.start()
+            proc.wait()
+            wall, ended = time.monotonic() - t0, time.time()
+            leftovers = _leftovers(seen)
+            out_f.seek(0)
+            err_f.seek(0)
+            out, err = out_f.read(), err_f.read()
+        stop.set()
+        sampler.join()
+        try:
+            server.assert_complete()
+            complete = ""
+        except AssertionError as exc:
+            complete = str(exc)
+        requests, unexpected, side = list(server.requests), len(server.unexpected), len(server.side_requests)
+    if proc.returncode != 0:
+        print(f"kodo-bot exited {proc.returncode}\n{err[-3000:]}", file=sys.stderr)
+    result = json.loads(out) if out.strip().startswith("{") else {}
+    run_id = result.get("run_id") or next((project / ".kodo" / "runs").iterdir()).name
+    events = [json.loads(line) for line in (project / ".kodo" / "runs" / run_id / "events.jsonl").open()]
+    for e in events:
+        e["_t"] = _epoch(e["at"])
+    return Measured(
+        wall=wall,
+        started=started,
+        ended=ended,
+        exit_code=proc.returncode,
+        peak_rss_mb=max(rss),
+        leftovers=leftovers,
+        requests=requests,
+        delays=delays(scene),
+        events=events,
+        unexpected=unexpected,
+        side=side,
+        complete=complete,
+        extra=result,
+        clis=sum(1 for p in seen.values() if getattr(p, "info", {}).get("name") == "claude"),
+    )
+
+
+def _epoch(at: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+
+
+# --------------------------------------------------------------------------- where the time went
+def breakdown(m: Measured) -> dict[str, float]:
+    """Overhead (wall - critical path) by kind, walking the chain from the process's start to its exit."""
+    crit, chain = m.critical_path()
+    parts: dict[str, float] = defaultdict(float)
+    seen: set[str] = set()
+    previous_end = m.started
+    for i, r in enumerate(chain):
+        gap = r.time - previous_end
+        assert r.role is not None
+        if i == 0:
+            parts["start-up"] += gap
+        elif r.role not in seen and r.role in VERIFIERS:
+            # done -> verifier: the commit and the checks are the engine's; the rest is the CLI getting ready
+            began = m.event_time("verification_started", last=True) or previous_end
+            parts["engine work"] += max(0.0, began - previous_end)
+            parts["CLI starts"] += r.time - max(began, previous_end)
+        elif r.role not in seen:
+            parts["CLI starts"] += gap
+        elif chain[i - 1].role == r.role:
+            parts["agents' tool turns"] += gap
+        else:
+            parts["engine work"] += gap
+        seen.add(r.role)
+        previous_end = r.time + m.delay(r)
+    parts["teardown"] = m.ended - previous_end
+    parts["_critical"] = crit
+    return parts
+
+
+def verifier_gaps(m: Measured) -> dict[str, float]:
+    """From the orchestrator's "done" answer arriving to each verifier's first request."""
+    orchestrator = [r for r in m.answered if r.role == "orchestrator"]
+    done_at = orchestrator[-1].time + m.delay(orchestrator[-1])
+    first: dict[str, float] = {}
+    for r in m.answered:
+        if r.role in VERIFIERS and r.role not in first:
+            first[r.role] = r.time - done_at
+    return {k.split("/")[-1]: v for k, v in first.items()}
+
+
+def rss_line(m: Measured) -> str:
+    return f"{m.peak_rss_mb:6.0f} MB  (target <= 150: {verdict_of(m.peak_rss_mb <= 150)})"
+
+
+def verdict_of(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
+
+
+def report_one(m: Measured, latency: float) -> tuple[float, float]:
+    parts = breakdown(m)
+    crit = parts.pop("_critical")
+    overhead = m.wall - crit
+    outcome = m.extra.get("outcome", f"exit {m.exit_code}")
+    print(f"run 1: one cycle at {latency:g} s per model answer: outcome {outcome}")
+    print(f"  wall time                      {m.wall:6.2f} s")
+    print(f"  model critical path            {crit:6.2f} s  ({len(m.critical_path()[1])} answers on the longest chain)")
+    print(f"  overhead (wall - critical)     {overhead:6.2f} s")
+    for name in ("start-up", "CLI starts", "agents' tool turns", "engine work", "teardown"):
+        print(f"    {name:<28} {parts.get(name, 0.0):6.2f} s")
+    startup, teardown = parts.get("start-up", 0.0), parts.get("teardown", 0.0)
+    print(f"  start-up to first request      {startup:6.2f} s  (target <= 1: {verdict_of(startup <= 1.0)})")
+    gaps = verifier_gaps(m)
+    for name, gap in gaps.items():
+        print(f"  done -> {name + ' first request':<23}{gap:6.2f} s  (target <= 0.3: {verdict_of(gap <= 0.3)})")
+    print(f"  teardown (last answer -> exit) {teardown:6.2f} s  (target <= 0.3: {verdict_of(teardown <= 0.3)})")
+    steps = sum(len(v) for v in m.delays.values())
+    print(
+        f"  model requests                 {len(m.answered)} answered of {steps} scripted; "
+        f"{len([r for r in m.requests if r.replay])} replays, {m.side} side, {m.unexpected} unexpected"
+    )
+    if m.complete:
+        print(f"  SCENARIO NOT COMPLETE: {m.complete}")
+    print(f"  peak RSS (kodo-bot process)    {rss_line(m)}")
+    print(f"  Claude Code CLI processes      {m.clis}  (worker_fast, then one per verifier)")
+    print(f"  processes running after exit   {len(m.leftovers)}" + (f": {m.leftovers}" if m.leftovers else ""))
+    return overhead, crit
+
+
+def delegation_waits(m: Measured) -> list[float]:
+    """For each delegation to the worker: from the engine telling it to the worker's first model request."""
+    calls = [e["_t"] for e in m.events if e.get("type") == "agent_call_started"]
+    worker = [r.time for r in m.answered if r.role == "worker_fast"]
+    return [min(t for t in worker if t > call) - call for call in calls if any(t > call for t in worker)]
+
+
+def context_ratio(m: Measured) -> tuple[dict[int, list[int]], float]:
+    per_cycle: dict[int, list[int]] = defaultdict(list)
+    for e in m.events:
+        if e.get("type") == "orchestrator_replied":
+            per_cycle[e["cycle"]].append(e["usage"]["input_tokens"])
+    first, last = min(per_cycle), max(per_cycle)
+    return per_cycle, max(per_cycle[last]) / max(per_cycle[first])
+
+
+def report_multi(m: Measured, cycles: int, overhead_1: float) -> None:
+    crit, _ = m.critical_path()
+    overhead = m.wall - crit
+    per_cycle = (overhead - overhead_1) / (cycles - 1)
+    per_run = overhead_1 - per_cycle
+    outcome = m.extra.get("outcome", f"exit {m.exit_code}")
+    print(f"run 2: {cycles} cycles: outcome {outcome}; wall {m.wall:.2f} s, critical path {crit:.2f} s")
+    print(f"  overhead                       {overhead:6.2f} s")
+    print(f"  overhead per cycle             {per_cycle:6.2f} s  (target <= 0.5: {verdict_of(per_cycle <= 0.5)})")
+    print(f"  overhead per run               {per_run:6.2f} s  (target <= 3: {verdict_of(per_run <= 3.0)})")
+    tokens, ratio = context_ratio(m)
+    first, last = min(tokens), max(tokens)
+    print(f"  orchestrator input tokens: cycle {first} {tokens[first]}, cycle {last} {tokens[last]}")
+    print(f"  context ratio cycle {last}/cycle {first}     {ratio:6.2f}   (target <= 1.2: {verdict_of(ratio <= 1.2)})")
+    print(f"  peak RSS (kodo-bot process)    {rss_line(m)}")
+    print(f"  Claude Code CLI processes      {m.clis}  (the worker's one session, then one per verifier)")
+    cold, *warm = delegation_waits(m)
+    if warm:
+        print(
+            f"  delegation -> worker's request {cold:6.2f} s in cycle 1 (its CLI starts), then "
+            f"{min(warm):.2f}-{max(warm):.2f} s (its session stays warm)"
+        )
+    print(f"  processes running after exit   {len(m.leftovers)}")
+    if m.complete:
+        print(f"  SCENARIO NOT COMPLETE: {m.complete}")
+
+
+def print_timeline(m: Measured) -> None:
+    rows = [(r.time, f"request {r.role} #{r.step} (answer takes {m.delay(r):g} s)") for r in m.answered]
+    rows += [(e["_t"], f"event {e['type']}") for e in m.events]
+    rows += [(m.ended, "process exited")]
+    for t, what in sorted(rows):
+        print(f"  {t - m.started:7.3f}  {what}")
+
+
+# --------------------------------------------------------------------------- imports
+#: what a `kodo-bot run` imports in all (the agents' backend after its first request)
+RUN_MODULES = ("kodo_bot.cli", "kodo_bot.compose", "kodo_bot.engine.launch", "kodo_bot.orchestrators.anthropic")
+RUN_PATH = "import " + ", ".join((*RUN_MODULES, "kodo_bot.agents.claude", "kodo_bot.agents._claude_session"))
+
+
+def report_imports() -> None:
+    print("imports (python -X importtime, cumulative):")
+    for label, code in (("import kodo_bot.cli", "import kodo_bot.cli"), ("the run's path", RUN_PATH)):
+        argv = [sys.executable, "-X", "importtime", "-c", code]
+        done = subprocess.run(argv, capture_output=True, text=True, env=HERE)
+        if done.returncode:
+            print(f"  {label:<22} failed: {done.stderr.strip().splitlines()[-1]}")
+            continue
+        rows = [_import_row(line) for line in done.stderr.splitlines() if line.startswith("import time:")]
+        rows = [r for r in rows if r is not None]
+        total = sum(cum for cum, name, depth in rows if depth == 0)
+        heavy = sorted(((cum, name) for cum, name, depth in rows if depth <= 1 and cum >= 40_000), reverse=True)
+        names = ", ".join(f"{name} {cum / 1e6:.2f}" for cum, name in heavy[:8])
+        print(f"  {label:<22} {total / 1e6:5.2f} s   ({names})")
+    heavy_sdks = "{'anthropic', 'claude_agent_sdk', 'github', 'mcp', 'httpx', 'httpx2'}"
+    probe = f"import sys, kodo_bot.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy_sdks}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=HERE)
+    print(f"  heavy SDKs loaded by `import kodo_bot.cli`: {done.stdout.strip()}")
+
+
+def _import_row(line: str) -> tuple[int, str, int] | None:
+    """``import time: self | cumulative | name`` (the name indented two spaces per level)."""
+    fields = line.split("|")
+    if len(fields) != 3 or not fields[1].strip().isdigit():
+        return None
+    name = fields[2].rstrip()
+    return int(fields[1]), name.strip(), (len(name) - len(name.lstrip()) - 1) // 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cycles", type=int, default=10)
-    parser.add_argument("--latency", type=float, default=0.2, help="seconds the scripted model takes per answer")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds per scripted model answer")
+    parser.add_argument("--cycles", type=int, default=10, help="cycles of run 2 (context growth, per cycle)")
+    parser.add_argument("--skip-multi", action="store_true", help="only run 1 and the imports")
+    parser.add_argument("--timeline", action="store_true", help="print run 1's requests and events in time order")
     args = parser.parse_args()
-
-    root = Path(tempfile.mkdtemp(prefix="kodo-bench-"))
-    project = root / "project"
-    seed_project(project, {"README.md": "# bench\n"})
-    with ScriptedModelServer(scenario(args.cycles, args.latency)) as server:
-        settings = RunSettings(max_cycles=args.cycles, team=default_team(), ui=False)
-        backends = backends_from_env(offline_env(os.environ, server.url))
-        started = time.monotonic()
-        request = RunRequest(goal="Write the step files.", project=project, settings=settings)
-        state = asyncio.run(start_run(request, backends))
-        wall = time.monotonic() - started
-        requests = len(server.requests)
-        server.assert_complete()
-
-    log = read_events(RunStore(project / ".kodo").events_path(state.run_id))
-    waits = state.waits
-    waited = waits.get("model", 0) + waits.get("agents", 0) + waits.get("verification", 0)
-    overhead = state.elapsed_s - waited
-    per_cycle_input: dict[int, list[int]] = defaultdict(list)
-    for e in log:
-        if isinstance(e, ev.OrchestratorReplied):
-            per_cycle_input[e.cycle].append(e.usage.input_tokens)
-    (round_,) = [e for e in log if isinstance(e, ev.VerificationFinished)]
-    verifier_durations = {
-        k.split(":")[-1]: r.duration_s for k, r in state.completed_calls.items() if k.startswith("verify:")
-    }
-    slowest = max(verifier_durations.values())
-    first, last = min(per_cycle_input), max(per_cycle_input)
-    growth = max(per_cycle_input[last]) / max(per_cycle_input[first])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    outcome = state.outcome.value if state.outcome else "running"
-    print(f"outcome                      {outcome}  ({state.cycle} cycles, model latency {args.latency}s)")
-    print(f"wall time                    {wall:.2f} s")
-    print(
-        f"engine overhead              {overhead:.2f} s total, {overhead / state.cycle:.3f} s per cycle  (target < 0.5)"
-    )
-    print(
-        f"  waiting: model {waits.get('model', 0):.2f} s, agents {waits.get('agents', 0):.2f} s, "
-        f"verification {waits.get('verification', 0):.2f} s"
-    )
-    print(f"model requests               {requests}")
-    print("orchestrator input tokens per request, by cycle:")
-    for cycle, tokens in sorted(per_cycle_input.items()):
-        print(f"  cycle {cycle:>2}: {tokens}")
-    print(f"  cycle {last} vs cycle {first}: {growth:.2f}x  (target <= 1.2)")
-    print(
-        f"verification wall time       {round_.wall_s:.2f} s; slowest verifier {slowest:.2f} s "
-        f"({', '.join(f'{k} {v:.2f}s' for k, v in verifier_durations.items())}): "
-        f"{round_.wall_s / slowest:.2f}x  (target <= 1.2)"
-    )
-    print(f"engine peak memory (RSS)     {peak_mb:.0f} MB  (the Claude Code CLI processes are separate)")
+    root = Path(tempfile.mkdtemp(prefix="kodo-bench-engine-"))
+    one = measure(1, args.latency, root)
+    overhead_1, _ = report_one(one, args.latency)
+    if args.timeline:
+        print_timeline(one)
+    if not args.skip_multi:
+        report_multi(measure(args.cycles, args.latency, root), args.cycles, overhead_1)
+    report_imports()
+    print(f"(run directories under {root})")
 
 
 if __name__ == "__main__":
