@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kodo_bot import __version__
+from kodo_bot.local._args import add_local_commands
 
 PROJECT_TEAM_FILE = "kodo-team.yaml"
 #: where `kodo-bot action`/`handle` keep clones and runs: outside the job's workspace, so a run killed on this
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     handle.add_argument("--max-cost-usd", type=float)
     handle.add_argument("--max-minutes", type=float)
     handle.add_argument("--orchestrator-model")
+    add_local_commands(sub)  # doctor, init, watch
     return p
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -274,6 +274,18 @@ def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
 
 
+def _local(name: str) -> Callable[[argparse.Namespace, Mapping[str, str]], int]:
+    """``doctor``, ``init`` and ``watch`` live in ``kodo_bot.local._commands``, imported when used."""
+
+    def command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+        from kodo_bot.local import _commands
+
+        result: int = getattr(_commands, name)(args, env)
+        return result
+
+    return command
+
+
 COMMANDS = {
     "run": cmd_run,
     "resume": cmd_resume,
@@ -282,12 +294,22 @@ COMMANDS = {
     "demo": cmd_demo,
     "action": cmd_action,
     "handle": cmd_handle,
+    "doctor": _local("doctor"),
+    "init": _local("init"),
+    "watch": _local("watch"),
 }
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     env = os.environ if env is None else env
+    if not (sys.argv[1:] if argv is None else argv):
+        from kodo_bot.local.interactive import no_arguments
+
+        chosen = no_arguments(env, build_parser().format_help())  # in a terminal: the `run` it built
+        if isinstance(chosen, int):
+            return chosen
+        argv = chosen
+    args = build_parser().parse_args(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         return COMMANDS[args.command](args, env)

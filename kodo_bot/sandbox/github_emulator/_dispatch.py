@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kodo_bot.sandbox.github_emulator._apps import authenticate_jwt, looks_like_jwt
+from kodo_bot.sandbox.github_emulator._conditional import revalidate
 from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
 from kodo_bot.sandbox.github_emulator._graphql import execute
 from kodo_bot.sandbox.github_emulator._models import Token
@@ -104,6 +105,9 @@ class Dispatcher:
             user_id = self.store.users[token.login.lower()].id if token else None
             ex.response = Response(*injecting.answer(user_id))
         response = ex.response
+        if injecting is None and kind == "rest" and ex.token is not None:
+            if revalidate(method, headers, response, ex.token.login):
+                self._uncount(ex.token.value)  # an authorised 304 is not counted by GitHub
         if self.validator is not None and kind == "rest" and injecting is None:
             if raw.strip() and ex.parsed:
                 self.validator.check_request(method, api_path, ex.body)
@@ -219,6 +223,10 @@ class Dispatcher:
                 "Support for help, please include the request ID EMU0.",
                 docs="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
             )
+
+    def _uncount(self, token: str) -> None:
+        with self._rate_lock:
+            self._used[token] = max(0, self._used.get(token, 0) - 1)
 
     @staticmethod
     def _parse(raw: bytes) -> Any:

@@ -335,6 +335,10 @@ class GitHubEmulator(AfterPrScenes):
     def rest_call_count(self, method: str | None = None, path_regex: str | None = None) -> int:
         return len(self.calls_matching(method, path_regex, kind="rest"))
 
+    def rate_used(self, token: str) -> int:
+        """Requests ``token`` used of its primary rate limit this hour (an authorised 304 uses none)."""
+        return self._dispatcher.rate_bucket(token)["used"]
+
     def graphql_call_count(self) -> int:
         return sum(c.kind == "graphql" for c in list(self.calls))
 

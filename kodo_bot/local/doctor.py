@@ -1,0 +1,308 @@
+"""``kodo-bot doctor``: is this machine (a runner, a laptop running ``watch``) ready for a run? One line per
+check, ✓ or ✗ (or ! for something a run can do without), each ✗ with the fix.
+
+Checks: python and git; the Claude Code CLI (its version, so it starts); the agents' credentials (present,
+never printed); the orchestrator's model reachable (one free ``count_tokens`` request; ``--offline`` skips
+it); with ``--repo``, the GitHub token (kind, permissions probed, whether its pushes start workflows);
+Chromium for ``tester_browser``; free disk space; the runner's labels when run inside an Actions job.
+
+Each check is a function from the environment to a ``Check`` value; ``run_checks`` collects them and
+``render`` prints. The exit status is 1 when a check a run needs failed. Secrets never reach the output:
+only whether a variable is set, and GitHub's and the model API's status codes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+Status = Literal["ok", "fail", "warn", "skip"]
+
+_MARK = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "-"}
+#: below this, a run's clones, checkouts and caches may not fit
+MIN_FREE_GB = 2.0
+_AGENT_CREDENTIALS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+_ORCHESTRATOR_KEYS = ("KODO_ORCHESTRATOR_API_KEY", "ANTHROPIC_API_KEY")
+_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+    #: a failure of this check means a run cannot work (the exit status says so)
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class DoctorInput:
+    env: Mapping[str, str]
+    offline: bool = False
+    repo: str | None = None
+    api_url: str = "https://api.github.com"
+    work_dir: Path = Path("~/.kodo-bot/work")
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    ok = v >= (3, 11)
+    return Check(
+        "python",
+        "ok" if ok else "fail",
+        f"Python {v.major}.{v.minor}.{v.micro}",
+        "" if ok else "use Python 3.11 or newer",
+    )
+
+
+def check_git() -> Check:
+    out = _run(["git", "--version"])
+    if out is None:
+        return Check("git", "fail", "git is not on PATH", "install git (sudo apt-get install git)")
+    return Check("git", "ok", out)
+
+
+def check_claude_cli(env: Mapping[str, str]) -> Check:
+    from kodo_bot.agents._claude_cli import cli_problem, real_cli
+
+    configured = env.get("KODO_CLAUDE_CLI") or None
+    fix = "reinstall kodo-bot (claude-agent-sdk bundles the CLI) or point KODO_CLAUDE_CLI at a working CLI"
+    if problem := cli_problem(configured):
+        return Check("Claude Code CLI", "fail", problem, fix)
+    path = str(real_cli(configured))
+    out = _run([path, "--version"], timeout=60)
+    if out is None:
+        return Check("Claude Code CLI", "fail", f"{path} does not start (--version failed)", fix)
+    return Check("Claude Code CLI", "ok", f"{out} ({path})")
+
+
+def check_agent_credentials(env: Mapping[str, str], home: Path | None = None) -> Check:
+    found = [name for name in _AGENT_CREDENTIALS if (env.get(name) or "").strip()]
+    home = home or Path(env.get("HOME") or Path.home())
+    login = home / ".claude" / ".credentials.json"
+    if found:
+        return Check("agents' credentials", "ok", f"{', '.join(found)} set (value not shown)")
+    if login.is_file():
+        return Check("agents' credentials", "ok", f"a Claude Code login in {login}")
+    return Check(
+        "agents' credentials",
+        "fail",
+        "no CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_API_KEY or Claude Code login",
+        "run `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN, or log in with `claude`",
+    )
+
+
+def check_model(env: Mapping[str, str], offline: bool) -> Check:
+    """One ``count_tokens`` request (free) with the orchestrator's key, to the API the run will use."""
+    if offline:
+        return Check("orchestrator model", "skip", "not checked (--offline)", required=False)
+    key_name = next((k for k in _ORCHESTRATOR_KEYS if (env.get(k) or "").strip()), None)
+    if key_name is None:
+        return Check(
+            "orchestrator model",
+            "fail",
+            "no KODO_ORCHESTRATOR_API_KEY or ANTHROPIC_API_KEY",
+            "set KODO_ORCHESTRATOR_API_KEY to an Anthropic API key",
+        )
+    from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL
+
+    base = (env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com").rstrip("/")
+    model = env.get("KODO_ORCHESTRATOR_MODEL") or DEFAULT_ORCHESTRATOR_MODEL
+    try:
+        import requests
+
+        answer = requests.post(
+            f"{base}/v1/messages/count_tokens",
+            headers={"x-api-key": env[key_name].strip(), "anthropic-version": "2023-06-01"},
+            json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
+            timeout=20,
+        )
+    except Exception as exc:  # noqa: BLE001 - any transport failure is the finding
+        return Check(
+            "orchestrator model",
+            "fail",
+            f"{base} did not answer ({type(exc).__name__})",
+            "check the network, or ANTHROPIC_BASE_URL",
+        )
+    if answer.status_code == 200:
+        return Check("orchestrator model", "ok", f"{model} at {base} answers ({key_name})")
+    if answer.status_code in (401, 403):
+        return Check(
+            "orchestrator model", "fail", f"{base} refused {key_name} ({answer.status_code})", f"check {key_name}"
+        )
+    return Check(
+        "orchestrator model",
+        "fail",
+        f"{base} answered {answer.status_code} for {model}",
+        "check KODO_ORCHESTRATOR_MODEL and ANTHROPIC_BASE_URL",
+    )
+
+
+def check_github(env: Mapping[str, str], repo: str | None, api_url: str) -> Check:
+    if repo is None:
+        return Check("GitHub token", "skip", "not checked (give --repo OWNER/NAME)", required=False)
+    token = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
+    if not token:
+        return Check(
+            "GitHub token",
+            "fail",
+            "no GITHUB_TOKEN or GH_TOKEN",
+            "export GITHUB_TOKEN (an App's or a fine-grained token with " + _needed() + ")",
+        )
+    from kodo_bot.github.token_probe import probe_token
+
+    try:
+        report = probe_token(api_url, token, repo, in_actions=_workflow_hint(env))
+    except OSError as exc:
+        return Check("GitHub token", "fail", str(exc), "check the network, or GITHUB_API_URL")
+    if not report.reachable:
+        return Check(
+            "GitHub token",
+            "fail",
+            f"{report.kind} token: {report.problem}",
+            "give the token access to the repository (metadata: read, contents: read)",
+        )
+    who = f"{report.kind} token" + (f" of {report.login}" if report.login else "")
+    starts = (
+        "its pushes start workflows"
+        if report.starts_workflows
+        else "its pushes start NO workflow (your CI will not run on the PR)"
+    )
+    unknown = [p for p, has in report.permissions.items() if has is None]
+    detail = f"{who}; {starts}" + (f"; could not tell: {', '.join(unknown)}" if unknown else "")
+    if report.missing:
+        return Check(
+            "GitHub token",
+            "fail",
+            f"{detail}; missing: {', '.join(report.missing)}",
+            "grant the token " + ", ".join(report.missing),
+        )
+    return Check("GitHub token", "ok", f"{detail}; has {_needed()}")
+
+
+def _workflow_hint(env: Mapping[str, str]) -> bool:
+    """An installation token inside a job is the workflow's own unless an App was given (the action says)."""
+    return env.get("KODO_WORKFLOW_TOKEN") == "true" or (
+        env.get("GITHUB_ACTIONS") == "true" and not env.get("KODO_APP_ID")
+    )
+
+
+def _needed() -> str:
+    from kodo_bot.github.token_probe import NEEDED
+
+    return ", ".join(NEEDED)
+
+
+def check_chromium(env: Mapping[str, str]) -> Check:
+    found = next(filter(None, (shutil.which(name, path=env.get("PATH")) for name in _CHROMIUMS)), None)
+    if found:
+        return Check("Chromium (tester_browser)", "ok", found, required=False)
+    return Check(
+        "Chromium (tester_browser)",
+        "warn",
+        "no chromium or chrome on PATH: UI goals are verified without the browser tester",
+        "sudo apt-get install chromium (or npx playwright install chromium)",
+        required=False,
+    )
+
+
+def check_disk(work_dir: Path) -> Check:
+    probe = work_dir.expanduser()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free_gb = shutil.disk_usage(probe).free / 1e9
+    if free_gb < MIN_FREE_GB:
+        return Check(
+            "free disk",
+            "fail",
+            f"{free_gb:.1f} GB free at {probe}",
+            f"free at least {MIN_FREE_GB:.0f} GB, or set KODO_WORK_DIR elsewhere",
+        )
+    return Check("free disk", "ok", f"{free_gb:.1f} GB free at {probe}")
+
+
+def check_runner(env: Mapping[str, str]) -> Check:
+    """Inside an Actions job the runner names itself; its labels are GitHub's to say (the job ran, so
+    they matched `runs-on`). Outside one, `kodo-bot watch` needs no runner."""
+    name = env.get("RUNNER_NAME")
+    if not name:
+        return Check("runner", "skip", "not inside an Actions job (fine for `kodo-bot watch`)", required=False)
+    labels = env.get("KODO_RUNNER_LABELS", "")
+    if labels and "kodo" not in [x.strip() for x in labels.split(",")]:
+        return Check(
+            "runner",
+            "fail",
+            f"runner {name} has labels {labels}, not kodo",
+            "./config.sh --labels kodo (or add it in Settings → Actions → Runners)",
+        )
+    return Check(
+        "runner",
+        "ok",
+        f"runner {name}" + (f", labels {labels}" if labels else " (this job matched runs-on: [self-hosted, kodo])"),
+    )
+
+
+def run_checks(given: DoctorInput) -> list[Check]:
+    env = given.env
+    steps: list[Callable[[], Check]] = [
+        check_python,
+        check_git,
+        lambda: check_claude_cli(env),
+        lambda: check_agent_credentials(env),
+        lambda: check_model(env, given.offline),
+        lambda: check_github(env, given.repo, given.api_url),
+        lambda: check_chromium(env),
+        lambda: check_disk(given.work_dir),
+        lambda: check_runner(env),
+    ]
+    return [step() for step in steps]
+
+
+def exit_status(checks: list[Check]) -> int:
+    return 1 if any(c.status == "fail" and c.required for c in checks) else 0
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{_MARK[c.status]} {c.name.ljust(width)}  {c.detail}")
+        if c.fix and c.status in ("fail", "warn"):
+            lines.append(f"  {' ' * width}  fix: {c.fix}")
+    bad = [c.name for c in checks if c.status == "fail" and c.required]
+    lines.append("" if not bad else f"\nnot ready: {', '.join(bad)}")
+    if not bad:
+        lines[-1] = "\nready for a run"
+    return "\n".join(lines)
+
+
+def as_json(checks: list[Check]) -> str:
+    return json.dumps({"ready": exit_status(checks) == 0, "checks": [asdict(c) for c in checks]})
+
+
+def _run(argv: list[str], timeout: float = 20) -> str | None:
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return (done.stdout.strip() or done.stderr.strip()).splitlines()[0] if (done.stdout or done.stderr).strip() else ""
+
+
+def main(given: DoctorInput, *, json_mode: bool) -> int:
+    checks = run_checks(given)
+    print(as_json(checks) if json_mode else render(checks))
+    return exit_status(checks)
+
+
+__all__ = ["Check", "DoctorInput", "main", "run_checks"]

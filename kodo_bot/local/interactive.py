@@ -1,0 +1,249 @@
+"""``kodo-bot`` with no arguments, in a terminal: a short conversation that ends in a ``kodo-bot run``.
+
+    the goal (goal.md, or typed; an empty one is asked again)
+    -> optionally, a short interview with the orchestrator's model: its questions, your answers, and the goal
+       rewritten with checkable acceptance criteria (yours to accept or not)
+    -> the orchestrator's model, the team, the limits, the check commands (the detected test command proposed)
+    -> a summary, a confirmation, then the run with its live table
+
+Nothing is written before the confirmation: Ctrl-D or Ctrl-C at any prompt leaves nothing behind (exit 130).
+Without a terminal on both stdin and stdout it prints the help and exits 2, never waiting on a prompt.
+
+What it returns is the argv of the ``run`` it built (``cli`` parses and runs it like any other), or an exit
+status. It reads no argv itself; the interview is one module-level function over the Messages API, so a
+scripted model server plays it in tests (role ``interview``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL
+
+GOAL_FILE = "goal.md"
+INTERVIEW_ROLE = "interview"
+_INTERVIEW_SYSTEM = (
+    "You help a developer turn a goal for a team of coding agents into something checkable. "
+    "Ask at most three short questions, one per line, that would remove the most doubt about what done means."
+)
+_REWRITE_SYSTEM = (
+    "Rewrite the goal with the developer's answers into Markdown: a short description, then a section "
+    "'## Acceptance criteria' with a bulleted list of checkable criteria. Answer with the Markdown only."
+)
+
+
+class Cancelled(Exception):
+    """Ctrl-D or Ctrl-C at a prompt."""
+
+
+@dataclass
+class Terminal:
+    """Prompts over a pair of streams (the real terminal, or a pseudo-terminal in tests)."""
+
+    read: Callable[[str], str] = input
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    def ask(self, question: str, default: str = "") -> str:
+        shown = f"{question} [{default}]: " if default else f"{question}: "
+        try:
+            answer = self.read(shown).strip()
+        except (EOFError, KeyboardInterrupt):
+            raise Cancelled from None
+        return answer or default
+
+    def yes(self, question: str, default: bool = True) -> bool:
+        while True:
+            answer = self.ask(f"{question} ({'Y/n' if default else 'y/N'})").lower()
+            if not answer:
+                return default
+            if answer in ("y", "yes", "n", "no"):
+                return answer.startswith("y")
+            self.say("please answer y or n")
+
+    def lines(self, question: str) -> str:
+        """Several lines, ended by an empty one."""
+        self.say(question)
+        got: list[str] = []
+        while True:
+            try:
+                line = self.read("> " if not got else ". ")
+            except (EOFError, KeyboardInterrupt):
+                raise Cancelled from None
+            if not line.strip():
+                return "\n".join(got).strip()
+            got.append(line)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+@dataclass
+class Choices:
+    goal: str = ""
+    model: str = DEFAULT_ORCHESTRATOR_MODEL
+    team: str | None = None
+    cycles: int = 10
+    max_cost_usd: float | None = None
+    max_minutes: float | None = None
+    checks: list[str] = field(default_factory=list)
+
+    def argv(self, project: Path) -> list[str]:
+        argv = ["run", "--goal", self.goal, "--project", str(project), "--orchestrator-model", self.model]
+        argv += ["--cycles", str(self.cycles)]
+        if self.team:
+            argv += ["--team", self.team]
+        if self.max_cost_usd is not None:
+            argv += ["--max-cost-usd", str(self.max_cost_usd)]
+        if self.max_minutes is not None:
+            argv += ["--max-minutes", str(self.max_minutes)]
+        for check in self.checks:
+            argv += ["--check", check]
+        return argv
+
+    def summary(self) -> str:
+        first = self.goal.strip().splitlines()[0] if self.goal.strip() else ""
+        return "\n".join(
+            [
+                "",
+                "About to start:",
+                f"  goal           {first}" + (" (…)" if len(self.goal.strip().splitlines()) > 1 else ""),
+                f"  orchestrator   {self.model}",
+                f"  team           {self.team or 'the built-in team'}",
+                f"  cycles         at most {self.cycles}",
+                f"  API spend      {'at most $' + format(self.max_cost_usd, 'g') if self.max_cost_usd else 'no limit'}",
+                f"  wall time      {format(self.max_minutes, 'g') + ' min' if self.max_minutes else 'no limit'}",
+                f"  checks         {', '.join(self.checks) if self.checks else 'none (verifiers only)'}",
+            ]
+        )
+
+
+Interviewer = Callable[[str, str, list[tuple[str, str]] | None], str]
+
+
+def no_arguments(env: Mapping[str, str], help_text: str) -> int | list[str]:
+    """``kodo-bot`` alone: the conversation in a terminal, else the help (exit 2)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(help_text)
+        print("kodo-bot: no command given (run it in a terminal for the interactive start)", file=sys.stderr)
+        return 2
+    term = Terminal()
+    try:
+        return converse(term, Path.cwd(), env, interview_with_model(env))
+    except Cancelled:
+        term.say("\ncancelled: nothing was started or written")
+        return 130
+
+
+def converse(term: Terminal, project: Path, env: Mapping[str, str], interviewer: Interviewer) -> int | list[str]:
+    if not (project / ".git").exists():
+        term.say(f"{project} is not a git repository: run kodo-bot in your project's checkout (or `git init` first)")
+        return 2
+    term.say("kodo-bot: a team of Claude Code agents turns a goal into verified commits.  (Ctrl-C to leave)\n")
+    choices = Choices(goal=_goal(term, project))
+    if term.yes("Sharpen the goal into checkable criteria with a short interview?", default=False):
+        choices.goal = _interview(term, choices.goal, choices.model, interviewer)
+    choices.model = term.ask("Orchestrator model", choices.model)
+    choices.team = _team(term, project)
+    choices.cycles = int(_number(term, "Most cycles", int, choices.cycles) or choices.cycles)
+    choices.max_cost_usd = _number(term, "Most API spend in USD (empty: no limit)", float, None)
+    choices.max_minutes = _number(term, "Most minutes of wall time (empty: no limit)", float, None)
+    choices.checks = _checks(term, project, env)
+    term.say(choices.summary())
+    if not term.yes("Start the run?"):
+        term.say("not started: nothing was written")
+        return 0
+    return choices.argv(project)
+
+
+def _goal(term: Terminal, project: Path) -> str:
+    found = project / GOAL_FILE
+    if found.is_file():
+        text = found.read_text(encoding="utf-8", errors="replace").strip()
+        if text and term.yes(f"Use the goal in {GOAL_FILE} ({text.splitlines()[0][:60]})?"):
+            return text
+    while True:
+        goal = term.lines("What should the team do? (end with an empty line)")
+        if goal:
+            return goal
+        term.say("the goal is empty; say what you want done")
+
+
+def _interview(term: Terminal, goal: str, model: str, interviewer: Interviewer) -> str:
+    try:
+        questions = [q.strip() for q in interviewer(model, goal, None).splitlines() if q.strip()][:3]
+        answers = [(q, term.ask(q)) for q in questions]
+        better = interviewer(model, goal, answers).strip()
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the interview is optional: a failing model keeps the goal as typed
+        term.say(f"the interview did not work ({type(exc).__name__}: {str(exc)[:200]}); keeping your goal")
+        return goal
+    if not better:
+        return goal
+    term.say(f"\n{better}\n")
+    return better if term.yes("Use this goal?") else goal
+
+
+def _team(term: Terminal, project: Path) -> str | None:
+    local = project / "kodo-team.yaml"
+    answer = term.ask("Team file (empty: the built-in team)", str(local) if local.is_file() else "")
+    while answer and not Path(answer).expanduser().is_file():
+        answer = term.ask(f"{answer} does not exist; team file (empty: the built-in team)")
+    return answer or None
+
+
+def _number(term: Terminal, question: str, kind: type[int] | type[float], default: float | None) -> float | None:
+    while True:
+        answer = term.ask(question, "" if default is None else format(default, "g"))
+        if not answer:
+            return None
+        try:
+            value = kind(answer)
+        except ValueError:
+            term.say(f"{answer!r} is not a number")
+            continue
+        if value > 0:
+            return value
+        term.say("it must be greater than 0")
+
+
+def _checks(term: Terminal, project: Path, env: Mapping[str, str]) -> list[str]:
+    from kodo_bot.engine.project_tests import detect_test_command
+
+    detected = detect_test_command(project, env)
+    if detected:
+        term.say(f"Detected test command: {detected}")
+    answer = term.ask("Check command the engine runs before verifiers ('-' for none)", detected or "")
+    return [] if answer in ("", "-") else [answer]
+
+
+def interview_with_model(env: Mapping[str, str]) -> Interviewer:
+    """Two Messages API calls with the orchestrator's key: questions first, then the rewritten goal."""
+
+    def ask(model: str, goal: str, answers: list[tuple[str, str]] | None) -> str:
+        import anthropic
+
+        from kodo_bot.engine.ports import role_marker
+
+        key = env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise RuntimeError("no KODO_ORCHESTRATOR_API_KEY or ANTHROPIC_API_KEY")
+        client = anthropic.Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, max_retries=1)
+        if answers is None:
+            system, content = _INTERVIEW_SYSTEM, f"The goal:\n\n{goal}"
+        else:
+            qa = "\n".join(f"Q: {q}\nA: {a or '(no answer)'}" for q, a in answers)
+            system, content = _REWRITE_SYSTEM, f"The goal:\n\n{goal}\n\nQuestions and answers:\n{qa}"
+        reply = client.messages.create(
+            model=model,
+            max_tokens=1024,
+            system=f"{role_marker(INTERVIEW_ROLE)}\n{system}",
+            messages=[{"role": "user", "content": content}],
+        )
+        return "".join(getattr(block, "text", "") for block in reply.content)
+
+    return ask

@@ -1,0 +1,144 @@
+"""`kodo-bot` with no arguments: the conversation in a pseudo-terminal (pexpect), the help without one.
+
+The conversation up to its confirmation is tested here (a real process in a pty, the detected test command
+proposed, an empty goal asked again, Ctrl-D and Ctrl-C leaving nothing behind); the interview with the
+model and a confirmed run through the real Claude Code CLI are in test_interactive_e2e.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_app.py").write_text("import unittest\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "."], cwd=project, check=True)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t"}
+    subprocess.run(["git", "commit", "-qm", "seed"], cwd=project, check=True, env={**env, "GIT_COMMITTER_EMAIL": "t@x"})
+    return project
+
+
+def _untouched(project: Path) -> bool:
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=project, capture_output=True, text=True)
+    return status.stdout == "" and not (project / ".kodo").exists()
+
+
+def spawn(project: Path, env: dict[str, str] | None = None) -> pexpect.spawn:
+    """`kodo-bot` in a pseudo-terminal, with Ctrl-C delivered even when the test runner ignores SIGINT."""
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "kodo_bot.cli"],
+        cwd=str(project),
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 160),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
+def test_without_a_terminal_it_prints_the_help_and_never_waits(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "kodo_bot.cli"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "usage: kodo-bot" in done.stdout and "doctor" in done.stdout and "watch" in done.stdout
+    assert "run it in a terminal" in done.stderr
+
+
+def test_ctrl_d_at_the_goal_prompt_leaves_nothing_behind(tmp_path):
+    project = _project(tmp_path)
+    child = spawn(project)
+    child.expect("What should the team do")
+    child.sendeof()
+    child.expect("cancelled: nothing was started or written")
+    assert finish(child) == 130
+    assert _untouched(project)
+
+
+def test_an_empty_goal_is_asked_again_and_ctrl_c_later_leaves_nothing(tmp_path):
+    project = _project(tmp_path)
+    child = spawn(project)
+    child.expect("What should the team do")
+    child.sendline("")
+    child.expect("the goal is empty")
+    child.expect("What should the team do")
+    child.sendline("Add hello(name) with a test.")
+    child.sendline("")
+    child.expect(r"Sharpen the goal .*\(y/N\)")
+    child.sendline("n")
+    child.expect(r"Orchestrator model \[")
+    child.sendline("")
+    child.expect("Team file")
+    child.sendline("")
+    child.expect(r"Most cycles \[10\]")
+    child.sendintr()
+    child.expect("cancelled: nothing was started or written")
+    assert finish(child) == 130
+    assert _untouched(project)
+
+
+def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(tmp_path):
+    project = _project(tmp_path)
+    (project / "goal.md").write_text("# Add hello\n\nAdd hello(name).\n", encoding="utf-8")
+    child = spawn(project)
+    child.expect(r"Use the goal in goal.md \(# Add hello\)\? \(Y/n\)")
+    child.sendline("")
+    child.expect(r"\(y/N\)")
+    child.sendline("")
+    for prompt, answer in (
+        (r"Orchestrator model \[claude-", "my-model"),
+        ("Team file", "missing.yaml"),
+        ("missing.yaml does not exist", ""),
+        (r"Most cycles \[10\]", "zero"),
+        (r"'zero' is not a number\s+Most cycles \[10\]", "3"),
+        ("Most API spend", "1.5"),
+        ("Most minutes", ""),
+    ):
+        child.expect(prompt)
+        child.sendline(answer)
+    child.expect("Detected test command: (python3 -m (pytest|unittest)[^\r\n]*)")
+    detected = child.match.group(1).strip()
+    child.expect(r"Check command .*\[")
+    child.sendline("")
+    child.expect("About to start:")
+    child.expect(r"goal\s+# Add hello \(…\)")
+    child.expect(r"orchestrator\s+my-model")
+    child.expect(r"cycles\s+at most 3")
+    child.expect(r"API spend\s+at most \$1.5")
+    child.expect(r"checks\s+" + detected.replace("(", r"\(").replace(")", r"\)"))
+    child.expect(r"Start the run\? \(Y/n\)")
+    child.sendline("n")
+    child.expect("not started: nothing was written")
+    assert finish(child) == 0
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == (
+        "?? goal.md\n"
+    )
+    assert not (project / ".kodo").exists()
+
+
+def test_outside_a_git_repository_it_says_so(tmp_path):
+    child = spawn(tmp_path)
+    child.expect("is not a git repository")
+    assert finish(child) == 2
