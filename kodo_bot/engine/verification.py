@@ -95,15 +95,20 @@ class Verification:
         self.sandbox, self.agent_env = sandbox, agent_env
         #: the checks' process sessions while they run (a resumed run ends what a killed one left)
         self.alive = Leftovers(scratch / "alive")
-        #: verifiers being made ready, by (round, name): see ``get_ready``
+        #: verifiers being made ready, by (round, name), and the checks' clones, by round: see ``get_ready``
         self._seats: dict[tuple[int, str], asyncio.Task[_Seat]] = {}
+        self._check_clones: dict[int, asyncio.Task[CleanCheckout]] = {}
+        #: checkouts being removed in the background
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     async def checks(self, sha: str, commands: list[str], round_no: int, *, run_detected: bool = True) -> RoundChecks:
         """The configured checks; without any, the project's own test command detected in the checkout of
         ``sha`` (results marked ``source="detected"``), run unless ``run_detected`` is off. Either way the
         round's test commands are known, so a verifier cannot leave a failing one out of its evidence."""
         env = {**self.check_env, **CHECK_DEFAULTS}
-        with CleanCheckout(self.project, sha, self.scratch / f"round{round_no}-checks") as path:
+        checkout = await self._checks_checkout(round_no)
+        try:
+            path = await asyncio.to_thread(checkout.check_out, sha)
             source = "configured"
             if not commands:
                 found = await asyncio.to_thread(detect_test_command, path, env)
@@ -120,6 +125,8 @@ class Verification:
                 confinement=self._confinement(path),
                 alive=self.alive,
             )
+        finally:
+            self._later(checkout.remove)  # the checks have ended; removing their files waits for no one
         return RoundChecks([r.model_copy(update={"source": source}) for r in results], commands)
 
     async def verdicts(
@@ -166,7 +173,9 @@ class Verification:
     def get_ready(self, round_no: int, verifiers: Sequence[AgentSpec], sha: str | None = None) -> None:
         """Start making ``verifiers`` ready for round ``round_no`` in the background (those already on the way
         go on): a checkout with nothing in it yet, a session, its CLI started; once commit ``sha`` exists,
-        the checkout holds it too. Nothing is asked of a verifier here."""
+        the checkout holds it too. Nothing is asked of a verifier here. The checks' checkout is cloned too."""
+        if round_no not in self._check_clones:
+            self._check_clones[round_no] = asyncio.create_task(self._cloned(self._checks_path(round_no)))
         for spec in verifiers:
             key = (round_no, spec.name)
             seat = self._seats.get(key) or asyncio.create_task(self._seat(spec, round_no))
@@ -178,11 +187,33 @@ class Verification:
         return ready
 
     async def discard(self) -> None:
-        """End every verifier made ready and not asked (checks failed, the run ended): its CLI, its checkout."""
+        """End every verifier made ready and not asked (checks failed, the run ended): its CLI, its checkout;
+        and finish removing checkouts."""
         seats, self._seats = list(self._seats.values()), {}
         for seat in await asyncio.gather(*seats, return_exceptions=True):
             if isinstance(seat, _Seat):
                 await seat.leave()
+        clones, self._check_clones = list(self._check_clones.values()), {}
+        for clone in await asyncio.gather(*clones, return_exceptions=True):
+            if isinstance(clone, CleanCheckout):
+                self._later(clone.remove)
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
+
+    async def _checks_checkout(self, round_no: int) -> CleanCheckout:
+        """The checks' clone of round ``round_no``: the one made ahead, or a new one."""
+        ahead = self._check_clones.pop(round_no, None)
+        return await (ahead if ahead is not None else self._cloned(self._checks_path(round_no)))
+
+    async def _cloned(self, path: Path) -> CleanCheckout:
+        checkout = CleanCheckout(self.project, None, path)
+        await asyncio.to_thread(checkout.prepare)
+        return checkout
+
+    def _later(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in a thread without waiting for it (``discard`` does)."""
+        task = asyncio.create_task(asyncio.to_thread(work))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _ask(self, spec: AgentSpec, sha: str, task: str, round_no: int) -> AgentResult:
         started = time.monotonic()
@@ -237,6 +268,9 @@ class Verification:
             readable=readable,
             hidden=hidden,
         )
+
+    def _checks_path(self, round_no: int) -> Path:
+        return self.scratch / f"round{round_no}-checks"
 
     def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:
         return (self.scratch / f"round{round_no}-{spec.name}").resolve()
