@@ -14,6 +14,7 @@ import stat
 import time
 from pathlib import Path
 
+import git
 import psutil
 import pytest
 from claude_agent_sdk import AssistantMessage, ResultMessage, SystemMessage, ToolUseBlock
@@ -25,7 +26,9 @@ from kodo_bot.agents._claude_stream import QueryProgress
 from kodo_bot.agents.claude import ClaudeSession, ClaudeSessionFactory, bash_exit_code
 from kodo_bot.agents.env import agent_environment, is_secret_name
 from kodo_bot.engine.ports import role_marker
+from kodo_bot.engine.workspace import CleanCheckout
 from kodo_bot.errors import AgentError
+from kodo_bot.sandbox.demo import seed_project
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 
 ROLE = "worker"
@@ -146,6 +149,49 @@ def test_writes_a_file_runs_a_command_and_reports_both(tmp_path: Path) -> None:
         asyncio.run(scenario(server))
         server.assert_complete()
     assert target.read_text() == "print('hi')\n"
+
+
+@pytest.mark.e2e
+def test_a_verifier_started_before_its_checkout_holds_the_commit_asks_what_it_would_have(tmp_path: Path) -> None:
+    """The engine starts a verifier's CLI in an empty clone and checks the commit out later (to take the start
+    off the critical path). Its first request must be the one a CLI started in the full checkout sends: a
+    verifier loads no settings, so nothing of the checkout (here a CLAUDE.md) is read at start either way."""
+    project = tmp_path / "project"
+    seed_project(project, {"README.md": "# x\n", "CLAUDE.md": "MARKER-7 always answer banana\n"})
+    sha = git.Repo(project).head.commit.hexsha
+    sent = []
+    for early in (True, False):
+        with ScriptedModelServer({"roles": {"verifier/tester": [say("ok")]}}) as server:
+            checkout = CleanCheckout(git.Repo(project), None, tmp_path / "checkout")
+            checkout.prepare()
+            env = {"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": SCRIPTED_KEY, "CLAUDE_CODE_MAX_RETRIES": "0"}
+            factory = ClaudeSessionFactory(state_dir=tmp_path / f"state-{early}", env=env)
+            session = factory.open(
+                agent="tester",
+                role="verifier/tester",
+                system_prompt=f"{role_marker('verifier/tester')}\n\nCheck it.",
+                model=None,
+                cwd=checkout.path,
+                max_turns=3,
+                idle_timeout_s=20,
+                timeout_s=60,
+            )
+
+            async def play(session=session, checkout=checkout, early=early):
+                if early:
+                    await session.start()
+                checkout.check_out(sha)
+                try:
+                    return await session.query("Check the commit.")
+                finally:
+                    await session.close()
+
+            assert asyncio.run(play()).text == "ok"
+            body = server.request_bodies[0]
+            sent.append((body["system"], body["messages"]))
+            checkout.remove()
+    assert sent[0] == sent[1]
+    assert "MARKER-7" not in str(sent[0])
 
 
 @pytest.mark.e2e

@@ -101,7 +101,9 @@ class ClaudeSession:
 
     async def start(self) -> None:
         """Start the CLI now instead of at the first ``query`` (the engine does, for verifiers, to take the
-        start off the critical path). The CLI asks the model nothing until a query comes."""
+        start off the critical path). The CLI asks the model nothing until a query comes. It does read the
+        project's memory (CLAUDE.md) at start when it loads settings: an ``isolated`` session loads none, so
+        one started before its checkout is filled asks what it would have asked started after."""
         if self._run is not None:
             raise RuntimeError(f"session {self.agent!r} is already running a query")
         await self._connect()
