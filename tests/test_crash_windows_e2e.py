@@ -143,7 +143,7 @@ def setup(where: Path) -> tuple[Path, Path]:
 def serve_forks() -> None:
     """The helper's loop: one JSON request a line; fork, run ``kodo-bot ARGS`` in the child with its output in
     files, answer with how the child ended (-9 when it was SIGKILLed)."""
-    import kodo_bot.agents.claude  # noqa: F401 - imported once here, not in every child
+    import kodo_bot.agents._claude_session  # noqa: F401 - the agents' SDK imported once here, not in every child
     from kodo_bot.cli import main
 
     for line in sys.stdin:
