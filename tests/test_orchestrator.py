@@ -1,8 +1,11 @@
 """The orchestrator's API client against the scripted server: tools, retries, and refusals."""
 
 import asyncio
+import json
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -191,3 +194,48 @@ def test_cycle_seed_tells_what_the_engine_undid_or_kept_out():
     assert "# What kodo-bot had to undo or keep out of the commits" in seed
     assert all(f"- {note}" in seed for note in notes)
     assert "undo or keep out" not in cycle_seed("Do X", cycle=2, max_cycles=5, previous="did X", rejection=None)
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward proxy that answers itself: it records what it was asked and replies with a message."""
+
+    seen: list[tuple[str, str | None]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        _Proxy.seen.append((self.path, self.headers.get("proxy-authorization")))
+        body = json.dumps(
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": "via proxy"}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_requests_go_through_the_proxy_the_environment_names(monkeypatch):
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://kodo:s3cret@127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        reply = ask("http://models.example:8080/api", retries=0)
+        assert reply.text == "via proxy"
+        assert _Proxy.seen == [("http://models.example:8080/api/v1/messages", "Basic a29kbzpzM2NyZXQ=")]
+        # NO_PROXY exempts a host: the request goes straight there (and, here, finds nothing listening)
+        monkeypatch.setenv("NO_PROXY", "models.example")
+        with pytest.raises(ModelAPIError, match="cannot reach the model API at http://models.example:8080/api"):
+            ask("http://models.example:8080/api", retries=0)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

@@ -13,6 +13,7 @@ the thread ends at once rather than when the server answers, and its connection 
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import socket
@@ -22,7 +23,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 class ConnectionFailed(Exception):
@@ -49,6 +50,7 @@ class JsonPoster:
         self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
         self._timeout_s = timeout_s
         self._idle: list[http.client.HTTPConnection] = []
+        self._proxy_headers: Mapping[str, str] = {}
         self._lock = threading.Lock()
 
     async def post(self, path: str, payload: Any) -> Answer:
@@ -90,17 +92,23 @@ class JsonPoster:
         if not self._https:
             if proxy is None:
                 return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
-            # a plain-HTTP proxy takes the whole URL as the request target (``_target``)
-            return http.client.HTTPConnection(proxy[0], proxy[1], timeout=self._timeout_s)
+            # a plain-HTTP proxy takes the whole URL as the request target (``_target``), and its credential
+            # with each request
+            conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=self._timeout_s)
+            self._proxy_headers = proxy.headers
+            return conn
         context = _tls_context()
         if proxy is None:
             return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=context)
-        conn = http.client.HTTPSConnection(proxy[0], proxy[1], timeout=self._timeout_s, context=context)
-        conn.set_tunnel(self._host, self._port)
+        conn = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self._timeout_s, context=context)
+        conn.set_tunnel(self._host, self._port, headers=dict(proxy.headers))
         return conn
 
+    def _plain_proxied(self, conn: http.client.HTTPConnection) -> bool:
+        return not self._https and (conn.host, conn.port) != (self._host, self._port)
+
     def _target(self, conn: http.client.HTTPConnection, path: str) -> str:
-        if not self._https and (conn.host, conn.port) != (self._host, self._port):
+        if self._plain_proxied(conn):
             return f"http://{self._host}:{self._port}{self._prefix}{path}"
         return f"{self._prefix}{path}"
 
@@ -113,7 +121,8 @@ class JsonPoster:
 
     def _exchange(self, conn: http.client.HTTPConnection, path: str, body: bytes) -> Answer:
         try:
-            conn.request("POST", self._target(conn, path), body=body, headers=self._headers)
+            headers = {**self._headers, **(self._proxy_headers if self._plain_proxied(conn) else {})}
+            conn.request("POST", self._target(conn, path), body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
         except TimeoutError:
@@ -135,7 +144,15 @@ def _abort(conn: http.client.HTTPConnection) -> None:
     conn.close()
 
 
-def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+@dataclass(frozen=True)
+class _Proxy:
+    host: str
+    port: int
+    #: ``Proxy-Authorization`` when the proxy's URL carries a user and password
+    headers: Mapping[str, str]
+
+
+def _proxy_for(scheme: str, host: str) -> _Proxy | None:
     """The proxy the environment names for ``scheme`` (``HTTPS_PROXY``, ...), unless ``NO_PROXY`` exempts host."""
     url = urllib.request.getproxies().get(scheme)
     if not url or urllib.request.proxy_bypass(host):
@@ -143,7 +160,11 @@ def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if not parts.hostname:
         return None
-    return parts.hostname, parts.port or 80
+    headers = {}
+    if parts.username:
+        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    return _Proxy(parts.hostname, parts.port or 80, headers)
 
 
 _tls: ssl.SSLContext | None = None
