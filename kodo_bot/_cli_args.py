@@ -18,6 +18,12 @@ PROJECT_TEAM_FILE = "kodo-team.yaml"
 DEFAULT_WORK_DIR = "~/.kodo-bot/work"
 
 
+ORCHESTRATOR_HELP = (
+    "who directs the team: api:anthropic:<model> (default), api:gemini:<model> (GOOGLE_API_KEY) or "
+    "claude-code:<model> (your Claude Code subscription, no API key); default: the team file's, else api:anthropic"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kodo-bot", description="A team of Claude Code agents turns a goal into verified commits."
@@ -49,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--team", type=Path, help=f"team YAML (default: {PROJECT_TEAM_FILE} in the project, else the built-in team)"
     )
-    run.add_argument("--orchestrator-model", help="model for the orchestrator (default: claude-sonnet-5-5)")
+    run.add_argument("--orchestrator", help=ORCHESTRATOR_HELP)
+    run.add_argument("--orchestrator-model", help="the orchestrator's model, whichever kind (default: the kind's own)")
     run.add_argument(
         "--ui",
         action=argparse.BooleanOptionalAction,
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", type=Path, help="where to put the demo (default: a new temp dir)")
     demo.add_argument("--local", action="store_true", help="the engine alone on a local project, without GitHub")
+    demo.add_argument(
+        "--orchestrator", help="who directs the team in the story: anthropic (default), gemini or claude-code"
+    )
     demo.add_argument("--json", action="store_true")
 
     sub.add_parser("action", help="handle the GitHub Actions event that started this job (reads GITHUB_* and KODO_*)")
@@ -102,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     handle.add_argument("--cycles", type=int, help="most cycles (default: .github/kodo.yml)")
     handle.add_argument("--max-cost-usd", type=float)
     handle.add_argument("--max-minutes", type=float)
+    handle.add_argument("--orchestrator", help=ORCHESTRATOR_HELP)
     handle.add_argument("--orchestrator-model")
     add_local_commands(sub)  # doctor, init, watch
     return p

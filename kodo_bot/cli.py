@@ -24,6 +24,7 @@ from kodo_bot.compose import env_number
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
+from kodo_bot.engine.orchestrator_choice import orchestrator_fields, parse_orchestrator
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import KodoError, UserError
@@ -69,7 +70,7 @@ def choose_team(team_file: Path | None, project: Path) -> Team:
 
 def _sinks(json_mode: bool) -> list[EventSink]:
     if not json_mode and sys.stdout.isatty():
-        return [LiveView(Console())]
+        return [LiveView(Console(emoji=False))]
     return [PlainView(sys.stderr if json_mode else sys.stdout)]
 
 
@@ -99,7 +100,11 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         team=team,
         sandbox=team.sandbox,
         agent_env=list(team.agent_env),
-        **({"orchestrator_model": args.orchestrator_model} if args.orchestrator_model else {}),
+        **orchestrator_fields(
+            args.orchestrator or team.orchestrator,
+            args.orchestrator_model,
+            field="--orchestrator" if args.orchestrator else "the team file: orchestrator",
+        ),
     )
     req = RunRequest(
         goal=goal,
@@ -168,10 +173,11 @@ def cmd_runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     elif not rows:
         print("no runs yet")
     else:
-        console = Console()
+        console = Console(emoji=False)
         console.print(runs_table(rows, console.width))
     for x in corrupt:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]kodo-bot runs:[/] {escape(x.problem)}")
+        err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+        err.print(f"[bold red]kodo-bot runs:[/] {escape(x.problem)}")
     return EXIT_BAD_INPUT if corrupt else 0
 
 
@@ -187,6 +193,9 @@ def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.orchestrator:
+        parse_orchestrator(args.orchestrator)  # a bad choice fails before anything is set up
+        env = {**env, "KODO_ORCHESTRATOR": args.orchestrator}
     if args.local:
         from kodo_bot.sandbox.demo import run_demo
 
@@ -210,6 +219,7 @@ def _bot_settings(
         max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
         max_minutes=env_number(env, "KODO_MAX_MINUTES", float),
         orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
+        orchestrator=get("KODO_ORCHESTRATOR"),
         team_path=get("KODO_TEAM"),
     )
     runs_dir = get("KODO_RUNS_DIR")
@@ -265,6 +275,7 @@ def cmd_handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         max_cost_usd=args.max_cost_usd,
         max_minutes=args.max_minutes,
         orchestrator_model=args.orchestrator_model,
+        orchestrator=args.orchestrator,
         team_file=args.team,
     )
     settings = _bot_settings(env, work_dir=args.work_dir, overrides=overrides, config_path=args.config_file)
@@ -310,7 +321,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             return chosen
         argv = chosen
     args = build_parser().parse_args(argv)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     try:
         return COMMANDS[args.command](args, env)
     except UserError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from kodo_bot.errors import UserError
 from kodo_bot.secret_names import is_secret_name, secret_values
@@ -48,15 +48,36 @@ def backends_from_env(
     def make_orchestrator(settings: RunSettings) -> Orchestrator:
         if orchestrator is not None:
             return _with_env_key(orchestrator, env)
+        tuning: dict[str, Any] = {
+            "retries": model_retries,
+            "backoff_s": model_backoff_s,
+            **({"timeout_s": timeout} if timeout else {}),
+        }
+        if settings.orchestrator_kind == "claude-code":
+            from kodo_bot.orchestrators.claude_code import ClaudeCodeOrchestrator
+
+            return ClaudeCodeOrchestrator(
+                settings.orchestrator_model,
+                parent_env=env,
+                cli_path=env.get("KODO_CLAUDE_CLI") or None,
+                timeout_s=timeout or 600.0,
+            )
+        if settings.orchestrator_kind == "api:gemini":
+            from kodo_bot.orchestrators import gemini
+
+            return gemini.GeminiOrchestrator(
+                settings.orchestrator_model,
+                api_key=_first(env, gemini.KEY_VARIABLES),
+                base_url=env.get(gemini.BASE_URL_VARIABLE) or None,
+                **tuning,
+            )
         from kodo_bot.orchestrators.anthropic import KEY_VARIABLES, ApiOrchestrator
 
         return ApiOrchestrator(
             settings.orchestrator_model,
-            api_key=next((env[k] for k in KEY_VARIABLES if env.get(k)), None),
+            api_key=_first(env, KEY_VARIABLES),
             base_url=env.get("ANTHROPIC_BASE_URL") or None,
-            retries=model_retries,
-            backoff_s=model_backoff_s,
-            **({"timeout_s": timeout} if timeout else {}),
+            **tuning,
         )
 
     return Backends(
@@ -66,6 +87,10 @@ def backends_from_env(
         secrets=secret_values(env),
         crash=crash_point(env),
     )
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[k] for k in names if env.get(k)), None)
 
 
 def _session_builder(

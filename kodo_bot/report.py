@@ -50,6 +50,7 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
         f"Goal:     {state.goal_title}",
         f"Branch:   {state.branch}" + (f" at {state.head_sha[:12]}" if state.head_sha else ""),
         f"Cycles:   {state.cycle} of at most {state.settings.max_cycles}",
+        f"Orchestrator: {state.settings.orchestrator}",
         f"Duration: {format_duration(state.elapsed_s)}",
         "",
         "Verification:",

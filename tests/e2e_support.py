@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import git
+import psutil
 
 from kodo_bot.cli import main
 from kodo_bot.engine.log import read_events
@@ -110,3 +112,22 @@ def wait_for(predicate, timeout: float, what: str):
 def spawn_action(env: dict[str, str], log: Path) -> subprocess.Popen:
     out = open(log, "wb")
     return subprocess.Popen([sys.executable, "-m", "kodo_bot.cli", "action"], env=env, stdout=out, stderr=out)
+
+
+def kill_while_the_orchestrator_thinks(server, proc) -> list[int]:
+    """kill -9 the run once its orchestrator's second (slow) request is in; return the pids it had started."""
+    try:
+        wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
+        children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    return children
+
+
+def all_ended(pids: list[int]) -> bool:
+    """None of these processes runs any more (a zombie has ended: its parent collects it)."""
+    return not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)

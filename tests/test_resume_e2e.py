@@ -25,7 +25,15 @@ from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import TESTS, bash, delegate, done, say, verifier_passes
-from tests.e2e_support import agent_test_env, events, hello_worker_steps, make_project, run_cli, wait_for
+from tests.e2e_support import (
+    agent_test_env,
+    events,
+    hello_worker_steps,
+    kill_while_the_orchestrator_thinks,
+    make_project,
+    run_cli,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -63,20 +71,6 @@ def start_run_process(project, env) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def kill_while_the_orchestrator_thinks(server: ScriptedModelServer, proc: subprocess.Popen) -> list[int]:
-    """kill -9 the run once its orchestrator's second (slow) request is in; return the pids it had started."""
-    try:
-        wait_for(lambda: server.served("orchestrator") == 2, 90, "the orchestrator's second request")
-        children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    return children
 
 
 def test_kill_9_then_resume_repeats_no_agent_call(tmp_path, capsys):

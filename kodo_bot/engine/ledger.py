@@ -20,6 +20,14 @@ _PRICES: list[tuple[str, tuple[float, float]]] = [
     ("sonnet", (3.0, 15.0)),
     ("haiku-3", (0.25, 1.25)),
     ("haiku", (1.0, 5.0)),
+    # Gemini (USD per million tokens, prompts up to 200k; thinking tokens are billed as output)
+    ("gemini-3-pro", (2.0, 12.0)),
+    ("gemini-2.5-pro", (1.25, 10.0)),
+    ("gemini-2.5-flash-lite", (0.10, 0.40)),
+    ("gemini-2.5-flash", (0.30, 2.50)),
+    ("gemini-2.0-flash-lite", (0.075, 0.30)),
+    ("gemini-2.0-flash", (0.10, 0.40)),
+    ("gemini", (1.25, 10.0)),  # another Gemini: priced like Pro, so a budget errs on the safe side
 ]
 #: models we know nothing about are priced like a mid-range model rather than as free
 DEFAULT_PRICE = (3.0, 15.0)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from kodo_bot.engine.models import AgentResult, Usage
+from kodo_bot.engine.models import AgentResult, Bucket, Usage
 
 
 def role_marker(role: str) -> str:
@@ -48,6 +48,8 @@ class OrchestratorReply(BaseModel):
     wait_s: float
     #: what the reply cost, when the adapter knows better than the engine's Anthropic price table
     cost_usd: float | None = None
+    #: who pays: the API, per token (what ``max_cost_usd`` limits), or a subscription (Claude Code itself)
+    bucket: Bucket = "api"
 
 
 #: ``on_retry(attempt, delay_s, why)``: told before an adapter waits to retry a failed request

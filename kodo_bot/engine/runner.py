@@ -243,7 +243,7 @@ class Run:
         s.messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": "(no reply)"}]})
         s.last_text = reply.text or s.last_text
         cost = reply.cost_usd if reply.cost_usd is not None else api_cost_usd(self.orchestrator.model, reply.usage)
-        s.ledger.add("orchestrator", "api", cost, reply.usage)
+        s.ledger.add("orchestrator", reply.bucket, cost, reply.usage)
         self._checkpoint(
             ev.OrchestratorReplied(
                 run_id=s.run_id,

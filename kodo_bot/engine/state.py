@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from kodo_bot.confine import sandbox_problem
 from kodo_bot.engine.events import Event
 from kodo_bot.engine.ledger import Ledger
 from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, AgentResult, Outcome, ReviewPoint, Steering
+from kodo_bot.engine.orchestrator_choice import DEFAULT_MODELS, OrchestratorKind
 from kodo_bot.engine.team import Team
 from kodo_bot.errors import UserError
 from kodo_bot.redact import redact
@@ -43,6 +44,9 @@ class RunSettings(BaseModel):
     max_exchanges: int = Field(default=30, ge=1)
     #: verification rounds that may reject before the run goes to a person
     max_rejections: int = Field(default=5, ge=1)
+    #: who directs the team (``orchestrator_choice``); its model is ``orchestrator_model``, which defaults to
+    #: the kind's own default when only the kind is given
+    orchestrator_kind: OrchestratorKind = "api:anthropic"
     orchestrator_model: str = DEFAULT_ORCHESTRATOR_MODEL
     check_commands: list[str] = Field(default_factory=list)
     #: with no check_commands, run the project's detected test command as a check (``--no-default-check``)
@@ -55,6 +59,18 @@ class RunSettings(BaseModel):
     #: environment variables (names) agents and checks may see beyond the built-in allowlist
     agent_env: list[str] = Field(default_factory=list)
     team: Team
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kinds_own_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("orchestrator_kind") and not data.get("orchestrator_model"):
+            data = {**data, "orchestrator_model": DEFAULT_MODELS.get(data["orchestrator_kind"])}
+        return data
+
+    @property
+    def orchestrator(self) -> str:
+        """The choice as it is spelled everywhere: ``api:gemini:gemini-2.5-flash``."""
+        return f"{self.orchestrator_kind}:{self.orchestrator_model}"
 
 
 def unconfined_reason(settings: RunSettings) -> str | None:

@@ -76,6 +76,15 @@ class Team(BaseModel):
     sandbox: bool = True
     #: environment variables (names) agents and checks may see beyond the built-in allowlist
     agent_env: tuple[str, ...] = ()
+    #: who directs this team (``engine/orchestrator_choice``), unless the run says otherwise
+    orchestrator: str | None = None
+
+    @field_validator("orchestrator")
+    @classmethod
+    def _known_orchestrator(cls, spec: str | None) -> str | None:
+        from kodo_bot.engine.orchestrator_choice import checked_spec
+
+        return checked_spec(spec)
 
     @field_validator("agent_env")
     @classmethod

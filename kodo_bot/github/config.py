@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
+from kodo_bot.engine.orchestrator_choice import checked_spec
 from kodo_bot.engine.team import Team, check_agent_env, format_validation_error
 from kodo_bot.errors import ConfigError
 
@@ -92,6 +93,8 @@ class KodoConfig(_Strict):
     budgets: Budgets = Budgets()
     #: the orchestrator's model; None: kodo-bot's default
     orchestrator_model: str | None = None
+    #: ``api:anthropic:<model>``, ``api:gemini:<model>`` or ``claude-code:<model>`` (``orchestrator_choice``)
+    orchestrator: str | None = None
     #: the goal (title, body, trusted comments) is cut to this many characters, with a visible note
     max_goal_chars: int = Field(default=20_000, ge=500, le=200_000)
     #: a lease whose heartbeat is older than this is stale: its runner is presumed dead and may be replaced
@@ -133,6 +136,11 @@ class KodoConfig(_Strict):
             if not v.strip() or v.startswith("/") or ".." in parts:
                 raise ValueError("must be a relative path inside the repository (no leading '/', no '..')")
         return v
+
+    @field_validator("orchestrator")
+    @classmethod
+    def _orchestrator(cls, spec: str | None) -> str | None:
+        return checked_spec(spec)
 
     @field_validator("agent_env")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kodo_bot.engine.orchestrator_choice import orchestrator_fields
 from kodo_bot.engine.state import RunSettings
 from kodo_bot.engine.team import Team, default_team, load_team
 from kodo_bot.errors import ConfigError
@@ -32,6 +33,8 @@ class RunOverrides:
     max_cost_usd: float | None = None
     max_minutes: float | None = None
     orchestrator_model: str | None = None
+    #: the action's ``orchestrator`` input (``engine/orchestrator_choice``)
+    orchestrator: str | None = None
     #: a team file in the repository (the action's ``team`` input)
     team_path: str | None = None
     #: a team file on this machine (``kodo-bot handle --team``)
@@ -67,6 +70,19 @@ def issue_goal(
 
 def run_settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> RunSettings:
     b = config.budgets
+    team = _team(config, overrides, clone)
+    spec, field = next(
+        (
+            (s, f)
+            for s, f in (
+                (overrides.orchestrator, "the orchestrator input"),
+                (config.orchestrator, ".github/kodo.yml: orchestrator"),
+                (team.orchestrator, "the team file: orchestrator"),
+            )
+            if s
+        ),
+        (None, ""),
+    )
     model = overrides.orchestrator_model or config.orchestrator_model
     return RunSettings(
         max_cycles=overrides.max_cycles or b.max_cycles,
@@ -74,10 +90,10 @@ def run_settings(config: KodoConfig, overrides: RunOverrides, clone: Path) -> Ru
         max_minutes=overrides.max_minutes or b.max_minutes,
         check_commands=list(config.check_commands),
         default_check=config.default_check,
-        team=(team := _team(config, overrides, clone)),
+        team=team,
         sandbox=config.sandbox and team.sandbox,
         agent_env=sorted({*config.agent_env, *team.agent_env}),
-        **({"orchestrator_model": model} if model else {}),
+        **orchestrator_fields(spec, model, field=field),
     )
 
 

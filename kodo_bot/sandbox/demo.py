@@ -18,6 +18,7 @@ import git
 
 from kodo_bot.engine.launch import RunRequest, default_state_dir, start_run
 from kodo_bot.engine.log import read_events
+from kodo_bot.engine.orchestrator_choice import orchestrator_fields
 from kodo_bot.engine.state import RunSettings, RunStore
 from kodo_bot.engine.team import default_team
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
@@ -59,6 +60,8 @@ def offline_env(env: Mapping[str, str], server_url: str) -> dict[str, str]:
         "ANTHROPIC_BASE_URL": server_url,
         "ANTHROPIC_API_KEY": DEMO_KEY,
         "KODO_ORCHESTRATOR_API_KEY": DEMO_KEY,
+        # the Gemini orchestrator asks the same server (``gemini_wire``)
+        "GOOGLE_GEMINI_BASE_URL": server_url,
         "CLAUDE_CODE_MAX_RETRIES": "1",
     }
 
@@ -76,7 +79,10 @@ def run_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = Fa
     out = sys.stderr if json_mode else sys.stdout
     print(f"Demo project: {project}\nGoal:\n{story.goal}", file=out)
     with ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server:
-        settings = RunSettings(max_cycles=4, team=default_team(), check_commands=story.check_commands, ui=False)
+        chosen = orchestrator_fields(env.get("KODO_ORCHESTRATOR"), field="KODO_ORCHESTRATOR")
+        settings = RunSettings(
+            max_cycles=4, team=default_team(), check_commands=story.check_commands, ui=False, **chosen
+        )
         request = RunRequest(goal=story.goal, project=project, settings=settings)
         backends = backends_from_env(offline_env(env, server.url), model_backoff_s=0.2)
         state = asyncio.run(start_run(request, backends, [PlainView(out)]))

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from kodo_bot.errors import ConfigError
+from kodo_bot.sandbox.gemini_wire import as_gemini_response, as_messages_body, gemini_call, gemini_error, sse_chunk
 from kodo_bot.sandbox.scenario import (
     Scenario,
     Step,
@@ -96,6 +97,8 @@ class _Reply:
     delay_s: float = 0.0
     #: sent verbatim instead of JSON (a ``malformed`` step)
     raw: bytes | None = None
+    #: a Gemini-only candidate to answer with instead of the message's content (a ``gemini`` step)
+    candidate: str | None = None
 
 
 # --- the server ---------------------------------------------------------------------------------------
@@ -202,7 +205,7 @@ class ScriptedModelServer:
 
     # answering (called from handler threads; each decides under the lock, the handler sends after)
 
-    def _answer_messages(self, path: str, body: dict[str, Any]) -> _Reply:
+    def _answer_messages(self, path: str, body: dict[str, Any], *, gemini: bool = False) -> _Reply:
         record = _fields(path, body)
         role = record["role"]
         with self._lock:
@@ -222,9 +225,17 @@ class ScriptedModelServer:
                 return self._unexpected(body, record, reason)
             index = self._next[role]
             self._next[role] += 1
-            return self._play(queue[index], index, key, body, record)
+            return self._play(queue[index], index, key, body, record, gemini=gemini)
 
-    def _play(self, step: Step, index: int, key: str, body: dict[str, Any], record: dict[str, Any]) -> _Reply:
+    def _play(
+        self, step: Step, index: int, key: str, body: dict[str, Any], record: dict[str, Any], *, gemini: bool
+    ) -> _Reply:
+        if step.gemini is not None:  # like an error: consumed, never cached, so a retry gets the next step
+            if not gemini:
+                return self._unexpected(body, record, f"step {index} answers only the Gemini API")
+            self._record(body, record, "step", step=index)
+            empty = build_message(Step(text=""), model=record["model"], input_tokens=estimate_tokens(body))
+            return _Reply(message=empty, candidate=step.gemini, delay_s=step.delay_s)
         err = step.error
         if err is not None:
             # Consumed but never cached: the client's retry of this very request gets the next step,
@@ -237,7 +248,9 @@ class ScriptedModelServer:
         if step.malformed is not None:  # like an error: consumed, never cached, so a retry gets the next step
             self._record(body, record, "malformed", step=index)
             return _Reply(raw=step.malformed.encode(), delay_s=step.delay_s)
-        message = build_message(step, model=record["model"], input_tokens=estimate_tokens(body))
+        message = build_message(
+            step, model=record["model"], input_tokens=estimate_tokens(body), offered=record["tools"]
+        )
         self._cache[key] = (message, index)
         self._record(body, record, "step", usage=message["usage"], step=index)
         return _Reply(message=message, delay_s=step.delay_s)
@@ -249,6 +262,15 @@ class ScriptedModelServer:
         message = build_message(Step(text=side_reply(body)), model=record["model"], input_tokens=estimate_tokens(body))
         self.side_requests.append(self._record(body, record, "side", usage=message["usage"]))
         return _Reply(message=message)
+
+    def _keep_as_sent(self, read: dict[str, Any], sent: dict[str, Any]) -> None:
+        """``request_bodies`` holds what the client sent (a Gemini request as Gemini spells it), not the
+        Messages-shaped body it was read into."""
+        with self._lock:
+            for i in range(len(self.request_bodies) - 1, -1, -1):
+                if self.request_bodies[i] is read:
+                    self.request_bodies[i] = sent
+                    return
 
     def _answer_count_tokens(self, path: str, body: dict[str, Any]) -> _Reply:
         tokens = estimate_tokens(body)
@@ -364,9 +386,32 @@ class _Handler(BaseHTTPRequestHandler):
             reply = owner._answer_messages(self.path, body)
         elif path == "/v1/messages/count_tokens":
             reply = owner._answer_count_tokens(self.path, body)
+        elif (call := gemini_call(path)) is not None:
+            model, stream = call
+            read = as_messages_body(body, model)
+            reply = owner._answer_messages(self.path, read, gemini=True)
+            owner._keep_as_sent(read, body)
+            self._send_gemini(reply, stream)
+            return
         else:
             reply = owner._answer_unknown(self.path, body, 404, f"no such endpoint: POST {self.path}")
         self._send(reply, bool(body.get("stream")))
+
+    def _send_gemini(self, reply: _Reply, stream: bool) -> None:
+        """The same answer in the Gemini API's words: its response or error shape, or one SSE event."""
+        if reply.message is not None:
+            answer = as_gemini_response(reply.message, candidate=reply.candidate)
+            if stream:
+                reply = _Reply(
+                    raw=sse_chunk(answer), delay_s=reply.delay_s, headers={"Content-Type": "text/event-stream"}
+                )
+            else:
+                reply = _Reply(body=answer, delay_s=reply.delay_s)
+        elif reply.raw is None:
+            said = ((reply.body or {}).get("error") or {}).get("message", "scripted error")
+            reply = _Reply(status=reply.status, body=gemini_error(reply.status, said), headers=reply.headers,
+                           delay_s=reply.delay_s)  # fmt: skip
+        self._send(reply, False)
 
     def do_GET(self) -> None:
         reply = self.server.owner._answer_unknown(self.path, {}, 404, f"no such endpoint: GET {self.path}")
@@ -383,7 +428,8 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = reply.message if reply.message is not None else reply.body
                 data = reply.raw if reply.raw is not None else json.dumps(payload, ensure_ascii=False).encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in reply.headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

@@ -85,6 +85,9 @@ class Step(_Strict):
     usage: UsageSpec | None = None
     #: serve this step N times in a row (each counts as a separate step)
     repeat: int = Field(default=1, ge=1, le=10_000)
+    #: an answer only the Gemini API gives (``sandbox/gemini_wire.py``): a candidate blocked for safety, an
+    #: empty one, or a function call the model could not form. Like an error, consumed and never replayed
+    gemini: Literal["blocked", "empty", "malformed_call"] | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> Step:
@@ -92,8 +95,11 @@ class Step(_Strict):
             raise ValueError("an error step cannot also have text or tool_calls")
         if self.malformed is not None and (self.text is not None or self.tool_calls or self.error is not None):
             raise ValueError("a malformed step cannot also have text, tool_calls or error")
-        if self.error is None and self.malformed is None and self.text is None and not self.tool_calls:
-            raise ValueError("a step needs text, tool_calls or error (or malformed)")
+        special = self.error is not None or self.malformed is not None
+        if self.gemini is not None and (self.text is not None or self.tool_calls or special):
+            raise ValueError("a gemini step cannot also have text, tool_calls, error or malformed")
+        if not special and self.gemini is None and self.text is None and not self.tool_calls:
+            raise ValueError("a step needs text, tool_calls or error (or malformed, or gemini)")
         return self
 
     @property
@@ -106,6 +112,8 @@ class Step(_Strict):
             return f"error {self.error.status} {self.error.type}"
         if self.malformed is not None:
             return f"malformed 200 {self.malformed[:40]!r}"
+        if self.gemini is not None:
+            return f"gemini {self.gemini} candidate"
         parts = [f"text {self.text[:60]!r}"] if self.text is not None else []
         return ", ".join(parts + [f"tool {c.name}" for c in self.tool_calls])
 
@@ -237,19 +245,29 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def content_blocks(step: Step) -> list[dict[str, Any]]:
+def content_blocks(step: Step, offered: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The step's ``content`` list: text first (a model explains, then acts), then one block per tool."""
     blocks: list[dict[str, Any]] = []
     if step.text is not None:
         blocks.append({"type": "text", "text": step.text})
     for call in step.tool_calls:
-        blocks.append({"type": "tool_use", "id": new_id("toolu"), "name": call.name, "input": call.input})
+        name = offered_name(call.name, offered)
+        blocks.append({"type": "tool_use", "id": new_id("toolu"), "name": name, "input": call.input})
     return blocks
 
 
-def build_message(step: Step, *, model: str, input_tokens: int) -> dict[str, Any]:
+def offered_name(name: str, offered: tuple[str, ...]) -> str:
+    """A scenario names a tool as kodo-bot defines it (``done``); Claude Code offers an MCP server's tools as
+    ``mcp__<server>__done``. The step calls the one the request offers, so one scenario serves every
+    orchestrator."""
+    if name in offered:
+        return name
+    return next((t for t in offered if t.startswith("mcp__") and t.endswith(f"__{name}")), name)
+
+
+def build_message(step: Step, *, model: str, input_tokens: int, offered: tuple[str, ...] = ()) -> dict[str, Any]:
     """The non-streaming ``Message`` the API would return for this step (also the source of the stream)."""
-    content = content_blocks(step)
+    content = content_blocks(step, offered)
     usage = step.usage or UsageSpec()
     return {
         "id": new_id("msg"),

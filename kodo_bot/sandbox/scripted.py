@@ -116,14 +116,16 @@ class Script:
             delay = self.latency_s + step.delay_s
             if delay:
                 await asyncio.sleep(delay)
-            if step.error is None and step.malformed is None:
+            if step.error is None and step.malformed is None and step.gemini is None:
                 return step, attempt + 1
             error = step.error
             status = error.status if error else 200
             why = f"HTTP {status}: {error.message}" if error else "a 200 response that is not a message"
+            if step.gemini is not None:
+                why = f"a Gemini {step.gemini} candidate"
             if error and status in (401, 403):
                 raise ModelAuthError(f"the model API refused the credentials ({status}): {error.message}")
-            retryable = status in (408, 409, 429) or status >= 500 or step.malformed is not None
+            retryable = status in (408, 409, 429) or status >= 500 or error is None
             if not retryable or attempt >= self.retries:
                 raise ModelAPIError(
                     f"the model API kept failing after {attempt + 1} attempts: {why}",
