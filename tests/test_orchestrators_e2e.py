@@ -15,7 +15,7 @@ import pytest
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.demo import seed_project
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import TESTS, delegate, demo_story, done, verifier_passes
+from kodo_bot.sandbox.stories import TESTS, delegate, demo_story, done, say, verifier_passes, write_file
 from tests.e2e_support import (
     accepted_roles,
     agent_test_env,
@@ -164,3 +164,29 @@ def test_claude_code_told_the_cycle_so_far_when_its_transcript_is_gone(tmp_path,
     bodies = [b for b, r in zip(server.request_bodies, server.requests, strict=True) if r.role == "orchestrator"]
     told = json.dumps(bodies[-1]["messages"])
     assert "your session was restarted" in told and "delegate_worker_fast" in told
+
+
+@pytest.mark.parametrize("choice", ORCHESTRATORS)
+def test_delegations_of_one_turn_run_at_the_same_time(tmp_path, capsys, choice):
+    """One answer delegates to two agents: both CLI agents work at once, whichever orchestrator asked."""
+    slow = {"delay_s": 1.5}
+    roles = {
+        "orchestrator": [
+            delegate(("worker_fast", "Add hello(name) with a test."), ("worker_smart", "Write NOTES.md.")),
+            done("Added hello() and notes."),
+        ],
+        "worker_fast": [{**hello_worker_steps()[0], **slow}, *hello_worker_steps()[1:]],
+        "worker_smart": [{**write_file("NOTES.md", "notes\n"), **slow}, say("Wrote NOTES.md.")],
+        "verifier/tester": verifier_passes(TESTS),
+        "verifier/architect": verifier_passes("git show --stat HEAD"),
+    }
+    project = make_project(tmp_path)
+    with ScriptedModelServer({"roles": roles}) as server:
+        args = ["run", "--goal", "Add hello", "--project", str(project), "--check", TESTS, "--orchestrator", choice]
+        code, result = run_cli(args, agent_test_env(server.url), capsys)
+        server.assert_complete()
+    assert code == 0 and result["outcome"] == "accepted"
+    log = events(project, result["run_id"])
+    started = {e.agent: e.at for e in log if isinstance(e, ev.AgentCallStarted)}
+    finished = {e.result.agent: e.at for e in log if isinstance(e, ev.AgentCallFinished)}
+    assert started["worker_smart"] < finished["worker_fast"] and started["worker_fast"] < finished["worker_smart"]
