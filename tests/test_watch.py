@@ -4,12 +4,16 @@ The runs it starts are proved through the real CLI in test_watch_e2e.py."""
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
 
+import pytest
 import requests
 
 from kodo_bot.cli import main
-from kodo_bot.github.watch import IssuePoller, latest_unserved, single_instance
+from kodo_bot.errors import GitHubError
+from kodo_bot.github.watch import Due, IssuePoller, Watcher, WatchRequest, latest_unserved, single_instance
 from tests.github_support import REPO, WRITER, make_scene
 
 
@@ -45,6 +49,7 @@ def test_idle_polls_are_304s_and_a_writers_label_is_due_with_its_sender(tmp_path
     poller = _poller(scene)
     try:
         assert poller.changed() == []  # the first poll: 200, nothing labelled
+        poller.settle()  # the watcher settles a poll once it looked at every issue in it
         used = scene.emu.rate_used(scene.token)
         assert poller.changed() is None and poller.changed() is None
         assert scene.emu.rate_used(scene.token) == used
@@ -54,6 +59,7 @@ def test_idle_polls_are_304s_and_a_writers_label_is_due_with_its_sender(tmp_path
         assert [i["number"] for i in changed] == [n]
         due = poller.due(changed[0])
         assert (due.issue, due.sender, due.sender_type) == (n, WRITER, "User")
+        poller.settle()
         assert poller.changed() is None  # nothing new since
     finally:
         poller.close()
@@ -109,3 +115,45 @@ def test_watch_without_a_token_or_with_a_bad_repository_name_is_a_clear_error(tm
     assert "no GitHub token" in capsys.readouterr().err
     assert main(["watch", "not-a-repo", "--once"], env={**env, "GITHUB_TOKEN": "x"}) == 2
     assert "OWNER/NAME" in capsys.readouterr().err
+
+
+def test_a_poll_that_fails_half_way_is_asked_again_in_full(tmp_path):
+    scene = make_scene(tmp_path, {"README.md": "# app\n"})
+    poller = _poller(scene)
+    try:
+        n = scene.issue("Add multiply")
+        scene.label(n, actor=WRITER)
+        scene.emu.faults.add(method="GET", path_regex=r"/events$", status=502, times=1)
+        (issue,) = poller.changed()
+        with pytest.raises(GitHubError):
+            poller.due(issue)  # the watcher's loop says so and polls again later
+        again = poller.changed()  # not a 304: the failed poll was not settled
+        assert [i["number"] for i in again] == [n] and poller.due(again[0]).sender == WRITER
+        poller.settle()
+        assert poller.changed() is None
+    finally:
+        poller.close()
+        scene.emu.stop()
+
+
+class _Sleepers(Watcher):
+    """The watcher's own scheduling, with `sleep` processes standing in for the runs."""
+
+    def _spawn(self, due: Due) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["sleep", "30" if due.issue == 1 else "0"])
+
+
+def test_parallel_caps_the_live_runs_and_the_rest_wait_their_turn(tmp_path):
+    request = WatchRequest(REPO, "x", "http://127.0.0.1:9", tmp_path, {}, parallel=2)
+    watcher = _Sleepers(request, IssuePoller("http://127.0.0.1:9", "x", REPO, "kodo"), out=io.StringIO())
+    watcher.waiting = [Due(n, 100 + n, WRITER, "User") for n in (1, 2, 3)]
+    try:
+        watcher._start_waiting()
+        assert sorted(watcher.children) == [1, 2] and [d.issue for d in watcher.waiting] == [3]
+        watcher.children[2].wait()
+        watcher._reap()  # issue 2's run ended: issue 3 starts, issue 1 still runs
+        assert sorted(watcher.children) == [1, 3] and watcher.waiting == []
+    finally:
+        assert watcher.stop_children() >= 1  # SIGTERM by PID, waited for
+        watcher.poller.close()
+    assert all(c.poll() is not None for c in watcher.children.values())

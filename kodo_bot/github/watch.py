@@ -77,6 +77,7 @@ class IssuePoller:
         self.session = rest_session(token, "kodo-bot-watch")
         self._etag: str | None = None
         self._seen: dict[int, str] = {}  # issue -> updated_at when its events were last read
+        self._answer: tuple[str | None, dict[int, str]] | None = None  # the last 200, until settled
 
     def close(self) -> None:
         self.session.close()
@@ -114,11 +115,15 @@ class IssuePoller:
             return None
         if answer.status_code != 200:
             raise GitHubError(f"listing the issues labelled {self.label!r} answered {answer.status_code}")
-        self._etag = answer.headers.get("ETag")
         issues = [i for i in answer.json() if "pull_request" not in i]
-        fresh = [i for i in issues if self._seen.get(i["number"]) != i.get("updated_at")]
-        self._seen = {i["number"]: i.get("updated_at") or "" for i in issues}
-        return fresh
+        self._answer = (answer.headers.get("ETag"), {i["number"]: i.get("updated_at") or "" for i in issues})
+        return [i for i in issues if self._seen.get(i["number"]) != i.get("updated_at")]
+
+    def settle(self) -> None:
+        """The last answer's issues were all looked at: from now on only a change is news. (Not before: a
+        poll that failed half-way is asked again in full, not answered 304.)"""
+        if self._answer is not None:
+            (self._etag, self._seen), self._answer = self._answer, None
 
     def due(self, issue: dict[str, Any]) -> Due | None:
         """The issue's latest labelling, unless an outcome label was added after it (a run served it)."""
@@ -209,6 +214,7 @@ class Watcher:
                 continue
             if all(w.issue != due.issue for w in self.waiting):
                 self.waiting.append(due)
+        self.poller.settle()
         self._start_waiting()
 
     def _start_waiting(self) -> None:
@@ -282,7 +288,10 @@ def run_watch(request: WatchRequest) -> int:
                 watcher.wait_all()
                 return 0
             while True:
-                watcher.poll_once()
+                try:
+                    watcher.poll_once()
+                except GitHubError as exc:  # GitHub down, a network blip: the runs go on, the next poll retries
+                    watcher.say(f"poll failed: {exc}; trying again in {request.interval_s:g} s")
                 time.sleep(request.interval_s)
         except (KeyboardInterrupt, _Stop):
             stopped = watcher.stop_children()
@@ -290,6 +299,7 @@ def run_watch(request: WatchRequest) -> int:
             watcher.say(f"stopped{note}")
             return 0
         finally:
+            watcher.stop_children()  # whatever ended the watch, no run is left without its watcher
             poller.close()
 
 
