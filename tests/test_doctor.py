@@ -90,3 +90,16 @@ def test_the_github_token_is_probed_for_each_permission_it_needs(tmp_path, capsy
         assert token["status"] == "fail" and "cannot read octo/app" in token["detail"]
     finally:
         scene.emu.stop()
+
+
+def test_the_model_check_follows_the_orchestrator_chosen(tmp_path, capsys):
+    env = _env(tmp_path, CLAUDE_CODE_OAUTH_TOKEN=SECRET)
+    assert main(["doctor", "--json", "--orchestrator", "claude-code:opus"], env=env) == 0
+    model = _checks(capsys.readouterr().out)["orchestrator model"]
+    assert model["status"] == "ok" and "no API key" in model["detail"]
+    assert main(["doctor", "--json", "--orchestrator", "api:gemini"], env=env) == 1
+    model = _checks(capsys.readouterr().out)["orchestrator model"]
+    assert model["status"] == "fail" and "GOOGLE_API_KEY" in model["detail"]
+    assert main(["doctor", "--json"], env={**env, "KODO_ORCHESTRATOR": "palm"}) == 1
+    model = _checks(capsys.readouterr().out)["orchestrator model"]
+    assert "unknown orchestrator 'palm'" in model["detail"] and "claude-code" in model["fix"]

@@ -88,7 +88,7 @@ def test_an_empty_goal_is_asked_again_and_ctrl_c_later_leaves_nothing(tmp_path):
     child.sendline("")
     child.expect(r"Sharpen the goal .*\(y/N\)")
     child.sendline("n")
-    child.expect(r"Orchestrator model \[")
+    child.expect(r"Orchestrator \(")
     child.sendline("")
     child.expect("Team file")
     child.sendline("")
@@ -108,7 +108,8 @@ def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(t
     child.expect(r"\(y/N\)")
     child.sendline("")
     for prompt, answer in (
-        (r"Orchestrator model \[claude-", "my-model"),
+        (r"Orchestrator \(.*\) \[api:anthropic:claude-", "palm"),
+        (r"unknown orchestrator 'palm'.*\s+Orchestrator \(.*\) \[api:anthropic:", "claude-code:opus"),
         ("Team file", "missing.yaml"),
         ("missing.yaml does not exist", ""),
         (r"Most cycles \[10\]", "zero"),
@@ -124,7 +125,7 @@ def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(t
     child.sendline("")
     child.expect("About to start:")
     child.expect(r"goal\s+# Add hello \(…\)")
-    child.expect(r"orchestrator\s+my-model")
+    child.expect(r"orchestrator\s+claude-code:opus")
     child.expect(r"cycles\s+at most 3")
     child.expect(r"API spend\s+at most \$1.5")
     child.expect(r"checks\s+" + detected.replace("(", r"\(").replace(")", r"\)"))

@@ -53,7 +53,7 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
         child.expect("## Acceptance criteria")
         child.expect(r"Use this goal\? \(Y/n\)")
         child.sendline("")
-        for prompt in ("Orchestrator model", "Team file", "Most cycles", "Most API spend", "Most minutes"):
+        for prompt in ("Orchestrator", "Team file", "Most cycles", "Most API spend", "Most minutes"):
             child.expect(prompt)
             child.sendline("")
         child.expect(r"Check command .*\[")

@@ -15,6 +15,10 @@ def add_local_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     doctor.add_argument("--offline", action="store_true", help="do not call the model API")
     doctor.add_argument("--repo", help="OWNER/NAME: also probe the GitHub token's permissions on it (GITHUB_TOKEN)")
     doctor.add_argument("--api-url", help="GitHub's API (default: GITHUB_API_URL, else https://api.github.com)")
+    doctor.add_argument(
+        "--orchestrator",
+        help="the orchestrator to check, as `run --orchestrator` takes it (default: KODO_ORCHESTRATOR)",
+    )
 
     init = sub.add_parser("init", help="put kodo-bot on a repository: the workflow, .github/kodo.yml, the labels")
     init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the repository's checkout (default: .)")

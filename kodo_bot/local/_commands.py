@@ -31,7 +31,9 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from kodo_bot.local.doctor import DoctorInput, main
 
     work_dir = Path(env.get("KODO_WORK_DIR") or "~/.kodo-bot/work")
-    given = DoctorInput(env, args.offline, _repo(args.repo, "--repo"), _api_url(args, env), work_dir)
+    given = DoctorInput(
+        env, args.offline, _repo(args.repo, "--repo"), _api_url(args, env), work_dir, orchestrator=args.orchestrator
+    )
     return main(given, json_mode=args.json)
 
 

@@ -22,13 +22,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from kodo_bot.local import _model_check
+
 Status = Literal["ok", "fail", "warn", "skip"]
 
 _MARK = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "-"}
 #: below this, a run's clones, checkouts and caches may not fit
 MIN_FREE_GB = 2.0
 _AGENT_CREDENTIALS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
-_ORCHESTRATOR_KEYS = ("KODO_ORCHESTRATOR_API_KEY", "ANTHROPIC_API_KEY")
 _CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -49,6 +50,8 @@ class DoctorInput:
     repo: str | None = None
     api_url: str = "https://api.github.com"
     work_dir: Path = Path("~/.kodo-bot/work")
+    #: the orchestrator to check (``--orchestrator``); None: ``KODO_ORCHESTRATOR``, else Anthropic's API
+    orchestrator: str | None = None
 
 
 def check_python() -> Check:
@@ -99,50 +102,12 @@ def check_agent_credentials(env: Mapping[str, str], home: Path | None = None) ->
     )
 
 
-def check_model(env: Mapping[str, str], offline: bool) -> Check:
-    """One ``count_tokens`` request (free) with the orchestrator's key, to the API the run will use."""
+def check_model(env: Mapping[str, str], offline: bool, spec: str | None = None) -> Check:
+    """One free request to the orchestrator's API with its key (``_model_check``)."""
     if offline:
-        return Check("orchestrator model", "skip", "not checked (--offline)", required=False)
-    key_name = next((k for k in _ORCHESTRATOR_KEYS if (env.get(k) or "").strip()), None)
-    if key_name is None:
-        return Check(
-            "orchestrator model",
-            "fail",
-            "no KODO_ORCHESTRATOR_API_KEY or ANTHROPIC_API_KEY",
-            "set KODO_ORCHESTRATOR_API_KEY to an Anthropic API key",
-        )
-    from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL
-
-    base = (env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com").rstrip("/")
-    model = env.get("KODO_ORCHESTRATOR_MODEL") or DEFAULT_ORCHESTRATOR_MODEL
-    try:
-        import requests
-
-        answer = requests.post(
-            f"{base}/v1/messages/count_tokens",
-            headers={"x-api-key": env[key_name].strip(), "anthropic-version": "2023-06-01"},
-            json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
-            timeout=20,
-        )
-    except Exception as exc:  # noqa: BLE001 - any transport failure is the finding
-        return Check(
-            "orchestrator model",
-            "fail",
-            f"{base} did not answer ({type(exc).__name__})",
-            "check the network, or ANTHROPIC_BASE_URL",
-        )
-    if answer.status_code == 200:
-        return Check("orchestrator model", "ok", f"{model} at {base} answers ({key_name})")
-    if answer.status_code in (401, 403):
-        return Check(
-            "orchestrator model", "fail", f"{base} refused {key_name} ({answer.status_code})", f"check {key_name}"
-        )
-    return Check(
-        "orchestrator model",
-        "fail",
-        f"{base} answered {answer.status_code} for {model}",
-        "check KODO_ORCHESTRATOR_MODEL and ANTHROPIC_BASE_URL",
-    )
+        return Check(_model_check.NAME, "skip", "not checked (--offline)", required=False)
+    status, detail, fix = _model_check.model_check(env, spec)
+    return Check(_model_check.NAME, "ok" if status == "ok" else "fail", detail, fix)
 
 
 def check_github(env: Mapping[str, str], repo: str | None, api_url: str) -> Check:
@@ -256,7 +221,7 @@ def run_checks(given: DoctorInput) -> list[Check]:
         check_git,
         lambda: check_claude_cli(env),
         lambda: check_agent_credentials(env),
-        lambda: check_model(env, given.offline),
+        lambda: check_model(env, given.offline, given.orchestrator),
         lambda: check_github(env, given.repo, given.api_url),
         lambda: check_chromium(env),
         lambda: check_disk(given.work_dir),

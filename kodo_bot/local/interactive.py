@@ -3,15 +3,16 @@
     the goal (goal.md, or typed; an empty one is asked again)
     -> optionally, a short interview with the orchestrator's model: its questions, your answers, and the goal
        rewritten with checkable acceptance criteria (yours to accept or not)
-    -> the orchestrator's model, the team, the limits, the check commands (the detected test command proposed)
+    -> the orchestrator (Anthropic's API, Gemini's, or Claude Code), the team, the limits, the check commands
+       (the detected test command proposed)
     -> a summary, a confirmation, then the run with its live table
 
 Nothing is written before the confirmation: Ctrl-D or Ctrl-C at any prompt leaves nothing behind (exit 130).
 Without a terminal on both stdin and stdout it prints the help and exits 2, never waiting on a prompt.
 
 What it returns is the argv of the ``run`` it built (``cli`` parses and runs it like any other), or an exit
-status. It reads no argv itself; the interview is one module-level function over the Messages API, so a
-scripted model server plays it in tests (role ``interview``).
+status. It reads no argv itself; the interview is one function over Anthropic's Messages API (whatever
+orchestrator the run then gets), so a scripted model server plays it in tests (role ``interview``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class Terminal:
 @dataclass
 class Choices:
     goal: str = ""
-    model: str = DEFAULT_ORCHESTRATOR_MODEL
+    #: as ``run --orchestrator`` takes it (``orchestrator_choice``)
+    orchestrator: str = f"api:anthropic:{DEFAULT_ORCHESTRATOR_MODEL}"
     team: str | None = None
     cycles: int = 10
     max_cost_usd: float | None = None
@@ -92,7 +94,7 @@ class Choices:
     checks: list[str] = field(default_factory=list)
 
     def argv(self, project: Path) -> list[str]:
-        argv = ["run", "--goal", self.goal, "--project", str(project), "--orchestrator-model", self.model]
+        argv = ["run", "--goal", self.goal, "--project", str(project), "--orchestrator", self.orchestrator]
         argv += ["--cycles", str(self.cycles)]
         if self.team:
             argv += ["--team", self.team]
@@ -111,7 +113,7 @@ class Choices:
                 "",
                 "About to start:",
                 f"  goal           {first}" + (" (…)" if len(self.goal.strip().splitlines()) > 1 else ""),
-                f"  orchestrator   {self.model}",
+                f"  orchestrator   {self.orchestrator}",
                 f"  team           {self.team or 'the built-in team'}",
                 f"  cycles         at most {self.cycles}",
                 f"  API spend      {'at most $' + format(self.max_cost_usd, 'g') if self.max_cost_usd else 'no limit'}",
@@ -145,8 +147,8 @@ def converse(term: Terminal, project: Path, env: Mapping[str, str], interviewer:
     term.say("kodo-bot: a team of Claude Code agents turns a goal into verified commits.  (Ctrl-C to leave)\n")
     choices = Choices(goal=_goal(term, project))
     if term.yes("Sharpen the goal into checkable criteria with a short interview?", default=False):
-        choices.goal = _interview(term, choices.goal, choices.model, interviewer)
-    choices.model = term.ask("Orchestrator model", choices.model)
+        choices.goal = _interview(term, choices.goal, DEFAULT_ORCHESTRATOR_MODEL, interviewer)
+    choices.orchestrator = _orchestrator(term, env.get("KODO_ORCHESTRATOR") or choices.orchestrator)
     choices.team = _team(term, project)
     choices.cycles = int(_number(term, "Most cycles", int, choices.cycles) or choices.cycles)
     choices.max_cost_usd = _number(term, "Most API spend in USD (empty: no limit)", float, None)
@@ -186,6 +188,20 @@ def _interview(term: Terminal, goal: str, model: str, interviewer: Interviewer) 
         return goal
     term.say(f"\n{better}\n")
     return better if term.yes("Use this goal?") else goal
+
+
+def _orchestrator(term: Terminal, default: str) -> str:
+    from kodo_bot.engine.orchestrator_choice import CHOICES, parse_orchestrator
+    from kodo_bot.errors import ConfigError
+
+    while True:
+        answer = term.ask(f"Orchestrator ({CHOICES})", default)
+        try:
+            kind, model = parse_orchestrator(answer, field="")
+        except ConfigError as exc:
+            term.say(str(exc))
+            continue
+        return f"{kind}:{model}"
 
 
 def _team(term: Terminal, project: Path) -> str | None:
