@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kodo_bot import __version__
 from kodo_bot.local._args import add_local_commands
+from kodo_bot.viewer._args import add_view_command
 
 PROJECT_TEAM_FILE = "kodo-team.yaml"
 #: where `kodo-bot action`/`handle` keep clones and runs: outside the job's workspace, so a run killed on this
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     handle.add_argument("--orchestrator", help=ORCHESTRATOR_HELP)
     handle.add_argument("--orchestrator-model")
     add_local_commands(sub)  # doctor, init, watch
+    add_view_command(sub)
     return p
 
 

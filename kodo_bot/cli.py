@@ -297,6 +297,12 @@ def _local(name: str) -> Callable[[argparse.Namespace, Mapping[str, str]], int]:
     return command
 
 
+def cmd_view(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from kodo_bot.viewer._command import view
+
+    return view(args, env)
+
+
 COMMANDS = {
     "run": cmd_run,
     "resume": cmd_resume,
@@ -308,6 +314,7 @@ COMMANDS = {
     "doctor": _local("doctor"),
     "init": _local("init"),
     "watch": _local("watch"),
+    "view": cmd_view,
 }
 
 
