@@ -110,7 +110,7 @@ class Measured:
     side: int
     complete: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    #: Claude Code CLI processes the run started
+    #: Claude Code CLI processes the run started (a CLI's own helpers, also named claude, are not counted)
     clis: int = 0
 
     def delay(self, r: RequestRecord) -> float:
@@ -151,10 +151,15 @@ def _watch(pid: int, stop: threading.Event, rss: list[float], seen: dict[int, ps
                 if child.pid not in seen:
                     seen[child.pid] = child
                     with contextlib.suppress(psutil.Error):
-                        child.info = {"name": child.name()}
+                        parent = child.parent()
+                        child.info = {"name": child.name(), "parent": parent.name() if parent else ""}
         except (OSError, psutil.Error):
             return
         stop.wait(0.02)
+
+
+def _is_cli(info: dict[str, str]) -> bool:
+    return info.get("name") == "claude" and info.get("parent") != "claude"
 
 
 def _leftovers(seen: dict[int, psutil.Process]) -> list[str]:
@@ -220,7 +225,7 @@ def measure(cycles: int, latency: float, root: Path) -> Measured:
         side=side,
         complete=complete,
         extra=result,
-        clis=sum(1 for p in seen.values() if getattr(p, "info", {}).get("name") == "claude"),
+        clis=sum(1 for p in seen.values() if _is_cli(getattr(p, "info", {}))),
     )
 
 
