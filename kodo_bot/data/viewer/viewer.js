@@ -318,7 +318,7 @@
     var app = document.getElementById("app");
     app.querySelectorAll("details[open]").forEach(function (d) { OPEN[d.getAttribute("data-key")] = true; });
     app.replaceChildren();
-    add(app, [header(), D.cycles.map(cycleSection), notices(0), costSection(), eventsSection()]);
+    add(app, [header(), notices(0), D.cycles.map(cycleSection), costSection(), eventsSection()]);
     if (D.live) app.appendChild(el("div", { cls: "live" }, badge(D.run && D.run.finished ? "run finished" : "live", D.run && D.run.finished ? "ok" : "running")));
   }
 
