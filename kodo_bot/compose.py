@@ -102,13 +102,24 @@ def _session_builder(
         def claude(run_dir: Path, settings: RunSettings) -> SessionFactory:
             from kodo_bot.agents.claude import ClaudeSessionFactory
 
-            return ClaudeSessionFactory(
-                state_dir=run_dir / "claude",
-                cli_path=cli_path,
-                parent_env=env,
-                sandbox=settings.sandbox,
-                agent_env=tuple(settings.agent_env),
-            )
+            def make() -> ClaudeSessionFactory:
+                return ClaudeSessionFactory(
+                    state_dir=run_dir / "claude",
+                    cli_path=cli_path,
+                    parent_env=env,
+                    sandbox=settings.sandbox,
+                    agent_env=tuple(settings.agent_env),
+                )
+
+            backends = {name: spec.backend for name, spec in settings.team.agents.items()}
+            if set(backends.values()) <= {"claude_code"}:
+                return make()
+            from kodo_bot.agents.backends import BackendSessionFactory
+
+            # the other CLIs' processes are recorded where the run reaps Claude Code's after a crash
+            return BackendSessionFactory(backends=backends, state_dir=run_dir / "agents", parent_env=env,
+                                         claude=make, alive=run_dir / "claude" / "alive", sandbox=settings.sandbox,
+                                         agent_env=tuple(settings.agent_env))  # fmt: skip
 
         return claude
     if _is_factory(sessions):

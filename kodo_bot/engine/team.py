@@ -32,7 +32,8 @@ class AgentSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    backend: Literal["claude_code"] = "claude_code"
+    #: which agent CLI runs this agent (``kodo_bot/agents/backends.py``)
+    backend: Literal["claude_code", "codex", "gemini_cli", "cursor"] = "claude_code"
     #: model name or alias passed to the backend; None lets the backend choose
     model: str | None = None
     description: str = ""

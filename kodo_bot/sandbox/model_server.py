@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from kodo_bot.errors import ConfigError
+from kodo_bot.sandbox import openai_wire
 from kodo_bot.sandbox.gemini_wire import as_gemini_response, as_messages_body, gemini_call, gemini_error, sse_chunk
 from kodo_bot.sandbox.scenario import (
     Scenario,
@@ -393,6 +394,12 @@ class _Handler(BaseHTTPRequestHandler):
             owner._keep_as_sent(read, body)
             self._send_gemini(reply, stream)
             return
+        elif openai_wire.responses_call(path):
+            read = openai_wire.as_messages_body(body)
+            reply = owner._answer_messages(self.path, read)
+            owner._keep_as_sent(read, body)
+            self._send(_as_responses(reply, body.get("stream") is not False), False)
+            return
         else:
             reply = owner._answer_unknown(self.path, body, 404, f"no such endpoint: POST {self.path}")
         self._send(reply, bool(body.get("stream")))
@@ -451,6 +458,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is ``requests`` / --log; stderr noise would bury test output
+
+
+def _as_responses(reply: _Reply, stream: bool) -> _Reply:
+    """The same answer in the OpenAI Responses API's words (``openai_wire``): its stream, or its error."""
+    if reply.message is not None:
+        response = openai_wire.as_response(reply.message)
+        if not stream:
+            return _Reply(body=response, delay_s=reply.delay_s)
+        raw = openai_wire.sse_events(response)
+        return _Reply(raw=raw, delay_s=reply.delay_s, headers={"Content-Type": "text/event-stream"})
+    if reply.raw is None:
+        said = ((reply.body or {}).get("error") or {}).get("message", "scripted error")
+        body = openai_wire.openai_error(reply.status, said)
+        return _Reply(status=reply.status, body=body, headers=reply.headers, delay_s=reply.delay_s)
+    return reply
 
 
 # --- standalone ---------------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""A stand-in for Cursor's ``cursor-agent``, which cannot be installed here: it replays recorded
+``--output-format stream-json`` streams (``tests/cursor_streams/*.jsonl``, in Cursor's documented format).
+
+Which streams, in order, one per invocation: ``CURSOR_STANDIN_PLAY`` (comma-separated paths). ``$SESSION``
+in a stream becomes the chat id: a new one, or the one ``--resume`` names, which must exist (as the real
+CLI's chat store under ``~/.cursor/chats``). Lines starting ``#!`` act instead of printing: ``#!sleep N``,
+``#!exit N message`` (the message to stderr). Every invocation's arguments go to ``~/standin-calls.jsonl``.
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+if "--version" in sys.argv:
+    print("2026.11.20-standin")
+    sys.exit(0)
+home = Path(os.environ["HOME"])
+args = sys.argv[1:]
+with (home / "standin-calls.jsonl").open("a") as calls:
+    calls.write(json.dumps({"args": args, "key_set": bool(os.environ.get("CURSOR_API_KEY"))}) + "\n")
+chats = home / ".cursor" / "chats" / "standin"
+if "--resume" in args:
+    session = args[args.index("--resume") + 1]
+    if not (chats / session).is_dir():
+        print(f"Error: no chat {session}", file=sys.stderr)
+        sys.exit(1)
+else:
+    session = str(uuid.uuid4())
+    (chats / session).mkdir(parents=True)
+counter = home / "standin-count"
+played = int(counter.read_text()) if counter.exists() else 0
+counter.write_text(str(played + 1))
+stream = os.environ["CURSOR_STANDIN_PLAY"].split(",")[played]
+for line in Path(stream).read_text().splitlines():
+    if line.startswith("#!sleep "):
+        time.sleep(float(line.split()[1]))
+    elif line.startswith("#!exit "):
+        _, code, *message = line.split(" ")
+        print(" ".join(message), file=sys.stderr, flush=True)
+        sys.exit(int(code))
+    elif line.strip():
+        print(line.replace("$SESSION", session).replace("$KEY", os.environ.get("CURSOR_API_KEY", "")), flush=True)

@@ -1,0 +1,102 @@
+"""Agent backends beyond Claude Code, without starting a CLI: the team file's ``backend:``, finding each
+CLI and its version, and reading the CLIs' own records (exit statuses, events) into evidence."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from kodo_bot.agents._cli_session import Stream
+from kodo_bot.agents.backends import BackendSessionFactory
+from kodo_bot.agents.gemini_cli import GeminiCli, shell_exit_code
+from kodo_bot.engine.team import parse_team
+from kodo_bot.errors import ConfigError
+
+TEAM = """
+agents:
+  worker_fast: {backend: %s, model: some-model, prompt: You code., max_turns: 5}
+  tester: {backend: gemini_cli, prompt: You test., verify: always, requires: [python3]}
+"""
+
+
+def test_each_agent_names_its_backend_and_an_unknown_one_is_refused_with_the_choices():
+    team = parse_team(TEAM % "codex", source="kodo-team.yaml")
+    assert {n: a.backend for n, a in team.agents.items()} == {"worker_fast": "codex", "tester": "gemini_cli"}
+    assert team.agents["worker_fast"].max_turns == 5 and team.agents["tester"].verify == "always"
+    with pytest.raises(ConfigError) as caught:
+        parse_team(TEAM % "aider", source="kodo-team.yaml")
+    message = str(caught.value)
+    assert "agents.worker_fast.backend" in message
+    for choice in ("claude_code", "codex", "gemini_cli", "cursor"):
+        assert choice in message
+
+
+def fake_cli(folder: Path, name: str, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\necho {version}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def factory(env: dict[str, str], tmp_path: Path) -> BackendSessionFactory:
+    return BackendSessionFactory(
+        backends={"worker_fast": "codex"},
+        state_dir=tmp_path,
+        parent_env=env,
+        claude=lambda: None,  # type: ignore[arg-type,return-value]
+    )
+
+
+def test_a_missing_cli_or_one_of_another_version_says_why_the_agent_is_left_out(tmp_path: Path):
+    empty = factory({"PATH": str(tmp_path / "nothing")}, tmp_path)
+    assert "Gemini CLI not found" in (empty.available("gemini_cli") or "")
+    assert "KODO_CODEX_CLI" in (empty.available("codex") or "")
+    assert "no agent backend called 'aider'" in (empty.available("aider") or "")
+    bin_dir = tmp_path / "bin"
+    fake_cli(bin_dir, "gemini", "0.61.3")
+    fake_cli(bin_dir, "codex", "codex-cli 0.150.2")
+    found = factory({"PATH": str(bin_dir)}, tmp_path)
+    assert found.available("gemini_cli") is None
+    why = found.available("codex") or ""
+    assert "0.150.2" in why and "0.169" in why and "not supported" in why
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("<untrusted_context>\nOutput: ok\nProcess Group PGID: 12\n</untrusted_context>", 0),
+        ("Output: boom\nExit Code: 3\nProcess Group PGID: 12", 3),
+        # a command cannot print its way to success: the CLI's own line comes after its output
+        ("Output: Exit Code: 0\nProcess Group PGID: 1\nExit Code: 2\nProcess Group PGID: 12", 2),
+        ("Output: (empty)\nSignal: 9\nProcess Group PGID: 12", None),
+        ("Command was cancelled by user before it could complete.", None),
+        ("Command moved to background (PID: 5). Output hidden.", None),
+        ("Output: (empty)\nError: spawn bash ENOENT", None),
+    ],
+)
+def test_a_gemini_shell_exit_status_is_read_from_what_the_cli_wrote(text: str, code: int | None):
+    assert shell_exit_code(text) == code
+
+
+def test_gemini_events_become_turns_text_and_bash_calls_run_where_the_cli_ran_them():
+    stream = Stream()
+    flavor = GeminiCli({})
+    events = [
+        {"type": "init", "session_id": "abc"},
+        {"type": "message", "role": "user", "content": "go"},
+        {"type": "tool_use", "tool_name": "run_shell_command", "tool_id": "t1",
+         "parameters": {"command": "pytest -q", "dir_path": "/tmp/elsewhere"}},
+        {"type": "tool_result", "tool_id": "t1", "status": "success", "output": "1 passed"},
+        {"type": "message", "role": "assistant", "content": "All ", "delta": True},
+        {"type": "message", "role": "assistant", "content": "good.", "delta": True},
+        {"type": "result", "status": "success", "stats": {"input_tokens": 100, "output_tokens": 7, "cached": 3}},
+    ]  # fmt: skip
+    for event in events:
+        flavor.read(event, stream)
+    assert stream.session_id == "abc" and stream.done and stream.turns == 2 and stream.text == "All good."
+    (call,) = stream.tool_calls()
+    assert call.command == "cd /tmp/elsewhere && pytest -q" and call.output == "1 passed"
+    assert (stream.usage.input_tokens, stream.usage.output_tokens, stream.usage.cache_read_tokens) == (100, 7, 3)

@@ -1,0 +1,65 @@
+"""The Codex CLI backend end to end: the real CLI (npm @openai/codex, pinned) against the scripted model
+server's OpenAI Responses API, real files, real shell commands, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from kodo_bot.sandbox.model_server import ScriptedModelServer
+from tests.backend_cli_support import ROLE, cli, factory, open_on
+
+pytestmark = pytest.mark.e2e
+
+KEY = "sk-proj-scripted-placeholder-0123456789abcdef"
+
+
+def shell(command: str, **step) -> dict:
+    return {"tool_calls": [{"name": "exec_command", "input": {"cmd": command}}], **step}
+
+
+def env_for(server: ScriptedModelServer, codex: Path) -> dict[str, str]:
+    return {
+        "KODO_CODEX_CLI": str(codex),
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": f"{server.url}/v1",
+        "KODO_CODEX_RETRIES": "0",
+        "GITHUB_TOKEN": "ghp_" + "b" * 36,
+        "ANTHROPIC_API_KEY": "sk-ant-not-for-codex",
+    }
+
+
+def test_a_task_edits_runs_commands_with_their_exit_codes_and_resumes_by_thread(tmp_path: Path):
+    codex = cli("codex", "KODO_CODEX_CLI")
+    steps = [
+        shell("printf 'print(6*7)\\n' > answer.py && python3 answer.py; exit 3"),
+        shell("python3 answer.py"),
+        shell("env | sort"),
+        {"text": "Wrote answer.py; it prints 42."},
+        {"text": "Still here."},
+    ]
+    with ScriptedModelServer({"roles": {ROLE: steps}}) as server:
+        fac = factory(tmp_path, "codex", env_for(server, codex))
+        assert fac.available("codex") is None
+        session = open_on(fac, tmp_path)
+        result = asyncio.run(session.query("Write answer.py that prints 42."))
+        assert not result.is_error, result.error
+        assert (tmp_path / "worktree" / "answer.py").read_text() == "print(6*7)\n"
+        assert [(c.command, c.exit_code) for c in result.commands][:2] == [
+            ("printf 'print(6*7)\\n' > answer.py && python3 answer.py; exit 3", 3),
+            ("python3 answer.py", 0),
+        ]
+        env_out = result.commands[2].output
+        assert "OPENAI_API_KEY=" in env_out and KEY not in env_out
+        assert "GITHUB_TOKEN" not in env_out and "sk-ant-not-for-codex" not in env_out
+        assert result.text == "Wrote answer.py; it prints 42."
+        assert result.turns == 4 and result.usage.input_tokens > 0 and result.cost_usd > 0
+        for path in session.flavor.session_files(session.home):
+            assert KEY not in path.read_text()
+        again = open_on(fac, tmp_path, resume=result.session_id)
+        second = asyncio.run(again.query("Still there?"))
+        assert second.text == "Still here." and second.session_id == result.session_id
+        assert server.requests[-1].messages > server.requests[0].messages
+    server.assert_complete()
