@@ -4,6 +4,7 @@ counts, and the live server. What the page draws is tested in a real Chromium in
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -197,3 +198,14 @@ def test_view_live_on_the_command_line_stops_cleanly_on_ctrl_c(tmp_path: Path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_open_hands_the_written_page_to_the_browser(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "events.jsonl", sample_events(40))
+    opened = tmp_path / "opened"
+    env = {**os.environ, "BROWSER": f"sh -c 'echo %s > {opened}'"}  # webbrowser runs $BROWSER with the URL
+    done = subprocess.run(
+        [sys.executable, "-m", "kodo_bot.viewer", str(log), "--open"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert opened.read_text().strip() == (tmp_path / "events.html").as_uri()
