@@ -103,3 +103,43 @@ def test_the_model_check_follows_the_orchestrator_chosen(tmp_path, capsys):
     assert main(["doctor", "--json"], env={**env, "KODO_ORCHESTRATOR": "palm"}) == 1
     model = _checks(capsys.readouterr().out)["orchestrator model"]
     assert "unknown orchestrator 'palm'" in model["detail"] and "claude-code" in model["fix"]
+
+
+def test_the_runner_with_the_kodo_label_is_looked_for_when_the_token_may_list_runners(tmp_path, capsys):
+    scene = make_scene(tmp_path, {"README.md": "# app\n"})
+    try:
+        args = ["doctor", "--offline", "--json", "--repo", REPO, "--api-url", scene.emu.api_url]
+        admin = scene.emu.add_token("ops-app[bot]", permissions={**JOB_PERMISSIONS, "administration": "read"})
+        env = _env(tmp_path, CLAUDE_CODE_OAUTH_TOKEN=SECRET, GITHUB_TOKEN=admin)
+        scene.emu.add_runner(REPO, "laptop")  # self-hosted, Linux, X64: not kodo
+        main(args, env=env)
+        runner = _checks(capsys.readouterr().out)["runner"]
+        assert runner["status"] == "warn" and "no runner of octo/app has the label kodo" in runner["detail"]
+        assert "--labels kodo" in runner["fix"] and "watch needs none" in runner["fix"]
+        scene.emu.add_runner(REPO, "attic", ("self-hosted", "Linux", "kodo"), online=False)
+        main(args, env=env)
+        runner = _checks(capsys.readouterr().out)["runner"]
+        assert runner["status"] == "warn" and "attic has the label kodo but is offline" in runner["detail"]
+        scene.emu.add_runner(REPO, "server", ("self-hosted", "Linux", "kodo"))
+        assert main(args, env=env) == 0
+        assert _checks(capsys.readouterr().out)["runner"] == {
+            "name": "runner",
+            "status": "ok",
+            "detail": "server (self-hosted, Linux, kodo) online",
+            "fix": "",
+            "required": True,
+        }
+        # kodo-bot's own token may not list runners (administration: read): said, not failed
+        main(args, env={**env, "GITHUB_TOKEN": scene.token})
+        runner = _checks(capsys.readouterr().out)["runner"]
+        assert runner["status"] == "skip" and "administration: read" in runner["detail"]
+        # inside a job, the runner names itself
+        main(args, env={**env, "RUNNER_NAME": "ci-1", "KODO_RUNNER_LABELS": "self-hosted,linux"})
+        runner = _checks(capsys.readouterr().out)["runner"]
+        assert runner["status"] == "fail" and "not kodo" in runner["detail"]
+        # the runners' answers match GitHub's description (the permission probes' bodies are invalid on purpose)
+        validation = scene.emu.validation
+        assert validation.checked["response actions/list-self-hosted-runners-for-repo"] == 3
+        assert not [f for f in validation.failures if "runners" in str(f)] and validation.unmatched == []
+    finally:
+        scene.emu.stop()

@@ -135,3 +135,26 @@ def _write(api: _Api, method: str, path: str, body: dict[str, Any]) -> bool | No
 def _read(api: _Api, path: str) -> bool | None:
     status, _ = api.call("GET", path)
     return True if status == 200 else False if status in (401, 403, 404) else None
+
+
+def list_runners(api_url: str, token: str, repo: str, *, timeout_s: float = 15) -> list[dict[str, Any]] | None:
+    """The repository's self-hosted runners (name, status, label names); None when the token may not list
+    them (it needs ``administration: read``, which kodo-bot's own tokens do not have). Network errors raise
+    ``OSError``."""
+    api = _Api(api_url, token, timeout_s)
+    try:
+        status, body = api.call("GET", f"/repos/{repo}/actions/runners?per_page=100")
+    except requests.RequestException as exc:
+        raise OSError(f"GitHub at {api_url} did not answer: {type(exc).__name__}") from None
+    finally:
+        api.session.close()
+    if status != 200 or not isinstance(body, dict):
+        return None
+    return [
+        {
+            "name": r.get("name"),
+            "status": r.get("status"),
+            "labels": [label.get("name") for label in r.get("labels") or []],
+        }
+        for r in body.get("runners") or []
+    ]

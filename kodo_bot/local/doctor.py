@@ -193,25 +193,43 @@ def check_disk(work_dir: Path) -> Check:
     return Check("free disk", "ok", f"{free_gb:.1f} GB free at {probe}")
 
 
-def check_runner(env: Mapping[str, str]) -> Check:
-    """Inside an Actions job the runner names itself; its labels are GitHub's to say (the job ran, so
-    they matched `runs-on`). Outside one, `kodo-bot watch` needs no runner."""
+def check_runner(env: Mapping[str, str], repo: str | None, api_url: str) -> Check:
+    """A runner with the ``kodo`` label (what the workflow's ``runs-on`` asks for): inside a job, this one;
+    outside, the repository's runners when the token may list them. ``kodo-bot watch`` needs none."""
     name = env.get("RUNNER_NAME")
-    if not name:
-        return Check("runner", "skip", "not inside an Actions job (fine for `kodo-bot watch`)", required=False)
-    labels = env.get("KODO_RUNNER_LABELS", "")
-    if labels and "kodo" not in [x.strip() for x in labels.split(",")]:
+    if name:
+        labels = env.get("KODO_RUNNER_LABELS", "")
+        if labels and "kodo" not in [x.strip().lower() for x in labels.split(",")]:
+            return Check("runner", "fail", f"runner {name} has labels {labels}, not kodo", _RUNNER_FIX)
+        shown = f", labels {labels}" if labels else " (this job matched runs-on: [self-hosted, kodo])"
+        return Check("runner", "ok", f"runner {name}{shown}")
+    token = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
+    if repo is None or not token:
         return Check(
-            "runner",
-            "fail",
-            f"runner {name} has labels {labels}, not kodo",
-            "./config.sh --labels kodo (or add it in Settings → Actions → Runners)",
+            "runner", "skip", "not inside an Actions job; --repo looks for a runner labelled kodo", required=False
         )
-    return Check(
-        "runner",
-        "ok",
-        f"runner {name}" + (f", labels {labels}" if labels else " (this job matched runs-on: [self-hosted, kodo])"),
-    )
+    from kodo_bot.github.token_probe import list_runners
+
+    try:
+        runners = list_runners(api_url, token, repo)
+    except OSError as exc:
+        return Check("runner", "warn", str(exc), required=False)
+    if runners is None:
+        why = "the token may not list the runners (administration: read)"
+        return Check("runner", "skip", f"{why}: see Settings → Actions → Runners", required=False)
+    kodo = [r for r in runners if "kodo" in [str(x).lower() for x in r["labels"]]]
+    online = [r for r in kodo if r["status"] == "online"]
+    if online:
+        return Check("runner", "ok", ", ".join(f"{r['name']} ({', '.join(r['labels'])}) online" for r in online))
+    if kodo:
+        names = ", ".join(r["name"] for r in kodo)
+        return Check(
+            "runner", "warn", f"{names} has the label kodo but is offline", "start it (./run.sh)", required=False
+        )
+    return Check("runner", "warn", f"no runner of {repo} has the label kodo", _RUNNER_FIX, required=False)
+
+
+_RUNNER_FIX = "./config.sh --labels kodo, or add it in Settings → Actions → Runners (kodo-bot watch needs none)"
 
 
 def run_checks(given: DoctorInput) -> list[Check]:
@@ -225,7 +243,7 @@ def run_checks(given: DoctorInput) -> list[Check]:
         lambda: check_github(env, given.repo, given.api_url),
         lambda: check_chromium(env),
         lambda: check_disk(given.work_dir),
-        lambda: check_runner(env),
+        lambda: check_runner(env, given.repo, given.api_url),
     ]
     return [step() for step in steps]
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 ROLES = ("none", "read", "triage", "write", "maintain", "admin")
 
 #: Token permission categories (GitHub App names). ``metadata`` is always granted.
-CATEGORIES = ("metadata", "issues", "pull_requests", "contents", "statuses", "checks", "actions")
+CATEGORIES = ("metadata", "issues", "pull_requests", "contents", "statuses", "checks", "actions", "administration")
 
 
 def role_at_least(role: str, wanted: str) -> bool:
@@ -87,6 +87,17 @@ class Token:
             return True
         granted = self.permissions.get(category, "none")
         return granted == "write" or (level == "read" and granted == "read")
+
+
+@dataclass
+class Runner:
+    """A self-hosted Actions runner registered on a repository (``add_runner``)."""
+
+    id: int
+    name: str
+    labels: tuple[str, ...]
+    status: str = "online"  # or "offline"
+    busy: bool = False
 
 
 @dataclass
@@ -333,6 +344,7 @@ class Repo:
     suites: dict[int, CheckSuite] = field(default_factory=dict)
     check_runs: dict[int, CheckRun] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
+    runners: list[Runner] = field(default_factory=list)
     next_number: int = 1
     #: False makes draft PRs fail with GitHub's 422, as on private repos of free plans.
     draft_prs: bool = True

@@ -37,6 +37,7 @@ from kodo_bot.sandbox.github_emulator import (
     _routes_pulls,
     _routes_repos,
     _routes_reviews,
+    _routes_runners,
     _routes_statuses,
 )
 from kodo_bot.sandbox.github_emulator._dispatch import Call, Dispatcher
@@ -46,6 +47,7 @@ from kodo_bot.sandbox.github_emulator._models import (
     Issue,
     PullRequest,
     Repo,
+    Runner,
     Status,
     Token,
     User,
@@ -70,6 +72,7 @@ _ROUTE_MODULES = (
     _routes_reviews,
     _routes_actions,
     _routes_apps,
+    _routes_runners,
 )
 _T = TypeVar("_T")
 
@@ -226,6 +229,14 @@ class GitHubEmulator(AfterPrScenes):
         """Give ``login`` a role: none, read, triage, write, maintain or admin."""
         with self._store.lock:
             self._store.set_role(self._store.repo(repo), login, role)
+
+    def add_runner(
+        self, repo: str, name: str, labels: tuple[str, ...] = ("self-hosted", "Linux", "X64"), *, online: bool = True
+    ) -> None:
+        """Register a self-hosted runner on ``repo`` (``GET …/actions/runners`` lists it)."""
+        with self._store.lock:
+            runners = self._store.repo(repo).runners
+            runners.append(Runner(len(runners) + 1, name, tuple(labels), "online" if online else "offline"))
 
     def git_url(self, repo: str) -> str:
         """The ``file://`` URL of the bare repository: a push remote for plain git (and ``clone_url``)."""
