@@ -188,7 +188,9 @@ def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.json:
         print(json.dumps(run_summary(state, events)))
     else:
-        print(render_report(state, events))
+        from kodo_bot.morning import render_morning_report
+
+        print(render_morning_report(state, events), end="")
     return 0
 
 
