@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--orchestrator", help="who directs the team in the story: anthropic (default), gemini or claude-code"
     )
+    demo.add_argument(
+        "--team", choices=["mixed"], help="mixed: the local story by a team on Claude Code, Codex and the Gemini CLI"
+    )
     demo.add_argument("--json", action="store_true")
 
     sub.add_parser("action", help="handle the GitHub Actions event that started this job (reads GITHUB_* and KODO_*)")

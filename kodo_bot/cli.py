@@ -198,6 +198,10 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.orchestrator:
         parse_orchestrator(args.orchestrator)  # a bad choice fails before anything is set up
         env = {**env, "KODO_ORCHESTRATOR": args.orchestrator}
+    if args.team == "mixed":
+        from kodo_bot.sandbox.mixed_demo import run_mixed_demo
+
+        return run_mixed_demo(args.dir, env=env, json_mode=args.json)
     if args.local:
         from kodo_bot.sandbox.demo import run_demo
 

@@ -56,7 +56,7 @@ def test_a_task_edits_runs_commands_with_their_exit_codes_and_resumes_by_thread(
         assert "GITHUB_TOKEN" not in env_out and "sk-ant-not-for-codex" not in env_out
         assert result.text == "Wrote answer.py; it prints 42."
         assert result.turns == 4 and result.usage.input_tokens > 0 and result.cost_usd > 0
-        for path in session.flavor.session_files(session.home):
+        for path in session.flavor.session_files(session.cli_home):
             assert KEY not in path.read_text()
         again = open_on(fac, tmp_path, resume=result.session_id)
         second = asyncio.run(again.query("Still there?"))

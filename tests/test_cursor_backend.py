@@ -24,7 +24,7 @@ def cursor(tmp_path: Path, *streams: str, sandbox: bool = True):
 
 
 def calls_made(session) -> list[dict]:
-    lines = (session.home / "standin-calls.jsonl").read_text().splitlines()
+    lines = (session.cli_home / "standin-calls.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
 
 

@@ -59,7 +59,7 @@ def test_a_task_edits_runs_commands_with_their_exit_codes_and_resumes_after_the_
         assert result.text == "Wrote answer.py; it prints 42."
         assert result.turns == 5 and result.usage.input_tokens > 0 and result.cost_usd > 0
         assert result.session_id
-        for path in session.flavor.session_files(session.home):
+        for path in session.flavor.session_files(session.cli_home):
             assert KEY not in path.read_text()
         # a later kodo-bot (after kill -9) opens the same conversation by its id
         again = open_on(fac, tmp_path, resume=result.session_id)

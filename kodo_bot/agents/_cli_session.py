@@ -134,6 +134,9 @@ class CliLaunch:
     model: str | None
     cli: Path
     confinement: Confinement
+    #: where the CLI keeps its own state (its conversations); outside the agent's HOME, which a verifier's
+    #: checkout watch expects to stay empty, unless the CLI knows no other place (then the same folder)
+    cli_home: Path
     #: the environment kodo-bot was started with; only what the flavor and ``agent_env`` name is passed on
     parent_env: Mapping[str, str]
     #: added verbatim (tests: a shorter retry budget, say)
@@ -176,8 +179,15 @@ class CliSession:
         return self._id
 
     @property
-    def home(self) -> Path:
-        return self.launch.confinement.home
+    def home(self) -> Path | None:
+        """The agent's private HOME, which the engine watches in a verifier's round (None when the CLI keeps
+        its own state there, so it cannot stay empty)."""
+        home = self.launch.confinement.home
+        return None if home == self.launch.cli_home else home
+
+    @property
+    def cli_home(self) -> Path:
+        return self.launch.cli_home
 
     @property
     def pid(self) -> int | None:
@@ -198,7 +208,7 @@ class CliSession:
             error = await self._run(prompt, stream, stderr, started)
         finally:
             await self._stop()
-        await asyncio.to_thread(self.flavor.finish, self.home, stream)
+        await asyncio.to_thread(self.flavor.finish, self.cli_home, stream)
         await asyncio.to_thread(self._mask_files)
         if stream.session_id:
             self._id = stream.session_id
@@ -226,9 +236,8 @@ class CliSession:
     async def _spawn(self, prompt: str) -> asyncio.subprocess.Process:
         session_id, resume = self._conversation()
         self._id = session_id
-        home = self.home
-        home.mkdir(parents=True, exist_ok=True)
-        own = self.flavor.prepare(home, self.launch.system_prompt)
+        self.cli_home.mkdir(parents=True, exist_ok=True)
+        own = self.flavor.prepare(self.cli_home, self.launch.system_prompt)
         env = {
             **SHELL_DEFAULTS,
             "GIT_CEILING_DIRECTORIES": str(self.launch.cwd.resolve().parent),
@@ -265,11 +274,11 @@ class CliSession:
     def _conversation(self) -> tuple[str, bool]:
         if self._id is None:
             return str(uuid.uuid4()), False
-        if self.flavor.has_conversation(self.home, self._id):
+        if self.flavor.has_conversation(self.cli_home, self._id):
             return self._id, True
         if self._must_resume:
             raise AgentError(
-                f"cannot resume {self.flavor.title} session {self._id}: no transcript under {self.home}",
+                f"cannot resume {self.flavor.title} session {self._id}: no transcript under {self.cli_home}",
                 hint="resuming needs the state directory of the run that started the session; start afresh",
             )
         return self._id, False  # a process that died before writing anything: start the same id afresh
@@ -339,7 +348,7 @@ class CliSession:
     def _mask_files(self) -> None:
         if not self._credentials:
             return
-        for path in self.flavor.session_files(self.home):
+        for path in self.flavor.session_files(self.cli_home):
             with contextlib.suppress(OSError), path.open("r+", encoding="utf-8", errors="surrogateescape") as fh:
                 text = fh.read()
                 masked = redact(text, self._credentials)

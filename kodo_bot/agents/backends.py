@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,9 +108,7 @@ class BackendSessionFactory:
         return cli_problem(cli, self.cli_path(cli))
 
     def cli_path(self, cli: CliBackend) -> Path | None:
-        given = self.parent_env.get(cli.variable)
-        found = given or shutil.which(cli.executable, path=self.parent_env.get("PATH", os.defpath))
-        return Path(found) if found else None
+        return cli_path(cli, self.parent_env)
 
     def open(
         self,
@@ -140,6 +138,13 @@ class BackendSessionFactory:
             raise AgentError(problem, hint=f"install it: {cli.install}")
         assert path is not None
         state = self.state_dir / backend
+        verifier = role.startswith("verifier/")
+        name = f"{agent}-{Path(cwd).resolve().name}" if verifier else agent
+        confinement = self.confinement(agent, Path(cwd), path, state / "homes" / name, fresh=verifier)
+        # Cursor keeps its chats under HOME and has no setting to move them: its state stays there
+        cli_home = confinement.home if backend == "cursor" else (state / "cli-homes" / name).resolve()
+        if verifier and cli_home != confinement.home:
+            shutil.rmtree(cli_home, ignore_errors=True)
         launch = CliLaunch(
             agent=agent,
             system_prompt=system_prompt,
@@ -147,20 +152,19 @@ class BackendSessionFactory:
             state_dir=state,
             model=model,
             cli=path,
-            confinement=self.confinement(agent, Path(cwd), path, state, fresh_home=role.startswith("verifier/")),
+            confinement=replace(confinement, writable=(*confinement.writable, cli_home)),
+            cli_home=cli_home,
             parent_env=self.parent_env,
             env=self.env,
             alive=self.alive,
         )
         return CliSession(flavor(backend, self.parent_env), launch, resume=resume, watch=watch, **limits)
 
-    def confinement(self, agent: str, cwd: Path, cli: Path, state: Path, *, fresh_home: bool) -> Confinement:
-        """As Claude Code's (``ClaudeSessionFactory.confinement``): the checkout and a private HOME (the
-        CLI's own state lives there) writable, the repository's config hidden. A verifier gets an empty HOME
-        of its own per checkout."""
+    def confinement(self, agent: str, cwd: Path, cli: Path, home: Path, *, fresh: bool) -> Confinement:
+        """As Claude Code's (``ClaudeSessionFactory.confinement``): the checkout and a private HOME writable,
+        the repository's config hidden. A verifier gets an empty HOME of its own per checkout (``fresh``)."""
         cwd = cwd.resolve()
-        home = state / "homes" / (f"{agent}-{cwd.name}" if fresh_home else agent)
-        if fresh_home:
+        if fresh:
             shutil.rmtree(home, ignore_errors=True)
         readable, hidden = git_exposure(cwd)
         return Confinement(
@@ -186,6 +190,12 @@ def flavor(backend: str, parent_env: Mapping[str, str]) -> Flavor:
     from kodo_bot.agents.cursor import CursorCli
 
     return CursorCli(parent_env)
+
+
+def cli_path(cli: CliBackend, env: Mapping[str, str]) -> Path | None:
+    """Where the CLI is: the variable naming it, else its executable on the environment's PATH."""
+    found = env.get(cli.variable) or shutil.which(cli.executable, path=env.get("PATH", os.defpath))
+    return Path(found) if found else None
 
 
 def cli_problem(cli: CliBackend, path: Path | None) -> str | None:

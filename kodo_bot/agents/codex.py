@@ -55,7 +55,7 @@ class CodexCli:
         return [*options, "resume", session_id, prompt] if resume else [*options, prompt]
 
     def prepare(self, home: Path, system_prompt: str) -> dict[str, str]:
-        codex_home = home / ".codex"
+        codex_home = home / "codex"
         codex_home.mkdir(parents=True, exist_ok=True)
         lines = [f"developer_instructions = {json.dumps(system_prompt)}"]
         base_url = self._parent.get("OPENAI_BASE_URL")
@@ -73,10 +73,10 @@ class CodexCli:
         return tuple(v for k, v in env.items() if k in KEYS and v)
 
     def session_files(self, home: Path) -> list[Path]:
-        return sorted((home / ".codex" / "sessions").glob("**/rollout-*.jsonl"))
+        return sorted((home / "codex" / "sessions").glob("**/rollout-*.jsonl"))
 
     def has_conversation(self, home: Path, session_id: str) -> bool:
-        return any((home / ".codex" / "sessions").glob(f"**/rollout-*-{session_id}.jsonl"))
+        return any((home / "codex" / "sessions").glob(f"**/rollout-*-{session_id}.jsonl"))
 
     def read(self, event: dict[str, Any], stream: Stream) -> None:
         kind = event.get("type")

@@ -69,7 +69,8 @@ class GeminiCli:
         system.write_text(system_prompt, encoding="utf-8")
         key = next((self._parent[k] for k in KEYS if self._parent.get(k)), "")
         env = {k: self._parent[k] for k in _SETTINGS if self._parent.get(k)}
-        return {**env, "GEMINI_API_KEY": key, "GEMINI_SYSTEM_MD": str(system), "GEMINI_CLI_NO_RELAUNCH": "1"}
+        env |= {"GEMINI_CLI_HOME": str(home), "GEMINI_SYSTEM_MD": str(system), "GEMINI_CLI_NO_RELAUNCH": "1"}
+        return {**env, "GEMINI_API_KEY": key}
 
     def credentials(self, env: Mapping[str, str]) -> tuple[str, ...]:
         return tuple(v for k, v in env.items() if k in KEYS and v)

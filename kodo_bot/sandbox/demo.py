@@ -20,11 +20,11 @@ from kodo_bot.engine.launch import RunRequest, default_state_dir, start_run
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.orchestrator_choice import orchestrator_fields
 from kodo_bot.engine.state import RunSettings, RunStore
-from kodo_bot.engine.team import default_team
+from kodo_bot.engine.team import Team, default_team
 from kodo_bot.engine.workspace import BOT_EMAIL, BOT_NAME
 from kodo_bot.report import render_report, run_summary
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from kodo_bot.sandbox.stories import demo_story
+from kodo_bot.sandbox.stories import Story, demo_story
 from kodo_bot.view import PlainView
 
 #: credentials the scripted server accepts; never real ones
@@ -63,10 +63,22 @@ def offline_env(env: Mapping[str, str], server_url: str) -> dict[str, str]:
         # the Gemini orchestrator asks the same server (``gemini_wire``)
         "GOOGLE_GEMINI_BASE_URL": server_url,
         "CLAUDE_CODE_MAX_RETRIES": "1",
+        # agents on the Gemini CLI and on Codex ask it too (``gemini_wire``, ``openai_wire``)
+        "GEMINI_API_KEY": DEMO_KEY,
+        "OPENAI_BASE_URL": f"{server_url}/v1",
+        "OPENAI_API_KEY": DEMO_KEY,
     }
 
 
-def run_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = False) -> int:
+def run_demo(
+    where: Path | None,
+    *,
+    env: Mapping[str, str],
+    json_mode: bool = False,
+    story: Story | None = None,
+    team: Team | None = None,
+) -> int:
+    """The local story (``demo_story`` by the default team, unless given another story and team)."""
     from kodo_bot.compose import backends_from_env
 
     root = Path(where or tempfile.mkdtemp(prefix="kodo-demo-")).resolve()
@@ -74,14 +86,14 @@ def run_demo(where: Path | None, *, env: Mapping[str, str], json_mode: bool = Fa
     if project.exists():
         print(f"kodo-bot demo: {project} already exists; pass an empty --dir", file=sys.stderr)
         return 2
-    story = demo_story()
+    story = story or demo_story()
     seed_project(project, story.files)
     out = sys.stderr if json_mode else sys.stdout
     print(f"Demo project: {project}\nGoal:\n{story.goal}", file=out)
     with ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server:
         chosen = orchestrator_fields(env.get("KODO_ORCHESTRATOR"), field="KODO_ORCHESTRATOR")
         settings = RunSettings(
-            max_cycles=4, team=default_team(), check_commands=story.check_commands, ui=False, **chosen
+            max_cycles=4, team=team or default_team(), check_commands=story.check_commands, ui=False, **chosen
         )
         request = RunRequest(goal=story.goal, project=project, settings=settings)
         backends = backends_from_env(offline_env(env, server.url), model_backoff_s=0.2)
