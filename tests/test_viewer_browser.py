@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,48 @@ def test_the_live_page_draws_what_the_log_gains(browser: Any, tmp_path: Path) ->
         page.tab.wait_for_function("document.querySelector('.live').innerText === 'run finished'", timeout=15_000)
         assert page.errors == []
         page.tab.close()
+
+
+def test_a_real_run_is_drawn_with_its_parallel_calls_rounds_and_git_line_counts(
+    browser: Any, rehearsal: Any, tmp_path: Path
+) -> None:
+    """A run played in process (real git, real files, the engine's own events): rejected once, then accepted."""
+    from kodo_bot.cli import main
+    from kodo_bot.engine.team import Agent, Team
+    from kodo_bot.sandbox.stories import delegate, done, say, verdict, write_file
+
+    team = Team(name="two", agents={**rehearsal.TEAM.agents, "scribe": Agent(name="scribe", prompt="Notes.")})
+    finding = {"severity": "high", "file": "greeting.txt", "line": 1, "message": "says <b>hi</b>, not hello"}
+    roles = {
+        "orchestrator": [
+            delegate(("worker", "Write greeting.txt."), ("scribe", "Write notes.txt.")),
+            done("Wrote both."),
+            delegate(("worker", "Say hello, not hi.")),
+            done("Fixed the greeting."),
+        ],
+        "worker": [
+            {**write_file("greeting.txt", "hello hi\n"), "delay_s": 0.3},
+            say("Wrote it."),
+            *rehearsal.greets(),
+        ],
+        "scribe": [{**write_file("notes.txt", "notes\n"), "delay_s": 0.3}, say("Wrote notes.txt.")],
+        "verifier/tester": [
+            verdict(False, "Wrong greeting.", checks=[], findings=[finding]),
+            *rehearsal.passes(),
+        ],
+    }
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        played = pool.submit(rehearsal.run, roles, team=team).result()
+    assert played.result.outcome.value == "accepted"
+    out = tmp_path / "real.html"
+    assert main(["view", played.result.run_id, "--project", str(rehearsal.project), "-o", str(out)]) == 0
+    page = Page(browser, out.as_uri())
+    body = page.text()
+    assert page.tab.locator("section.cycle").count() == 2
+    worker = page.tab.locator('#cycle-1 .span[data-lane="worker"]').bounding_box()
+    scribe = page.tab.locator('#cycle-1 .span[data-lane="scribe"]').bounding_box()
+    assert worker["x"] < scribe["x"] + scribe["width"] and scribe["x"] < worker["x"] + worker["width"]
+    assert "says <b>hi</b>, not hello" in body  # the finding, as text
+    assert "Line counts from git" in body and "+1" in body
+    assert "rejected" in body and "accepted" in body
+    assert page.errors == []
