@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from kodo_bot.errors import UserError
+from kodo_bot.errors import ConfigError, UserError
 from kodo_bot.secret_names import is_secret_name, secret_values
 
 if TYPE_CHECKING:
@@ -114,12 +114,15 @@ def _session_builder(
             backends = {name: spec.backend for name, spec in settings.team.agents.items()}
             if set(backends.values()) <= {"claude_code"}:
                 return make()
-            from kodo_bot.agents.backends import BackendSessionFactory
+            from kodo_bot.agents.backends import BackendSessionFactory, unverifiable
 
             # the other CLIs' processes are recorded where the run reaps Claude Code's after a crash
-            return BackendSessionFactory(backends=backends, state_dir=run_dir / "agents", parent_env=env,
-                                         claude=make, alive=run_dir / "claude" / "alive", sandbox=settings.sandbox,
-                                         agent_env=tuple(settings.agent_env))  # fmt: skip
+            factory = BackendSessionFactory(backends=backends, state_dir=run_dir / "agents", parent_env=env,
+                                            claude=make, alive=run_dir / "claude" / "alive", sandbox=settings.sandbox,
+                                            agent_env=tuple(settings.agent_env))  # fmt: skip
+            if why := unverifiable(settings.team, factory):
+                raise ConfigError(why, hint="install the verifiers' CLIs, or give another agent `verify: always`")
+            return factory
 
         return claude
     if _is_factory(sessions):

@@ -100,3 +100,32 @@ def test_gemini_events_become_turns_text_and_bash_calls_run_where_the_cli_ran_th
     (call,) = stream.tool_calls()
     assert call.command == "cd /tmp/elsewhere && pytest -q" and call.output == "1 passed"
     assert (stream.usage.input_tokens, stream.usage.output_tokens, stream.usage.cache_read_tokens) == (100, 7, 3)
+
+
+MIXED = """
+agents:
+  worker: {backend: claude_code, prompt: You code.}
+  tester: {backend: codex, prompt: You test., verify: always}
+"""
+
+
+def test_a_run_whose_every_verifier_would_be_left_out_ends_before_any_work(tmp_path: Path, capsys):
+    from kodo_bot.cli import main
+    from kodo_bot.sandbox.demo import seed_project
+
+    project = tmp_path / "project"
+    seed_project(project, {"README.md": "# p\n"})
+    (tmp_path / "team.yaml").write_text(MIXED)
+    env = {
+        "PATH": str(tmp_path / "no-clis") + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "KODO_ORCHESTRATOR_API_KEY": "sk-never-used",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+    }
+    args = ["run", "--goal", "Add a test", "--project", str(project), "--team", str(tmp_path / "team.yaml")]
+    code = main([*args, "--check", "true"], env=env)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "every verifier would be left out: tester: Codex CLI not found" in " ".join(err.split())
+    logs = "".join(p.read_text() for p in (project / ".kodo" / "runs").glob("*/events.jsonl"))
+    assert "agent_call_started" not in logs and "cycle_started" not in logs

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kodo_bot.agents._cli_session import CliSession, Flavor
     from kodo_bot.agents.claude import ClaudeSessionFactory
     from kodo_bot.engine.ports import Session
+    from kodo_bot.engine.team import Team
 
 #: every backend a team file may name, as the team file spells it
 BACKENDS = ("claude_code", "codex", "gemini_cli", "cursor")
@@ -176,6 +177,23 @@ class BackendSessionFactory:
             bwrap=self.sandbox and sandbox_problem() is None,
             cli_env=False,
         )
+
+
+def unverifiable(team: Team, factory: BackendSessionFactory) -> str | None:
+    """Why no verifier of ``team`` can run here, when it has verifiers and every one of them would be left
+    out (its CLI missing, another version, a required tool missing); None otherwise. A run with verifiers on
+    paper and none in fact must not start, let alone be accepted on the checks alone."""
+    verifiers = [a for a in team.agents.values() if a.verify == "always"]
+    reasons = {}
+    for spec in verifiers:
+        lacking = [tool for tool in spec.requires if shutil.which(tool) is None]
+        why = factory.available(spec.backend) or (f"needs {', '.join(lacking)} on PATH" if lacking else None)
+        if why is None:
+            return None
+        reasons[spec.name] = why
+    if not reasons:
+        return None
+    return "every verifier would be left out: " + "; ".join(f"{name}: {why}" for name, why in reasons.items())
 
 
 def flavor(backend: str, parent_env: Mapping[str, str]) -> Flavor:
