@@ -181,3 +181,24 @@ def test_a_real_run_is_drawn_with_its_parallel_calls_rounds_and_git_line_counts(
     assert "Line counts from git" in body and "+1" in body
     assert "rejected" in body and "accepted" in body
     assert page.errors == []
+
+
+def test_a_live_run_shows_the_call_still_running_and_an_empty_log_draws_without_error(
+    browser: Any, tmp_path: Path
+) -> None:
+    events = sample_events(40)
+    started = next(i for i, e in enumerate(events) if isinstance(e, ev.AgentCallStarted))
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(e.model_dump_json() + "\n" for e in events[: started + 1]), encoding="utf-8")
+    with LiveServer(log, lambda p: view_of_log(p, live=True)) as server:
+        page = Page(browser, server.url)
+        running = page.tab.locator(".span.agent.running")
+        assert running.count() == 1 and running.bounding_box()["width"] > 10
+        assert page.errors == []
+        page.tab.close()
+    log.write_text("", encoding="utf-8")
+    empty = tmp_path / "empty.html"
+    empty.write_text(render_page(view_of_log(log)), encoding="utf-8")
+    page = Page(browser, empty.as_uri())
+    assert "(no run_started event)" in page.text()
+    assert page.errors == []

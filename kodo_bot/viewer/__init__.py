@@ -27,9 +27,12 @@ __all__ = ["PAGE_BUDGET", "Limits", "build_view", "embed_json", "fit_view", "ren
 PAGE_BUDGET = 4_500_000
 
 
-def fit_view(events: list[ev.Event], *, budget: int = PAGE_BUDGET, **kwargs: Any) -> dict[str, Any]:
-    """``build_view`` with texts cut shorter and shorter until its JSON fits ``budget`` bytes."""
-    limits = Limits()
+def fit_view(
+    events: list[ev.Event], *, budget: int = PAGE_BUDGET, start: Limits | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """``build_view`` with texts cut shorter and shorter until its JSON fits ``budget`` bytes, beginning at
+    ``start`` (a live page's last limits: a log only grows, so they are never too long by much)."""
+    limits = start or Limits()
     for _ in range(6):
         view = build_view(events, limits=limits, **kwargs)
         if len(embed_json(view).encode("utf-8")) <= budget:
@@ -38,7 +41,7 @@ def fit_view(events: list[ev.Event], *, budget: int = PAGE_BUDGET, **kwargs: Any
     return view
 
 
-def view_of_log(path: Path, *, use_git: bool = True, live: bool = False) -> dict[str, Any]:
+def view_of_log(path: Path, *, use_git: bool = True, live: bool = False, start: Limits | None = None) -> dict[str, Any]:
     """What the page draws for the log at ``path``; commits' line counts from the project's git if it is here."""
     events = read_events(path)
     stats: dict[str, dict[str, Any]] = {}
@@ -48,7 +51,7 @@ def view_of_log(path: Path, *, use_git: bool = True, live: bool = False) -> dict
         shas = [e.sha for e in events if isinstance(e, ev.CycleCommitted)]
         stats = diffstat(project, shas)
         source = f"git in {project}" if stats else ""
-    return fit_view(events, diffstat=stats, diffstat_source=source, source=str(path), live=live)
+    return fit_view(events, start=start, diffstat=stats, diffstat_source=source, source=str(path), live=live)
 
 
 def write_html(path: Path, out: Path, *, use_git: bool = True) -> Path:

@@ -7,12 +7,13 @@ import signal
 import sys
 import threading
 import webbrowser
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from kodo_bot.errors import UserError
-from kodo_bot.viewer import view_of_log, write_html
+from kodo_bot.viewer import Limits, view_of_log, write_html
 from kodo_bot.viewer._live import LiveServer
 
 
@@ -48,6 +49,19 @@ def view(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _follow(use_git: bool) -> Callable[[Path], dict[str, Any]]:
+    """Builds the live view, each time from the cuts the last one needed (a log that grew needs no less)."""
+    last: list[Limits] = []
+
+    def build(path: Path) -> dict[str, Any]:
+        view = view_of_log(path, use_git=use_git, live=True, start=last[-1] if last else None)
+        if view.get("limits"):
+            last[:] = [Limits(**view["limits"])]
+        return view
+
+    return build
+
+
 def _serve(log: Path, args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -55,7 +69,7 @@ def _serve(log: Path, args: argparse.Namespace) -> int:
         stop.set()
 
     try:
-        server = LiveServer(log, lambda p: view_of_log(p, use_git=args.use_git, live=True), port=args.port)
+        server = LiveServer(log, _follow(args.use_git), port=args.port)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -307,6 +307,7 @@ class _Builder:
             p["bucket"] = buckets.get(p["who"], "api" if p["who"] == "orchestrator" else "subscription")
         return {
             "run": self.run,
+            "t0": self.t0.isoformat(),
             "now": self.now,
             "cycles": cycles,
             "rounds": sorted(self.rounds.values(), key=lambda r: (r["cycle"], r["round"])),

@@ -96,8 +96,13 @@
     return names.sort(function (a, b) { var x = rank(a), y = rank(b); return x[0] - y[0] || x[1] - y[1]; });
   }
 
+  function stillGoing(c) {
+    return D.live && !(D.run && D.run.finished) && c === D.cycles[D.cycles.length - 1];
+  }
+
   function timeline(c, detailBox) {
-    var end = Math.max(c.end, D.live ? D.now : c.end);
+    // the cycle a live run is in reaches to now, so a call still running grows while nothing is logged
+    var end = stillGoing(c) ? Math.max(c.end, D.now, (Date.now() - Date.parse(D.t0)) / 1000) : c.end;
     var t0 = c.start, width = Math.max(end - t0, 0.001);
     function x(t) { return (Math.min(Math.max(t, t0), end) - t0) / width * 100; }
     var box = el("div", { cls: "timeline", "data-cycle": c.cycle });
