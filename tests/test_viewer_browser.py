@@ -63,6 +63,12 @@ def page_file(tmp_path: Path, events: list[ev.Event], name: str = "run.html", *,
     return path.as_uri()
 
 
+def log_of(folder: Path, events: list[ev.Event]) -> Path:
+    log = folder / "events.jsonl"
+    log.write_text("".join(e.model_dump_json() + "\n" for e in events), encoding="utf-8")
+    return log
+
+
 def documented_types() -> set[str]:
     text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     return set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M)) - {"type", "run_id", "seq", "at"}
@@ -124,8 +130,7 @@ def test_markup_in_agent_text_is_shown_as_text_and_never_runs(browser: Any, tmp_
 def test_the_live_page_draws_what_the_log_gains(browser: Any, tmp_path: Path) -> None:
     events = sample_events(60)
     first_cycle = next(i for i, e in enumerate(events) if isinstance(e, ev.CycleEnded))
-    log = tmp_path / "events.jsonl"
-    log.write_text("".join(e.model_dump_json() + "\n" for e in events[: first_cycle + 1]), encoding="utf-8")
+    log = log_of(tmp_path, events[: first_cycle + 1])
     with LiveServer(log, lambda p: view_of_log(p, live=True)) as server:
         page = Page(browser, server.url)
         assert page.tab.locator("section.cycle").count() == 1
@@ -188,8 +193,7 @@ def test_a_live_run_shows_the_call_still_running_and_an_empty_log_draws_without_
 ) -> None:
     events = sample_events(40)
     started = next(i for i, e in enumerate(events) if isinstance(e, ev.AgentCallStarted))
-    log = tmp_path / "events.jsonl"
-    log.write_text("".join(e.model_dump_json() + "\n" for e in events[: started + 1]), encoding="utf-8")
+    log = log_of(tmp_path, events[: started + 1])
     with LiveServer(log, lambda p: view_of_log(p, live=True)) as server:
         page = Page(browser, server.url)
         running = page.tab.locator(".span.agent.running")
