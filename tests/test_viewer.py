@@ -209,3 +209,16 @@ def test_open_hands_the_written_page_to_the_browser(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert opened.read_text().strip() == (tmp_path / "events.html").as_uri()
+
+
+def test_a_call_started_again_after_a_resume_shows_its_first_try_as_interrupted() -> None:
+    events = sample_events(40)
+    i = next(i for i, e in enumerate(events) if isinstance(e, ev.AgentCallStarted))
+    again = [events[i], ev.RunStarted(**{**events[0].model_dump(), "resumed": True}), events[i]]
+    view = build_view(events[:i] + again + events[i + 1 :])
+    started = events[i]
+    assert isinstance(started, ev.AgentCallStarted)
+    tries = [s for s in view["cycles"][0]["spans"] if s.get("call_id") == started.call_id]
+    assert [t["state"] for t in tries] == ["interrupted", "ok"]
+    assert view["run"]["resumes"] == 1
+    assert any(m["kind"] == "resumed" for m in view["cycles"][0]["marks"])
