@@ -138,7 +138,8 @@
       marks.appendChild(el("div", { cls: "mark " + m.kind, style: "left:" + x(m.t).toFixed(3) + "%", title: m.kind + ": " + m.text }));
     });
     box.appendChild(marks);
-    return [box, el("div", { cls: "axis" }, el("span", { text: secs(t0) }), el("span", { text: secs(t0 + width / 2) }), el("span", { text: secs(end) }))];
+    function tick(t) { return width < 30 ? t.toFixed(1) + "s" : secs(t); }
+    return [box, el("div", { cls: "axis" }, el("span", { text: tick(t0) }), el("span", { text: tick(t0 + width / 2) }), el("span", { text: tick(end) }))];
   }
 
   function spanDetail(s, lane) {
