@@ -102,7 +102,10 @@ def test_an_empty_goal_is_asked_again_and_ctrl_c_later_leaves_nothing(tmp_path):
 def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(tmp_path):
     project = _project(tmp_path)
     (project / "goal.md").write_text("# Add hello\n\nAdd hello(name).\n", encoding="utf-8")
-    child = spawn(project)
+    child = spawn(project, {"HOME": str(tmp_path / "home")})
+    child.expect(r"has uncommitted changes \(goal.md\): a run starts from HEAD and does not see them")
+    child.expect(r"Start from HEAD anyway \(--allow-dirty\)\? \(y/N\)")
+    child.sendline("y")
     child.expect(r"Use the goal in goal.md \(# Add hello\)\? \(Y/n\)")
     child.sendline("")
     child.expect(r"\(y/N\)")
@@ -136,7 +139,19 @@ def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(t
     assert subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True).stdout == (
         "?? goal.md\n"
     )
-    assert not (project / ".kodo").exists()
+    assert not (project / ".kodo").exists() and not (tmp_path / "home").exists()
+
+
+def test_a_dirty_checkout_is_said_before_any_question_and_no_stops_there(tmp_path):
+    project = _project(tmp_path)
+    (project / "test_app.py").write_text("import unittest  # mine\n", encoding="utf-8")
+    child = spawn(project)
+    child.expect(r"has uncommitted changes \(test_app.py\)")
+    child.expect(r"\(y/N\)")
+    child.sendline("")
+    child.expect("commit or stash them first; nothing was written")
+    assert finish(child) == 2
+    assert (project / "test_app.py").read_text(encoding="utf-8") == "import unittest  # mine\n"
 
 
 def test_outside_a_git_repository_it_says_so(tmp_path):

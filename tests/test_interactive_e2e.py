@@ -31,6 +31,7 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
     }
     with ScriptedModelServer({"roles": roles}) as server:
         env = {**offline_env(os.environ, server.url), "PYTHONPATH": str(ROOT), "CLAUDE_CODE_MAX_RETRIES": "0"}
+        env["HOME"] = str(tmp_path / "home")  # where the confirmed goal is kept
         child = pexpect.spawn(
             sys.executable,
             ["-m", "kodo_bot.cli"],
@@ -61,12 +62,15 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
         child.expect(r"goal\s+Add hello\(name\)\. \(…\)")
         child.expect(r"Start the run\? \(Y/n\)")
         child.sendline("y")
+        child.expect(r"the goal is kept in (\S+\.md)")
+        kept = Path(child.match.group(1))
         child.expect("accepted")
         child.expect(pexpect.EOF)
         child.close()
         server.assert_complete()
     assert child.exitstatus == 0
     assert server.served("interview") == 2
+    assert "## Acceptance criteria" in kept.read_text(encoding="utf-8") and kept.is_relative_to(tmp_path / "home")
     (state,) = (project / ".kodo" / "runs").glob("*/state.json")
     assert "hello('x') returns 'hello x'" in state.read_text(encoding="utf-8")  # the sharpened goal was run
     log = subprocess.run(["git", "log", "--all", "--format=%s"], cwd=project, capture_output=True, text=True).stdout

@@ -17,7 +17,10 @@ orchestrator the run then gets), so a scripted model server plays it in tests (r
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +95,13 @@ class Choices:
     max_cost_usd: float | None = None
     max_minutes: float | None = None
     checks: list[str] = field(default_factory=list)
+    allow_dirty: bool = False
 
-    def argv(self, project: Path) -> list[str]:
-        argv = ["run", "--goal", self.goal, "--project", str(project), "--orchestrator", self.orchestrator]
+    def argv(self, project: Path, goal_file: Path) -> list[str]:
+        argv = ["run", "--goal-file", str(goal_file), "--project", str(project), "--orchestrator", self.orchestrator]
         argv += ["--cycles", str(self.cycles)]
+        if self.allow_dirty:
+            argv.append("--allow-dirty")
         if self.team:
             argv += ["--team", self.team]
         if self.max_cost_usd is not None:
@@ -145,7 +151,10 @@ def converse(term: Terminal, project: Path, env: Mapping[str, str], interviewer:
         term.say(f"{project} is not a git repository: run kodo-bot in your project's checkout (or `git init` first)")
         return 2
     term.say("kodo-bot: a team of Claude Code agents turns a goal into verified commits.  (Ctrl-C to leave)\n")
-    choices = Choices(goal=_goal(term, project))
+    allow_dirty = _dirty_ok(term, project)
+    if allow_dirty is None:
+        return 2
+    choices = Choices(goal=_goal(term, project), allow_dirty=allow_dirty)
     if term.yes("Sharpen the goal into checkable criteria with a short interview?", default=False):
         choices.goal = _interview(term, choices.goal, DEFAULT_ORCHESTRATOR_MODEL, interviewer)
     choices.orchestrator = _orchestrator(term, env.get("KODO_ORCHESTRATOR") or choices.orchestrator)
@@ -158,7 +167,35 @@ def converse(term: Terminal, project: Path, env: Mapping[str, str], interviewer:
     if not term.yes("Start the run?"):
         term.say("not started: nothing was written")
         return 0
-    return choices.argv(project)
+    goal_file = save_goal(choices.goal, Path(env.get("HOME") or Path.home()))
+    term.say(f"the goal is kept in {goal_file} (kodo-bot run --goal-file {goal_file} starts it again)\n")
+    return choices.argv(project, goal_file)
+
+
+def save_goal(goal: str, home: Path) -> Path:
+    """The confirmed goal, kept outside the project (a file there would make its tree dirty), so that a run
+    that cannot start loses nothing that was typed."""
+    folder = home / ".kodo-bot" / "goals"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"goal-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.md"
+    path.write_text(goal.rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def _dirty_ok(term: Terminal, project: Path) -> bool | None:
+    """False for a clean checkout; with changes, whether to start anyway from HEAD (None: stop here)."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=normal"], cwd=project, capture_output=True, text=True
+    )
+    changed = [line[3:] for line in done.stdout.splitlines() if line.strip()]
+    if not changed:
+        return False
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    term.say(f"{project} has uncommitted changes ({shown}): a run starts from HEAD and does not see them.")
+    if term.yes("Start from HEAD anyway (--allow-dirty)?", default=False):
+        return True
+    term.say("commit or stash them first; nothing was written")
+    return None
 
 
 def _goal(term: Terminal, project: Path) -> str:
