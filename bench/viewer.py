@@ -8,8 +8,9 @@ verifiers; each agent call with N Bash calls and their output tails) and written
 from the file as `kodo-bot view` makes it. Chromium is the system's (the Debian package `chromium`), driven
 by Playwright's Python package. Printed: the events, the time to build the page, its size, and for each
 opening the time from navigation to the page's own "drawn" mark (set in the first animation frame after the
-DOM is built), and the page's own figure for its script (parse the data, build the DOM). Targets: under
-2 s to draw, under 5 MB. Exits 1 when either is missed.
+DOM is built), and the page's own figure for its script (parse the data, build the DOM). Cycles below the
+fold are laid out only when scrolled to (CSS content-visibility), so the time to lay out all of them at once
+is printed too. Targets: under 2 s to draw, under 5 MB. Exits 1 when either is missed.
 """
 
 from __future__ import annotations
@@ -53,16 +54,28 @@ def main() -> int:
         print(f"page built in: {build_s:.2f} s (python, from the file)")
         print(f"page size:     {size / 1e6:.2f} MB ({size} bytes; target under {SIZE_TARGET / 1e6:.2f} MB)")
         draws = _open(chromium, page, args.runs)
-    wall = [w for w, _ in draws]
-    for i, (w, script) in enumerate(draws, 1):
-        print(f"opening {i}:     drawn {w:.2f} s after navigation (the page's script: {script / 1000:.2f} s)")
+    wall = [w for w, _, _ in draws]
+    for i, (w, script, every) in enumerate(draws, 1):
+        print(
+            f"opening {i}:     drawn {w:.2f} s after navigation (the page's script: {script / 1000:.2f} s); "
+            f"every cycle laid out, as if scrolled through: {every / 1000:.2f} s more"
+        )
     print(f"median:        {statistics.median(wall):.2f} s (target under {DRAW_TARGET_S:.1f} s)")
     ok = size < SIZE_TARGET and max(wall) < DRAW_TARGET_S
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
-def _open(chromium: str, page: Path, runs: int) -> list[tuple[float, float]]:
+#: the cycles below the fold are drawn when scrolled to (content-visibility: auto); this draws them all at once
+_LAY_OUT_ALL = """() => new Promise(done => {
+  const started = performance.now();
+  document.querySelectorAll("section.cycle").forEach(s => { s.style.contentVisibility = "visible"; });
+  void document.body.offsetHeight;
+  requestAnimationFrame(() => done(performance.now() - started));
+})"""
+
+
+def _open(chromium: str, page: Path, runs: int) -> list[tuple[float, float, float]]:
     from playwright.sync_api import sync_playwright
 
     results = []
@@ -78,9 +91,10 @@ def _open(chromium: str, page: Path, runs: int) -> list[tuple[float, float]]:
                 tab.wait_for_selector("html[data-drawn]", timeout=60_000)
                 wall = time.perf_counter() - started
                 script = float(tab.get_attribute("html", "data-drawn") or "nan")
+                every = tab.evaluate(_LAY_OUT_ALL)
                 if errors:
                     raise SystemExit(f"the page failed: {errors[0]}")
-                results.append((wall, script))
+                results.append((wall, script, every))
                 tab.close()
         finally:
             browser.close()
