@@ -411,17 +411,27 @@ def _verdict(v: Verdict, at: float, lim: Limits) -> Json:
     }
 
 
+#: fields the all-events table sums up rather than shows (they hold agents' whole output)
+_HEAVY = {"result", "verdict", "results", "checks", "verdicts", "cost", "steering"}
+
+
 def _one_line(e: ev.Event, limit: int) -> str:
-    """The all-events table's summary of one event."""
-    data = e.model_dump(mode="json", exclude={"run_id", "seq", "at", "type"})
-    for key in ("result", "verdict"):
-        if isinstance(data.get(key), dict):
-            inner = data[key]
-            data[key] = {k: inner[k] for k in ("agent", "verifier", "passed", "is_error", "turns") if k in inner}
-    for key in ("results", "checks", "verdicts"):
-        if isinstance(data.get(key), list):
-            data[key] = len(data[key])
-    if isinstance(data.get("cost"), dict):
-        data["cost"] = {k: data["cost"][k] for k in ("api_usd", "subscription_usd")}
-    line = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items())
+    """The all-events table's summary of one event, within ``limit`` characters."""
+    data: dict[str, Any] = e.model_dump(mode="json", exclude={"run_id", "seq", "at", "type", *_HEAVY})
+    if isinstance(e, ev.AgentCallFinished):
+        data["result"] = {"agent": e.result.agent, "is_error": e.result.is_error, "turns": e.result.turns}
+    if isinstance(e, ev.VerdictReceived):
+        data["verdict"] = {"verifier": e.verdict.verifier, "passed": e.verdict.passed}
+    for key in ("results", "checks", "verdicts", "steering"):
+        if isinstance(value := getattr(e, key, None), list):
+            data[key] = len(value)
+    if isinstance(e, ev.RunFinished):
+        data["cost"] = {"api_usd": e.cost.api_usd, "subscription_usd": e.cost.subscription_usd}
+    parts, size = [], 0
+    for key, value in data.items():
+        parts.append(f"{key}={json.dumps(value[:limit] if isinstance(value, str) else value, ensure_ascii=False)}")
+        size += len(parts[-1]) + 1
+        if size > limit:
+            break
+    line = " ".join(parts)
     return line if len(line) <= limit else line[: limit - 3] + "..."
