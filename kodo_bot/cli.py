@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from kodo_bot._cli_args import DEFAULT_WORK_DIR, PROJECT_TEAM_FILE, build_parser
-from kodo_bot.compose import env_number
 from kodo_bot.engine.events import EventSink
 from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import EXIT_BAD_INPUT, Outcome
@@ -215,19 +214,12 @@ def _bot_settings(
     env: Mapping[str, str], *, work_dir: Path | None = None, overrides: RunOverrides | None = None, **extra: Any
 ) -> BotSettings:
     from kodo_bot.github.entry import BotSettings
-    from kodo_bot.github.run_inputs import RunOverrides
+    from kodo_bot.github.run_inputs import overrides_from_env
 
     def get(name: str) -> str | None:
         return (env.get(name) or "").strip() or None
 
-    overrides = overrides or RunOverrides(
-        max_cycles=env_number(env, "KODO_MAX_CYCLES", int),
-        max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
-        max_minutes=env_number(env, "KODO_MAX_MINUTES", float),
-        orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
-        orchestrator=get("KODO_ORCHESTRATOR"),
-        team_path=get("KODO_TEAM"),
-    )
+    overrides = overrides or overrides_from_env(env)
     runs_dir = get("KODO_RUNS_DIR")
     return BotSettings(
         work_root=(work_dir or Path(get("KODO_WORK_DIR") or DEFAULT_WORK_DIR)).expanduser().resolve(),

@@ -14,6 +14,7 @@ import requests
 from kodo_bot.cli import main
 from kodo_bot.errors import GitHubError
 from kodo_bot.github.watch import Due, IssuePoller, Watcher, WatchRequest, latest_unserved, single_instance
+from kodo_bot.local.watch_child import settings_from_env
 from tests.github_support import REPO, WRITER, make_scene
 
 
@@ -157,3 +158,14 @@ def test_parallel_caps_the_live_runs_and_the_rest_wait_their_turn(tmp_path):
         assert watcher.stop_children() >= 1  # SIGTERM by PID, waited for
         watcher.poller.close()
     assert all(c.poll() is not None for c in watcher.children.values())
+
+
+def test_each_run_takes_the_limits_and_orchestrator_from_the_environment_as_the_action_does(tmp_path, capsys):
+    env = {"KODO_MAX_CYCLES": "2", "KODO_MAX_MINUTES": "30", "KODO_ORCHESTRATOR": "claude-code", "RUNNER_NAME": "box"}
+    settings = settings_from_env(env, tmp_path, "kodo")
+    o = settings.overrides
+    assert (o.max_cycles, o.max_minutes, o.orchestrator, o.max_cost_usd) == (2, 30.0, "claude-code", None)
+    assert (settings.runner, settings.label, settings.work_root) == ("box", "kodo", tmp_path)
+    bad = {**os.environ, "GITHUB_TOKEN": "x", "KODO_WORK_DIR": str(tmp_path), "KODO_MAX_CYCLES": "many"}
+    assert main(["watch", REPO, "--once"], env=bad) == 2  # said once, before watching
+    assert "KODO_MAX_CYCLES" in capsys.readouterr().err

@@ -8,6 +8,7 @@ lookups and reading a team file from the clone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,25 @@ class RunOverrides:
     team_path: str | None = None
     #: a team file on this machine (``kodo-bot handle --team``)
     team_file: Path | None = None
+
+
+def overrides_from_env(env: Mapping[str, str]) -> RunOverrides:
+    """The action's inputs as it passes them to the step (``KODO_MAX_CYCLES``, ``KODO_MAX_COST_USD``,
+    ``KODO_MAX_MINUTES``, ``KODO_ORCHESTRATOR_MODEL``, ``KODO_ORCHESTRATOR``, ``KODO_TEAM``), read the same
+    way by ``kodo-bot action`` and by the runs ``kodo-bot watch`` starts. A bad number is a ``UserError``."""
+    from kodo_bot.compose import env_number
+
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    return RunOverrides(
+        max_cycles=env_number(env, "KODO_MAX_CYCLES", int),
+        max_cost_usd=env_number(env, "KODO_MAX_COST_USD", float),
+        max_minutes=env_number(env, "KODO_MAX_MINUTES", float),
+        orchestrator_model=get("KODO_ORCHESTRATOR_MODEL"),
+        orchestrator=get("KODO_ORCHESTRATOR"),
+        team_path=get("KODO_TEAM"),
+    )
 
 
 def issue_goal(

@@ -67,6 +67,9 @@ def watch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.interval <= 0:
         raise UserError("--interval must be greater than 0")
     work_dir = (args.work_dir or Path(env.get("KODO_WORK_DIR") or "~/.kodo-bot/work")).expanduser().resolve()
+    from kodo_bot.local.watch_child import settings_from_env
+
+    settings_from_env(env, work_dir, args.label or "kodo")  # a bad KODO_MAX_CYCLES & co. is said once, here
     request = WatchRequest(
         repo=repo,
         token=token,

@@ -14,6 +14,8 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -22,25 +24,33 @@ from kodo_bot.errors import KodoError
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.entry import BotSettings
 from kodo_bot.github.handle import handle_trigger, manual_trigger
-from kodo_bot.github.run_inputs import RunOverrides
+from kodo_bot.github.run_inputs import overrides_from_env
 from kodo_bot.redact import redact
 from kodo_bot.view import PlainView
 
 
-def run(spec: dict[str, str | int], env: dict[str, str]) -> int:
-    from pathlib import Path
+def settings_from_env(env: Mapping[str, str], work_dir: Path, label: str) -> BotSettings:
+    """What ``kodo-bot action`` and ``handle`` read from the environment, read the same way: the limits and
+    the orchestrator (``KODO_MAX_CYCLES``, ``KODO_MAX_COST_USD``, ``KODO_MAX_MINUTES``, ``KODO_ORCHESTRATOR``,
+    ``KODO_ORCHESTRATOR_MODEL``, ``KODO_TEAM``) win over ``.github/kodo.yml``."""
 
-    token = SecretStr(env["GITHUB_TOKEN"])
-    fast = (env.get("KODO_GITHUB_FAST") or "") in ("1", "true", "yes")
-    settings = BotSettings(
-        work_root=Path(str(spec["work_dir"])),
-        overrides=RunOverrides(orchestrator_model=env.get("KODO_ORCHESTRATOR_MODEL") or None),
-        runner=env.get("RUNNER_NAME") or socket.gethostname(),
-        bot_login=env.get("KODO_BOT_LOGIN") or None,
-        label=str(spec["label"]),
-        fast=fast,
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    return BotSettings(
+        work_root=work_dir,
+        overrides=overrides_from_env(env),
+        label=label,
+        runner=get("RUNNER_NAME") or socket.gethostname(),
+        bot_login=get("KODO_BOT_LOGIN"),
+        fast=get("KODO_GITHUB_FAST") in ("1", "true", "yes"),
         extra_sinks=(PlainView(sys.stderr),),
     )
+
+
+def run(spec: dict[str, str | int], env: dict[str, str]) -> int:
+    token = SecretStr(env["GITHUB_TOKEN"])
+    settings = settings_from_env(env, Path(str(spec["work_dir"])), str(spec["label"]))
     client = GitHubClient(token=token, repo=str(spec["repo"]), api_url=str(spec["api_url"]), retry=settings.retry())
     number = int(spec["issue"])
     try:
