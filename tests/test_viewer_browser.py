@@ -93,6 +93,7 @@ def test_every_event_type_is_drawn_with_no_console_error(browser: Any, tmp_path:
     assert "verification rejected" in body  # cycle_ended
     assert "model API retry" in body and "sandbox on" in body  # notice
     page.tab.click("#events summary")
+    page.tab.wait_for_selector("#events tr[data-type]")  # drawn when opened
     shown = set(page.tab.eval_on_selector_all("#events tr[data-type]", "rows => rows.map(r => r.dataset.type)"))
     assert shown == documented_types()
     page.tab.click(".span.agent >> nth=0")

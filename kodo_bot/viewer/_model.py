@@ -45,8 +45,8 @@ def cut(text: str | None, limit: int, *, tail: bool = False) -> str:
     text = text or ""
     if len(text) <= limit:
         return text
-    gone = f"[... {len(text) - limit} characters cut; the log has them]"
-    return gone + "\n" + text[-limit:] if tail else text[:limit] + "\n" + gone
+    gone = f"[+{len(text) - limit} chars in the log]"
+    return gone + "…" + text[-limit:] if tail else text[:limit] + "…" + gone
 
 
 class _Builder:

@@ -78,8 +78,19 @@
         el("span", { text: "project " + (run.project || "?") }),
         el("span", { text: "team " + (run.team || []).join(", ") }),
         D.source ? el("span", { text: "log " + D.source }) : null),
-      el("nav", { cls: "cycles" }, D.cycles.map(function (c) { return el("a", { href: "#cycle-" + c.cycle, text: "cycle " + c.cycle }); }),
-        el("a", { href: "#cost", text: "cost" }), el("a", { href: "#events", text: "all events" })));
+      cycleNav());
+  }
+
+  function cycleNav() {
+    function link(c) { return el("a", { href: "#cycle-" + c.cycle, text: "cycle " + c.cycle }); }
+    var many = D.cycles.length > 24, jump = null;
+    if (many) {
+      jump = el("input", { type: "number", min: 1, max: D.cycles.length, placeholder: "cycle", "aria-label": "go to cycle", style: "width:6em" });
+      jump.addEventListener("change", function () { location.hash = "#cycle-" + jump.value; });
+    }
+    return el("nav", { cls: "cycles" },
+      many ? [D.cycles.slice(0, 8).map(link), "… ", D.cycles.slice(-8).map(link), " go to ", jump, " "] : D.cycles.map(link),
+      el("a", { href: "#cost", text: "cost" }), el("a", { href: "#events", text: "all events" }));
   }
 
   // ------------------------------------------------------------------ timeline
