@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from kodo_bot.github.markers import find_lease, find_marker
 from kodo_bot.sandbox.demo import offline_env
@@ -71,26 +72,43 @@ def progress_of(scene, n: int):
 def test_a_writers_label_becomes_an_accepted_pr_and_a_readers_is_refused(scene):
     mine = scene.issue("Add hello(name)", "Add `hello(name)` in hello.py with a unit test.")
     theirs = scene.issue("Delete everything", user=READER)
+    pr = _pull_request(scene)
     with ScriptedModelServer({"roles": accepted_roles()}) as server:
         proc = start_watch(scene, _env(scene, server.url))
         try:
             scene.label(mine)
             scene.label(theirs, actor=READER)
+            scene.label(pr)  # a writer, but on a pull request: refused as under Actions
             wait_for(lambda: "kodo:accepted" in scene.emu.labels(REPO, mine), 150, "the run to be accepted")
             wait_for(lambda: "kodo" not in scene.emu.labels(REPO, theirs), 30, "the reader's label to go")
+            wait_for(lambda: "kodo" not in scene.emu.labels(REPO, pr), 30, "the pull request's label to go")
             time.sleep(1.5)  # a few idle polls: nothing is started again
         finally:
             code, out = stop(proc)
         server.assert_complete()
     assert code == 0, out
-    (pull,) = scene.pulls()
+    (pull,) = [p for p in scene.pulls() if p.number != pr]
     assert not pull.draft and pull.head_ref.startswith(f"kodo/issue-{mine}-")
+    assert len([c for c in scene.emu.comments(REPO, pr) if c.user == BOT]) == 1  # the refusal, nothing started
     assert [find_marker(c.body).kind for c in scene.emu.comments(REPO, mine) if c.user == BOT] == ["progress"]
     refusal = [c.body for c in scene.emu.comments(REPO, theirs) if c.user == BOT]
     assert len(refusal) == 1 and READER in refusal[0]
     assert out.count(f"issue #{mine}: labelled by") == 1, out
     assert scene.token not in out
     scene.assert_valid()
+
+
+def _pull_request(scene) -> int:
+    """A writer's pull request from a branch of their own."""
+    scene.emu.seed(REPO, {"notes.md": "notes\n"}, branch="notes")
+    answer = requests.post(
+        f"{scene.emu.api_url}/repos/{REPO}/pulls",
+        json={"title": "Notes", "head": "notes", "base": "main"},
+        headers={"Authorization": f"token {scene.token}", "User-Agent": "test"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["number"])
 
 
 def slow_second_answer() -> dict:

@@ -115,7 +115,7 @@ class IssuePoller:
             return None
         if answer.status_code != 200:
             raise GitHubError(f"listing the issues labelled {self.label!r} answered {answer.status_code}")
-        issues = [i for i in answer.json() if "pull_request" not in i]
+        issues = list(answer.json())  # pull requests too: a labelled PR gets the action's polite refusal
         self._answer = (answer.headers.get("ETag"), {i["number"]: i.get("updated_at") or "" for i in issues})
         return [i for i in issues if self._seen.get(i["number"]) != i.get("updated_at")]
 
