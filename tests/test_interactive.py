@@ -7,6 +7,7 @@ model and a confirmed run through the real Claude Code CLI are in test_interacti
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,12 +127,16 @@ def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(t
     detected = child.match.group(1).strip()
     child.expect(r"Check command .*\[")
     child.sendline("")
+    child.expect(r"Another check command \(empty: no more\)")
+    child.sendline("git diff --check HEAD")
+    child.expect(r"Another check command")
+    child.sendline("")
     child.expect("About to start:")
     child.expect(r"goal\s+# Add hello \(…\)")
     child.expect(r"orchestrator\s+claude-code:opus")
     child.expect(r"cycles\s+at most 3")
     child.expect(r"API spend\s+at most \$1.5")
-    child.expect(r"checks\s+" + detected.replace("(", r"\(").replace(")", r"\)"))
+    child.expect(r"checks\s+" + re.escape(f"{detected}, git diff --check HEAD"))
     child.expect(r"Start the run\? \(Y/n\)")
     child.sendline("n")
     child.expect("not started: nothing was written")

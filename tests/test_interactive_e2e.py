@@ -59,6 +59,8 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
             child.sendline("")
         child.expect(r"Check command .*\[")
         child.sendline("python3 -m unittest -q")
+        child.expect("Another check command")
+        child.sendline("")
         child.expect(r"goal\s+Add hello\(name\)\. \(…\)")
         child.expect(r"Start the run\? \(Y/n\)")
         child.sendline("y")

@@ -271,7 +271,10 @@ def _checks(term: Terminal, project: Path, env: Mapping[str, str]) -> list[str]:
     if detected:
         term.say(f"Detected test command: {detected}")
     answer = term.ask("Check command the engine runs before verifiers ('-' for none)", detected or "")
-    return [] if answer in ("", "-") else [answer]
+    checks = [] if answer in ("", "-") else [answer]
+    while checks and (more := term.ask("Another check command (empty: no more)")):
+        checks.append(more)
+    return checks
 
 
 def interview_with_model(env: Mapping[str, str]) -> Interviewer:
