@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import ModelAPIError, ModelAuthError
 from kodo_bot.orchestrators._http import Answer, ConnectionFailed, JsonPoster
+from kodo_bot.orchestrators._retry import retrying
 
 MAX_TOKENS = 4096
 API_VERSION = "2023-06-01"
@@ -74,7 +74,6 @@ class ApiOrchestrator:
         on_retry: RetryNotice | None = None,
     ) -> OrchestratorReply:
         client = self._poster()
-        attempt = 0
         started = time.monotonic()
         payload = {
             "model": self.model,
@@ -83,31 +82,38 @@ class ApiOrchestrator:
             "messages": messages,
             "tools": tool_defs,
         }
-        while True:
-            try:
-                return _to_reply(await self._create(client, payload), time.monotonic() - started)
-            except _StatusError as exc:
-                if exc.status_code in (401, 403):
-                    raise ModelAuthError(
-                        f"the model API refused the orchestrator's credentials ({exc.status_code}): {exc.message}",
-                        hint="check KODO_ORCHESTRATOR_API_KEY / ANTHROPIC_API_KEY and that the key may use "
-                        f"model {self.model!r}.",
-                    ) from exc
-                if exc.status_code == 404:
-                    raise ModelAPIError(
-                        f"the model API does not know model {self.model!r}: {exc.message}",
-                        hint="pick another --orchestrator-model",
-                    ) from exc
-                failure: Exception = exc
-            except (ConnectionFailed, _BadAnswer) as exc:
-                failure = exc
-            if not _retryable(failure) or attempt >= self.retries:
-                raise ModelAPIError(_describe_failure(failure, self.base_url, attempt), hint=_RESUME_HINT) from failure
-            delay = self._delay(attempt, failure)
-            attempt += 1
-            if on_retry:
-                on_retry(attempt, delay, _short(failure))
-            await asyncio.sleep(delay)
+
+        async def once() -> OrchestratorReply:
+            return _to_reply(await self._create(client, payload), time.monotonic() - started)
+
+        return await retrying(
+            once,
+            transient=_retryable,
+            give_up=self._give_up,
+            retry_after=_retry_after,
+            describe=_short,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            on_retry=on_retry,
+        )
+
+    def _give_up(self, exc: Exception, attempts: int) -> Exception:
+        """What a failure that is not retried (any more) ends the run with."""
+        if isinstance(exc, _StatusError) and exc.status_code in (401, 403):
+            return ModelAuthError(
+                f"the model API refused the orchestrator's credentials ({exc.status_code}): {exc.message}",
+                hint="check KODO_ORCHESTRATOR_API_KEY / ANTHROPIC_API_KEY and that the key may use "
+                f"model {self.model!r}.",
+            )
+        if isinstance(exc, _StatusError) and exc.status_code == 404:
+            return ModelAPIError(
+                f"the model API does not know model {self.model!r}: {exc.message}",
+                hint="pick another --orchestrator-model",
+            )
+        if isinstance(exc, (_StatusError, ConnectionFailed, _BadAnswer)):
+            return ModelAPIError(_describe_failure(exc, self.base_url, attempts), hint=_RESUME_HINT)
+        return exc  # a bug of ours: raised as it is
 
     async def _create(self, client: JsonPoster, payload: dict[str, Any]) -> Any:
         """One request, bounded in time as a whole (the socket's own timeout only bounds each read)."""
@@ -121,13 +127,6 @@ class ApiOrchestrator:
             return json.loads(answer.body)
         except ValueError as exc:
             raise _BadAnswer(f"a 200 response that is not JSON ({exc})") from exc
-
-    def _delay(self, attempt: int, exc: Exception) -> float:
-        retry_after = _retry_after(exc)
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff_s)
-        base = min(self.backoff_s * 2.0**attempt, self.max_backoff_s)
-        return base * (0.75 + random.random() * 0.5)  # jitter: several runners must not retry in step
 
     async def close(self) -> None:
         if self._client is not None:
