@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,3 +223,14 @@ def test_a_call_started_again_after_a_resume_shows_its_first_try_as_interrupted(
     assert [t["state"] for t in tries] == ["interrupted", "ok"]
     assert view["run"]["resumes"] == 1
     assert any(m["kind"] == "resumed" for m in view["cycles"][0]["marks"])
+
+
+def test_the_last_cycles_stay_whole_when_a_long_run_is_cut() -> None:
+    events = sample_events(400, tool_calls=30)
+    fitted = fit_view(events, budget=len(embed_json(build_view(events))) // 2)
+    assert fitted["cut"] and fitted["full_from"] == len(fitted["cycles"]) - 2
+
+    def tools(cycle: dict[str, Any]) -> int:
+        return len(next(s for s in cycle["spans"] if s["lane"] == "worker_fast")["result"]["tools"])
+
+    assert tools(fitted["cycles"][0]) < 30 and tools(fitted["cycles"][-1]) == 30

@@ -20,6 +20,8 @@ from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import AgentResult, CheckResult, ToolCall, Verdict
 
 Json = dict[str, Any]
+#: the last cycles keep every text at the full limits, whatever a long run's earlier cycles are cut to
+FULL_CYCLES = 3
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Limits:
         return replace(Limits(*half), tools=self.tools // 2, tool_tail=self.tool_tail // 4)
 
 
+FULL = Limits()
+
+
 def cut(text: str | None, limit: int, *, tail: bool = False) -> str:
     """``text`` within ``limit`` characters, saying how much was left out (a tail keeps its end)."""
     text = text or ""
@@ -52,8 +57,10 @@ def cut(text: str | None, limit: int, *, tail: bool = False) -> str:
 class _Builder:
     """Walks the events once, in order, keeping what each drawing needs."""
 
-    def __init__(self, t0: datetime, limits: Limits) -> None:
-        self.t0, self.lim = t0, limits
+    def __init__(self, t0: datetime, limits: Limits, *, full_from: int) -> None:
+        self.t0, self.lim, self.cut_lim = t0, limits, limits
+        #: cycles from this one on keep every text at the full limits, however long the run
+        self.full_from = full_from
         self.cycles: dict[int, Json] = {}
         self.rounds: dict[tuple[int, int], Json] = {}
         self.open_calls: dict[str, Json] = {}
@@ -87,6 +94,7 @@ class _Builder:
         return c
 
     def feed(self, event: ev.Event) -> None:
+        self.lim = FULL if getattr(event, "cycle", self.current) >= self.full_from else self.cut_lim
         at = self.t(event)
         self.now = max(self.now, at)
         self.rows.append([event.seq, at, event.type, _one_line(event, self.lim.summary)])
@@ -315,7 +323,9 @@ class _Builder:
             "notices": self.notices,
             "events": self.rows,
             "diffstat_source": diffstat_source,
-            "limits": asdict(self.lim),
+            "limits": asdict(self.cut_lim),
+            "full_from": self.full_from,
+            "cut": self.cut_lim != FULL,
         }
 
 
@@ -329,7 +339,8 @@ def build_view(
     limits: Limits | None = None,
 ) -> Json:
     """What the page draws, from a run's events in log order. ``diffstat`` maps a commit's sha to
-    ``{"files": [[path, added, deleted], ...]}`` when git was read (``diffstat_source`` says where)."""
+    ``{"files": [[path, added, deleted], ...]}`` when git was read (``diffstat_source`` says where).
+    ``limits`` cut the texts of all but the last ``FULL_CYCLES`` cycles, which always keep ``FULL``."""
     if not events:
         return {
             "run": {},
@@ -344,7 +355,8 @@ def build_view(
             "source": source,
             "live": live,
         }
-    b = _Builder(events[0].at, limits or Limits())
+    last = max((getattr(e, "cycle", 0) for e in events), default=0)
+    b = _Builder(events[0].at, limits or FULL, full_from=max(1, last - FULL_CYCLES + 1))
     for event in events:
         b.feed(event)
     finished = next((e for e in reversed(events) if isinstance(e, ev.RunFinished)), None)

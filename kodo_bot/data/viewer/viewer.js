@@ -78,6 +78,8 @@
         el("span", { text: "project " + (run.project || "?") }),
         el("span", { text: "team " + (run.team || []).join(", ") }),
         D.source ? el("span", { text: "log " + D.source }) : null),
+      D.cut ? el("p", { cls: "cut", text: "A long run: to keep this page small, cycles before " + D.full_from + " show texts cut to " +
+        D.limits.text + " characters and " + D.limits.tools + " tool calls per agent call; the last cycles are whole, and the log keeps everything." }) : null,
       cycleNav());
   }
 
