@@ -173,7 +173,7 @@ def check_chromium(env: Mapping[str, str]) -> Check:
         "Chromium (tester_browser)",
         "warn",
         "no chromium or chrome on PATH: UI goals are verified without the browser tester",
-        "sudo apt-get install chromium (or npx playwright install chromium)",
+        "sudo apt-get install chromium (the Debian package: kodo-bot downloads no browser)",
         required=False,
     )
 
