@@ -110,7 +110,9 @@ class Session(Protocol):
 
 
 class SessionFactory(Protocol):
-    """Opens sessions; the engine gets one so tests and backends can be swapped at this seam."""
+    """Opens sessions; the engine gets one so tests and backends can be swapped at this seam. A factory may
+    also offer ``warm_up()``: the engine calls it while the orchestrator thinks, to load in the background what
+    opening a session needs (``ClaudeSessionFactory`` imports claude-agent-sdk then)."""
 
     def available(self, backend: str) -> str | None:
         """None when the backend can run here, else a sentence saying why not."""
