@@ -120,7 +120,8 @@ def _session_builder(
             factory = BackendSessionFactory(backends=backends, state_dir=run_dir / "agents", parent_env=env,
                                             claude=make, alive=run_dir / "claude" / "alive", sandbox=settings.sandbox,
                                             agent_env=tuple(settings.agent_env))  # fmt: skip
-            if why := unverifiable(settings.team, factory):
+            verifiers = [(a.name, a.backend, a.requires) for a in settings.team.agents.values() if a.verify == "always"]
+            if why := unverifiable(verifiers, factory):
                 raise ConfigError(why, hint="install the verifiers' CLIs, or give another agent `verify: always`")
             return factory
 

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from kodo_bot.agents._cli_session import CliSession, Flavor
     from kodo_bot.agents.claude import ClaudeSessionFactory
     from kodo_bot.engine.ports import Session
-    from kodo_bot.engine.team import Team
 
 #: every backend a team file may name, as the team file spells it
 BACKENDS = ("claude_code", "codex", "gemini_cli", "cursor")
@@ -159,7 +158,9 @@ class BackendSessionFactory:
             env=self.env,
             alive=self.alive,
         )
-        return CliSession(flavor(backend, self.parent_env), launch, resume=resume, watch=watch, **limits)
+        return CliSession(
+            flavor(backend, self.parent_env, Path(cwd), isolated=verifier), launch, resume=resume, watch=watch, **limits
+        )
 
     def confinement(self, agent: str, cwd: Path, cli: Path, home: Path, *, fresh: bool) -> Confinement:
         """As Claude Code's (``ClaudeSessionFactory.confinement``): the checkout and a private HOME writable,
@@ -179,32 +180,33 @@ class BackendSessionFactory:
         )
 
 
-def unverifiable(team: Team, factory: BackendSessionFactory) -> str | None:
-    """Why no verifier of ``team`` can run here, when it has verifiers and every one of them would be left
-    out (its CLI missing, another version, a required tool missing); None otherwise. A run with verifiers on
-    paper and none in fact must not start, let alone be accepted on the checks alone."""
-    verifiers = [a for a in team.agents.values() if a.verify == "always"]
+def unverifiable(verifiers: Iterable[tuple[str, str, tuple[str, ...]]], factory: BackendSessionFactory) -> str | None:
+    """Why no verifier can run here, when there are verifiers (``(name, backend, requires)`` of each) and
+    every one of them would be left out (its CLI missing, another version, a required tool missing); None
+    otherwise. A run with verifiers on paper and none in fact must not start, let alone be accepted on the
+    checks alone."""
     reasons = {}
-    for spec in verifiers:
-        lacking = [tool for tool in spec.requires if shutil.which(tool) is None]
-        why = factory.available(spec.backend) or (f"needs {', '.join(lacking)} on PATH" if lacking else None)
+    for name, backend, requires in verifiers:
+        lacking = [tool for tool in requires if shutil.which(tool) is None]
+        why = factory.available(backend) or (f"needs {', '.join(lacking)} on PATH" if lacking else None)
         if why is None:
             return None
-        reasons[spec.name] = why
+        reasons[name] = why
     if not reasons:
         return None
     return "every verifier would be left out: " + "; ".join(f"{name}: {why}" for name, why in reasons.items())
 
 
-def flavor(backend: str, parent_env: Mapping[str, str]) -> Flavor:
+def flavor(backend: str, parent_env: Mapping[str, str], cwd: Path, *, isolated: bool = False) -> Flavor:
+    """The backend's flavor for a session in ``cwd``; ``isolated`` (a verifier) reads no project memory."""
     if backend == "gemini_cli":
         from kodo_bot.agents.gemini_cli import GeminiCli
 
-        return GeminiCli(parent_env)
+        return GeminiCli(parent_env)  # cannot be isolated from the checkout (see its docstring)
     if backend == "codex":
         from kodo_bot.agents.codex import CodexCli
 
-        return CodexCli(parent_env)
+        return CodexCli(parent_env, cwd, isolated=isolated)
     from kodo_bot.agents.cursor import CursorCli
 
     return CursorCli(parent_env)

@@ -26,6 +26,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from kodo_bot.agents._cli_session import Stream, tail
 from kodo_bot.engine.models import ToolCall, Usage
@@ -46,8 +47,11 @@ class CodexCli:
     backend = "codex"
     title = "Codex CLI"
 
-    def __init__(self, parent_env: Mapping[str, str]) -> None:
+    def __init__(self, parent_env: Mapping[str, str], cwd: Path | None = None, *, isolated: bool = False) -> None:
         self._parent = parent_env
+        #: a verifier: the checkout's AGENTS.md (the commit under review) must not instruct it
+        self._isolated = isolated
+        self._cwd = cwd.resolve() if cwd is not None else None
 
     def argv(self, prompt: str, *, session_id: str, resume: bool, model: str | None) -> list[str]:
         options = ["exec", "--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
@@ -58,6 +62,8 @@ class CodexCli:
         codex_home = home / "codex"
         codex_home.mkdir(parents=True, exist_ok=True)
         lines = [f"developer_instructions = {json.dumps(system_prompt)}"]
+        if self._isolated:
+            lines.append("project_doc_max_bytes = 0")
         base_url = self._parent.get("OPENAI_BASE_URL")
         if base_url:
             lines = ['model_provider = "kodo"', *lines, "", "[model_providers.kodo]", 'name = "kodo"',
@@ -104,6 +110,21 @@ class CodexCli:
     def finish(self, home: Path, stream: Stream) -> None:
         if stream.done and stream.error and stream.error.startswith("Codex CLI: "):
             stream.error = None  # a stream hiccup the CLI recovered from (it retries and says so)
+        self._where_they_ran(home, stream)
+
+    def _where_they_ran(self, home: Path, stream: Stream) -> None:
+        """A command the model ran in another ``workdir`` shows as ``cd <dir> && <command>``, which a
+        verifier's claim of the bare command does not match. The JSON events do not say where a command ran;
+        the CLI's rollout file does (``CommandExecution`` items, in the order the events gave them)."""
+        shells = [(i, c) for i, c in stream.calls.items() if c.name == "Bash"]
+        if not shells or stream.session_id is None or self._cwd is None:
+            return
+        paths = sorted((home / "codex" / "sessions").glob(f"**/rollout-*-{stream.session_id}.jsonl"))
+        ran = executed(paths[-1]) if paths else []
+        for (tool_id, call), (command, where) in zip(shells, ran[-len(shells) :], strict=False):
+            if command == call.command and where is not None and where != self._cwd:
+                moved = {**call.input, "command": f"cd {shlex.quote(str(where))} && {command}"}
+                stream.calls[tool_id] = call.model_copy(update={"input": moved})
 
     def cost(self, usage: Usage, model: str | None) -> float:
         inp, cached, out = _PRICES.get(model or DEFAULT_MODEL, _PRICES[DEFAULT_MODEL])
@@ -141,6 +162,30 @@ def _completed(item: dict[str, Any], stream: Stream) -> None:
     stream.calls[tool_id] = call.model_copy(update=update)
     stream.in_turn = False
     stream.tool_event = (tool_id, False)
+
+
+def executed(rollout: Path) -> list[tuple[str, Path | None]]:
+    """Each command the rollout file records as run: (the inner command, the directory it ran in)."""
+    found: list[tuple[str, Path | None]] = []
+    try:
+        lines = rollout.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        if '"CommandExecution"' not in line:
+            continue
+        try:
+            item = (json.loads(line).get("payload") or {}).get("item") or {}
+        except (ValueError, AttributeError):
+            continue
+        if item.get("type") != "CommandExecution":
+            continue
+        argv = item.get("command")
+        command = shlex.join(argv) if isinstance(argv, list) else str(argv or "")
+        cwd = str(item.get("cwd") or "")
+        where = Path(unquote(urlsplit(cwd).path)).resolve() if cwd.startswith("file://") else None
+        found.append((inner_command(command), where))
+    return found
 
 
 def _usage(data: dict[str, Any]) -> Usage:

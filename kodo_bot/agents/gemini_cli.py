@@ -16,6 +16,10 @@ the output, ``Exit Code: N`` when N is not 0 and ``Process Group PGID: P`` alway
 Credentials: ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) from kodo-bot's environment, the only secret the
 CLI gets; the agent can read it, so it is masked in results and in the session files. Base URL:
 ``GOOGLE_GEMINI_BASE_URL`` (the scripted model server speaks the Gemini API).
+
+Not done: a verifier on the Gemini CLI is not isolated from the commit it judges as a Claude Code one is.
+Headless, the CLI must trust its folder (``--skip-trust``), so it loads the checkout's ``GEMINI.md`` and
+``.gemini/settings.json``; ``context.fileName`` only adds names to ``GEMINI.md`` (measured with 0.61.0).
 """
 
 from __future__ import annotations
