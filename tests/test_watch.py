@@ -1,16 +1,13 @@
 """`kodo-bot watch` without a run: what it asks GitHub (conditional requests, 304s free of the rate limit),
 which labelling it takes as a trigger, and its refusals (a token that cannot read, a second watcher).
-The runs it starts are proved through the real CLI in test_watch_e2e.py."""
+The runs it starts, and Ctrl-C in a terminal, are proved through the real CLI in test_watch_e2e.py."""
 
 from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
-import sys
 
-import pexpect
 import pytest
 import requests
 
@@ -172,27 +169,3 @@ def test_each_run_takes_the_limits_and_orchestrator_from_the_environment_as_the_
     bad = {**os.environ, "GITHUB_TOKEN": "x", "KODO_WORK_DIR": str(tmp_path), "KODO_MAX_CYCLES": "many"}
     assert main(["watch", REPO, "--once"], env=bad) == 2  # said once, before watching
     assert "KODO_MAX_CYCLES" in capsys.readouterr().err
-
-
-def test_ctrl_c_in_a_terminal_stops_the_watcher_cleanly_and_frees_its_lock(tmp_path):
-    scene = make_scene(tmp_path, {"README.md": "# app\n"})
-    try:
-        env = {**os.environ, "GITHUB_TOKEN": scene.token, "KODO_WORK_DIR": str(tmp_path / "work")}
-        argv = ["-m", "kodo_bot.cli", "watch", REPO, "--api-url", scene.emu.api_url, "--interval", "0.2"]
-        for _ in range(2):  # the second start finds the lock free
-            child = pexpect.spawn(
-                sys.executable,
-                argv,
-                env=env,
-                encoding="utf-8",
-                timeout=60,
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-            )
-            child.expect("watching octo/app for issues labelled 'kodo'")
-            child.sendintr()
-            child.expect("kodo-bot watch: stopped")
-            child.expect(pexpect.EOF)
-            child.close()
-            assert child.exitstatus == 0
-    finally:
-        scene.emu.stop()

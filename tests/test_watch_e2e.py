@@ -2,8 +2,9 @@
 against the scripted model server: a writer's label becomes an accepted PR, a reader's gets the polite
 refusal, and SIGTERM mid-run saves the run as interrupted; the next start resumes it to acceptance.
 
-Ctrl-C is not sent: a test run started in the background inherits SIGINT ignored (see test_resume_e2e.py);
-the watcher treats SIGTERM and Ctrl-C the same way (one handler raises in the main thread)."""
+Ctrl-C goes to an idle watcher in a pseudo-terminal (with SIGINT's default restored: a test run started in
+the background inherits it ignored, see test_resume_e2e.py); mid-run the watcher treats SIGTERM and Ctrl-C
+the same way (both end its loop by an exception in the main thread)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import pexpect
 import pytest
 import requests
 
@@ -153,3 +155,27 @@ def test_sigterm_saves_the_live_run_as_interrupted_and_the_next_start_resumes_it
     assert find_marker(progress.body, "progress").run == run_id  # the same run, resumed
     assert len([c for c in scene.emu.comments(REPO, n) if find_marker(c.body, "progress")]) == 1
     scene.assert_valid()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_watcher_cleanly_and_frees_its_lock(tmp_path):
+    scene = make_scene(tmp_path, {"README.md": "# app\n"})
+    try:
+        env = {**os.environ, "GITHUB_TOKEN": scene.token, "KODO_WORK_DIR": str(tmp_path / "work")}
+        argv = ["-m", "kodo_bot.cli", "watch", REPO, "--api-url", scene.emu.api_url, "--interval", "0.2"]
+        for _ in range(2):  # the second start finds the lock free
+            child = pexpect.spawn(
+                sys.executable,
+                argv,
+                env=env,
+                encoding="utf-8",
+                timeout=60,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+            child.expect("watching octo/app for issues labelled 'kodo'")
+            child.sendintr()
+            child.expect("kodo-bot watch: stopped")
+            child.expect(pexpect.EOF)
+            child.close()
+            assert child.exitstatus == 0
+    finally:
+        scene.emu.stop()
