@@ -190,6 +190,9 @@ def _dirty_ok(term: Terminal, project: Path) -> bool | None:
     changed = [line[3:] for line in done.stdout.splitlines() if line.strip()]
     if not changed:
         return False
+    if changed == [GOAL_FILE]:  # the goal itself is not work the run would miss
+        term.say(f"({GOAL_FILE} is not committed: the run starts from HEAD, which is all it needs)")
+        return True
     shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
     term.say(f"{project} has uncommitted changes ({shown}): a run starts from HEAD and does not see them.")
     if term.yes("Start from HEAD anyway (--allow-dirty)?", default=False):
