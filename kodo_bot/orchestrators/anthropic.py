@@ -2,8 +2,9 @@
 
 401/403 stop at once; 429, 5xx and 529, a request left unanswered for ``timeout_s`` and a 200 whose body is
 not a message are retried with backoff (honouring ``retry-after``); still failing, ``ModelAPIError`` leaves
-the run resumable. The requests go out through ``_http`` (the standard library), not the anthropic SDK,
-whose import alone (about 1.5 s) would stand between starting kodo-bot and its first request.
+the run resumable. The requests go out through ``_http`` (httpx2, the HTTP client the anthropic SDK is built
+on), not through the SDK, whose import alone (about 1.5 s) would stand between starting kodo-bot and its first
+request.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class ApiOrchestrator:
 
     async def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            await self._client.close()
             self._client = None
 
 
