@@ -51,7 +51,10 @@ def test_a_recorded_task_gives_text_turns_and_commands_with_exit_codes_and_the_c
 
 
 def test_a_crash_or_garbage_mid_stream_fails_the_call_with_the_stderr_tail(tmp_path: Path):
-    fac = cursor(tmp_path, "crash", "garbage", sandbox=False)
+    fac = cursor(tmp_path, "dies_at_start", "crash", "garbage", sandbox=False)
+    died = asyncio.run(open_on(fac, tmp_path).query("Start."))
+    assert died.is_error and "authentication failed" in (died.error or "")
+    assert died.session_id is None  # the CLI never said which chat: nothing for a later run to resume
     crashed = asyncio.run(open_on(fac, tmp_path).query("Run the tests."))
     assert crashed.is_error and "exited with code 134" in (crashed.error or "")
     assert "JavaScript heap out of memory" in (crashed.error or "")

@@ -202,7 +202,7 @@ class CliSession:
         started = time.monotonic()
         if self._process is not None:
             raise RuntimeError(f"session {self.agent!r} is already running a query")
-        stream = Stream(session_id=self._id)
+        stream = Stream()  # the id counts once the CLI reports it (a CLI that died before has none to resume)
         stderr: deque[str] = deque(maxlen=40)
         try:
             error = await self._run(prompt, stream, stderr, started)
@@ -235,7 +235,6 @@ class CliSession:
 
     async def _spawn(self, prompt: str) -> asyncio.subprocess.Process:
         session_id, resume = self._conversation()
-        self._id = session_id
         self.cli_home.mkdir(parents=True, exist_ok=True)
         own = self.flavor.prepare(self.cli_home, self.launch.system_prompt)
         env = {
