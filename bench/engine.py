@@ -1,6 +1,6 @@
 """Benchmark of the engine: where a run's wall time goes when the model is not the one thinking.
 
-    .venv/bin/python bench/engine.py [--latency 1.0] [--cycles 10] [--skip-multi]
+    .venv/bin/python bench/engine.py [--latency 1.0] [--cycles 10] [--skip-multi] [--orchestrator CHOICE ...]
 
 It drives ``kodo-bot run`` itself (a fresh Python process, as a user starts it) against the scripted model
 server in this process, with the real Claude Code CLI, real git and the sandbox. Every scripted answer takes
@@ -24,6 +24,11 @@ run's own events it prints:
 Run 2 plays ``--cycles`` cycles at the same latency, for the orchestrator's context growth (its largest
 input at the last cycle against the first) and the overhead per cycle ((overhead 2 - overhead 1) / (cycles
 - 1)), which leaves the per-run part. Last, ``python -X importtime`` shows what the run's path imports.
+
+``--orchestrator`` (repeatable: ``api:anthropic``, ``api:gemini``, ``claude-code``, or ``all``) plays both runs
+with each orchestrator against the same scripted answers (the server speaks the Gemini API, and calls a
+scenario's tools by the MCP names Claude Code offers), then prints them side by side (issue 12): overhead
+per cycle, orchestrator input per cycle (cycle N against cycle 1), model requests per cycle.
 
 Targets (issue 11): start-up <= 1 s; done -> each verifier's first request <= 0.3 s; teardown <= 0.3 s;
 overhead <= 3 s per run + <= 0.5 s per cycle; peak RSS <= 150 MB; context ratio <= 1.2. A benchmark
@@ -175,17 +180,19 @@ def _leftovers(seen: dict[int, psutil.Process]) -> list[str]:
     return left
 
 
-def measure(cycles: int, latency: float, root: Path) -> Measured:
+def measure(cycles: int, latency: float, root: Path, orchestrator: str | None = None) -> Measured:
     scene = scenario(cycles, latency)
-    project = root / f"project-{cycles}"
+    tag = f"{cycles}-{orchestrator.replace(':', '-')}" if orchestrator else str(cycles)
+    project = root / f"project-{tag}"
     seed_project(project, {"README.md": "# bench\n"})
     with ScriptedModelServer(scene) as server:
         env = offline_env(HERE, server.url)
         argv = [sys.executable, "-m", "kodo_bot.cli", "run", "--goal", "Write the step files."]
         argv += ["--project", str(project), "--cycles", str(cycles), "--no-ui", "--json"]
+        argv += ["--orchestrator", orchestrator] if orchestrator else []
         started, t0 = time.time(), time.monotonic()
         # files, not pipes: the exit is the process's, not the moment the last holder of a pipe let go
-        with (root / f"out-{cycles}.json").open("w+") as out_f, (root / f"err-{cycles}.log").open("w+") as err_f:
+        with (root / f"out-{tag}.json").open("w+") as out_f, (root / f"err-{tag}.log").open("w+") as err_f:
             proc = subprocess.Popen(argv, env=env, stdout=out_f, stderr=err_f, text=True)
             stop, rss, seen = threading.Event(), [0.0], {}
             sampler = threading.Thread(target=_watch, args=(proc.pid, stop, rss, seen))
@@ -330,6 +337,21 @@ def context_ratio(m: Measured) -> tuple[dict[int, list[int]], float]:
     return per_cycle, max(per_cycle[last]) / max(per_cycle[first])
 
 
+def side_by_side(rows: dict[str, tuple[Measured, Measured]], cycles: int) -> None:
+    """Issue 12: each orchestrator's overhead per cycle, its input per cycle and its model requests."""
+    print(f"orchestrators side by side ({cycles} cycles; the same scripted answers):")
+    print(f"  {'orchestrator':<14} {'overhead/cycle':>14} {'input c1':>9} {'input cN':>9} {'ratio':>6} "
+          f"{'orch. req/cycle':>15} {'all req/cycle':>13} {'side':>5}")  # fmt: skip
+    for choice, (one, multi) in rows.items():
+        per_cycle = ((multi.wall - multi.critical_path()[0]) - (one.wall - one.critical_path()[0])) / (cycles - 1)
+        tokens, ratio = context_ratio(multi)
+        asked = [r for r in multi.answered if r.role == "orchestrator"]
+        print(
+            f"  {choice:<14} {per_cycle:13.2f}s {max(tokens[min(tokens)]):9d} {max(tokens[max(tokens)]):9d} "
+            f"{ratio:6.2f} {len(asked) / cycles:15.1f} {len(multi.answered) / cycles:13.1f} {multi.side:5d}"
+        )
+
+
 def report_multi(m: Measured, cycles: int, overhead_1: float) -> None:
     crit, _ = m.critical_path()
     overhead = m.wall - crit
@@ -406,8 +428,26 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10, help="cycles of run 2 (context growth, per cycle)")
     parser.add_argument("--skip-multi", action="store_true", help="only run 1 and the imports")
     parser.add_argument("--timeline", action="store_true", help="print run 1's requests and events in time order")
+    parser.add_argument(
+        "--orchestrator",
+        action="append",
+        help="api:anthropic, api:gemini, claude-code (repeatable) or all: both runs with each, side by side",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kodo-bench-engine-"))
+    if args.orchestrator:
+        choices = ["api:anthropic", "api:gemini", "claude-code"] if "all" in args.orchestrator else args.orchestrator
+        rows = {}
+        for choice in choices:
+            print(f"== orchestrator {choice}")
+            one = measure(1, args.latency, root, choice)
+            overhead_1, _ = report_one(one, args.latency)
+            multi = measure(args.cycles, args.latency, root, choice)
+            report_multi(multi, args.cycles, overhead_1)
+            rows[choice] = (one, multi)
+        side_by_side(rows, args.cycles)
+        print(f"(run directories under {root})")
+        return
     one = measure(1, args.latency, root)
     overhead_1, _ = report_one(one, args.latency)
     if args.timeline:

@@ -91,6 +91,9 @@ class ClaudeCodeOrchestrator:
         self.home_root = home_root or Path(tempfile.gettempdir()) / "kodo-bot-orchestrator"
         self.timeout_s = timeout_s
         self._conversation: _Conversation | None = None
+        #: the next cycle's session, started while the work it said ``done`` to is verified (a CLI's cold start
+        #: is a second or two per cycle otherwise), for the same system prompt and tools
+        self._spare: tuple[str, asyncio.Task[_Conversation]] | None = None
 
     def missing(self) -> str | None:
         from kodo_bot.agents._claude_cli import cli_problem
@@ -107,18 +110,46 @@ class ClaudeCodeOrchestrator:
     ) -> OrchestratorReply:
         started = time.monotonic()
         seed = json.dumps(messages[0], sort_keys=True)
+        setup = json.dumps([system, tool_defs], sort_keys=True)
         talk = self._conversation
         if talk is None or talk.seed != seed:
             await self._end(keep_home=False)
-            talk = self._conversation = await _Conversation.open(self, system, messages, tool_defs, seed)
+            spare = await self._take_spare(setup) if len(messages) == 1 else None
+            if spare is not None:
+                spare.seed = seed
+                await spare._send(_text_of(messages[0]))
+                talk = self._conversation = spare
+            else:
+                talk = self._conversation = await _Conversation.open(self, system, messages, tool_defs, seed)
         else:
             await talk.continue_with(messages[-1])
         turn = await talk.next_turn(self.timeout_s)
+        if any(c.name == "done" for c in turn.calls) and self._spare is None:
+            self._spare = (setup, asyncio.create_task(_Conversation.ready(self, system, tool_defs)))
         return talk.as_reply(turn, time.monotonic() - started)
 
     async def close(self) -> None:
         # the transcript stays: an interrupted run resumes this conversation
         await self._end(keep_home=True)
+        spare = await self._take_spare(None)
+        if spare is not None:
+            await spare.stop(keep_home=False)
+
+    async def _take_spare(self, setup: str | None) -> _Conversation | None:
+        """The spare session when it was started for ``setup`` and started well; None otherwise (any other is
+        ended: a spare costs a running CLI)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        made, task = spare
+        try:
+            talk = await task
+        except (ModelAPIError, asyncio.CancelledError):
+            return None
+        if made != setup:
+            await talk.stop(keep_home=False)
+            return None
+        return talk
 
     async def _end(self, *, keep_home: bool) -> None:
         talk, self._conversation = self._conversation, None
@@ -137,6 +168,14 @@ class _Conversation:
         self.finished: asyncio.Future[_Turn] = asyncio.get_running_loop().create_future()
         self.changed = asyncio.Event()
         self.process: Any = None
+
+    @classmethod
+    async def ready(cls, owner: ClaudeCodeOrchestrator, system: str, tool_defs: list[dict[str, Any]]) -> _Conversation:
+        """A new session, started and waiting for its first message (which fixes its seed)."""
+        owner.home_root.mkdir(parents=True, exist_ok=True)
+        talk = cls(owner, "", Path(tempfile.mkdtemp(prefix="conversation-", dir=owner.home_root)))
+        await talk._start(system, tool_defs, None)
+        return talk
 
     @classmethod
     async def open(
