@@ -15,15 +15,18 @@ from kodo_bot.engine.ports import role_marker
 ROOT = Path(__file__).resolve().parent.parent
 #: where ``.ci/run`` installs the pinned CLIs (``npm install --prefix .clis``)
 CLIS = ROOT / ".clis" / "node_modules" / ".bin"
+#: what installs the pinned agent CLIs the backend tests drive (README, .ci/run)
+NPM_INSTALL = "npm install --prefix .clis --no-audit --no-fund @google/gemini-cli@0.61.0 @openai/codex@0.169.0"
 ROLE = "worker"
 KEY = "AIzaSy-scripted-placeholder-key-0123456789"
 
 
 def cli(name: str, variable: str) -> Path:
-    """The pinned CLI, or skip: `.ci/run` installs it, so CI never skips."""
+    """The pinned CLI. Missing, the test fails saying how to install it (as `.ci/run` does): a skipped backend
+    would pass unproven."""
     found = os.environ.get(variable) or (str(CLIS / name) if (CLIS / name).exists() else shutil.which(name))
     if not found:
-        pytest.skip(f"{name} is not installed (npm install --prefix .clis, as .ci/run does)")
+        pytest.fail(f"{name} is not installed: {NPM_INSTALL}")
     return Path(found)
 
 
