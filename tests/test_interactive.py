@@ -87,10 +87,10 @@ def test_an_empty_goal_is_asked_again_and_ctrl_c_later_leaves_nothing(tmp_path):
     child.expect("What should the team do")
     child.sendline("Add hello(name) with a test.")
     child.sendline("")
-    child.expect(r"Sharpen the goal .*\(y/N\)")
-    child.sendline("n")
     child.expect(r"Orchestrator \(")
     child.sendline("")
+    child.expect(r"Sharpen the goal .*\(y/N\)")
+    child.sendline("n")
     child.expect("Team file")
     child.sendline("")
     child.expect(r"Most cycles \[10\]")
@@ -107,11 +107,10 @@ def test_the_detected_test_command_is_proposed_and_the_summary_waits_for_a_yes(t
     child.expect(r"goal.md is not committed: the run starts from HEAD, which is all it needs")
     child.expect(r"Use the goal in goal.md \(# Add hello\)\? \(Y/n\)")
     child.sendline("")
-    child.expect(r"\(y/N\)")
-    child.sendline("")
     for prompt, answer in (
         (r"Orchestrator \(.*\) \[api:anthropic:claude-", "palm"),
         (r"unknown orchestrator 'palm'.*\s+Orchestrator \(.*\) \[api:anthropic:", "claude-code:opus"),
+        (r"Sharpen the goal .*\(y/N\)", ""),
         ("Team file", "missing.yaml"),
         ("missing.yaml does not exist", ""),
         (r"Most cycles \[10\]", "zero"),
@@ -161,3 +160,21 @@ def test_outside_a_git_repository_it_says_so(tmp_path):
     child = spawn(tmp_path)
     child.expect("is not a git repository")
     assert finish(child) == 2
+
+
+def test_the_interview_talks_to_the_orchestrator_chosen_before_it(tmp_path):
+    """A Gemini user's interview goes to Gemini, through the adapter a run would use (the scripted server
+    speaks its API), not to an Anthropic key they may not have."""
+    from kodo_bot.local.interactive import interview_with_model
+    from kodo_bot.sandbox.demo import offline_env
+    from kodo_bot.sandbox.model_server import ScriptedModelServer
+
+    roles = {"interview": [{"text": "What should hello return?"}, {"text": "# Hello\n\n## Acceptance criteria\n- x"}]}
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = {k: v for k, v in offline_env(os.environ, server.url).items() if "ANTHROPIC" not in k}
+        ask = interview_with_model(env)
+        questions = ask("api:gemini:gemini-2.5-flash", "Add hello", None)
+        better = ask("api:gemini:gemini-2.5-flash", "Add hello", [(questions, "hello x")])
+        server.assert_complete()
+    assert questions == "What should hello return?" and "Acceptance criteria" in better
+    assert all(r.path.endswith("gemini-2.5-flash:generateContent") for r in server.requests)

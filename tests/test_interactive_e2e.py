@@ -45,6 +45,8 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
         child.expect("What should the team do")
         child.sendline("Add hello(name) in hello.py with a unit test.")
         child.sendline("")
+        child.expect("Orchestrator")
+        child.sendline("")
         child.expect(r"Sharpen the goal .*\(y/N\)")
         child.sendline("y")
         child.expect("What should hello return\\?")
@@ -54,7 +56,7 @@ def test_the_interview_sharpens_the_goal_and_the_confirmed_run_is_accepted(tmp_p
         child.expect("## Acceptance criteria")
         child.expect(r"Use this goal\? \(Y/n\)")
         child.sendline("")
-        for prompt in ("Orchestrator", "Team file", "Most cycles", "Most API spend", "Most minutes"):
+        for prompt in ("Team file", "Most cycles", "Most API spend", "Most minutes"):
             child.expect(prompt)
             child.sendline("")
         child.expect(r"Check command .*\[")

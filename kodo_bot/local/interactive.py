@@ -1,18 +1,19 @@
 """``kodo-bot`` with no arguments, in a terminal: a short conversation that ends in a ``kodo-bot run``.
 
     the goal (goal.md, or typed; an empty one is asked again)
-    -> optionally, a short interview with the orchestrator's model: its questions, your answers, and the goal
+    -> the orchestrator (Anthropic's API, Gemini's, or Claude Code)
+    -> optionally, a short interview with that orchestrator: its questions, your answers, and the goal
        rewritten with checkable acceptance criteria (yours to accept or not)
-    -> the orchestrator (Anthropic's API, Gemini's, or Claude Code), the team, the limits, the check commands
-       (the detected test command proposed)
+    -> the team, the limits, the check commands (the detected test command proposed)
     -> a summary, a confirmation, then the run with its live table
 
 Nothing is written before the confirmation: Ctrl-D or Ctrl-C at any prompt leaves nothing behind (exit 130).
 Without a terminal on both stdin and stdout it prints the help and exits 2, never waiting on a prompt.
 
 What it returns is the argv of the ``run`` it built (``cli`` parses and runs it like any other), or an exit
-status. It reads no argv itself; the interview is one function over Anthropic's Messages API (whatever
-orchestrator the run then gets), so a scripted model server plays it in tests (role ``interview``).
+status. It reads no argv itself. The interview goes to the orchestrator just chosen, through the adapter a
+run would use (so a user with only a Claude Code subscription can have it too), and a scripted model server
+plays it in tests (role ``interview``).
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ def converse(term: Terminal, project: Path, env: Mapping[str, str], interviewer:
     if allow_dirty is None:
         return 2
     choices = Choices(goal=_goal(term, project), allow_dirty=allow_dirty)
-    if term.yes("Sharpen the goal into checkable criteria with a short interview?", default=False):
-        choices.goal = _interview(term, choices.goal, DEFAULT_ORCHESTRATOR_MODEL, interviewer)
     choices.orchestrator = _orchestrator(term, env.get("KODO_ORCHESTRATOR") or choices.orchestrator)
+    if term.yes("Sharpen the goal into checkable criteria with a short interview?", default=False):
+        choices.goal = _interview(term, choices.goal, choices.orchestrator, interviewer)
     choices.team = _team(term, project)
     choices.cycles = int(_number(term, "Most cycles", int, choices.cycles) or choices.cycles)
     choices.max_cost_usd = _number(term, "Most API spend in USD (empty: no limit)", float, None)
@@ -214,11 +215,11 @@ def _goal(term: Terminal, project: Path) -> str:
         term.say("the goal is empty; say what you want done")
 
 
-def _interview(term: Terminal, goal: str, model: str, interviewer: Interviewer) -> str:
+def _interview(term: Terminal, goal: str, orchestrator: str, interviewer: Interviewer) -> str:
     try:
-        questions = [q.strip() for q in interviewer(model, goal, None).splitlines() if q.strip()][:3]
+        questions = [q.strip() for q in interviewer(orchestrator, goal, None).splitlines() if q.strip()][:3]
         answers = [(q, term.ask(q)) for q in questions]
-        better = interviewer(model, goal, answers).strip()
+        better = interviewer(orchestrator, goal, answers).strip()
     except Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - the interview is optional: a failing model keeps the goal as typed
@@ -281,28 +282,37 @@ def _checks(term: Terminal, project: Path, env: Mapping[str, str]) -> list[str]:
 
 
 def interview_with_model(env: Mapping[str, str]) -> Interviewer:
-    """Two Messages API calls with the orchestrator's key: questions first, then the rewritten goal."""
+    """Two questions to the chosen orchestrator (``run --orchestrator`` spelling), through the adapter a run
+    would get from the composition root: its questions first, then the rewritten goal."""
 
-    def ask(model: str, goal: str, answers: list[tuple[str, str]] | None) -> str:
-        import anthropic
+    def ask(orchestrator: str, goal: str, answers: list[tuple[str, str]] | None) -> str:
+        import asyncio
 
+        from kodo_bot.compose import backends_from_env
+        from kodo_bot.engine.orchestrator_choice import orchestrator_fields
         from kodo_bot.engine.ports import role_marker
+        from kodo_bot.engine.state import RunSettings
+        from kodo_bot.engine.team import default_team
 
-        key = env.get("KODO_ORCHESTRATOR_API_KEY") or env.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise RuntimeError("no KODO_ORCHESTRATOR_API_KEY or ANTHROPIC_API_KEY")
-        client = anthropic.Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, max_retries=1)
+        settings = RunSettings(team=default_team(), **orchestrator_fields(orchestrator, field="the orchestrator"))
+        model = backends_from_env(env, model_retries=1).orchestrator(settings)
+        if why := model.missing():
+            raise RuntimeError(f"{why}: {model.fix}")
         if answers is None:
             system, content = _INTERVIEW_SYSTEM, f"The goal:\n\n{goal}"
         else:
             qa = "\n".join(f"Q: {q}\nA: {a or '(no answer)'}" for q, a in answers)
             system, content = _REWRITE_SYSTEM, f"The goal:\n\n{goal}\n\nQuestions and answers:\n{qa}"
-        reply = client.messages.create(
-            model=model,
-            max_tokens=1024,
-            system=f"{role_marker(INTERVIEW_ROLE)}\n{system}",
-            messages=[{"role": "user", "content": content}],
-        )
-        return "".join(getattr(block, "text", "") for block in reply.content)
+
+        async def once() -> str:
+            try:
+                said = await model.reply(
+                    f"{role_marker(INTERVIEW_ROLE)}\n{system}", [{"role": "user", "content": content}], []
+                )
+                return said.text
+            finally:
+                await model.close()
+
+        return asyncio.run(once())
 
     return ask
