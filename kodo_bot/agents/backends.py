@@ -174,10 +174,22 @@ class BackendSessionFactory:
             home=home.resolve(),
             keep_env=frozenset(self.agent_env),
             hidden=(*hidden, Path("/etc/profile")),
-            readable=(cli.resolve().parent, *readable),
+            readable=(*_install_of(cli), *readable),
             bwrap=self.sandbox and sandbox_problem() is None,
             cli_env=False,
         )
+
+
+def _install_of(cli: Path) -> tuple[Path, ...]:
+    """What the confined CLI must be able to read to start: the folder it is called from, and for an npm
+    install the whole ``node_modules`` it lives in (its script, the packages it loads, its native binary),
+    wherever that is (under /tmp or HOME, which the sandbox hides)."""
+    found = {cli.parent.resolve(), cli.resolve().parent}
+    for path in (cli.absolute(), cli.resolve()):
+        roots = [p for p in path.parents if p.name == "node_modules"]
+        if roots:
+            found.add(roots[-1].resolve())
+    return tuple(sorted(found))
 
 
 def unverifiable(verifiers: Iterable[tuple[str, str, tuple[str, ...]]], factory: BackendSessionFactory) -> str | None:
