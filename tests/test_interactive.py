@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
+
+# each test drives a real kodo-bot process through a pseudo-terminal
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,6 +20,9 @@ from kodo_bot.viewer import build_view, render_page, view_of_log
 from kodo_bot.viewer._live import LiveServer
 from kodo_bot.viewer._sample import sample_events
 
+# a real Chromium per module: end to end, like the CLI tests (the fast subset stays under 90 s)
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = (
     '</script><script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'

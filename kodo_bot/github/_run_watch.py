@@ -44,7 +44,13 @@ class RunWatch:
         own = s.run.followup.id if s.run.followup else None
         with s.cv:
             s.want.watch = False
-            s.request_stop(stop_reason(seen.issue_state, seen.labels, s.run.trigger_label))
+            reason = stop_reason(seen.issue_state, seen.labels, s.run.trigger_label)
+            if reason and s.stop is None:
+                # said at once in the progress comment: the run stops at this cycle's end, not now
+                notice = f"stopping at the end of this cycle: {reason}"
+                s.progress = s.progress.model_copy(update={"notices": (*s.progress.notices, notice)})
+                s.want.progress_due = True
+            s.request_stop(reason)
             known = {f.id for f in s.taken} | {own}
             for followup in found:
                 if followup.id not in known and followup.items:
