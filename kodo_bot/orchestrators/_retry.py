@@ -1,6 +1,7 @@
 """How an API orchestrator waits before it asks again: exponential backoff with jitter, or what the server
-said (``retry-after``), never longer than ``max_backoff_s``. Shared by the Anthropic and Gemini adapters, so
-both retry the same way and tell the engine the same way (``RetryNotice``)."""
+said (``retry-after``), never longer than ``max_backoff_s``. ``ApiAdapter`` holds what the Anthropic and
+Gemini adapters share (their key, endpoint, limits and this retry loop), so both retry the same way and tell
+the engine the same way (``RetryNotice``); each says only how its failures read."""
 
 from __future__ import annotations
 
@@ -47,3 +48,51 @@ async def retrying(
             if on_retry:
                 on_retry(attempt, delay, describe(exc))
             await asyncio.sleep(delay)
+
+
+class ApiAdapter:
+    """The settings and retry loop of an orchestrator on a paid model API. A subclass says which failures
+    may pass (``_transient``), what one that ends the run reads as (``_give_up``), how long the server asked
+    to wait (``_retry_after``) and how a retry is told (``_describe``)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        retries: int = 4,
+        backoff_s: float = 2.0,
+        max_backoff_s: float = 60.0,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.model = model
+        #: None: taken from the environment by the composition root (each adapter's ``KEY_VARIABLES``)
+        self.api_key, self.base_url = api_key, base_url
+        self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
+        self.timeout_s = timeout_s
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], on_retry: RetryNotice | None) -> T:
+        return await retrying(
+            call,
+            transient=self._transient,
+            give_up=self._give_up,
+            retry_after=self._retry_after,
+            describe=self._describe,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            on_retry=on_retry,
+        )
+
+    def _transient(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def _give_up(self, exc: Exception, attempts: int) -> Exception:
+        raise NotImplementedError
+
+    def _retry_after(self, exc: Exception) -> float | None:
+        raise NotImplementedError
+
+    def _describe(self, exc: Exception) -> str:
+        raise NotImplementedError

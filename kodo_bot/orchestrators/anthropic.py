@@ -20,7 +20,7 @@ from kodo_bot.engine.models import DEFAULT_ORCHESTRATOR_MODEL, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import ModelAPIError, ModelAuthError
 from kodo_bot.orchestrators._http import Answer, ConnectionFailed, JsonPoster
-from kodo_bot.orchestrators._retry import retrying
+from kodo_bot.orchestrators._retry import ApiAdapter
 
 MAX_TOKENS = 4096
 API_VERSION = "2023-06-01"
@@ -29,27 +29,13 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 KEY_VARIABLES = ("KODO_ORCHESTRATOR_API_KEY", "ANTHROPIC_API_KEY")
 
 
-class ApiOrchestrator:
+class ApiOrchestrator(ApiAdapter):
     """The ``Orchestrator`` port on the Anthropic Messages API: calls the model, nothing else."""
 
     fix = "set KODO_ORCHESTRATOR_API_KEY (or ANTHROPIC_API_KEY) to an Anthropic API key."
 
-    def __init__(
-        self,
-        model: str = DEFAULT_ORCHESTRATOR_MODEL,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        retries: int = 4,
-        backoff_s: float = 2.0,
-        max_backoff_s: float = 60.0,
-        timeout_s: float = 120.0,
-    ) -> None:
-        self.model = model
-        #: None: taken from the environment by the composition root (``KEY_VARIABLES``)
-        self.api_key, self.base_url = api_key, base_url
-        self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
-        self.timeout_s = timeout_s
+    def __init__(self, model: str = DEFAULT_ORCHESTRATOR_MODEL, **settings: Any) -> None:
+        super().__init__(model, **settings)
         self._client: JsonPoster | None = None
 
     def missing(self) -> str | None:
@@ -87,17 +73,16 @@ class ApiOrchestrator:
         async def once() -> OrchestratorReply:
             return _to_reply(await self._create(client, payload), time.monotonic() - started)
 
-        return await retrying(
-            once,
-            transient=_retryable,
-            give_up=self._give_up,
-            retry_after=_retry_after,
-            describe=_short,
-            retries=self.retries,
-            backoff_s=self.backoff_s,
-            max_backoff_s=self.max_backoff_s,
-            on_retry=on_retry,
-        )
+        return await self._retrying(once, on_retry)
+
+    def _transient(self, exc: Exception) -> bool:
+        return _retryable(exc)
+
+    def _retry_after(self, exc: Exception) -> float | None:
+        return _retry_after(exc)
+
+    def _describe(self, exc: Exception) -> str:
+        return _short(exc)
 
     def _give_up(self, exc: Exception, attempts: int) -> Exception:
         """What a failure that is not retried (any more) ends the run with."""

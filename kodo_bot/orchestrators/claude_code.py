@@ -250,10 +250,13 @@ class _Conversation:
         """The tool use this call answers: the first unclaimed one of that name and input. The CLI may call
         a tool before the block naming it has reached this side, so a call waits for it."""
         while True:
-            for call in self.calls.values():
-                if not call.claimed and call.name == name and call.input == args:
-                    call.claimed = True
-                    return call
+            open_calls = [c for c in self.calls.values() if not c.claimed and c.name == name]
+            # the same input first; else the oldest call of that name (the CLI may have normalised the input,
+            # and a call left waiting for a result that never comes would hang the cycle)
+            found = next((c for c in open_calls if c.input == args), None) or (open_calls[0] if open_calls else None)
+            if found is not None:
+                found.claimed = True
+                return found
             self.changed.clear()
             await self.changed.wait()
 

@@ -30,7 +30,7 @@ from typing import Any
 from kodo_bot.engine.models import Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import ModelAPIError, ModelAuthError
-from kodo_bot.orchestrators._retry import retrying
+from kodo_bot.orchestrators._retry import ApiAdapter
 
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 #: where the key is looked up: kodo-bot's own name first (scrubbed from agents like the others), then Google's
@@ -46,26 +46,13 @@ class _BadAnswer(Exception):
     """No usable answer (blocked, empty, a malformed call, none in time): asked again like a 5xx."""
 
 
-class GeminiOrchestrator:
+class GeminiOrchestrator(ApiAdapter):
     """The ``Orchestrator`` port on the Gemini API."""
 
     fix = "set GOOGLE_API_KEY (or KODO_ORCHESTRATOR_API_KEY) to a Gemini API key."
 
-    def __init__(
-        self,
-        model: str = DEFAULT_GEMINI_MODEL,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        retries: int = 4,
-        backoff_s: float = 2.0,
-        max_backoff_s: float = 60.0,
-        timeout_s: float = 120.0,
-    ) -> None:
-        self.model = model
-        self.api_key, self.base_url = api_key, base_url
-        self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
-        self.timeout_s = timeout_s
+    def __init__(self, model: str = DEFAULT_GEMINI_MODEL, **settings: Any) -> None:
+        super().__init__(model, **settings)
         self._client: Any = None
 
     def missing(self) -> str | None:
@@ -110,17 +97,16 @@ class GeminiOrchestrator:
                 raise _BadAnswer(f"a 200 response that is not an answer ({type(exc).__name__}: {exc})") from exc
             return _to_reply(answer, time.monotonic() - started)
 
-        return await retrying(
-            once,
-            transient=_transient,
-            give_up=self._give_up,
-            retry_after=_retry_after,
-            describe=_short,
-            retries=self.retries,
-            backoff_s=self.backoff_s,
-            max_backoff_s=self.max_backoff_s,
-            on_retry=on_retry,
-        )
+        return await self._retrying(once, on_retry)
+
+    def _transient(self, exc: Exception) -> bool:
+        return _transient(exc)
+
+    def _retry_after(self, exc: Exception) -> float | None:
+        return _retry_after(exc)
+
+    def _describe(self, exc: Exception) -> str:
+        return _short(exc)
 
     def _give_up(self, exc: Exception, attempts: int) -> Exception:
         code = _code(exc)
