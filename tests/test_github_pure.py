@@ -689,7 +689,7 @@ def test_progress_comment_shows_run_job_plan_cycle_agents_verdicts_cost_heartbea
 
 
 def test_markdown_helpers_keep_verbatim_text_verbatim():
-    from kodo_bot.github import _md
+    from kodo_bot import markdown as _md
 
     assert _md.code_span("a `b` c") == "``a `b` c``" and _md.code_span("`x`") == "`` `x` ``"
     assert _md.code_span("a|b") == "`a|b`" and _md.code_span("a|b", in_table=True) == "`a\\|b`"

@@ -8,9 +8,9 @@ comment fits GitHub's size limit, so the verdicts themselves are never the part 
 
 from __future__ import annotations
 
+from kodo_bot import markdown as _md
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CheckResult, Evidence, Finding, Verdict
-from kodo_bot.github import _md
 from kodo_bot.github.markers import render_marker
 
 _MAX_FINDINGS = 50

@@ -8,9 +8,9 @@ from the verifiers' answers to the run's review points (``Verdict.points``), not
 
 from __future__ import annotations
 
+from kodo_bot import markdown as _md
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import Outcome
-from kodo_bot.github import _md
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.markers import find_marker, render_marker

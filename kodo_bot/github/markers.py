@@ -20,7 +20,7 @@ find the end of the JSON without understanding it.
 
 Deliberately not here: deciding *which* comments to trust. Anyone can type a marker into their own
 comment, so callers must only believe markers in comments authored by the bot's own login. Rendering of
-user text lives in ``render``; it uses :func:`neutralise` so that quoted text never contains a marker.
+user text lives in ``render``; it uses ``markdown.neutralise`` so that quoted text never contains a marker.
 """
 
 from __future__ import annotations
@@ -42,13 +42,6 @@ _LEASE_PREFIX = "kodo-bot-lease"
 _MARKER_RE = re.compile(r"<!--\s*" + _PREFIX + r":\s*(\{[^<>]*?\})\s*-->")
 _LEASE_RE = re.compile(r"<!--\s*" + _LEASE_PREFIX + r":\s*(\{[^<>]*?\})\s*-->")
 _CLAIM_RE = re.compile(r"<!--\s*kodo-bot-claim:\s*(\d{1,9})\s*-->")
-# A zero-width space breaks the HTML comment syntax and our regexes without changing what a reader sees.
-_ZWSP = "\u200b"
-_COMMENT_TOKENS = (
-    ("<!--", "<!" + _ZWSP + "--"),
-    ("-->", "--" + _ZWSP + ">"),
-    ("--!>", "--!" + _ZWSP + ">"),
-)
 
 
 class _Frozen(BaseModel):
@@ -163,13 +156,3 @@ def lease_state(lease: Lease | None, now: datetime, stale_after_s: float) -> Lea
         now = now.replace(tzinfo=UTC)
     age_s = (now - lease.heartbeat).total_seconds()
     return "stale" if age_s > stale_after_s else "live"
-
-
-def neutralise(text: str) -> str:
-    """Text that cannot open or close an HTML comment, so it cannot hide content or forge a marker.
-
-    Used for text that goes inside code blocks, where HTML entities would show literally.
-    """
-    for token, broken in _COMMENT_TOKENS:
-        text = text.replace(token, broken)
-    return text

@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from kodo_bot import markdown as _md
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CostReport, Outcome, PointAnswer
-from kodo_bot.github import _md
 from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
 from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker, render_taken

@@ -19,9 +19,12 @@ import html
 import re
 from datetime import UTC, datetime
 
-from kodo_bot.github.markers import neutralise
-
-_ZWSP = "\u200b"
+_ZWSP = "\u200b"  # breaks HTML comment syntax and regexes; a reader sees nothing
+_COMMENT_TOKENS = (
+    ("<!--", "<!" + _ZWSP + "--"),
+    ("-->", "--" + _ZWSP + ">"),
+    ("--!>", "--!" + _ZWSP + ">"),
+)
 PASS, FAIL, WAIT = "✅", "❌", "⏳"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!$])")
 _MENTION = re.compile(r"(?<![\w@/])@(?=[A-Za-z0-9])")
@@ -132,3 +135,13 @@ def fit(body: str, limit: int = 65_000) -> str:
         return body
     note = "\n\n_(cut to fit GitHub's comment size limit; the full record is in the run log artifact)_"
     return body[: limit - len(note)] + note
+
+
+def neutralise(text: str) -> str:
+    """Text that cannot open or close an HTML comment, so it cannot hide content or forge a marker.
+
+    Used for text that goes inside code blocks, where HTML entities would show literally.
+    """
+    for token, broken in _COMMENT_TOKENS:
+        text = text.replace(token, broken)
+    return text
