@@ -189,7 +189,13 @@ def cmd_report(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     else:
         from kodo_bot.morning import render_morning_report
 
-        print(render_morning_report(state, events), end="")
+        text = render_morning_report(state, events)
+        if sys.stdout.isatty():  # drawn for a person; piped, it stays the Markdown a PR comment carries
+            from rich.markdown import Markdown
+
+            Console(emoji=False).print(Markdown(text))
+        else:
+            print(text, end="")
     return 0
 
 

@@ -118,8 +118,9 @@ def test_kodo_stop_stops_the_live_run_at_its_cycle_end(tmp_path):
                 if live.poll() is None:
                     live.kill()
         assert scene.outputs("live")["outcome"] == "stopped"
-        (outcome,) = [c for c in scene.bot_comments(n) if find_marker(c.body, "outcome")]
-        assert "/kodo stop" in outcome.body
+        (pull,) = scene.pulls()  # the report is on the pull request, where the work is
+        (outcome,) = [c for c in scene.bot_comments(pull.number) if find_marker(c.body, "outcome")]
+        assert "/kodo stop" in outcome.body and "#### How to continue" in outcome.body
         assert "kodo:stop" not in scene.emu.labels(REPO, n)
     finally:
         scene.emu.stop()

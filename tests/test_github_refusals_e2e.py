@@ -37,7 +37,17 @@ def run_refused(tmp_path, *, permissions=None, setup=lambda scene: None):
 
 
 def outcome_comment(scene, n):
-    return next((c for c in scene.bot_comments(n) if find_marker(c.body, "outcome")), None)
+    """The run's report: on its pull request when one was opened, else on the issue (never on both)."""
+    found = [
+        c
+        for m in [n, *(p.number for p in scene.pulls())]
+        for c in scene.bot_comments(m)
+        if find_marker(c.body, "outcome")
+    ]
+    assert len(found) <= 1, found
+    if found and scene.pulls():
+        assert found[0].issue_number == scene.pulls()[0].number
+    return found[0] if found else None
 
 
 def assert_ended_as_error(scene, n, code, elapsed, *, fix: str):

@@ -115,6 +115,15 @@ def test_an_accepted_two_cycle_run_shows_every_round_then_a_ready_pr(scenes):
     assert "#### ✅ tester: passed" in second.body and "#### ✅ architect: passed" in second.body
     (summary,) = by_kind(scene, pull.number, "summary")
     assert "kodo-bot: accepted" in summary.body and "Fixed multiply for negative numbers" in summary.body
+    # ... which is the morning report: criteria, commits per cycle, every check with its exit code, cost per
+    # bucket, blockers, what next (the same sections `kodo-bot report` prints)
+    commit_shas = [c.hexsha[:12] for c in reversed(branch_commits(scene, pull.head_ref))]
+    assert "— ✅ met (all verifiers passed)" in summary.body
+    assert f"- cycle 1: `{commit_shas[0]}`" in summary.body and f"- cycle 2: `{commit_shas[1]}`" in summary.body
+    assert f"- round 1 on `{commit_shas[0]}`: rejected (architect pass, tester FAIL)" in summary.body
+    assert re.search(r"  - tester ran: `[^`]*unittest[^`]*` exit 1", summary.body)
+    assert re.search(r"- API \(paid per token\): \\\$[\d.]+\n- subscription", summary.body)
+    assert "#### Blockers\n- none" in summary.body and "Review and merge the pull request" in summary.body
     cycles, rounds, duration, cost = re.search(r"\n\| (\d+) \| (\d+) \| (.+?) \| (.+?) \|\n", summary.body).groups()
     assert (cycles, rounds) == ("2", "2") and re.fullmatch(r"\d+ s", duration) and "API" in cost
 
@@ -148,18 +157,26 @@ def test_a_run_rejected_five_times_asks_for_a_person(scenes):
     script.assert_complete()
     assert code == 3 and scene.outputs()["outcome"] == "needs_human"
 
-    # The issue says why, what is done, and where the work is; a person is asked to pick it up.
-    (outcome,) = by_kind(scene, n, "outcome")
+    # The PR carries the report: why, what is done, where the work is, and how to go on; a person is asked
+    # to pick it up; the issue's progress comment points there.
+    (pull,) = scene.pulls()
+    assert by_kind(scene, n, "outcome") == []
+    (outcome,) = by_kind(scene, pull.number, "outcome")
+    assert f"The report (what holds, what does not, how to continue) is on pull request #{pull.number}" in (
+        progress_of(scene, n).body
+    )
     assert "kodo-bot needs a person" in outcome.body
+    assert "#### Blockers\n- `python3 -m unittest -q` exits 1" in outcome.body
+    assert "#### How to continue\n- `/kodo retry` on the issue or pull request" in outcome.body
+    assert outcome.body.count("- cycle ") == 5 and outcome.body.count("- round ") == 5
     assert "verification rejected the work 5 times" in outcome.body
     assert "I labelled the issue `kodo:needs-human`" in outcome.body
     assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:needs-human"]
     assert find_lease(progress_of(scene, n).body) is None
 
     # The PR stays a draft, with every round's verdicts on it and a failing status on every round's commit.
-    (pull,) = scene.pulls()
     assert pull.draft and not by_kind(scene, pull.number, "summary")
-    assert scene.kinds(pull.number) == {f"verdicts:{r}": 1 for r in range(1, 6)}
+    assert scene.kinds(pull.number) == {**{f"verdicts:{r}": 1 for r in range(1, 6)}, "outcome": 1}
     rounds = by_kind(scene, pull.number, "verdicts")
     assert "#### ❌ tester: rejected" in rounds[0].body
     assert all("changes requested" in r.body and "❌ `python3 -m unittest -q`" in r.body for r in rounds[1:])
@@ -197,14 +214,14 @@ def test_closing_the_issue_stops_the_run_at_the_cycle_end(scenes):
     assert code == 6 and scene.outputs()["outcome"] == "stopped"
     assert script.left() == {role: len(steps) for role, steps in demo_cycle(2).items()}  # cycle 2 never came
 
-    (outcome,) = by_kind(scene, n, "outcome")
+    (pull,) = scene.pulls()
+    (outcome,) = by_kind(scene, pull.number, "outcome")
     assert "kodo-bot stopped on request" in outcome.body and "**Why:** the issue was closed" in outcome.body
-    assert "nothing was discarded" in outcome.body
+    assert "nothing was discarded" in outcome.body and "mention the bot on the pull request" in outcome.body
     assert "kodo:running" not in scene.emu.labels(REPO, n)
     assert find_lease(progress_of(scene, n).body) is None
     # The one cycle's work is on its branch, its round on the draft PR.
-    (pull,) = scene.pulls()
-    assert pull.draft and scene.kinds(pull.number) == {"verdicts:1": 1}
+    assert pull.draft and scene.kinds(pull.number) == {"verdicts:1": 1, "outcome": 1}
     assert len(branch_commits(scene, pull.head_ref)) == 1
     scene.assert_valid()
 
@@ -302,7 +319,9 @@ def test_labelling_again_after_a_failure_continues_the_branch_and_its_pr(scenes)
     first = Script(Scenario.from_dict({"roles": roles}))
     assert play(scene, scene.label(n), first, name="first") == 1
     first.assert_complete()
-    assert "refused the credentials" in by_kind(scene, n, "outcome")[0].body
+    # the report goes where the work is: the pull request the first cycle opened
+    (outcome,) = by_kind(scene, int(scene.outputs("first")["pr-number"]), "outcome")
+    assert "refused the credentials" in outcome.body and "after fixing what the blockers name" in outcome.body
     assert sorted(scene.emu.labels(REPO, n)) == ["kodo", "kodo:failed"]
 
     scene.emu.unlabel_issue(REPO, n, "kodo", actor=WRITER)

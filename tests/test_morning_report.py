@@ -66,10 +66,12 @@ def test_criteria_are_the_goals_list_items_else_its_sentences() -> None:
 def test_an_accepted_run_says_every_criterion_is_met_and_to_review_the_branch() -> None:
     text = render_morning_report(state_of(Outcome.accepted, "verification passed"), sample_events(60))
     assert "**accepted**" in text
-    assert "- Negative numbers multiply correctly — met (all verifiers passed)" in text
-    assert "- cycle 1: `0001aaaaaa` Cycle work  (2 files)" in text
+    assert "- Negative numbers multiply correctly — ✅ met (all verifiers passed)" in text
+    assert "- cycle 1: `0001aaaaaaaa` Cycle work (2 files)" in text
     assert "  - `python3 -m pytest -q`: exit 0" in text
-    assert "- API (paid per token): $0.2500" in text and "- subscription (Claude Code): $1.5000" in text
+    # what each verifier ran, as the engine saw it, with its exit code
+    assert "  - tester ran: `python3 -m pytest -q` exit 1" in text
+    assert "- API (paid per token): \\$0.25" in text and "- subscription (Claude Code): \\$1.50" in text
     assert "### Blockers\n- none" in text
     assert "Review and merge branch `kodo/run-demo`" in text
 
@@ -96,9 +98,9 @@ def test_a_rejected_run_names_the_unmet_criterion_its_blockers_and_how_to_contin
         for e in rejected(sample_events(60))
     ]
     text = render_morning_report(state_of(Outcome.needs_human, "verification rejected the work 5 times"), events)
-    assert "- Negative numbers multiply correctly — NOT met: [high] `calc.py:3` negative numbers multiply" in text
+    assert "- Negative numbers multiply correctly — ❌ NOT met: [high] `calc.py:3` negative numbers multiply" in text
     assert "- Document it in the README — no finding names it" in text
-    assert "- tester: [high] `calc.py:3` negative numbers multiply wrongly: -2*3 gives 6" in text
+    assert "- tester: [high] `calc.py:3` negative numbers multiply wrongly: -2\\*3 gives 6" in text
     assert "- the run ended: verification rejected the work 5 times" in text
     assert "- on GitHub: `/kodo retry` on the issue or pull request" in text
     assert "`kodo-bot resume` does not continue it" in text

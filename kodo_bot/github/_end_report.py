@@ -25,6 +25,7 @@ from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.comments import CommentSlots
 from kodo_bot.github.config import LABEL_RUNNING, LABEL_STOP
 from kodo_bot.github.markers import Marker
+from kodo_bot.morning import RunFacts
 
 
 class EndReport:
@@ -71,10 +72,21 @@ class EndReport:
         return self.state.pull.number if self.state.pull else None
 
     def _summary(self, f: ev.RunFinished) -> None:
+        run = self.state.run
         body = render.render_accepted(
-            f, pr_number=self._pr_number(), job_url=self.state.run.job_url, review=self._review_round()
+            f,
+            pr_number=self._pr_number(),
+            job_url=run.job_url,
+            review=self._review_round(),
+            facts=self._facts(f),
+            artifact=run.artifact,
         )
-        self.slots.upsert(self._pr_number() or self.state.run.issue_number, Marker(run=f.run_id, kind="summary"), body)
+        self.slots.upsert(self._pr_number() or run.issue_number, Marker(run=f.run_id, kind="summary"), body)
+
+    def _facts(self, f: ev.RunFinished) -> RunFacts:
+        with self.state.cv:
+            history = list(self.state.history)
+        return RunFacts.of_finished(f, goal=self.state.run.goal, events=history)
 
     def _review_round(self) -> list[str] | None:
         run, verified = self.state.run, self.state.accepted_round
@@ -87,10 +99,17 @@ class EndReport:
         return render.render_review_round(run.review_round, run.followup.source, points, first)
 
     def _outcome(self, f: ev.RunFinished) -> None:
+        """On the PR when there is one, where its reviewer reads the morning report; else on the issue."""
+        run = self.state.run
         body = render.render_not_accepted(
-            f, label=render.label_for_outcome(f.outcome), pr_number=self._pr_number(), job_url=self.state.run.job_url
+            f,
+            label=render.label_for_outcome(f.outcome),
+            pr_number=self._pr_number(),
+            job_url=run.job_url,
+            facts=self._facts(f),
+            artifact=run.artifact,
         )
-        self.slots.upsert(self.state.run.issue_number, Marker(run=f.run_id, kind="outcome"), body)
+        self.slots.upsert(self._pr_number() or run.issue_number, Marker(run=f.run_id, kind="outcome"), body)
 
     def _ready(self, f: ev.RunFinished) -> None:
         self.pull_request.mark_ready()

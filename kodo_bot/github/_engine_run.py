@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.events import EventSink
+from kodo_bot.engine.log import read_events
 from kodo_bot.engine.models import CostReport, Outcome
 from kodo_bot.errors import KodoError
 from kodo_bot.github._run_plan import RunPlan
@@ -166,7 +167,9 @@ def _sink(
     background: bool = True,
 ) -> GitHubSink:
     started = job.started
+    log = started.plan.store.events_path(started.plan.run_id)
     return GitHubSink(
+        earlier=read_events(log) if started.plan.resume and log.exists() else None,
         client=wiring.client,
         remote=wiring.remote,
         clone=started.plan.clone,

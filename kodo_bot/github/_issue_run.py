@@ -23,6 +23,8 @@ class IssueRun:
     trigger_label: str = "kodo"
     runner: str = ""
     job_url: str | None = None
+    #: the Actions artifact the run's log and HTML view are uploaded as, named in the final comment
+    artifact: str | None = None
     min_interval_s: float = 10.0
     #: refresh the lease at least this often when nothing else edits the progress comment
     heartbeat_s: float = 60.0

@@ -56,7 +56,10 @@ class ProgressComment:
             s.last_published = now
 
     def _body(self, progress: ProgressState, now: datetime, refusals: list[str], push_error: str | None) -> str:
-        body = render.render_progress(progress, now=now, runner=self.state.run.runner)
+        pull = self.state.pull
+        body = render.render_progress(
+            progress, now=now, runner=self.state.run.runner, pr_number=pull.number if pull else None
+        )
         if refusals and not progress.finished:
             return render.with_warning(
                 body, "GitHub refused, so the run stops at the end of this cycle.", " ".join(refusals)

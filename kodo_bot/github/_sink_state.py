@@ -26,6 +26,7 @@ from kodo_bot.github._want import Want, final_steps
 from kodo_bot.github.client import PullInfo
 from kodo_bot.github.followup import Followup
 from kodo_bot.github.progress import ProgressState, apply, should_publish
+from kodo_bot.morning import KEPT
 
 #: outcomes that stay as they are whatever GitHub refused
 _KEPT = (Outcome.error, Outcome.interrupted)
@@ -63,10 +64,14 @@ class SinkState:
         self.taken: list[Followup] = []
         #: when the run started here: feedback older than this is the follow-up's own, or a later run's
         self.started_at = clock()
+        #: the events the final comment's morning report reads (``morning.KEPT``), rounds numbered as on the
+        #: PR; a resumed run's start with those its log had before (``remember``)
+        self.history: list[ev.Event] = []
 
     def fold(self, event: ev.Event, *, refusal: str | None) -> None:
         """Take in one event; ``refusal`` is why GitHub refused for good, if it did."""
         event = self._truthful(event, refusal)
+        self.remember([event])
         self.progress = apply(self.progress, event)
         self._want_after(event)
         if should_publish(
@@ -103,6 +108,17 @@ class SinkState:
             case ev.RunFinished():
                 w.finished = event  # its work-in-progress commit, if any, came as a CycleCommitted first
                 w.final_steps = final_steps(event.outcome, refused=self.refused, threads=self._answers_threads())
+
+    def remember(self, events: list[ev.Event]) -> None:
+        """Keep what the morning report reads; an event seen before (by ``seq``) is not kept twice."""
+        last = max((e.seq for e in self.history), default=0)
+        for e in events:
+            if not isinstance(e, KEPT) or (e.seq and e.seq <= last):
+                continue
+            if isinstance(e, ev.VerificationFinished):
+                e = e.model_copy(update={"round": e.round + self.run.round_offset})
+            self.history.append(e)
+            last = max(last, e.seq)
 
     def followups(self) -> list[Followup]:
         """The feedback the run works on: the follow-up it started as, and what it took in while live."""

@@ -196,6 +196,9 @@ class ActionsContext(_Frozen):
     app_private_key: SecretStr | None = None
     #: ``KODO_WORKFLOW_TOKEN=true``: GITHUB_TOKEN is the workflow's own token (the action compares them)
     workflow_token: bool = False
+    #: ``KODO_ARTIFACT``: the artifact the action uploads the run's log and HTML view as (set only where
+    #: the upload runs), named in the final comment and the job summary
+    artifact: str | None = None
 
     @property
     def owner(self) -> str:
@@ -264,7 +267,18 @@ def parse_actions_env(env: Mapping[str, str]) -> ActionsContext:
         app_id=get("KODO_APP_ID"),
         app_private_key=SecretStr(key) if (key := get("KODO_APP_PRIVATE_KEY")) else None,
         workflow_token=(get("KODO_WORKFLOW_TOKEN") or "").lower() == "true",
+        artifact=_artifact(get("KODO_ARTIFACT")),
     )
+
+
+def _artifact(name: str | None) -> str | None:
+    """An artifact name as upload-artifact accepts it; anything else is a broken workflow, said at once."""
+    if name is not None and (len(name) > 200 or not re.fullmatch(r"[^\"\\:<>|*?\r\n/]+", name)):
+        raise UserError(
+            f"KODO_ARTIFACT {name[:80]!r} is not an artifact name",
+            hint="leave it as the kodo-bot action sets it, or unset it",
+        )
+    return name
 
 
 _URL_DEFAULTS = {"GITHUB_API_URL": DEFAULT_API_URL, "GITHUB_SERVER_URL": DEFAULT_SERVER_URL}

@@ -60,12 +60,19 @@ class BotSettings:
         return RetryPolicy.fast() if self.fast else RetryPolicy()
 
     def options(
-        self, *, job_url: str | None, attempt_id: str, manual: bool, deadline: float | None = None
+        self,
+        *,
+        job_url: str | None,
+        attempt_id: str,
+        manual: bool,
+        deadline: float | None = None,
+        artifact: str | None = None,
     ) -> HandleOptions:
         options = HandleOptions(
             work_root=self.work_root,
             runner=self.runner,
             job_url=job_url,
+            artifact=artifact,
             attempt_id=attempt_id,
             deadline=deadline,
             overrides=self.overrides,
@@ -109,6 +116,7 @@ def run_action(
                 attempt_id=f"actions-{ctx.run_id or 'local'}",
                 manual=False,
                 deadline=ctx.job_deadline,
+                artifact=ctx.artifact if settings.runs_dir else None,
             )
             # known from the token when it can be: saves asking GET /user, which installation tokens may not
             options = replace(options, bot_login=options.bot_login or token.bot_login)
@@ -136,7 +144,8 @@ def run_action(
         pr_number=result.pr_number,
     )
     warning = f"\n\n**Warning:** {WORKFLOW_TOKEN_NOTE}\n" if token.kind == "workflow" and result.finished else ""
-    _write_summary(ctx, _summary(ctx.repository, result) + warning)
+    artifact = ctx.artifact if settings.runs_dir else None
+    _write_summary(ctx, _summary(ctx.repository, result, artifact=artifact) + warning)
     _copy_log(result, settings.runs_dir)
     _tidy(settings.work_root)
     return result.exit_code
@@ -184,7 +193,7 @@ def _report(result: HandleResult, out: TextIO, *, secrets: tuple[str, ...]) -> N
     print(redact("\n".join(lines), secrets), file=out)
 
 
-def _summary(repo: str, result: HandleResult) -> str:
+def _summary(repo: str, result: HandleResult, *, artifact: str | None = None) -> str:
     if result.finished is None:
         note = f"{result.status}: {result.message}" if result.message else result.status
         return render.render_step_summary(
@@ -198,6 +207,7 @@ def _summary(repo: str, result: HandleResult) -> str:
         progress_url=result.progress_url,
         refusals=result.refusals,
         undelivered=result.undelivered,
+        artifact=artifact,
     )
 
 
@@ -229,3 +239,9 @@ def _copy_log(result: HandleResult, runs_dir: Path | None) -> None:
     target = runs_dir / (result.run_id or "run")
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(result.log_path, target / result.log_path.name)
+    try:  # the log is what matters: a page that cannot be drawn costs a warning, never the upload
+        from kodo_bot.viewer import write_html
+
+        write_html(target / result.log_path.name, target / "run.html")
+    except Exception as exc:  # noqa: BLE001 - any failure of the page leaves the log as it is
+        print(f"kodo-bot: could not write the run's HTML view: {exc}", file=sys.stderr)

@@ -76,6 +76,8 @@ class HandleOptions:
     work_root: Path
     runner: str = ""
     job_url: str | None = None
+    #: the Actions artifact the run's log and HTML view are uploaded as (``KODO_ARTIFACT``)
+    artifact: str | None = None
     #: names this attempt in markers of comments that belong to no run (refusals, duplicates)
     attempt_id: str = ""
     config_path: str = DEFAULT_CONFIG_PATH
@@ -380,6 +382,7 @@ def _job(found: _Found, started: Started, client: GitHubClient, options: HandleO
         trigger_label=config.label,
         runner=options.runner,
         job_url=options.job_url,
+        artifact=options.artifact,
         min_interval_s=config.progress_min_interval_s if options.min_interval_s is None else options.min_interval_s,
         heartbeat_s=min(options.heartbeat_s, config.lease_stale_s / 3),
         retry_s=options.retry_s,

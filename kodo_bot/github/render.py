@@ -26,6 +26,7 @@ from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUM
 from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker, render_taken
 from kodo_bot.github.progress import ProgressState
 from kodo_bot.github.trust import Refuse
+from kodo_bot.morning import RunFacts, report_sections
 
 __all__ = [
     "label_for_outcome",
@@ -88,8 +89,11 @@ def _run_line(run_id: str, *, job_url: str | None = None, branch: str = "", pr_n
 # -- progress ------------------------------------------------------------------------------------------
 
 
-def render_progress(state: ProgressState, *, now: datetime | None = None, runner: str | None = None) -> str:
-    """The issue's progress comment. With ``runner``, it also carries the lease, heartbeat ``now``.
+def render_progress(
+    state: ProgressState, *, now: datetime | None = None, runner: str | None = None, pr_number: int | None = None
+) -> str:
+    """The issue's progress comment. With ``runner``, it also carries the lease, heartbeat ``now``; with
+    ``pr_number``, where the run's final report is.
 
     A finished run's comment carries no lease: editing it for the last time releases the issue.
     """
@@ -106,8 +110,10 @@ def render_progress(state: ProgressState, *, now: datetime | None = None, runner
         lines.append(f"### {icon} kodo-bot {_OUTCOME_TITLES[state.outcome]}")
     else:
         lines.append(f"### {_WAIT} kodo-bot is working on this issue")
-    lines += ["", _run_line(state.run_id, job_url=state.job_url, branch=state.branch), ""]
+    lines += ["", _run_line(state.run_id, job_url=state.job_url, branch=state.branch, pr_number=pr_number), ""]
     lines.append(_status_line(state, now, heartbeat))
+    if state.finished and pr_number:
+        lines += ["", f"The report (what holds, what does not, how to continue) is on pull request #{pr_number}."]
     lines += _progress_sections(state)
     return _md.fit("\n".join(lines))
 
@@ -166,9 +172,12 @@ def render_accepted(
     pr_number: int | None = None,
     job_url: str | None = None,
     review: list[str] | None = None,
+    facts: RunFacts | None = None,
+    artifact: str | None = None,
 ) -> str:
     """The summary comment on the PR when verification accepted the work; ``review``: the lines of its
-    "Review round N" section (``render_review_round``), for a follow-up."""
+    "Review round N" section (``render_review_round``), for a follow-up; ``facts``: the run, for the
+    morning report's sections; ``artifact``: the name of the Actions artifact with the run's log and view."""
     lines = [
         render_marker(finished.run_id, "summary"),
         f"### {_PASS} kodo-bot: accepted",
@@ -181,8 +190,10 @@ def render_accepted(
         _totals_table(finished),
         *_run_notes(finished),
         *(["", *review] if review else []),
+        *_morning(facts),
     ]
     lines += ["", _files_details(finished.files_changed), "", _cost_details(finished.cost)]
+    lines += _artifact_lines(job_url, artifact)
     return _md.fit("\n".join(lines))
 
 
@@ -214,9 +225,16 @@ def _run_notes(f: ev.RunFinished) -> list[str]:
 
 
 def render_not_accepted(
-    finished: ev.RunFinished, *, label: str | None, pr_number: int | None = None, job_url: str | None = None
+    finished: ev.RunFinished,
+    *,
+    label: str | None,
+    pr_number: int | None = None,
+    job_url: str | None = None,
+    facts: RunFacts | None = None,
+    artifact: str | None = None,
 ) -> str:
-    """The comment on the issue when a run ended without acceptance: which outcome, why, what is left."""
+    """The comment when a run ended without acceptance (on its PR, else its issue): which outcome, why,
+    what is done and left, and the morning report's sections (``facts``)."""
     lines = [
         render_marker(finished.run_id, "outcome"),
         f"### {_FAIL} kodo-bot {_OUTCOME_TITLES[finished.outcome]}",
@@ -242,8 +260,28 @@ def render_not_accepted(
         ]
     if label:
         lines += ["", f"I labelled the issue {_md.code_span(label)} so a person picks it up."]
+    lines += _morning(facts)
     lines += ["", _files_details(finished.files_changed), "", _cost_details(finished.cost)]
+    lines += _artifact_lines(job_url, artifact)
     return _md.fit("\n".join(lines))
+
+
+def _morning(facts: RunFacts | None) -> list[str]:
+    """The morning report's sections (``kodo-bot report`` prints the same), under the comment's heading."""
+    return ["", *report_sections(facts, where="github", heading="####")] if facts else []
+
+
+def _artifact_lines(job_url: str | None, artifact: str | None) -> list[str]:
+    """Where the run's event log and its HTML view are: the job's artifact (GitHub shows an artifact only
+    on the run's page, so the link goes there)."""
+    if not artifact:
+        return []
+    where = f"[the Actions run's artifacts]({job_url}#artifacts)" if job_url else "the Actions run's artifacts"
+    return [
+        "",
+        f"The run's event log and its HTML view (`run.html`: timeline, verification evidence, cost over time) "
+        f"are in {_md.code_span(artifact)}, among {where}.",
+    ]
 
 
 def _totals_table(f: ev.RunFinished) -> str:
@@ -337,6 +375,7 @@ def render_step_summary(
     progress_url: str | None = None,
     refusals: Sequence[str] = (),
     undelivered: Sequence[str] = (),
+    artifact: str | None = None,
 ) -> str:
     """The Actions job summary. Without ``finished`` (ignored or refused trigger) it states ``note``.
 
@@ -361,6 +400,8 @@ def render_step_summary(
         lines.append(f"- progress comment: {progress_url}")
     if note:
         lines.append(f"- {_md.inline(note, 500)}")
+    if artifact:  # the summary sits on the run's page, above its artifacts
+        lines.append(f"- the run's event log and its HTML view (`run.html`): artifact {_md.code_span(artifact)}, below")
     lines += _delivery_problems(refusals, undelivered)
     lines += ["", _totals_table(finished), "", _cost_details(finished.cost)]
     return "\n".join(lines)

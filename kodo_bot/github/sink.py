@@ -87,12 +87,15 @@ class GitHubSink(EventSink):
         pull: PullInfo | None = None,
         clock: Callable[[], datetime] = utcnow,
         background: bool = True,
+        earlier: list[ev.Event] | None = None,
     ) -> None:
+        """``earlier``: a resumed run's events from before (its log), for the final comment's report."""
         self.client, self.remote, self.clone, self.run = client, remote, clone, run
         self.progress_comment = progress_comment
         #: what could not be delivered when the sink closed, by name
         self.undelivered: list[str] = []
         self._state = SinkState(run, progress, pull=pull, clock=clock)
+        self._state.remember(earlier or [])
         # ``handle`` has just posted (or taken over) the progress comment: what comes before the run starts
         # (an agent left out) waits for the run's start instead of costing an edit of its own
         self._state.last_published = clock()
