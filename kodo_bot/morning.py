@@ -245,12 +245,15 @@ def _command(command: str) -> str:
 def _cost_lines(facts: RunFacts) -> list[str]:
     cost = facts.cost
     agents = ", ".join(f"{md.inline(who, 60)} {md.usd(c.usd)}" for who, c in sorted(cost.by_agent.items()) if c.usd)
+    backends = ", ".join(f"{c.provider or 'unknown'} {md.usd(c.usd)} ({c.bucket})" for c in cost.by_provider() if c.usd)
     return [
         "Cost",
         f"- API (paid per token): {md.usd(cost.api_usd)}"
         + (f" of {md.usd(facts.max_cost_usd)}" if facts.max_cost_usd else ""),
-        f"- subscription (Claude Code): {md.usd(cost.subscription_usd)}",
-    ] + ([f"- per agent: {agents}"] if agents else [])
+        f"- subscription (the agents' CLI plans): {md.usd(cost.subscription_usd)}",
+        *([f"- per backend: {backends}"] if backends else []),
+        *([f"- per agent: {agents}"] if agents else []),
+    ]
 
 
 def _blocker_lines(facts: RunFacts, last: ev.VerificationFinished | None) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import CostReport
+from kodo_bot.engine.models import AgentCost, CostReport
 from kodo_bot.engine.state import RunState
 
 
@@ -84,17 +84,23 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
 
 
 def cost_lines(cost: CostReport) -> list[str]:
+    """The spend per bucket, then per backend (whose model, in which bucket), then per agent."""
     lines = [
         "Cost:",
-        f"  API (you pay per token):        ${cost.api_usd:.4f}",
-        f"  subscription (Claude Code use): ${cost.subscription_usd:.4f}",
+        f"  API (you pay per token; what --max-cost-usd limits): ${cost.api_usd:.4f}",
+        f"  subscription (your CLIs' plans):                      ${cost.subscription_usd:.4f}",
+        "  by backend:",
     ]
-    for who, c in sorted(cost.by_agent.items()):
-        tokens = (
-            c.usage.input_tokens + c.usage.output_tokens + c.usage.cache_read_tokens + c.usage.cache_creation_tokens
-        )
-        lines.append(f"    {who:<24} {c.bucket:<12} ${c.usd:.4f}  {c.calls} calls  {tokens} tokens")
+    lines += [f"    {_cost_row(c)}" for c in cost.by_provider()]
+    lines.append("  by agent:")
+    lines += [f"    {who:<24} {_cost_row(c)}" for who, c in sorted(cost.by_agent.items())]
     return lines
+
+
+def _cost_row(c: AgentCost) -> str:
+    u = c.usage
+    tokens = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_creation_tokens
+    return f"{c.provider or 'unknown':<8} {c.bucket:<12} ${c.usd:.4f}  {c.calls} calls  {tokens} tokens"
 
 
 def runs_table_rows(states: list[RunState]) -> list[tuple[str, str, str, str, str, str]]:

@@ -82,3 +82,36 @@ def test_a_verifier_reads_no_agents_md_from_the_commit_it_judges(tmp_path: Path)
         worker, verifier = (json.dumps(body) for body in server.request_bodies)
     assert "PROJECT-MEMORY-MARKER" in worker
     assert "PROJECT-MEMORY-MARKER" not in verifier
+
+
+BUDGET_TEAM = """
+agents:
+  worker_fast: {backend: codex, prompt: You code., max_turns: 5}
+  tester: {backend: codex, prompt: You test., verify: always}
+"""
+
+
+def test_codex_on_an_api_key_is_paid_per_token_and_spends_the_runs_api_budget(tmp_path: Path, capsys):
+    from kodo_bot.sandbox.stories import delegate
+    from tests.e2e_support import agent_test_env, make_project, run_cli
+
+    codex = cli("codex", "KODO_CODEX_CLI")
+    cheap = {"usage": {"input_tokens": 10, "output_tokens": 10}}
+    roles = {
+        # the orchestrator alone spends a fraction of a cent; a second request would fail assert_complete
+        "orchestrator": [{**delegate(("worker_fast", "Look around.")), **cheap}],
+        # a million input tokens at gpt-5-codex's $1.25 per million: over the $1 limit by itself
+        "worker_fast": [{"text": "Looked.", "usage": {"input_tokens": 1_000_000, "output_tokens": 10}}],
+    }
+    project = make_project(tmp_path)
+    (tmp_path / "team.yaml").write_text(BUDGET_TEAM)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = {**agent_test_env(server.url), "KODO_CODEX_CLI": str(codex), "KODO_CODEX_RETRIES": "0"}
+        args = ["run", "--goal", "Look around", "--project", str(project), "--team", str(tmp_path / "team.yaml")]
+        code, result = run_cli([*args, "--check", "true", "--max-cost-usd", "1"], env, capsys)
+        server.assert_complete()
+    assert code == 5 and result["outcome"] == "budget_exhausted", result
+    assert result["reason"].startswith("API spend $1.25") and result["reason"].endswith("reached the limit $1.00")
+    worker = result["cost"]["by_agent"]["worker_fast"]
+    assert (worker["provider"], worker["bucket"]) == ("Codex", "api") and worker["usd"] > 1.25
+    assert result["cost"]["by_agent"]["orchestrator"]["provider"] == "Claude"

@@ -564,9 +564,11 @@ COST = CostReport(
     api_usd=0.5,
     subscription_usd=1.25,
     by_agent={
-        "orchestrator": AgentCost(bucket="api", usd=0.5, calls=4, usage=Usage(input_tokens=1000, output_tokens=200)),
-        "coder": AgentCost(bucket="subscription", usd=1.05, calls=2),
-        "verifier/tester": AgentCost(bucket="subscription", usd=0.2, calls=1),
+        "orchestrator": AgentCost(
+            bucket="api", provider="Claude", usd=0.5, calls=4, usage=Usage(input_tokens=1000, output_tokens=200)
+        ),
+        "coder": AgentCost(bucket="subscription", provider="Claude", usd=1.05, calls=2),
+        "verifier/tester": AgentCost(bucket="subscription", provider="Cursor", usd=0.2, calls=1),
     },
 )
 
@@ -747,8 +749,9 @@ def test_accepted_summary_has_what_why_files_cycles_rounds_cost_and_duration():
     assert "| 2 | 2 | 12 min 34 s | \\$0.50 API · \\$1.25 subscription |" in body
     assert "`README.md`" in body and "`weird|name.py`" in body
     assert "<code>weird|name.py</code>" in MD.render(body)
-    assert "| orchestrator | api | 4 | 1,000 / 200 | \\$0.50 |" in body
-    assert "| verifier/tester | subscription | 1 |" in body
+    assert "| orchestrator | Claude | api | 4 | 1,000 / 200 | \\$0.50 |" in body
+    assert "| verifier/tester | Cursor | subscription | 1 |" in body
+    assert "| Claude | subscription | 2 | 0 / 0 | \\$1.05 |" in body  # per backend too
     _assert_contained(body, 2)
 
 

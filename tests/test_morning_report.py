@@ -71,7 +71,7 @@ def test_an_accepted_run_says_every_criterion_is_met_and_to_review_the_branch() 
     assert "  - `python3 -m pytest -q`: exit 0" in text
     # what each verifier ran, as the engine saw it, with its exit code
     assert "  - tester ran: `python3 -m pytest -q` exit 1" in text
-    assert "- API (paid per token): \\$0.25" in text and "- subscription (Claude Code): \\$1.50" in text
+    assert "- API (paid per token): \\$0.25" in text and "- subscription (the agents' CLI plans): \\$1.50" in text
     assert "### Blockers\n- none" in text
     assert "Review and merge branch `kodo/run-demo`" in text
 

@@ -11,7 +11,8 @@ Limits are kodo-bot's, not the CLI's: a model turn past ``max_turns``, no event 
 the query running past ``timeout_s`` ends the process and everything it started (its process tree, then
 its whole process session, recorded in ``alive`` so a run resumed after a crash ends what a killed one left
 running). A CLI that exits without its final event, or prints a line that is not JSON, fails the call with
-its stderr tail. The CLI's own credential is masked in everything returned and in its session files.
+its stderr tail. The CLI's own credential is masked in everything returned and in its session files. Who
+pays for the tokens follows from that credential (``Flavor.keys_bill_per_token``): ``AgentResult.billing``.
 
 What the flavors know: how to start their CLI, what to write into HOME first, how their events map to
 turns, text, tool calls (shell calls as ``Bash`` with their exit status, so the engine judges every
@@ -87,6 +88,9 @@ class Flavor(Protocol):
     backend: str
     #: what people call it, for messages (``Gemini CLI``)
     title: str
+    #: whether running on one of its ``credentials`` is paid per token (an API key: the ``api`` bucket, which
+    #: ``max_cost_usd`` limits) rather than by a plan (the ``subscription`` bucket)
+    keys_bill_per_token: bool
 
     def argv(self, prompt: str, *, session_id: str, resume: bool, model: str | None) -> list[str]:
         """The command line of one query, which starts conversation ``session_id`` or resumes it."""
@@ -363,6 +367,7 @@ class CliSession:
             turns=min(stream.turns, self.max_turns) if error and "turn limit" in error else stream.turns,
             usage=stream.usage,
             cost_usd=round(self.flavor.cost(stream.usage, self.launch.model), 6),
+            billing="api" if self.flavor.keys_bill_per_token and self._credentials else "subscription",
             session_id=self._id,
             is_error=error is not None,
             error=error,

@@ -16,7 +16,8 @@ under ``CODEX_HOME/sessions`` (its rollout file), which is what a resume needs.
 
 Credential: ``OPENAI_API_KEY`` (or ``CODEX_API_KEY``) from kodo-bot's environment, masked in results and in
 the rollout files. A ChatGPT-plan login (``codex login``) lives in the user's own ``~/.codex``, which agents
-never see; give such runs an API key instead.
+never see; give such runs an API key instead. An API key is billed per token, so Codex's cost (its tokens
+at OpenAI's API prices) goes to the ``api`` bucket and counts against ``--max-cost-usd``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class CodexCli:
 
     backend = "codex"
     title = "Codex CLI"
+    keys_bill_per_token = True
 
     def __init__(self, parent_env: Mapping[str, str], cwd: Path | None = None, *, isolated: bool = False) -> None:
         self._parent = parent_env

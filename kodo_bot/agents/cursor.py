@@ -14,7 +14,8 @@ message segment), ``tool_call`` ``started``/``completed`` (one key per tool: ``s
 ``args.command`` and a ``result`` of ``success`` or ``failure`` carrying ``exitCode``, ``stdout``,
 ``stderr``; ``writeToolCall``, ``readToolCall``, ``function`` ...), and ``result`` (``is_error``, the final
 text, ``usage`` when the CLI reports it). Credential: ``CURSOR_API_KEY``, masked in what comes back.
-Cursor bills by plan, so its cost is 0 in the subscription bucket unless kodo-bot learns a price.
+Cursor bills its key to the account's plan, so its cost goes to the ``subscription`` bucket, as 0 (its
+stream reports no price, and kodo-bot knows none).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class CursorCli:
 
     backend = "cursor"
     title = "Cursor CLI"
+    #: a Cursor API key draws on the account's plan, not a per-token bill
+    keys_bill_per_token = False
 
     def __init__(self, parent_env: Mapping[str, str]) -> None:
         self._parent = parent_env

@@ -14,7 +14,10 @@ the output, ``Exit Code: N`` when N is not 0 and ``Process Group PGID: P`` alway
 ``Exit Code`` line comes after anything it printed. (Printing a fake non-zero status only hurts itself.)
 
 Credentials: ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) from kodo-bot's environment, the only secret the
-CLI gets; the agent can read it, so it is masked in results and in the session files. Base URL:
+CLI gets; the agent can read it, so it is masked in results and in the session files. A key is billed per
+token (a Google login, which would bill a plan, lives in the user's own ``~/.gemini``, never given to agents),
+so the CLI's cost, at the Gemini API's prices, goes to the ``api`` bucket and counts against
+``--max-cost-usd``. Base URL:
 ``GOOGLE_GEMINI_BASE_URL`` (the scripted model server speaks the Gemini API).
 
 Not done: a verifier on the Gemini CLI is not isolated from the commit it judges as a Claude Code one is.
@@ -52,6 +55,7 @@ class GeminiCli:
 
     backend = "gemini_cli"
     title = "Gemini CLI"
+    keys_bill_per_token = True
 
     def __init__(self, parent_env: Mapping[str, str]) -> None:
         self._parent = parent_env

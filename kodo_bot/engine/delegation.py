@@ -56,7 +56,7 @@ class Delegation:
             except AgentError as exc:
                 result = AgentResult(agent=agent, is_error=True, error=str(exc), duration_s=time.monotonic() - started)
         s.add_wait("agents", time.monotonic() - started)
-        s.ledger.add(agent, "subscription", result.cost_usd, result.usage)
+        s.ledger.charge(agent, result, self.team.agents[agent].backend)
         # Before the checkpoint says the call finished, its files are safe from a lost worktree.
         await asyncio.to_thread(self.workspace.snapshot)
         s.completed_calls[call_id] = result

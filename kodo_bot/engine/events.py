@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from kodo_bot.engine.models import (
     AgentResult,
+    Bucket,
     CheckResult,
     CostReport,
     Outcome,
@@ -75,6 +76,9 @@ class OrchestratorReplied(_Event):
     tool_calls: list[str] = Field(default_factory=list)
     usage: Usage = Usage()
     cost_usd: float = 0.0
+    #: who pays for it (``api``: per token, counted against ``max_cost_usd``) and whose model it is
+    bucket: Bucket = "api"
+    provider: str = ""
     wait_s: float = 0.0
 
 

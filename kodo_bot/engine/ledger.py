@@ -1,15 +1,23 @@
-"""What a run cost, per agent, in two buckets.
+"""What a run cost, per agent and per provider (Claude, Codex, Gemini, Cursor), in two buckets.
 
-``api``: the orchestrator's calls on the model API, paid per token by the user (and what ``--max-cost-usd``
-limits). ``subscription``: what Claude Code reports for the agents, covered by the user's subscription; shown
-so they can see where the work went, never counted against the API budget.
+``api``: what the user pays per token, and so what ``--max-cost-usd`` limits: the orchestrator on a model API,
+and agents whose CLI runs on an API key (Codex, the Gemini CLI; their session says so in
+``AgentResult.billing``). ``subscription``: what the agents' CLIs use on the user's plans (Claude Code's own
+figure, Cursor's), and a Claude Code orchestrator's; shown so they can see where the work went, never
+counted against the budget.
+
+Who pays is the session's to say; which provider did the work is the engine's, from the team's ``backend:``
+(``PROVIDERS``) and the orchestrator's reply.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from kodo_bot.engine.models import AgentCost, Bucket, CostReport, Usage
+from kodo_bot.engine.models import AgentCost, AgentResult, Bucket, CostReport, Usage
+
+#: the provider whose model an agent on each backend uses, as the cost tables name it
+PROVIDERS = {"claude_code": "Claude", "codex": "Codex", "gemini_cli": "Gemini", "cursor": "Cursor"}
 
 #: USD per million tokens (input, output) by model family; the first matching key wins.
 _PRICES: list[tuple[str, tuple[float, float]]] = [
@@ -49,9 +57,13 @@ class Ledger(BaseModel):
 
     entries: dict[str, AgentCost] = Field(default_factory=dict)
 
-    def add(self, who: str, bucket: Bucket, usd: float, usage: Usage) -> None:
-        prev = self.entries.get(who, AgentCost(bucket=bucket))
-        self.entries[who] = AgentCost(bucket=bucket, usd=prev.usd + usd, calls=prev.calls + 1, usage=prev.usage + usage)
+    def add(self, who: str, bucket: Bucket, usd: float, usage: Usage, *, provider: str = "") -> None:
+        call = AgentCost(bucket=bucket, usd=usd, calls=1, usage=usage, provider=provider)
+        self.entries[who] = self.entries[who].plus(call) if who in self.entries else call
+
+    def charge(self, who: str, result: AgentResult, backend: str) -> None:
+        """One agent call: its cost in the bucket its session named, under its backend's provider."""
+        self.add(who, result.billing, result.cost_usd, result.usage, provider=PROVIDERS.get(backend, backend))
 
     def total(self, bucket: Bucket) -> float:
         return sum(c.usd for c in self.entries.values() if c.bucket == bucket)

@@ -16,6 +16,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: who pays for tokens: the user per token (``api``, what ``max_cost_usd`` limits) or a plan (``subscription``)
+Bucket = Literal["api", "subscription"]
+
+
 class Usage(_Frozen):
     """Tokens as the model API reported them."""
 
@@ -74,6 +78,8 @@ class AgentResult(_Frozen):
     changed_files: tuple[str, ...] = ()
     #: for a watched checkout: what differed from the commit when the agent had finished ("" = nothing)
     checkout_after: str | None = None
+    #: who pays for ``cost_usd``: the CLI's subscription, or per token where it runs on an API key (the session says)
+    billing: Bucket = "subscription"
 
     @property
     def commands(self) -> tuple[ToolCall, ...]:
@@ -196,14 +202,23 @@ EXIT_CODES: dict[Outcome, int] = {
 EXIT_BAD_INPUT = 2
 
 
-Bucket = Literal["api", "subscription"]
-
-
 class AgentCost(_Frozen):
     bucket: Bucket
     usd: float = 0.0
     calls: int = 0
     usage: Usage = Usage()
+    #: whose model did the work: ``Claude``, ``Codex``, ``Gemini`` or ``Cursor`` ("" in runs from before it was kept)
+    provider: str = ""
+
+    def plus(self, other: AgentCost) -> AgentCost:
+        """Both together, in ``other``'s bucket and provider (the latest call says who pays now)."""
+        return AgentCost(
+            bucket=other.bucket,
+            provider=other.provider or self.provider,
+            usd=self.usd + other.usd,
+            calls=self.calls + other.calls,
+            usage=self.usage + other.usage,
+        )
 
 
 class CostReport(_Frozen):
@@ -212,3 +227,12 @@ class CostReport(_Frozen):
     api_usd: float = 0.0
     subscription_usd: float = 0.0
     by_agent: dict[str, AgentCost] = Field(default_factory=dict)
+
+    def by_provider(self) -> list[AgentCost]:
+        """The spend summed per provider and bucket (one CLI on a plan and on an API key are two lines),
+        largest first."""
+        sums: dict[tuple[str, Bucket], AgentCost] = {}
+        for c in self.by_agent.values():
+            key = (c.provider, c.bucket)
+            sums[key] = sums.get(key, AgentCost(bucket=c.bucket, provider=c.provider)).plus(c)
+        return sorted(sums.values(), key=lambda c: (-c.usd, c.provider, c.bucket))

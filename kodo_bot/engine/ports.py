@@ -50,6 +50,8 @@ class OrchestratorReply(BaseModel):
     cost_usd: float | None = None
     #: who pays: the API, per token (what ``max_cost_usd`` limits), or a subscription (Claude Code itself)
     bucket: Bucket = "api"
+    #: whose model it is, as the cost tables name it (``Claude``, ``Gemini``)
+    provider: str = "Claude"
 
 
 #: ``on_retry(attempt, delay_s, why)``: told before an adapter waits to retry a failed request

@@ -243,7 +243,7 @@ class Run:
         s.messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": "(no reply)"}]})
         s.last_text = reply.text or s.last_text
         cost = reply.cost_usd if reply.cost_usd is not None else api_cost_usd(self.orchestrator.model, reply.usage)
-        s.ledger.add("orchestrator", reply.bucket, cost, reply.usage)
+        s.ledger.add("orchestrator", reply.bucket, cost, reply.usage, provider=reply.provider)
         self._checkpoint(
             ev.OrchestratorReplied(
                 run_id=s.run_id,
@@ -253,6 +253,8 @@ class Run:
                 tool_calls=[u.name for u in reply.tool_uses],
                 usage=reply.usage,
                 cost_usd=cost,
+                bucket=reply.bucket,
+                provider=reply.provider,
                 wait_s=reply.wait_s,
             )
         )

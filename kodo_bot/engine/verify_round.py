@@ -96,7 +96,7 @@ class VerifyRound:
             if key in s.completed_calls:
                 return  # recorded, and told, before an interruption
             s.completed_calls[key] = result
-            s.ledger.add(f"verifier/{result.agent}", "subscription", result.cost_usd, result.usage)
+            s.ledger.charge(f"verifier/{result.agent}", result, self.team.agents[result.agent].backend)
             self.journal.checkpoint(
                 ev.VerdictReceived(
                     run_id=s.run_id, cycle=s.cycle, round=pending.round, sha=pending.sha, verdict=verdict

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from kodo_bot import markdown as _md
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import CostReport, Outcome, PointAnswer
+from kodo_bot.engine.models import AgentCost, CostReport, Outcome, PointAnswer
 from kodo_bot.github._round import render_verification_round, verification_status
 from kodo_bot.github.config import LABEL_ACCEPTED, LABEL_FAILED, LABEL_NEEDS_HUMAN
 from kodo_bot.github.markers import Lease, render_claim, render_lease, render_marker, render_taken
@@ -305,17 +305,26 @@ def _files_details(files: list[str]) -> str:
 
 
 def _cost_details(cost: CostReport) -> str:
-    rows = ["| Role | Bucket | Calls | Tokens in / out | Cost |", "| --- | --- | --- | --- | --- |"]
-    for role, c in sorted(cost.by_agent.items()):
-        tokens = f"{c.usage.input_tokens:,} / {c.usage.output_tokens:,}"
-        rows.append(f"| {_md.inline(role, 60)} | {c.bucket} | {c.calls} | {tokens} | {_md.usd(c.usd)} |")
-    total = cost.api_usd + cost.subscription_usd
-    rows.append(f"| **total** | | | | **{_md.usd(total)}** |")
+    """What the run cost per backend (who was paid, in which bucket), then per agent."""
+    head = "Backend | Bucket | Calls | Tokens in / out | Cost |"
+    rows = [f"| {head}", "| --- | --- | --- | --- | --- |"]
+    rows += [f"| {_cost_cells(c)}" for c in cost.by_provider()]
+    rows += ["", f"| Agent | {head}", "| --- | --- | --- | --- | --- | --- |"]
+    for who, c in sorted(cost.by_agent.items()):
+        rows.append(f"| {_md.inline(who, 60)} | {_cost_cells(c)}")
+    rows.append(f"| **total** | | | | | **{_md.usd(cost.api_usd + cost.subscription_usd)}** |")
     note = (
-        "API cost is billed per token; subscription cost is what the same usage would cost at API "
-        "prices, covered by the Claude subscription."
+        "API cost is billed per token (the orchestrator on a model API, agents on an API key) and is what "
+        "`--max-cost-usd` limits; subscription cost is what the same usage would cost at API prices, covered "
+        "by each CLI's plan."
     )
-    return _md.details(f"Cost by role ({len(cost.by_agent)} roles)", "\n".join(rows) + "\n\n" + note)
+    title = f"Cost by backend and agent ({len(cost.by_provider())} backends, {len(cost.by_agent)} agents)"
+    return _md.details(title, "\n".join(rows) + "\n\n" + note)
+
+
+def _cost_cells(c: AgentCost) -> str:
+    tokens = f"{c.usage.input_tokens:,} / {c.usage.output_tokens:,}"
+    return f"{c.provider or 'unknown'} | {c.bucket} | {c.calls} | {tokens} | {_md.usd(c.usd)} |"
 
 
 # -- runs that do not start -----------------------------------------------------------------------------

@@ -229,6 +229,7 @@ def _to_reply(answer: Any, wait_s: float) -> OrchestratorReply:
         usage=Usage(input_tokens=prompt - cached, output_tokens=output, cache_read_tokens=cached),
         content=content,
         wait_s=wait_s,
+        provider="Gemini",
     )
 
 
