@@ -109,6 +109,7 @@ def _session_builder(
                     parent_env=env,
                     sandbox=settings.sandbox,
                     agent_env=tuple(settings.agent_env),
+                    browsers=frozenset(name for name, spec in settings.team.agents.items() if spec.browser),
                 )
 
             backends = {name: spec.backend for name, spec in settings.team.agents.items()}
@@ -120,7 +121,7 @@ def _session_builder(
             factory = BackendSessionFactory(backends=backends, state_dir=run_dir / "agents", parent_env=env,
                                             claude=make, alive=run_dir / "claude" / "alive", sandbox=settings.sandbox,
                                             agent_env=tuple(settings.agent_env))  # fmt: skip
-            verifiers = [(a.name, a.backend, a.requires) for a in settings.team.agents.values() if a.verify == "always"]
+            verifiers = [(a.name, a.backend, a.needs) for a in settings.team.agents.values() if a.verify == "always"]
             if why := unverifiable(verifiers, factory):
                 raise ConfigError(why, hint="install the verifiers' CLIs, or give another agent `verify: always`")
             return factory

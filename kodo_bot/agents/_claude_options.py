@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 from claude_agent_sdk.types import HookEvent
@@ -50,6 +51,8 @@ class LaunchSpec:
     #: load no settings file at all (a verifier: the commit under review may carry a .claude/settings.json
     #: whose env or hooks would change what its checks run)
     isolated: bool
+    #: MCP servers the CLI starts for this agent (``agents/browser.py``: the browser tester's); none by default
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
 
 
 def sdk_options(
@@ -70,6 +73,7 @@ def sdk_options(
         max_buffer_size=_MAX_LINE,
         setting_sources=[] if spec.isolated else None,
         hooks=hooks,
+        mcp_servers=dict(spec.mcp_servers),
     )
 
 

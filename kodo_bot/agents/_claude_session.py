@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from claude_agent_sdk import ResultMessage
 
@@ -55,6 +56,7 @@ class ClaudeSession:
         watch: Callable[[], str] | None = None,
         confinement: Confinement | None = None,
         isolated: bool = False,
+        mcp_servers: Mapping[str, Any] | None = None,
     ) -> None:
         if problem := cli_problem(cli_path):
             raise AgentError(problem, hint=CLI_HINT)
@@ -74,6 +76,7 @@ class ClaudeSession:
             env=dict(env or {}),
             confinement=confinement,
             isolated=isolated,
+            mcp_servers=dict(mcp_servers or {}),
         )
         self._conversation = Conversation(self._launch.state_dir, agent=agent, resume=resume, on_id=on_session_id)
         self._hooks = ToolHooks(lambda: self._run, watch)

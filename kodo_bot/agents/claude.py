@@ -38,6 +38,7 @@ there must be overridden too (see ``agents/env.py``).
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import threading
 from collections.abc import Callable, Mapping
@@ -51,6 +52,7 @@ from kodo_bot.confine import Confinement, git_exposure, sandbox_problem
 if TYPE_CHECKING:
     from kodo_bot.agents._claude_session import ClaudeSession
     from kodo_bot.agents._claude_stream import bash_exit_code
+    from kodo_bot.agents.browser import BrowserSession
 
 __all__ = ["BUNDLED_CLI", "ClaudeSession", "ClaudeSessionFactory", "bash_exit_code", "cli_problem"]
 
@@ -76,8 +78,11 @@ class ClaudeSessionFactory:
         on_session_id: Callable[[str, str], None] | None = None,
         sandbox: bool = True,
         agent_env: tuple[str, ...] = (),
+        browsers: frozenset[str] = frozenset(),
     ) -> None:
         self.state_dir = Path(state_dir)
+        #: agents that get a headless browser (``browser: true``; ``agents/browser.py``)
+        self.browsers = browsers
         #: confine each CLI with bubblewrap where it can run (else only the environment allowlist holds)
         self.sandbox = sandbox
         #: variable names the team or .github/kodo.yml let through to agents (``agent_env``)
@@ -110,12 +115,19 @@ class ClaudeSessionFactory:
         timeout_s: float,
         resume: str | None = None,
         watch: Callable[[], str] | None = None,
-    ) -> ClaudeSession:
+    ) -> ClaudeSession | BrowserSession:
         # ``role`` is already the first line of system_prompt (role_marker); the session needs nothing else.
         from kodo_bot.agents._claude_session import ClaudeSession  # waits for the background load, if it runs
 
         callback = self.on_session_id
-        return ClaudeSession(
+        confinement = self.confinement(agent, cwd, fresh_home=role.startswith("verifier/"))
+        mcp_servers: dict[str, Any] = {}
+        if agent in self.browsers:
+            from kodo_bot.agents.browser import give_browser
+
+            env = self.parent_env if self.parent_env is not None else os.environ
+            mcp_servers, confinement, evidence = give_browser(env, confinement, self.state_dir)
+        session = ClaudeSession(
             agent=agent,
             system_prompt=system_prompt,
             cwd=cwd,
@@ -130,9 +142,15 @@ class ClaudeSessionFactory:
             env=self.env,
             on_session_id=(lambda sid: callback(agent, sid)) if callback else None,
             watch=watch,
-            confinement=self.confinement(agent, cwd, fresh_home=role.startswith("verifier/")),
+            confinement=confinement,
             isolated=role.startswith("verifier/"),
+            mcp_servers=mcp_servers,
         )
+        if not mcp_servers:
+            return session
+        from kodo_bot.agents.browser import BrowserSession
+
+        return BrowserSession(session, evidence)
 
     def confinement(self, agent: str, cwd: Path, *, fresh_home: bool = False) -> Confinement:
         """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``). A verifier

@@ -25,7 +25,7 @@ from kodo_bot.engine.models import Outcome, ReviewPoint
 from kodo_bot.engine.ports import Orchestrator, SessionFactory
 from kodo_bot.engine.runner import Run
 from kodo_bot.engine.state import CrashAt, RunSettings, RunState, RunStore, unconfined_reason
-from kodo_bot.engine.team import Team
+from kodo_bot.engine.team import Team, lacking_note
 from kodo_bot.engine.verification import Verification
 from kodo_bot.engine.workspace import RunWorkspace, exclude_from_git, open_project, prior_cycles
 from kodo_bot.errors import ConfigError, UserError
@@ -370,8 +370,8 @@ def _available_team(state: RunState, factory: SessionFactory, bus: ev.EventBus) 
     for spec in team.agents.values():
         why = factory.available(spec.backend)
         if why is None:
-            lacking = [tool for tool in spec.requires if shutil.which(tool) is None]
-            why = f"needs {', '.join(lacking)} on PATH" if lacking else None
+            lacking = [tool for tool in spec.needs if shutil.which(tool) is None]
+            why = lacking_note(lacking) if lacking else None
         if why:
             missing[spec.name] = why
     for name, why in missing.items():

@@ -60,6 +60,18 @@ class ToolCall(_Frozen):
         return cmd if isinstance(cmd, str) else None
 
 
+class Screenshot(_Frozen):
+    """A PNG a browser tool took and said it took: evidence of what the page showed. Only the backend's own
+    tool result names one (a file an agent wrote itself is not a screenshot)."""
+
+    #: where the file is, on the machine that ran the agent (kodo-bot's folder, outside any checkout)
+    path: str
+    #: the tool call that took it
+    tool_use_id: str = ""
+    #: the page it shows, when the browser said
+    url: str = ""
+
+
 class AgentResult(_Frozen):
     """What one query to an agent session returned."""
 
@@ -80,6 +92,8 @@ class AgentResult(_Frozen):
     checkout_after: str | None = None
     #: who pays for ``cost_usd``: the CLI's subscription, or per token where it runs on an API key (the session says)
     billing: Bucket = "subscription"
+    #: pictures a browser tool took and reported (agents with ``browser: true``), in the order taken
+    screenshots: tuple[Screenshot, ...] = ()
 
     @property
     def commands(self) -> tuple[ToolCall, ...]:
@@ -152,6 +166,8 @@ class Verdict(_Frozen):
     #: set when the engine overruled or could not read the verifier (unparseable, unproven pass ...)
     engine_note: str | None = None
     cost_usd: float = 0.0
+    #: what a browser verifier's browser showed (``AgentResult.screenshots``), for people to look at
+    screenshots: tuple[Screenshot, ...] = ()
 
 
 class CheckResult(_Frozen):
@@ -236,3 +252,15 @@ class CostReport(_Frozen):
             key = (c.provider, c.bucket)
             sums[key] = sums.get(key, AgentCost(bucket=c.bucket, provider=c.provider)).plus(c)
         return sorted(sums.values(), key=lambda c: (-c.usd, c.provider, c.bucket))
+
+
+#: what an agent with ``browser: true`` runs: the system's Chromium (the Debian package) and the Playwright MCP
+#: server (``npm install -g @playwright/mcp@0.0.83``)
+BROWSER_TOOLS = ("chromium", "playwright-mcp")
+#: the version of ``@playwright/mcp`` kodo-bot drives (its tool names and flags change between versions)
+PLAYWRIGHT_MCP_VERSION = "0.0.83"
+#: how to get what ``requires`` or a browser may name, for the warning that leaves an agent out
+INSTALL = {
+    "chromium": "sudo apt-get install chromium (the Debian package; kodo-bot downloads no browser)",
+    "playwright-mcp": f"npm install -g @playwright/mcp@{PLAYWRIGHT_MCP_VERSION}",
+}

@@ -15,10 +15,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kodo_bot._files import read_config_text
+from kodo_bot.engine.models import BROWSER_TOOLS, INSTALL
 from kodo_bot.errors import ConfigError
 from kodo_bot.secret_names import is_secret_name
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def lacking_note(tools: list[str]) -> str:
+    """``needs X, Y on PATH``, with how to install those kodo-bot knows."""
+    how = [INSTALL[t] for t in tools if t in INSTALL]
+    return f"needs {', '.join(tools)} on PATH" + (f" ({'; '.join(how)})" if how else "")
+
 
 #: words that make a goal a UI goal, so verifiers with ``verify: ui`` join in
 _UI_WORDS = re.compile(
@@ -46,6 +54,15 @@ class AgentSpec(BaseModel):
     verify: Literal["always", "ui", "never"] = "never"
     #: executables that must be on PATH for this agent to be useful (else it is left out with a warning)
     requires: tuple[str, ...] = ()
+    #: give the agent a headless Chromium it drives with browser tools (``agents/browser.py``); it then
+    #: needs ``BROWSER_TOOLS`` too, and as a verifier its pass needs a screenshot
+    browser: bool = False
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every executable this agent needs on PATH: its ``requires``, and the browser's when it has one."""
+        extra = [tool for tool in BROWSER_TOOLS if self.browser and tool not in self.requires]
+        return (*self.requires, *extra)
 
     @field_validator("name")
     @classmethod
@@ -65,6 +82,12 @@ class AgentSpec(BaseModel):
     def _timeouts(self) -> AgentSpec:
         if self.idle_timeout_s > self.timeout_s:
             raise ValueError("idle_timeout_s must not exceed timeout_s")
+        return self
+
+    @model_validator(mode="after")
+    def _browser_on_claude_code(self) -> AgentSpec:
+        if self.browser and self.backend != "claude_code":
+            raise ValueError("browser: true needs backend claude_code (the browser is an MCP server of Claude Code's)")
         return self
 
 

@@ -184,12 +184,14 @@ def judge(
     checkout: str | None = None,
     test_commands: Sequence[str] = (),
     points: Sequence[ReviewPoint] = (),
+    browser: bool = False,
 ) -> Verdict:
     """The verdict the engine believes, given what the verifier said and what it was seen to do.
 
     ``checkout`` is where the verifier worked (a ``cd`` inside it is neutral); ``test_commands`` are the run's
     checks and the detected test command, which, like the checks the verifier lists, may not fail unmentioned.
-    ``points`` are what people asked of the work: a pass must answer each one as addressed.
+    ``points`` are what people asked of the work: a pass must answer each one as addressed. A ``browser``
+    verifier's pass also needs a screenshot its browser took: without one it did not see the page it judged.
     """
     evidence = observed_evidence(result)
 
@@ -210,6 +212,7 @@ def judge(
             engine_note=note,
             cost_usd=result.cost_usd,
             points=answers,
+            screenshots=result.screenshots,
         )
 
     if result.is_error:
@@ -230,10 +233,19 @@ def judge(
         return verdict(False, **said)
     if refused := _pass_refused(claimed.checks, evidence, checkout, test_commands):
         return verdict(False, refused, **said)
+    if browser and not result.screenshots:
+        return verdict(False, _unseen(result), **said)
     if open_points:
         ids = ", ".join(p.id for p, _ in open_points)
         return verdict(False, f"a pass needs every review point addressed; not addressed: {ids}", **said)
     return verdict(True, **said)
+
+
+def _unseen(result: AgentResult) -> str:
+    """Why a browser verifier's pass without a screenshot is not believed, with what its browser said."""
+    failed = [c for c in result.tool_calls if c.is_error and c.name.startswith("mcp__")]
+    why = f"; its browser tools failed: {_tail(failed[-1].output)[-300:]}" if failed else ""
+    return "a browser verifier's pass needs a screenshot its browser took, and none was taken" + why
 
 
 def _answers(claimed: Sequence[_ClaimedPoint], points: Sequence[ReviewPoint]) -> tuple[PointAnswer, ...]:

@@ -156,6 +156,7 @@ class Verification:
                 checkout=str(self._checkout_path(round_no, spec)),
                 test_commands=list(test_commands),
                 points=points,
+                browser=spec.browser,
             )
             on_result(key, result, verdict)
             return verdict

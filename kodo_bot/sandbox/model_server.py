@@ -226,7 +226,8 @@ class ScriptedModelServer:
                 return self._unexpected(body, record, reason)
             index = self._next[role]
             self._next[role] += 1
-            return self._play(queue[index], index, key, body, record, gemini=gemini)
+            step, branch = queue[index], queue[index].branch
+            return self._play(branch.choose(body) if branch else step, index, key, body, record, gemini=gemini)
 
     def _play(
         self, step: Step, index: int, key: str, body: dict[str, Any], record: dict[str, Any], *, gemini: bool

@@ -88,9 +88,15 @@ class Step(_Strict):
     #: an answer only the Gemini API gives (``sandbox/gemini_wire.py``): a candidate blocked for safety, an
     #: empty one, or a function call the model could not form. Like an error, consumed and never replayed
     gemini: Literal["blocked", "empty", "malformed_call"] | None = None
+    #: answer one of two steps, depending on what the tools of the previous step returned
+    branch: Branch | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> Step:
+        if self.branch is not None:
+            if self.text is not None or self.tool_calls or self.error or self.malformed or self.gemini:
+                raise ValueError("a branch step cannot also have text, tool_calls, error, malformed or gemini")
+            return self
         if self.error is not None and (self.text is not None or self.tool_calls):
             raise ValueError("an error step cannot also have text or tool_calls")
         if self.malformed is not None and (self.text is not None or self.tool_calls or self.error is not None):
@@ -108,6 +114,8 @@ class Step(_Strict):
 
     def summary(self) -> str:
         """A few words for a failure message: "text 'Done.', tool Bash" or "error 529 overloaded_error"."""
+        if self.branch is not None:
+            return f"branch on {self.branch.contains!r}"
         if self.error is not None:
             return f"error {self.error.status} {self.error.type}"
         if self.malformed is not None:
@@ -116,6 +124,30 @@ class Step(_Strict):
             return f"gemini {self.gemini} candidate"
         parts = [f"text {self.text[:60]!r}"] if self.text is not None else []
         return ", ".join(parts + [f"tool {c.name}" for c in self.tool_calls])
+
+
+class Branch(_Strict):
+    """Two answers, chosen by what the client's tools really returned: ``then`` when the results it sends
+    with this request (those of the previous step's tool calls) contain ``contains``, else ``else``. So a
+    scripted tester can pass or fail on what a real browser or command showed, rather than on the script."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    contains: str = Field(min_length=1)
+    then: Step
+    otherwise: Step = Field(alias="else")
+
+    @model_validator(mode="after")
+    def _flat(self) -> Branch:
+        if self.then.branch is not None or self.otherwise.branch is not None:
+            raise ValueError("a branch's steps cannot branch again")
+        return self
+
+    def choose(self, body: dict[str, Any]) -> Step:
+        return self.then if self.contains in tool_results_text(body) else self.otherwise
+
+
+Step.model_rebuild()
 
 
 class Scenario(_Strict):
@@ -225,6 +257,19 @@ def last_user_snippet(body: dict[str, Any], limit: int = 200) -> str:
         text = " ".join(p.strip() for p in parts if p.strip())
         return text if len(text) <= limit else text[: limit - 3] + "..."
     return ""
+
+
+def tool_results_text(body: dict[str, Any]) -> str:
+    """All text of the tool results in the request's last message (what the client's tools returned)."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    content = last.get("content") if last.get("role") == "user" else None
+    blocks = (
+        [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if isinstance(content, list)
+        else []
+    )
+    return "\n".join(text for block in blocks for text in _texts(block.get("content")))
 
 
 # --- writing a response (pure) ------------------------------------------------------------------------

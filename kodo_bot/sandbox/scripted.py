@@ -33,7 +33,7 @@ from typing import Any
 
 from kodo_bot.engine.models import AgentResult, ToolCall, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
-from kodo_bot.errors import ModelAPIError, ModelAuthError
+from kodo_bot.errors import ConfigError, ModelAPIError, ModelAuthError
 from kodo_bot.sandbox.scenario import Scenario, Step, content_blocks, estimate_tokens, find_role
 from kodo_bot.secret_names import is_secret_name
 
@@ -83,6 +83,9 @@ class Script:
                 asked = self.requests[-1].prompt[:200]
                 why = "has no step left" if queue is not None else "is not in the scenario"
                 raise UnexpectedCall(f"role {role!r} {why}; it was asked: {asked!r}")
+            if queue[0].branch is not None:
+                # its messages carry no tool results to choose by: only the real CLI's requests do
+                raise ConfigError(f"role {role!r}: a branch step needs the scripted model server, not Script")
             return queue.pop(0)
 
     def extend(self, role: str, steps: list[dict[str, Any]]) -> None:
