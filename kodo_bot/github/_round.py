@@ -8,6 +8,8 @@ comment fits GitHub's size limit, so the verdicts themselves are never the part 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kodo_bot import markdown as _md
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import CheckResult, Evidence, Finding, Verdict
@@ -17,16 +19,18 @@ _MAX_FINDINGS = 50
 _PASS, _FAIL = _md.PASS, _md.FAIL
 
 
-def render_verification_round(event: ev.VerificationFinished) -> str:
-    """The PR comment for one round: checks, then every verifier's verdict, findings and evidence."""
+def render_verification_round(event: ev.VerificationFinished, images: Mapping[str, str] | str = "") -> str:
+    """The PR comment for one round: checks, then every verifier's verdict, findings and evidence.
+    ``images`` is where GitHub serves each screenshot (by its path on the runner: ``_evidence``), or why
+    they could not be published."""
     for tail in (3_000, 800, 200, 0):  # shrink command output until the comment fits GitHub's limit
-        body = _verification_body(event, tail)
+        body = _verification_body(event, tail, images)
         if len(body) <= 65_000:
             return body
     return _md.fit(body)
 
 
-def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
+def _verification_body(event: ev.VerificationFinished, tail: int, images: Mapping[str, str] | str) -> str:
     icon, result = (_PASS, "passed") if event.accepted else (_FAIL, "changes requested")
     lines = [
         render_marker(event.run_id, "verdicts", event.round),
@@ -59,7 +63,7 @@ def _verification_body(event: ev.VerificationFinished, tail: int) -> str:
         lines += ["", "| Verifier | Verdict | Findings | Commands run |", "| --- | --- | --- | --- |"]
         lines += [_verdict_row(v) for v in event.verdicts]
     for verdict in event.verdicts:
-        lines += ["", _verdict_section(verdict, tail)]
+        lines += ["", _verdict_section(verdict, tail, images)]
     return "\n".join(lines)
 
 
@@ -87,7 +91,7 @@ def _worst(findings: tuple[Finding, ...]) -> str | None:
     return next((s for s in _SEVERITY_ORDER if s in severities), None)
 
 
-def _verdict_section(v: Verdict, tail: int) -> str:
+def _verdict_section(v: Verdict, tail: int, images: Mapping[str, str] | str = "") -> str:
     icon, word = (_PASS, "passed") if v.passed else (_FAIL, "rejected")
     lines = [f"#### {icon} {_md.inline(v.verifier, 60)}: {word}"]
     if v.summary:
@@ -99,8 +103,26 @@ def _verdict_section(v: Verdict, tail: int) -> str:
         lines += [_finding_line(f) for f in v.findings[:_MAX_FINDINGS]]
         if len(v.findings) > _MAX_FINDINGS:
             lines.append(f"- … and {len(v.findings) - _MAX_FINDINGS} more (see the run log)")
+    if v.screenshots:
+        lines += ["", _screenshots(v, images)]
     lines += ["", _evidence_details(v.evidence, tail)]
     return "\n".join(lines)
+
+
+def _screenshots(v: Verdict, images: Mapping[str, str] | str) -> str:
+    """What the verifier's browser showed, inline where GitHub serves the pictures."""
+    lines = [f"**What its browser showed** ({len(v.screenshots)} screenshot(s))", ""]
+    for number, shot in enumerate(v.screenshots, 1):
+        url = images.get(shot.path) if isinstance(images, Mapping) else None
+        page = f" of {_md.code_span(shot.url)}" if shot.url else ""
+        if url:
+            lines.append(f"![{_md.inline(v.verifier, 60)} screenshot {number}]({url})")
+            lines += [f"<sub>screenshot {number}{page}</sub>", ""]
+        else:
+            lines.append(f"- screenshot {number}{page}: not shown here")
+    if isinstance(images, str) and images:
+        lines += ["", f"_{_md.inline(images, 500)}_"]
+    return "\n".join(lines).rstrip()
 
 
 def _finding_line(f: Finding) -> str:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from kodo_bot.engine import events as ev
+from kodo_bot.errors import GitHubError
 from kodo_bot.github import render
 from kodo_bot.github._delivery import Delivery
+from kodo_bot.github._evidence import EVIDENCE_BRANCH, EvidencePush
 from kodo_bot.github._sink_state import SinkState
 from kodo_bot.github.client import GitHubClient
 from kodo_bot.github.comments import CommentSlots
@@ -21,9 +24,15 @@ STATUS_CONTEXT = "kodo/verification"
 
 
 class RoundReports:
-    def __init__(self, state: SinkState, client: GitHubClient, slots: CommentSlots) -> None:
+    def __init__(
+        self, state: SinkState, client: GitHubClient, slots: CommentSlots, evidence: EvidencePush | None = None
+    ) -> None:
         self.state, self.client, self.slots = state, client, slots
         self._urls: dict[int, str] = {}
+        #: publishes browser verifiers' screenshots; what it published (or why not), by round, is kept, so a
+        #: comment posted again does not push again
+        self.evidence = evidence
+        self._images: dict[int, dict[str, str] | str] = {}
 
     def deliver(self, d: Delivery) -> bool:
         s, w = self.state, self.state.want
@@ -58,11 +67,23 @@ class RoundReports:
         s = self.state
         event = s.want.rounds[number]
         marker = Marker(run=event.run_id, kind="verdicts", round=number)
-        posted = self.slots.upsert(pr_number, marker, render.render_verification_round(event))
+        images = self._published(number, event)
+        posted = self.slots.upsert(pr_number, marker, render.render_verification_round(event, images))
         self._urls[number] = posted.html_url
         with s.cv:
             if s.want.rounds.get(number) is event:
                 del s.want.rounds[number]
+
+    def _published(self, number: int, event: ev.VerificationFinished) -> dict[str, str] | str:
+        """The round's screenshots' URLs, or why they could not be published (the comment goes out anyway)."""
+        if self.evidence is None or not any(v.screenshots for v in event.verdicts):
+            return {}
+        if number not in self._images:
+            try:
+                self._images[number] = self.evidence.images(event)
+            except GitHubError as exc:
+                self._images[number] = f"the screenshots could not be pushed to {EVIDENCE_BRANCH}: {exc}"
+        return self._images[number]
 
     def _post_status(self, sha: str) -> None:
         state, text, number = self.state.want.statuses[sha]

@@ -48,6 +48,7 @@ from kodo_bot.github._attempts import Attempts
 from kodo_bot.github._branch_push import BranchPush
 from kodo_bot.github._delivery import Delivery, Step
 from kodo_bot.github._end_report import EndReport
+from kodo_bot.github._evidence import EvidencePush
 from kodo_bot.github._issue_run import IssueRun
 from kodo_bot.github._pacing import Pacing
 from kodo_bot.github._progress_comment import ProgressComment
@@ -113,7 +114,7 @@ class GitHubSink(EventSink):
         return (
             BranchPush(s, self.remote, self.clone),
             pull_request,
-            RoundReports(s, client, slots),
+            RoundReports(s, client, slots, EvidencePush(self.remote, self.clone, client)),
             RunWatch(s, client, self.progress_comment.author),
             EndReport(s, client, slots, pull_request, ThreadReplies(s, client, self.progress_comment.author)),
             ProgressComment(s, client, self.progress_comment, pacing),

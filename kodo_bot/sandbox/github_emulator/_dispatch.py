@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import mimetypes
+import re
 import threading
 import time
 import traceback
@@ -20,10 +22,11 @@ from typing import Any
 from kodo_bot.sandbox.github_emulator._apps import authenticate_jwt, looks_like_jwt
 from kodo_bot.sandbox.github_emulator._conditional import revalidate
 from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
+from kodo_bot.sandbox.github_emulator._git import BareRepo
 from kodo_bot.sandbox.github_emulator._graphql import execute
 from kodo_bot.sandbox.github_emulator._models import Token
 from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
-from kodo_bot.sandbox.github_emulator._router import Ctx, FileBody, Response, Router
+from kodo_bot.sandbox.github_emulator._router import Ctx, FileBody, RawBody, Response, Router
 from kodo_bot.sandbox.github_emulator._routes_actions import LOGS_PREFIX
 from kodo_bot.sandbox.github_emulator._webhooks import Delivery, render_delivery
 from kodo_bot.sandbox.github_emulator.faults import FaultRule, Faults
@@ -92,6 +95,8 @@ class Dispatcher:
         kind, api_path = _api_path(path)
         if kind == "download":
             return self._download(method, api_path, query)
+        if kind == "raw":
+            return self._raw(method, api_path, query)
         ex = _Exchange(method, api_path, kind, query)
         rule = self.faults.take(method, api_path)
         if rule is not None and self._hold(rule, ex):
@@ -126,6 +131,20 @@ class Dispatcher:
         if found is None or status != 200:
             return Outcome(404, {"message": "Not Found"}, {"content-type": "application/json; charset=utf-8"})
         return Outcome(200, FileBody(found), {"content-type": "text/plain; charset=utf-8"})
+
+    def _raw(self, method: str, path: str, query: dict[str, str]) -> Outcome:
+        """A file at a commit or branch, as ``https://github.com/OWNER/REPO/raw/REF/PATH`` serves it (what a
+        comment embeds as an image). Like a public repository's: no authentication."""
+        owner, name, _, rest = path.lstrip("/").split("/", 3)
+        with self.store.lock:
+            found = self.store.repos.get(f"{owner}/{name}".lower())
+            git = self.store.git(found) if found is not None else None
+        data = _raw_file(git, rest) if git is not None and method in ("GET", "HEAD") else None
+        self.on_call(Call(method, path, 200 if data is not None else 404, "other", None, None, query))
+        if data is None:
+            return Outcome(404, "404: Not Found", {"content-type": "text/plain; charset=utf-8"})
+        kind = mimetypes.guess_type(rest)[0] or "application/octet-stream"
+        return Outcome(200, RawBody(data), {"content-type": kind})
 
     def _hold(self, rule: FaultRule, ex: _Exchange) -> bool:
         """Apply a fault rule's delay; True when it drops the connection instead of answering."""
@@ -303,10 +322,28 @@ class Dispatcher:
         return out
 
 
+def _raw_file(git: BareRepo, ref_and_path: str) -> bytes | None:
+    """The file ``REF/PATH`` names, or None. A branch name may hold slashes (``kodo/evidence``): the shortest
+    prefix that names a commit and holds the rest as a file wins."""
+    parts = ref_and_path.split("/")
+    for cut in range(1, len(parts)):
+        sha = git.resolve("/".join(parts[:cut]))
+        entry = git.entry(sha, "/".join(parts[cut:])) if sha is not None else None
+        if entry is not None and entry.type == "blob":
+            return git.read_blob(entry.sha)
+    return None
+
+
+#: ``/OWNER/REPO/raw/REF/PATH``: a file as github.com serves it raw
+_RAW = re.compile(r"^/[^/]+/[^/]+/raw/[^/]+/.+$")
+
+
 def _api_path(path: str) -> tuple[str, str]:
     """The request's kind ("graphql", "rest" or "other") and its path without the API prefix."""
     if path.startswith(LOGS_PREFIX):
         return "download", path
+    if _RAW.match(path):
+        return "raw", path
     if path in (GRAPHQL_PATH, "/graphql"):
         return "graphql", "/graphql"
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):

@@ -33,6 +33,13 @@ class FileBody:
     path: str
 
 
+@dataclass(frozen=True)
+class RawBody:
+    """A body sent as these bytes, with the content type the answer names (a file from a repository)."""
+
+    data: bytes
+
+
 @dataclass
 class Response:
     status: int

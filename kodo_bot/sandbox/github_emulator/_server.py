@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from kodo_bot.sandbox.github_emulator._dispatch import Dispatcher
-from kodo_bot.sandbox.github_emulator._router import FileBody
+from kodo_bot.sandbox.github_emulator._router import FileBody, RawBody
 
 
 class _Server(ThreadingHTTPServer):
@@ -60,6 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if outcome.body is None:
             payload = b""
+        elif isinstance(outcome.body, RawBody):
+            payload = outcome.body.data
         elif isinstance(outcome.body, str):  # an injected HTML error page
             payload = outcome.body.encode()
             outcome.headers["content-type"] = "text/html; charset=utf-8"
