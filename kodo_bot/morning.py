@@ -187,7 +187,7 @@ def _criteria_lines(facts: RunFacts, last: ev.VerificationFinished | None) -> li
             for p in v.points
         ]
     if last is not None and not last.accepted:
-        lines.append("_Criteria are matched to the last round's findings by their words._")
+        lines += ["", "_Criteria are matched to the last round's findings by their words._"]
     return lines
 
 

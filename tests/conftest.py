@@ -3,14 +3,15 @@ through the public API (``kodo_bot.run``/``resume``), and what a run leaves for 
 log, the commits on its branch). A run here takes a fraction of a second: no CLI, no server, real git.
 
 Also the GitHub emulator tests' fixtures (``emu``, ``scene``, ``gh_factory``); their helpers and constants are
-in ``tests/emulator_support.py``.
+in ``tests/emulator_support.py``. And ``browser``: a real headless Chromium (pages in ``tests/browser_support.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Mapping
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -332,3 +333,19 @@ def gh_factory():
     yield make
     for client in made:
         client.close()
+
+
+# A real headless Chromium: the system's (the Debian package `chromium`), driven by Playwright's Python
+# package, with no browser download. Without Chromium a test using it fails, saying how to install it (as
+# .ci/run does): a skipped check proves nothing.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("no chromium on PATH: sudo apt-get install chromium (as .ci/run does)")
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield b
+        b.close()

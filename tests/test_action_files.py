@@ -172,6 +172,7 @@ def test_action_inputs_outputs_and_environment():
     for var in [
         *(v for v in INPUT_ENV.values() if v != "JOB_TIMEOUT_MINUTES"),
         "KODO_RUNS_DIR",
+        "KODO_ARTIFACT",
         "KODO_WORK_DIR",
         "KODO_JOB_DEADLINE",
     ]:
@@ -260,6 +261,17 @@ def test_action_uploads_the_run_log_always_with_a_pinned_action_except_on_ghes()
     assert upload["if"].startswith("always() && ") and upload["with"]["path"] == RUNS_DIR
     assert "github.server_url == 'https://github.com'" in upload["if"]  # GHES has no artifact service for v4
     assert re.search(r"actions/upload-artifact@[0-9a-f]{40} # v4\.\d+\.\d+", ACTION.read_text())
+
+
+def test_the_run_is_told_the_artifacts_name_exactly_where_it_is_uploaded():
+    """The final comment names the artifact: the name must be the upload's, and given only where it runs."""
+    upload = next(s for s in _steps() if "upload-artifact" in s.get("uses", ""))
+    told = " ".join(_run_step()["env"]["KODO_ARTIFACT"].split())
+    condition = upload["if"].removeprefix("always() && ")
+    name = upload["with"]["name"]  # kodo-run-${{ github.run_id }}-${{ github.run_attempt }}
+    expected = re.sub(r"\$\{\{ ([^}]+?) \}\}", "{}", name).format("{0}", "{1}")
+    args = ", ".join(re.findall(r"\$\{\{ ([^}]+?) \}\}", name))
+    assert told == f"${{{{ {condition} && format('{expected}', {args}) || '' }}}}"
 
 
 @pytest.mark.parametrize("path", [ACTION, CI], ids=["action", "ci"])

@@ -85,7 +85,7 @@ def branch_commits(scene, branch: str) -> list[git.Commit]:
 def test_an_accepted_two_cycle_run_shows_every_round_then_a_ready_pr(scenes):
     scene, n = scenes()
     script = Script(demo_story().scenario)
-    code = play(scene, scene.label(n), script)
+    code = play(scene, scene.label(n), script, KODO_ARTIFACT="kodo-run-job-1")
     script.assert_complete()
     assert code == 0 and scene.outputs()["outcome"] == "accepted"
 
@@ -117,18 +117,26 @@ def test_an_accepted_two_cycle_run_shows_every_round_then_a_ready_pr(scenes):
     assert "kodo-bot: accepted" in summary.body and "Fixed multiply for negative numbers" in summary.body
     # ... which is the morning report: criteria, commits per cycle, every check with its exit code, cost per
     # bucket, blockers, what next (the same sections `kodo-bot report` prints)
-    commit_shas = [c.hexsha[:12] for c in reversed(branch_commits(scene, pull.head_ref))]
+    rejected, accepted = reversed(branch_commits(scene, pull.head_ref))
+    commit_shas = [rejected.hexsha[:12], accepted.hexsha[:12]]
     assert "— ✅ met (all verifiers passed)" in summary.body
     assert f"- cycle 1: `{commit_shas[0]}`" in summary.body and f"- cycle 2: `{commit_shas[1]}`" in summary.body
     assert f"- round 1 on `{commit_shas[0]}`: rejected (architect pass, tester FAIL)" in summary.body
-    assert re.search(r"  - tester ran: `[^`]*unittest[^`]*` exit 1", summary.body)
+    assert re.search(r"  - tester ran: [^\n]*unittest[^\n]*` exit 1", summary.body)
     assert re.search(r"- API \(paid per token\): \\\$[\d.]+\n- subscription", summary.body)
     assert "#### Blockers\n- none" in summary.body and "Review and merge the pull request" in summary.body
+    # The run's log and its HTML view sit side by side in the folder the action uploads, which the comment
+    # and the job summary name.
+    run_id = scene.outputs()["run-id"]
+    page = (scene.tmp / "job" / "runs" / run_id / "run.html").read_text(encoding="utf-8")
+    assert (scene.tmp / "job" / "runs" / run_id / "events.jsonl").is_file() and run_id in page
+    assert "`kodo-run-job-1`, among [the Actions run's artifacts](" in summary.body
+    assert "/actions/runs/job#artifacts)" in summary.body
+    assert "artifact `kodo-run-job-1`" in scene.summary()
     cycles, rounds, duration, cost = re.search(r"\n\| (\d+) \| (\d+) \| (.+?) \| (.+?) \|\n", summary.body).groups()
     assert (cycles, rounds) == ("2", "2") and re.fullmatch(r"\d+ s", duration) and "API" in cost
 
     # Each round's commit carries its verdict as a status; the labels say how it ended.
-    rejected, accepted = reversed(branch_commits(scene, pull.head_ref))
     assert [s.state for s in scene.emu.statuses(REPO, rejected.hexsha)] == ["failure"]
     assert [(s.context, s.state) for s in scene.emu.statuses(REPO, accepted.hexsha)] == [
         ("kodo/verification", "success")

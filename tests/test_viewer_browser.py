@@ -7,8 +7,6 @@ Without Chromium they fail, saying how to install it (as .ci/run does): a skippe
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,43 +17,20 @@ from kodo_bot.engine import events as ev
 from kodo_bot.viewer import build_view, render_page, view_of_log
 from kodo_bot.viewer._live import LiveServer
 from kodo_bot.viewer._sample import sample_events
+from tests.browser_support import PAYLOAD
+from tests.browser_support import Page as _Page
 
 # a real Chromium per module: end to end, like the CLI tests (the fast subset stays under 90 s)
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
-PAYLOAD = (
-    '</script><script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
-    '<svg onload="window.__pwned=1"></svg><!--'
-)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("no chromium on PATH: sudo apt-get install chromium (as .ci/run does)")
-    from playwright import sync_api
-
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-class Page:
-    """A tab on a page, with every console error and uncaught exception it had."""
+class Page(_Page):
+    """The viewer's page, once it has drawn."""
 
     def __init__(self, browser: Any, url: str) -> None:
-        self.tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        self.errors: list[str] = []
-        self.tab.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.tab.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.tab.goto(url)
-        self.tab.wait_for_selector("html[data-drawn]")
-
-    def text(self) -> str:
-        return str(self.tab.inner_text("body"))
+        super().__init__(browser, url, ready="html[data-drawn]")
 
 
 def page_file(tmp_path: Path, events: list[ev.Event], name: str = "run.html", *, csp: bool = True) -> str:

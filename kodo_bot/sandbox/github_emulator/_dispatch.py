@@ -25,6 +25,7 @@ from kodo_bot.sandbox.github_emulator._errors import REST_DOCS, ApiError
 from kodo_bot.sandbox.github_emulator._git import BareRepo
 from kodo_bot.sandbox.github_emulator._graphql import execute
 from kodo_bot.sandbox.github_emulator._models import Token
+from kodo_bot.sandbox.github_emulator._pages import PAGE, render_page
 from kodo_bot.sandbox.github_emulator._render import API_PREFIX, GRAPHQL_PATH, Renderer
 from kodo_bot.sandbox.github_emulator._router import Ctx, FileBody, RawBody, Response, Router
 from kodo_bot.sandbox.github_emulator._routes_actions import LOGS_PREFIX
@@ -92,6 +93,8 @@ class Dispatcher:
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw: bytes) -> Outcome:
         """Answer one request. ``headers`` must have lower-cased names."""
+        if method == "GET" and (page := PAGE.match(path)):
+            return self._page(page)
         kind, api_path = _api_path(path)
         if kind == "download":
             return self._download(method, api_path, query)
@@ -288,6 +291,15 @@ class Dispatcher:
             if delivery is not None:
                 out.append(delivery)
         return out
+
+    def _page(self, match: re.Match[str]) -> Outcome:
+        """An issue's or pull request's web page (``_pages``): what a person opening the bot's links sees."""
+        owner, name, kind, number = match.group("owner", "name", "kind", "number")
+        page = render_page(self.store, owner, name, kind, int(number))
+        self.on_call(Call("GET", match.group(0), 200 if page else 404, "other", None, None, {}))
+        if page is None:
+            return Outcome(404, "<h1>404: Not Found</h1>", {})
+        return Outcome(200, page, {"content-type": "text/html; charset=utf-8"})
 
     def rate_bucket(self, token: str | None) -> dict[str, int]:
         with self._rate_lock:
