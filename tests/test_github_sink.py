@@ -49,7 +49,9 @@ def world(tmp_path):
     progress = client.create_comment(n, "starting")
     clock = Clock()
 
-    def make_sink(remote_url: str | None = None, *, pull=None, slots=None, client=client, **run_fields) -> GitHubSink:
+    def make_sink(
+        remote_url: str | None = None, *, pull=None, slots=None, client=client, earlier=None, **run_fields
+    ) -> GitHubSink:
         run = IssueRun(
             issue_number=n,
             branch=BRANCH,
@@ -75,6 +77,7 @@ def world(tmp_path):
             slots=slots,
             pull=pull,
             background=False,
+            earlier=earlier,
         )
 
     yield scene, n, clone, clock, make_sink
@@ -171,6 +174,52 @@ def test_stop_is_requested_when_the_issue_is_closed_or_the_label_removed(world, 
     sha = commit(clone, "hello.py")
     sink.handle(ev.CycleCommitted(run_id=RUN, seq=2, cycle=1, sha=sha, branch=BRANCH, summary="hello"))
     assert sink.stop_requested() == reason  # the worker read the issue after the cycle's push
+
+
+def test_a_resumed_runs_report_tells_the_whole_run_once(world):
+    """Killed after cycle 1's round, resumed in the same clone: the final comment's morning report counts the
+    cycles and rounds from before the kill (the resumed sink starts with the log's events) and none twice
+    (a resume may deliver an event the log has again)."""
+    scene, n, clone, clock, make_sink = world
+    first_sha = commit(clone, "hello.py")
+    tester = Verdict(verifier="tester", passed=False, summary="no tests")
+    before = [
+        started(),
+        ev.CycleCommitted(run_id=RUN, seq=2, cycle=1, sha=first_sha, branch=BRANCH, summary="hello"),
+        ev.VerificationFinished(run_id=RUN, seq=3, cycle=1, round=1, sha=first_sha, accepted=False, verdicts=[tester]),
+    ]
+    first = make_sink()
+    for event in before:
+        first.handle(event)
+    first.close()  # the runner died here: no end was reported
+    second_sha = commit(clone, "test_hello.py")
+    passed = Verdict(verifier="tester", passed=True, summary="tests pass")
+    again = make_sink(pull=first.pull, earlier=before)
+    for event in (
+        started().model_copy(update={"resumed": True, "seq": 4}),
+        before[2],  # delivered again from the outbox
+        ev.CycleCommitted(run_id=RUN, seq=5, cycle=2, sha=second_sha, branch=BRANCH, summary="tests"),
+        ev.VerificationFinished(run_id=RUN, seq=6, cycle=2, round=2, sha=second_sha, accepted=True, verdicts=[passed]),
+        ev.RunFinished(
+            run_id=RUN,
+            seq=7,
+            outcome=Outcome.accepted,
+            reason="accepted",
+            cycles=2,
+            rounds=2,
+            cost=CostReport(),
+            duration_s=3,
+            branch=BRANCH,
+            head_sha=second_sha,
+        ),
+    ):
+        again.handle(event)
+    again.close()
+    (pull,) = scene.pulls()
+    (summary,) = [c for c in scene.emu.comments(REPO, pull.number) if find_marker(c.body, "summary")]
+    assert f"- cycle 1: `{first_sha[:12]}` hello (0 files)" in summary.body
+    assert f"- cycle 2: `{second_sha[:12]}` tests (0 files)" in summary.body
+    assert summary.body.count("- round 1 on") == 1 and summary.body.count("- round 2 on") == 1
 
 
 def test_a_second_sink_for_the_same_run_edits_instead_of_reposting(world):
