@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, help="where to put the demo (default: a new temp dir)")
     demo.add_argument("--local", action="store_true", help="the engine alone on a local project, without GitHub")
     demo.add_argument(
+        "--ui", action="store_true", help="a UI goal, verified in a headless Chromium by tester_browser (screenshots)"
+    )
+    demo.add_argument(
         "--orchestrator", help="who directs the team in the story: anthropic (default), gemini or claude-code"
     )
     demo.add_argument(

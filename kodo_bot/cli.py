@@ -203,6 +203,10 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.orchestrator:
         parse_orchestrator(args.orchestrator)  # a bad choice fails before anything is set up
         env = {**env, "KODO_ORCHESTRATOR": args.orchestrator}
+    if args.ui:
+        from kodo_bot.sandbox.ui_demo import run_ui_demo
+
+        return run_ui_demo(args.dir, env=env, json_mode=args.json, local=args.local)
     if args.team == "mixed":
         from kodo_bot.sandbox.mixed_demo import run_mixed_demo
 

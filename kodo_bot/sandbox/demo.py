@@ -82,18 +82,18 @@ def run_demo(
     from kodo_bot.compose import backends_from_env
 
     root = Path(where or tempfile.mkdtemp(prefix="kodo-demo-")).resolve()
-    project = root / "calc"
+    story = story or demo_story()
+    project = root / story.project
     if project.exists():
         print(f"kodo-bot demo: {project} already exists; pass an empty --dir", file=sys.stderr)
         return 2
-    story = story or demo_story()
     seed_project(project, story.files)
     out = sys.stderr if json_mode else sys.stdout
     print(f"Demo project: {project}\nGoal:\n{story.goal}", file=out)
     with ScriptedModelServer(story.scenario, log_path=root / "model-requests.jsonl") as server:
         chosen = orchestrator_fields(env.get("KODO_ORCHESTRATOR"), field="KODO_ORCHESTRATOR")
         settings = RunSettings(
-            max_cycles=4, team=team or default_team(), check_commands=story.check_commands, ui=False, **chosen
+            max_cycles=4, team=team or default_team(), check_commands=story.check_commands, ui=story.ui, **chosen
         )
         request = RunRequest(goal=story.goal, project=project, settings=settings)
         backends = backends_from_env(offline_env(env, server.url), model_backoff_s=0.2)

@@ -93,7 +93,7 @@ def _run_on_emulator(root: Path, env: Mapping[str, str], out: TextIO) -> _DemoRu
             f"{emu.issue(REPO, number).title!r} with `kodo`; running `kodo-bot action` on that event.\n",
             file=out,
         )
-        act = _Act(root, env, emu, token, out)
+        act = Act(root, env, emu, token, out)
         acts = {"label": act.play("job", "issues", event, story.scenario.roles)}
         code = 0 if acts["label"] == "accepted" else 1
         if code == 0:
@@ -115,7 +115,7 @@ def _run_on_emulator(root: Path, env: Mapping[str, str], out: TextIO) -> _DemoRu
 
 
 @dataclass
-class _Act:
+class Act:
     """One job of the story: ``kodo-bot action`` on one event, its model answers scripted."""
 
     root: Path
@@ -123,6 +123,7 @@ class _Act:
     emu: GitHubEmulator
     token: str
     out: TextIO
+    repo: str = REPO
 
     def play(self, name: str, event_name: str, event: dict[str, Any], roles: Mapping[str, Any]) -> str:
         from kodo_bot.compose import backends_from_env
@@ -130,7 +131,7 @@ class _Act:
         log = self.root / f"model-requests-{name}.jsonl"
         with ScriptedModelServer({"roles": dict(roles)}, log_path=log) as server:
             job_env = {
-                **job_environment(self.env, self.root / name, self.emu, self.token, event),
+                **job_environment(self.env, self.root / name, self.emu, self.token, event, repo=self.repo),
                 "GITHUB_EVENT_NAME": event_name,
             }
             settings = BotSettings(
@@ -152,7 +153,7 @@ class _Act:
         return dict(line.split("=", 1) for line in outputs).get("outcome", "")
 
 
-def _review_act(act: _Act, emu: GitHubEmulator) -> str:
+def _review_act(act: Act, emu: GitHubEmulator) -> str:
     (pull,) = emu.pulls(REPO)
     review = emu.submit_review(
         REPO,
@@ -166,7 +167,7 @@ def _review_act(act: _Act, emu: GitHubEmulator) -> str:
     return act.play("review", "pull_request_review", review, review_roles([f"comment-{comment.id}"]))
 
 
-def _ci_act(act: _Act, emu: GitHubEmulator) -> str:
+def _ci_act(act: Act, emu: GitHubEmulator) -> str:
     (pull,) = emu.pulls(REPO)
     (failed,) = emu.run_ci(REPO, pull.head_ref)
     run = emu.workflow_runs(REPO)[-1]
@@ -218,7 +219,7 @@ def stage(emu: GitHubEmulator, story: Story) -> tuple[str, int, dict[str, Any]]:
 
 
 def job_environment(
-    env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str, event: dict[str, Any]
+    env: Mapping[str, str], job: Path, emu: GitHubEmulator, token: str, event: dict[str, Any], *, repo: str = REPO
 ) -> dict[str, str]:
     """What Actions would give the step: the event file, the repository, the token, the API's URL."""
     job.mkdir(parents=True, exist_ok=True)
@@ -227,7 +228,7 @@ def job_environment(
         **env,
         "GITHUB_EVENT_NAME": "issues",
         "GITHUB_EVENT_PATH": str(job / "event.json"),
-        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_REPOSITORY": repo,
         "GITHUB_TOKEN": token,
         "GITHUB_API_URL": emu.api_url,
         "GITHUB_SERVER_URL": emu.html_url,
@@ -237,17 +238,17 @@ def job_environment(
     }
 
 
-def posted_comments(emu: GitHubEmulator, issue_number: int) -> list[dict[str, str]]:
+def posted_comments(emu: GitHubEmulator, issue_number: int, *, repo: str = REPO) -> list[dict[str, str]]:
     """The bot's comments, issue first then the PR, in the order a reader meets them."""
-    numbers = [issue_number] + [p.number for p in emu.pulls(REPO)]
+    numbers = [issue_number] + [p.number for p in emu.pulls(repo)]
     posted: list[dict[str, str]] = []
     for n in numbers:
         where = f"issue #{n}" if n == issue_number else f"pull request #{n}"
-        for c in emu.comments(REPO, n):
+        for c in emu.comments(repo, n):
             if c.user == BOT:
                 marker = find_marker(c.body)
                 posted.append({"where": where, "kind": marker.kind if marker else "comment", "body": c.body})
-        for r in emu.review_comments(REPO, n) if n != issue_number else []:
+        for r in emu.review_comments(repo, n) if n != issue_number else []:
             if r.user == BOT:  # answers in review threads
                 posted.append({"where": f"{where}, {r.path} line {r.line}", "kind": "reply", "body": r.body})
     return posted

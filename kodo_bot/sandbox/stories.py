@@ -94,6 +94,10 @@ class Story:
     files: dict[str, str]
     scenario: Scenario
     check_commands: list[str] = field(default_factory=list)
+    #: whether the goal is a UI goal (``RunSettings.ui``: None lets its words decide)
+    ui: bool | None = False
+    #: the project's folder name
+    project: str = "calc"
 
 
 # Long by nature: the story's script, one list of turns per role, read top to bottom as the demo plays it.
