@@ -214,7 +214,7 @@ def flavor(backend: str, parent_env: Mapping[str, str], cwd: Path, *, isolated: 
     if backend == "gemini_cli":
         from kodo_bot.agents.gemini_cli import GeminiCli
 
-        return GeminiCli(parent_env)  # cannot be isolated from the checkout (see its docstring)
+        return GeminiCli(parent_env, isolated=isolated)
     if backend == "codex":
         from kodo_bot.agents.codex import CodexCli
 

@@ -7,6 +7,14 @@ has ``OPENAI_BASE_URL``, a ``model_providers.kodo`` entry (``base_url``, ``wire_
 points the CLI at it (the scripted model server speaks the Responses API). Approvals and Codex's own
 sandbox are off: kodo-bot confines the whole CLI itself (``kodo_bot.confine``).
 
+A verifier (``isolated``) must not be configured or instructed by the commit it judges. Codex loads a
+project's ``.codex/`` (its ``config.toml`` with MCP servers, approvals and sandbox; its hooks and command
+rules) only for a project trusted in ``CODEX_HOME``'s config, which kodo-bot never writes, so no agent's CLI
+reads them. What it reads from any project: ``AGENTS.md`` (and ``AGENTS.override.md``), which
+``project_doc_max_bytes = 0`` turns off for a verifier, and the skills under ``.agents/skills`` and
+``.codex/skills``, whose descriptions it lists to the model, which ``[skills] include_instructions = false``
+turns off. Measured with 0.169.0 (``tests/test_codex_e2e.py``).
+
 Its JSON events carry what the evidence needs: a ``command_execution`` item's ``exit_code`` is the status
 the CLI saw. The command comes as the CLI ran it (``/bin/bash -lc '<command>'``); kodo-bot keeps the inner
 command, which is what a verifier claims. Turns are counted from the items: a message or a tool call after a
@@ -72,6 +80,8 @@ class CodexCli:
                      f"base_url = {json.dumps(base_url)}", 'env_key = "OPENAI_API_KEY"', 'wire_api = "responses"',
                      f"request_max_retries = {int(self._parent.get('KODO_CODEX_RETRIES', '4'))}",
                      f"stream_max_retries = {int(self._parent.get('KODO_CODEX_RETRIES', '4'))}"]  # fmt: skip
+        if self._isolated:
+            lines += ["", "[skills]", "include_instructions = false"]
         (codex_home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         key = next((self._parent[k] for k in KEYS if self._parent.get(k)), "")
         env = {k: self._parent[k] for k in _SETTINGS if self._parent.get(k)}

@@ -20,9 +20,16 @@ so the CLI's cost, at the Gemini API's prices, goes to the ``api`` bucket and co
 ``--max-cost-usd``. Base URL:
 ``GOOGLE_GEMINI_BASE_URL`` (the scripted model server speaks the Gemini API).
 
-Not done: a verifier on the Gemini CLI is not isolated from the commit it judges as a Claude Code one is.
-Headless, the CLI must trust its folder (``--skip-trust``), so it loads the checkout's ``GEMINI.md`` and
-``.gemini/settings.json``; ``context.fileName`` only adds names to ``GEMINI.md`` (measured with 0.61.0).
+A verifier (``isolated``) must not be configured by the commit it judges, as a Claude Code one loads no
+settings. A worker runs the CLI in a trusted folder (``--skip-trust``), so it reads the project's
+``GEMINI.md``. A verifier's folder is untrusted (``GEMINI_CLI_TRUST_WORKSPACE=false``, which the CLI checks
+before any setting): the CLI then ignores the checkout's ``.gemini/settings.json`` (tools, hooks, MCP servers,
+policies, approvals), its ``.env`` files, ``GEMINI.md`` files and project skills, and runs no project hook.
+Untrusted, the CLI would refuse to run headless, force approvals on and ask before git or ``rm -rf``
+commands; the verifier's HOME settings turn the folder-trust prompt off (which would also load the project's
+subagents, so agents are off too), and a user-tier policy (``~/.gemini/policies/kodo.toml``) allows every
+tool call, as ``-y`` does for a worker. The commit's ``.geminiignore`` does not hide files from its tools
+either. Measured with 0.61.0 (``tests/test_gemini_cli_e2e.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +54,24 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 #: USD per million tokens (input, output), for the subscription bucket's "what it would cost at API prices"
 _PRICES = {"gemini-2.5-pro": (1.25, 10.0), "gemini-2.5-flash": (0.30, 2.50), "gemini-2.5-flash-lite": (0.10, 0.40)}
 _SHELL = "run_shell_command"
+#: a verifier's settings besides the key's: run headless in an untrusted folder (no prompt), without the
+#: project's subagents (loaded whenever the prompt is off), its ``.geminiignore`` or its local ``.env``
+_UNTRUSTED_FOLDER: dict[str, Any] = {
+    "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+    "experimental": {"enableAgents": False},
+    "context": {"fileFiltering": {"respectGeminiIgnore": False}},
+    "advanced": {"ignoreLocalEnv": True},
+}
+#: a verifier's approvals: every tool call allowed, at the user tier (an untrusted folder loads no project
+#: policy). A rule with an ``argsPattern`` skips the CLI's extra questions about git and ``rm -rf`` commands
+#: in untrusted folders, and ``allowRedirection`` its question about ``>``; headless, a question is a refusal.
+_ALLOW_EVERY_TOOL = r"""[[rule]]
+toolName = "*"
+argsPattern = '[\s\S]*'
+decision = "allow"
+allowRedirection = true
+priority = 999
+"""
 _TRAILER = re.compile(r"^(Error|Exit Code|Signal|Background PIDs|Process Group PGID): ")
 
 
@@ -57,12 +82,15 @@ class GeminiCli:
     title = "Gemini CLI"
     keys_bill_per_token = True
 
-    def __init__(self, parent_env: Mapping[str, str]) -> None:
+    def __init__(self, parent_env: Mapping[str, str], *, isolated: bool = False) -> None:
         self._parent = parent_env
+        #: a verifier: nothing in the checkout (the commit under review) may configure or instruct it
+        self._isolated = isolated
 
     def argv(self, prompt: str, *, session_id: str, resume: bool, model: str | None) -> list[str]:
         conversation = ["--resume", session_id] if resume else ["--session-id", session_id]
-        return ["-p", prompt, "-o", "stream-json", "-y", "-m", model or DEFAULT_MODEL, "--skip-trust", *conversation]
+        trust = [] if self._isolated else ["-y", "--skip-trust"]  # a verifier's tools are allowed by its policy
+        return ["-p", prompt, "-o", "stream-json", "-m", model or DEFAULT_MODEL, *trust, *conversation]
 
     def prepare(self, home: Path, system_prompt: str) -> dict[str, str]:
         config = home / ".gemini"
@@ -72,12 +100,18 @@ class GeminiCli:
             "privacy": {"usageStatisticsEnabled": False},
             "telemetry": {"enabled": False},
         }
+        if self._isolated:
+            settings |= _UNTRUSTED_FOLDER
+            (config / "policies").mkdir(exist_ok=True)
+            (config / "policies" / "kodo.toml").write_text(_ALLOW_EVERY_TOOL, encoding="utf-8")
         (config / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
         system = home / "kodo-system.md"
         system.write_text(system_prompt, encoding="utf-8")
         key = next((self._parent[k] for k in KEYS if self._parent.get(k)), "")
         env = {k: self._parent[k] for k in _SETTINGS if self._parent.get(k)}
         env |= {"GEMINI_CLI_HOME": str(home), "GEMINI_SYSTEM_MD": str(system), "GEMINI_CLI_NO_RELAUNCH": "1"}
+        if self._isolated:
+            env["GEMINI_CLI_TRUST_WORKSPACE"] = "false"
         return {**env, "GEMINI_API_KEY": key}
 
     def credentials(self, env: Mapping[str, str]) -> tuple[str, ...]:
