@@ -23,7 +23,7 @@ from typing import Literal
 
 from kodo_bot import markdown as md
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import CostReport, Finding, Outcome, Verdict
+from kodo_bot.engine.models import CostReport, Finding, Outcome, PointAnswer, ReviewPoint, Verdict
 from kodo_bot.engine.state import RunState
 
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?(.+?)\s*$")
@@ -58,6 +58,8 @@ class RunFacts:
     #: the default check was off and no check command was set: only the verifiers judged the work
     unchecked: bool = False
     events: Sequence[ev.Event] = field(default_factory=tuple)
+    #: what people asked of the work (review comments, CI failures), which the verifiers answered
+    points: Sequence[ReviewPoint] = ()
 
     @classmethod
     def of_state(cls, state: RunState, events: Sequence[ev.Event]) -> RunFacts:
@@ -78,10 +80,18 @@ class RunFacts:
             orchestrator=s.orchestrator,
             unchecked=not s.check_commands and not s.default_check,
             events=events,
+            points=state.review_points,
         )
 
     @classmethod
-    def of_finished(cls, finished: ev.RunFinished, *, goal: str, events: Sequence[ev.Event]) -> RunFacts:
+    def of_finished(
+        cls,
+        finished: ev.RunFinished,
+        *,
+        goal: str,
+        events: Sequence[ev.Event],
+        points: Sequence[ReviewPoint] = (),
+    ) -> RunFacts:
         """From the run's end and the events before it (a GitHub run's: its state lives with the engine)."""
         started = next((e for e in reversed(events) if isinstance(e, ev.RunStarted)), None)
         return cls(
@@ -98,6 +108,7 @@ class RunFacts:
             max_cost_usd=started.max_cost_usd if started else None,
             max_minutes=started.max_minutes if started else None,
             events=events,
+            points=points,
         )
 
     @property
@@ -180,14 +191,36 @@ def _criteria_lines(facts: RunFacts, last: ev.VerificationFinished | None) -> li
         else:
             mark = "no finding names it (the round was rejected on other grounds)"
         lines.append(f"- {md.inline(item)} — {mark}")
-    for v in last.verdicts if last else []:
-        lines += [
-            f"- review point {md.inline(p.id, 80)}: {'addressed' if p.addressed else 'NOT addressed'} "
-            f"({md.inline(v.verifier, 60)})"
-            for p in v.points
-        ]
+    lines += _point_lines(facts.points, last.verdicts if last else [])
     if last is not None and not last.accepted:
         lines += ["", "_Criteria are matched to the last round's findings by their words._"]
+    return lines
+
+
+def _point_lines(points: Sequence[ReviewPoint], verdicts: list[Verdict]) -> list[str]:
+    """Each review point once: who asked what, and whether every verifier found it addressed."""
+    answers: dict[str, list[tuple[str, PointAnswer]]] = {}
+    for v in verdicts:
+        for a in v.points:
+            answers.setdefault(a.id, []).append((v.verifier, a))
+    asked = {p.id: p for p in points}
+    lines = []
+    for point_id in [*asked, *(i for i in answers if i not in asked)]:
+        said = answers.get(point_id, [])
+        if (p := asked.get(point_id)) is not None:
+            where = f" on {md.code_span(p.file + (f':{p.line}' if p.line else ''))}" if p.file else ""
+            what = f"{md.inline(p.author, 60)}{where}: “{md.inline(p.text.splitlines()[0] if p.text else '', 100)}”"
+        else:
+            what = md.code_span(point_id, 80)
+        if not said:
+            mark = "not answered yet"
+        elif all(a.addressed for _, a in said):
+            mark = f"{md.PASS} addressed ({', '.join(md.inline(who, 60) for who, _ in said)})"
+        else:
+            mark = f"{md.FAIL} NOT addressed: " + "; ".join(
+                f"{md.inline(who, 60)}: {md.inline(a.how, 200) or 'no answer'}" for who, a in said if not a.addressed
+            )
+        lines.append(f"- review point by {what} — {mark}")
     return lines
 
 

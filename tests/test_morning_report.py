@@ -11,7 +11,7 @@ import pytest
 
 from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import Outcome, Usage
+from kodo_bot.engine.models import Outcome, PointAnswer, ReviewPoint, Usage, Verdict
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import default_team
 from kodo_bot.morning import criteria, render_morning_report
@@ -136,3 +136,30 @@ def test_kodo_bot_report_prints_it(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert out.startswith(f"## kodo-bot run `{RUN_ID}`: **accepted**")
     assert "### What was asked" in out and "### How to continue" not in out and "### Next" in out
+
+
+def test_each_review_point_is_told_once_with_who_asked_and_what_every_verifier_found() -> None:
+    state = state_of(Outcome.needs_human, "rejected")
+    state.review_points = [
+        ReviewPoint(id="c1", author="alice", text="Name it `product`\nplease", file="calc.py", line=6),
+        ReviewPoint(id="ci-7", author="CI", text="the lint job fails"),
+    ]
+    verdicts = [
+        Verdict(verifier="tester", passed=False, points=(PointAnswer(id="c1", addressed=True, how="renamed"),)),
+        Verdict(
+            verifier="architect",
+            passed=False,
+            points=(
+                PointAnswer(id="c1", addressed=True, how="renamed"),
+                PointAnswer(id="ci-7", addressed=False, how="lint still fails on calc.py:3"),
+            ),
+        ),
+    ]
+    last = ev.VerificationFinished(run_id=RUN_ID, cycle=1, round=1, sha="a" * 40, accepted=False, verdicts=verdicts)
+    text = render_morning_report(state, [last])
+    assert "- review point by alice on `calc.py:6`: “Name it \\`product\\`” — ✅ addressed (tester, architect)" in text
+    assert (
+        "- review point by CI: “the lint job fails” — ❌ NOT addressed: architect: lint still fails on calc.py:3"
+        in (text)
+    )
+    assert text.count("review point by") == 2

@@ -86,7 +86,8 @@ class EndReport:
     def _facts(self, f: ev.RunFinished) -> RunFacts:
         with self.state.cv:
             history = list(self.state.history)
-        return RunFacts.of_finished(f, goal=self.state.run.goal, events=history)
+            points = [p for followup in self.state.followups() for p in followup.points]
+        return RunFacts.of_finished(f, goal=self.state.run.goal, events=history, points=points)
 
     def _review_round(self) -> list[str] | None:
         run, verified = self.state.run, self.state.accepted_round
