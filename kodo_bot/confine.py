@@ -173,6 +173,9 @@ class Confinement:
     #: snapshots and session environment) and the settings it reloads while it runs (``env``, hooks), which
     #: an agent must not be able to rewrite (folders, or ``.json`` files created as ``{}``)
     frozen: tuple[Path, ...] = ()
+    #: hidden even inside a writable place (files of the checkout a verifier's CLI would take its instructions
+    #: or settings from, and has no option to ignore); mounted last, over the writable binds
+    masked: tuple[Path, ...] = ()
 
     def bwrap_args(self, parent_env: Mapping[str, str]) -> list[str]:
         args = [
@@ -208,7 +211,7 @@ class Confinement:
             else:
                 path.mkdir(parents=True, exist_ok=True)
             args += ["--ro-bind", str(path), str(path)]
-        return args
+        return args + _hide(self.masked)
 
     def _to_hide(self, env: Mapping[str, str]) -> list[Path]:
         hidden: list[Path] = [*SOCKETS]

@@ -5,7 +5,8 @@
 Which streams, in order, one per invocation: ``CURSOR_STANDIN_PLAY`` (comma-separated paths). ``$SESSION``
 in a stream becomes the chat id: a new one, or the one ``--resume`` names, which must exist (as the real
 CLI's chat store under ``~/.cursor/chats``). Lines starting ``#!`` act instead of printing: ``#!sleep N``,
-``#!exit N message`` (the message to stderr). Every invocation's arguments go to ``~/standin-calls.jsonl``.
+``#!exit N message`` (the message to stderr). Every invocation's arguments, and the project files with
+rules or settings it could read in its folder, go to ``~/standin-calls.jsonl``.
 """
 
 import json
@@ -20,8 +21,11 @@ if "--version" in sys.argv:
     sys.exit(0)
 home = Path(os.environ["HOME"])
 args = sys.argv[1:]
+#: project files the real CLI takes rules or settings from: what of them this process can read is recorded
+PROJECT = ("AGENTS.md", "sub/AGENTS.md", "CLAUDE.md", ".cursorrules", ".cursor/rules/planted.mdc", ".cursor/cli.json")
+saw = {rel: Path(rel).read_text() for rel in PROJECT if Path(rel).is_file() and Path(rel).read_text()}
 with (home / "standin-calls.jsonl").open("a") as calls:
-    calls.write(json.dumps({"args": args, "key_set": bool(os.environ.get("CURSOR_API_KEY"))}) + "\n")
+    calls.write(json.dumps({"args": args, "key_set": bool(os.environ.get("CURSOR_API_KEY")), "saw": saw}) + "\n")
 chats = home / ".cursor" / "chats" / "standin"
 if "--resume" in args:
     session = args[args.index("--resume") + 1]

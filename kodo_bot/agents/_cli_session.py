@@ -126,6 +126,11 @@ class Flavor(Protocol):
         """The CLI's transcripts under ``home``, masked after every query."""
         ...
 
+    def project_config(self, cwd: Path) -> list[Path]:
+        """What in the checkout would configure or instruct this session and cannot be turned off by an
+        option: hidden from it by the sandbox (a verifier's; a worker's CLI reads the project as it is)."""
+        ...
+
 
 @dataclass(frozen=True)
 class CliLaunch:
@@ -250,7 +255,10 @@ class CliSession:
         }
         self._credentials = self.flavor.credentials(env)
         confinement = replace(
-            self.launch.confinement, keep_env=self.launch.confinement.keep_env | set(env), cli_env=False
+            self.launch.confinement,
+            keep_env=self.launch.confinement.keep_env | set(env),
+            cli_env=False,
+            masked=self._masked(),
         )
         argv = [str(self.launch.cli), *self.flavor.argv(prompt, session_id=session_id, resume=resume,
                                                          model=self.launch.model)]  # fmt: skip
@@ -273,6 +281,19 @@ class CliSession:
         if self._alive is not None:
             self._alive.add(process.pid)
         return process
+
+    def _masked(self) -> tuple[Path, ...]:
+        """The checkout's files the flavor says must not reach this session (looked up now: a verifier's
+        checkout holds the commit only from its first query). Only the sandbox can hide them."""
+        found = tuple(self.flavor.project_config(self.launch.cwd))
+        if found and not self.launch.confinement.bwrap:
+            names = ", ".join(sorted({p.name for p in found}))
+            raise AgentError(
+                f"{self.flavor.title} cannot be kept from the checkout's {names} without the sandbox, and would "
+                "take its instructions or settings from the commit it judges",
+                hint="run with the sandbox (bubblewrap) on, or give this verifier another backend",
+            )
+        return found
 
     def _conversation(self) -> tuple[str, bool]:
         if self._id is None:

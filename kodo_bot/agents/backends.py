@@ -221,7 +221,7 @@ def flavor(backend: str, parent_env: Mapping[str, str], cwd: Path, *, isolated: 
         return CodexCli(parent_env, cwd, isolated=isolated)
     from kodo_bot.agents.cursor import CursorCli
 
-    return CursorCli(parent_env)
+    return CursorCli(parent_env, isolated=isolated)
 
 
 def cli_path(cli: CliBackend, env: Mapping[str, str]) -> Path | None:

@@ -93,6 +93,9 @@ class CodexCli:
     def session_files(self, home: Path) -> list[Path]:
         return sorted((home / "codex" / "sessions").glob("**/rollout-*.jsonl"))
 
+    def project_config(self, cwd: Path) -> list[Path]:
+        return []  # a verifier's CLI is told to ignore the project's (see the module's docstring)
+
     def has_conversation(self, home: Path, session_id: str) -> bool:
         return any((home / "codex" / "sessions").glob(f"**/rollout-*-{session_id}.jsonl"))
 

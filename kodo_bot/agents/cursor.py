@@ -14,12 +14,18 @@ message segment), ``tool_call`` ``started``/``completed`` (one key per tool: ``s
 ``args.command`` and a ``result`` of ``success`` or ``failure`` carrying ``exitCode``, ``stdout``,
 ``stderr``; ``writeToolCall``, ``readToolCall``, ``function`` ...), and ``result`` (``is_error``, the final
 text, ``usage`` when the CLI reports it). Credential: ``CURSOR_API_KEY``, masked in what comes back.
+
+A verifier (``isolated``) must not be configured or instructed by the commit it judges, and ``cursor-agent``
+has no option to ignore a project's rules and settings: the verifier's sandbox hides them from it
+(``project_config``; without the sandbox, a checkout that has any fails the call rather than let them in).
+The verifier still reads them in the commit with ``git show``.
 Cursor bills its key to the account's plan, so its cost goes to the ``subscription`` bucket, as 0 (its
 stream reports no price, and kodo-bot knows none).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,11 @@ from kodo_bot.agents._cli_session import Stream, tail
 from kodo_bot.engine.models import ToolCall, Usage
 
 KEYS = ("CURSOR_API_KEY",)
+#: what Cursor's agent takes instructions, permissions, MCP servers, hooks or skills from in a project, in any
+#: folder of it (rules, ``cli.json``, ``mcp.json``, ``hooks.json``; ``AGENTS.md``), and other agents' files it
+#: documents reading (``CLAUDE.md``, skills folders). Not measured: the CLI cannot run here, so the list errs
+#: wide, and a verifier's sandbox hides all of it.
+_PROJECT_CONFIG = frozenset({".cursor", ".cursorrules", "AGENTS.md", "CLAUDE.md", ".claude", ".agents", ".codex"})
 _SETTINGS = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
 
 
@@ -39,9 +50,11 @@ class CursorCli:
     #: a Cursor API key draws on the account's plan, not a per-token bill
     keys_bill_per_token = False
 
-    def __init__(self, parent_env: Mapping[str, str]) -> None:
+    def __init__(self, parent_env: Mapping[str, str], *, isolated: bool = False) -> None:
         self._parent = parent_env
         self._role = ""
+        #: a verifier: nothing in the checkout (the commit under review) may configure or instruct it
+        self._isolated = isolated
 
     def argv(self, prompt: str, *, session_id: str, resume: bool, model: str | None) -> list[str]:
         options = ["-p", "--output-format", "stream-json", "--force", *(["--model", model] if model else [])]
@@ -59,6 +72,15 @@ class CursorCli:
 
     def session_files(self, home: Path) -> list[Path]:
         return []  # its chats are SQLite stores; nothing kodo-bot can mask in place
+
+    def project_config(self, cwd: Path) -> list[Path]:
+        if not self._isolated:
+            return []
+        found = []
+        for top, dirs, files in os.walk(cwd):
+            found += [Path(top, name) for name in sorted({*dirs, *files} & _PROJECT_CONFIG)]
+            dirs[:] = [d for d in dirs if d not in _PROJECT_CONFIG and d != ".git"]
+        return found
 
     def has_conversation(self, home: Path, session_id: str) -> bool:
         return any(p.is_dir() for p in (home / ".cursor" / "chats").glob(f"*/{session_id}"))

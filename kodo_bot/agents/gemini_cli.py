@@ -120,6 +120,9 @@ class GeminiCli:
     def session_files(self, home: Path) -> list[Path]:
         return sorted((home / ".gemini" / "tmp").glob("*/chats/session-*.jsonl"))
 
+    def project_config(self, cwd: Path) -> list[Path]:
+        return []  # a verifier's CLI is told to ignore the project's (see the module's docstring)
+
     def has_conversation(self, home: Path, session_id: str) -> bool:
         for path in (home / ".gemini" / "tmp").glob(f"*/chats/session-*-{session_id[:8]}.jsonl"):
             first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
