@@ -97,6 +97,10 @@ def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulato
     log = read_events(run.log) if run.log else []
     judged = [(e.round, e.verdict.passed, len(e.verdict.screenshots)) for e in log if isinstance(e, ev.VerdictReceived)]
     assert judged == [(1, False, 1), (2, True, 1)]
+    # the check it claims ran after the browser had started: Chromium left the verifier's HOME empty
+    (last,) = [e.verdict for e in log if isinstance(e, ev.VerdictReceived) and e.round == 2]
+    after = [e for e in last.evidence if e.command.startswith("curl -sf -o /dev/null")]
+    assert [(e.exit_code, e.edited) for e in after] == [(0, "")], last.engine_note
     # the evidence push left no credential behind in the bot's clone
     for config in (tmp_path / "runner-work").rglob(".git/config"):
         assert "extraheader" not in config.read_text().lower()

@@ -46,8 +46,11 @@ class Browser:
     server: Path
     chromium: Path
 
-    def mcp_servers(self, output_dir: Path) -> dict[str, Any]:
-        """The CLI's ``mcpServers`` entry: a headless, in-memory browser whose files go to ``output_dir``."""
+    def mcp_servers(self, output_dir: Path, profile: Path) -> dict[str, Any]:
+        """The CLI's ``mcpServers`` entry: a headless, in-memory browser whose files go to ``output_dir``, and
+        what Chromium writes for itself (crash report settings, caches) to ``profile``. Not to HOME: a
+        verifier's HOME must stay empty, or every check it runs after browsing counts as run on an edited
+        checkout."""
         args = [
             "--headless",
             "--isolated",
@@ -57,7 +60,8 @@ class Browser:
             # the tool results name files by absolute path: the engine finds the screenshot by it
             "--file-paths=absolute",
         ]
-        return {SERVER: {"type": "stdio", "command": str(self.server), "args": args}}
+        env = {"XDG_CONFIG_HOME": str(profile / "config"), "XDG_CACHE_HOME": str(profile / "cache")}
+        return {SERVER: {"type": "stdio", "command": str(self.server), "args": args, "env": env}}
 
     def readable(self) -> tuple[Path, ...]:
         """What the sandbox must let the server read although it may sit under a hidden place (an npm
@@ -98,12 +102,14 @@ def give_browser(
     found = find_browser(env)
     if isinstance(found, str):
         raise AgentError(f"no browser for this agent: {found}")
-    evidence = (state_dir.parent / "evidence" / f"{confinement.home.name}-{uuid.uuid4().hex[:8]}").resolve()
-    evidence.mkdir(parents=True)
-    confinement = replace(
-        confinement, writable=(*confinement.writable, evidence), readable=(*confinement.readable, *found.readable())
-    )
-    return found.mcp_servers(evidence), confinement, evidence
+    name = f"{confinement.home.name}-{uuid.uuid4().hex[:8]}"
+    evidence = (state_dir.parent / "evidence" / name).resolve()
+    profile = (state_dir / "browser-profiles" / name).resolve()
+    for folder in (evidence, profile):
+        folder.mkdir(parents=True)
+    writable = (*confinement.writable, evidence, profile)
+    confinement = replace(confinement, writable=writable, readable=(*confinement.readable, *found.readable()))
+    return found.mcp_servers(evidence, profile), confinement, evidence
 
 
 class BrowserSession:

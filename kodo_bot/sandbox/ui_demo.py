@@ -83,9 +83,14 @@ SCREENSHOT = browser_call("browser_take_screenshot", type="png", scale="css")
 
 
 def browser_checks(port: int) -> list[dict[str, Any]]:
-    """One verification round of tester_browser: serve the page, use it in the browser, judge what it showed."""
+    """One verification round of tester_browser: serve the page, use it in the browser, judge what it showed.
+
+    The check its verdict claims (the page is still served) runs after the browser did its work, in the same
+    turn as the snapshot and the screenshot: that turn's results are what the branch reads, and a check run
+    after browsing counts only if the browser left the verifier's HOME and checkout as they were."""
     url = f"http://127.0.0.1:{port}/"
-    served = f"curl -sf --retry 30 --retry-connrefused --retry-delay 1 -o /dev/null {url}"
+    wait = f"curl -sf --retry 30 --retry-connrefused --retry-delay 1 -o /dev/null {url}"
+    served = f"curl -sf -o /dev/null {url}"
     serve = {"command": f"python3 -m http.server {port} --bind 127.0.0.1", "run_in_background": True}
     finding = {
         "severity": "high",
@@ -95,16 +100,11 @@ def browser_checks(port: int) -> list[dict[str, Any]]:
     }
     return [
         {"tool_calls": [{"name": "Bash", "input": {**serve, "description": "serve the page"}}]},
-        bash(served),
+        bash(wait),
         {"tool_calls": [browser_call("browser_navigate", url=url)]},
         {"tool_calls": [browser_call("browser_type", element="Name field", target="#name", text=NAME)]},
         {"tool_calls": [browser_call("browser_click", element="Send button", target="#send")]},
-        {
-            "tool_calls": [
-                browser_call("browser_snapshot"),
-                browser_call("browser_take_screenshot", type="png", scale="css"),
-            ]
-        },
+        {"tool_calls": [browser_call("browser_snapshot"), SCREENSHOT, *bash(served)["tool_calls"]]},
         {
             "branch": {
                 "contains": THANKS,
