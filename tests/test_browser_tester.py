@@ -221,3 +221,18 @@ def test_without_the_mcp_server_the_browser_tester_is_left_out_with_a_warning(tm
         "agent tester_browser left out: needs playwright-mcp on PATH (npm install -g @playwright/mcp@0.0.83)" in notices
     )
     assert json.dumps(notices).count("left out") == 1
+
+
+def test_doctor_names_what_the_browser_tester_lacks_and_how_to_install_it(tmp_path):
+    from kodo_bot.local.doctor import check_chromium
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chromium").symlink_to("/bin/true")
+    lacking = check_chromium({"PATH": str(bin_dir)})
+    (bin_dir / "playwright-mcp").symlink_to("/bin/true")
+    ready = check_chromium({"PATH": str(bin_dir)})
+
+    assert (lacking.status, lacking.fix) == ("warn", "npm install -g @playwright/mcp@0.0.83")
+    assert "playwright-mcp" in lacking.detail and not lacking.required
+    assert ready.status == "ok" and str(bin_dir / "playwright-mcp") in ready.detail

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 #: the MCP server's name in the CLI's config: its tools are offered as ``mcp__browser__<tool>``
 SERVER = "browser"
-_CHROMIUMS = ("chromium", "chromium-browser")
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def find_browser(env: Mapping[str, str]) -> Browser | str:
     """The browser an agent can drive here (both on ``env``'s PATH, as the engine checks ``BROWSER_TOOLS``
     before it lets such an agent in), or a sentence saying what is missing and how to install it."""
     path = env.get("PATH", os.defpath)
-    chromium = next((found for name in _CHROMIUMS if (found := shutil.which(name, path=path))), None)
+    chromium = shutil.which("chromium", path=path)
     if chromium is None:
         return f"no chromium on PATH: {INSTALL['chromium']}"
     server = shutil.which("playwright-mcp", path=path)

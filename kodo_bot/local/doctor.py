@@ -30,7 +30,6 @@ _MARK = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "-"}
 #: below this, a run's clones, checkouts and caches may not fit
 MIN_FREE_GB = 2.0
 _AGENT_CREDENTIALS = ("CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
-_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
 @dataclass(frozen=True)
@@ -166,14 +165,18 @@ def _needed() -> str:
 
 
 def check_chromium(env: Mapping[str, str]) -> Check:
-    found = next(filter(None, (shutil.which(name, path=env.get("PATH")) for name in _CHROMIUMS)), None)
-    if found:
-        return Check("Chromium (tester_browser)", "ok", found, required=False)
+    """What ``tester_browser`` drives: the system's Chromium through the pinned Playwright MCP server."""
+    from kodo_bot.agents.browser import find_browser
+
+    found = find_browser(env)
+    if not isinstance(found, str):
+        return Check("Browser (tester_browser)", "ok", f"{found.chromium}, {found.server}", required=False)
+    why, _, fix = found.partition(": ")
     return Check(
-        "Chromium (tester_browser)",
+        "Browser (tester_browser)",
         "warn",
-        "no chromium or chrome on PATH: UI goals are verified without the browser tester",
-        "sudo apt-get install chromium (the Debian package: kodo-bot downloads no browser)",
+        f"{why}: UI goals are verified without the browser tester",
+        fix,
         required=False,
     )
 
