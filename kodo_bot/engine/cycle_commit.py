@@ -8,6 +8,8 @@ cycle. A run killed between its commit and the checkpoint recording it finds the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.journal import Journal
 from kodo_bot.engine.secret_scan import Withheld
@@ -18,17 +20,18 @@ class CycleCommit:
     def __init__(self, journal: Journal, workspace: RunWorkspace) -> None:
         self.journal, self.workspace = journal, workspace
 
-    def __call__(self, summary: str) -> str:
-        """Commit the cycle (or find its commit); returns the sha."""
+    def __call__(self, summary: str, on_sha: Callable[[str], None] | None = None) -> str:
+        """Commit the cycle (or find its commit); returns the sha. ``on_sha`` is told it as soon as it exists,
+        before the checkpoint that records it (to get the commit's verification ready meanwhile)."""
         s = self.journal.state
-        head = self.workspace.repo.head.commit
-        if self._committed_this_cycle(str(head.message)) and not self.workspace.has_changes():
-            if s.head_sha != head.hexsha:
-                self._record(
-                    head.hexsha, summary, self._files_of(head.hexsha), [], self._notes(self.workspace.withheld)
-                )
-            return head.hexsha
-        commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle)
+        head = self.workspace.expected
+        if self._committed_this_cycle(self.workspace.head_message()) and not self.workspace.has_changes():
+            if on_sha is not None:
+                on_sha(head)
+            if s.head_sha != head:
+                self._record(head, summary, self._files_of(head), [], self._notes(self.workspace.withheld))
+            return head
+        commit = self.workspace.commit(summary, run_id=s.run_id, cycle=s.cycle, on_sha=on_sha)
         self._record(commit.sha, summary, commit.files_changed, commit.build_output, self._notes(commit.withheld))
         return commit.sha
 

@@ -124,7 +124,9 @@ class Run:
             if isinstance(step, _Continue):
                 continue
             if isinstance(step, _Done):
-                commit = self._commit_cycle(step.summary)
+                # the round's checkouts take the commit while it is recorded
+                ready = (lambda sha: self._verify_round.get_ready(s.rounds + 1, sha)) if step.success else None
+                commit = self._commit_cycle(step.summary, ready)
                 if not step.success:
                     s.summaries.append(step.summary)  # the run's summary is what it gave up with
                     return _Finish(Outcome.needs_human, "the orchestrator gave up", self._handoff(step.summary))

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import git
 
@@ -36,6 +37,8 @@ from kodo_bot.engine.team import AgentSpec
 from kodo_bot.engine.verdict import judge, verifier_task
 from kodo_bot.engine.workspace import CleanCheckout, changed_tracked_files
 from kodo_bot.errors import AgentError
+
+T = TypeVar("T")
 
 
 class _Seat:
@@ -52,12 +55,13 @@ class _Seat:
     def observe(self) -> str:
         return self.watch() if self.watch is not None else "the checkout does not hold the commit yet"
 
-    async def hold(self, project: git.Repo, sha: str) -> None:
-        """Check out ``sha`` and watch the checkout for anything that differs from it (once per seat)."""
+    def hold(self, project: git.Repo, sha: str) -> None:
+        """Check out ``sha`` and watch the checkout for anything that differs from it (once per seat). It
+        blocks: call it in a thread."""
         if self.watch is not None:
             return
-        path = await asyncio.to_thread(self.checkout.check_out, sha)
-        watch = await asyncio.to_thread(CheckoutWatch, project, sha, path)
+        path = self.checkout.check_out(sha)
+        watch = CheckoutWatch(project, sha, path)
         if (home := getattr(self.session, "home", None)) is not None:
             watch.also_empty("$HOME", home)
         self.watch = watch
@@ -96,8 +100,10 @@ class Verification:
         #: the checks' process sessions while they run (a resumed run ends what a killed one left)
         self.alive = Leftovers(scratch / "alive")
         #: verifiers being made ready, by (round, name), and the checks' clones, by round: see ``get_ready``
-        self._seats: dict[tuple[int, str], asyncio.Task[_Seat]] = {}
-        self._check_clones: dict[int, asyncio.Task[CleanCheckout]] = {}
+        self._seats: dict[tuple[int, str], asyncio.Future[_Seat]] = {}
+        self._check_clones: dict[int, asyncio.Future[CleanCheckout]] = {}
+        #: the commit each round's checkouts were told to take
+        self._commits: dict[int, str] = {}
         #: checkouts being removed in the background
         self._cleanups: set[asyncio.Task[None]] = set()
 
@@ -174,23 +180,31 @@ class Verification:
     def get_ready(self, round_no: int, verifiers: Sequence[AgentSpec], sha: str | None = None) -> None:
         """Start making ``verifiers`` ready for round ``round_no`` in the background (those already on the way
         go on): a checkout with nothing in it yet, a session, its CLI started; once commit ``sha`` exists,
-        the checkout holds it too. Nothing is asked of a verifier here. The checks' checkout is cloned too."""
+        the checkout holds it too. Nothing is asked of a verifier here. The checks' checkout is cloned too,
+        and takes ``sha`` as well.
+
+        A checkout already cloned takes ``sha`` at once, in a thread, without waiting for the event loop: the
+        caller may be in the middle of blocking work (the rest of the commit, the checkpoints after it)."""
         if round_no not in self._check_clones:
-            self._check_clones[round_no] = asyncio.create_task(self._cloned(self._checks_path(round_no)))
+            self._check_clones[round_no] = asyncio.ensure_future(self._cloned(self._checks_path(round_no)))
+        new = sha is not None and self._commits.get(round_no) != sha
+        if sha is not None and new:
+            self._commits[round_no] = sha
+            self._check_clones[round_no] = _then(self._check_clones[round_no], lambda clone: clone.check_out(sha))
         for spec in verifiers:
             key = (round_no, spec.name)
-            seat = self._seats.get(key) or asyncio.create_task(self._seat(spec, round_no))
-            self._seats[key] = asyncio.create_task(self._holding(seat, sha)) if sha else seat
-
-    async def _holding(self, seat: asyncio.Task[_Seat], sha: str) -> _Seat:
-        ready = await seat
-        await ready.hold(self.project, sha)
-        return ready
+            seat = self._seats.get(key)
+            fresh = seat is None
+            if seat is None:
+                seat = asyncio.ensure_future(self._seat(spec, round_no))
+            if sha is not None and (new or fresh):
+                seat = _then(seat, lambda ready: ready.hold(self.project, sha))
+            self._seats[key] = seat
 
     async def discard(self) -> None:
         """End every verifier made ready and not asked (checks failed, the run ended): its CLI, its checkout;
         and finish removing checkouts."""
-        seats, self._seats = list(self._seats.values()), {}
+        seats, self._seats, self._commits = list(self._seats.values()), {}, {}
         for seat in await asyncio.gather(*seats, return_exceptions=True):
             if isinstance(seat, _Seat):
                 await seat.leave()
@@ -221,7 +235,7 @@ class Verification:
         pending = self._seats.pop((round_no, spec.name), None)
         seat = await (pending if pending is not None else self._seat(spec, round_no))
         try:
-            await seat.hold(self.project, sha)
+            await asyncio.to_thread(seat.hold, self.project, sha)
             if seat.session is None or seat.watch is None:
                 raise seat.error or AgentError(f"the session of verifier {spec.name} did not open")
             try:
@@ -275,3 +289,20 @@ class Verification:
 
     def _checkout_path(self, round_no: int, spec: AgentSpec) -> Path:
         return (self.scratch / f"round{round_no}-{spec.name}").resolve()
+
+
+def _then(ahead: asyncio.Future[T], work: Callable[[T], object]) -> asyncio.Future[T]:
+    """``ahead``'s value once ``work(value)`` has run on it in a thread. When ``ahead`` is already done, the
+    thread starts now rather than when the event loop next runs (``asyncio.to_thread`` in a task would wait)."""
+
+    def run(value: T) -> T:
+        work(value)
+        return value
+
+    if ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+        return asyncio.get_running_loop().run_in_executor(None, run, ahead.result())
+
+    async def after() -> T:
+        return await asyncio.to_thread(run, await ahead)
+
+    return asyncio.ensure_future(after())

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,20 +149,33 @@ class RunWorkspace:
         self.repair()
         return self._stage()[0] != self._git("rev-parse", f"{self.expected}^{{tree}}").strip()
 
-    def commit(self, summary: str, *, run_id: str, cycle: int) -> Commit:
+    def commit(self, summary: str, *, run_id: str, cycle: int, on_sha: Callable[[str], None] | None = None) -> Commit:
         """Commit everything in the worktree; an empty cycle still gets its commit so the branch tells
-        the whole story (and a resumed run on another machine can count cycles from it)."""
+        the whole story (and a resumed run on another machine can count cycles from it). ``on_sha`` is told
+        the commit as soon as the branch holds it, while the checkout's own git is brought up to it."""
         self.repair()
         parent = self.expected
         tree, withheld = self._stage()
-        left_out = build_output_left_out(self._git)
         message = f"{commit_message(summary)}\n\nKodo-Run: {run_id}\nKodo-Cycle: {cycle}\n"
-        sha = self._git("commit-tree", tree, "-p", parent, "-m", message, env=_bot_identity()).strip()
-        self._git("update-ref", f"refs/heads/{self.branch}", sha, parent)
-        self.expected = sha
-        self._sync_checkout(sha)
-        files = self._git("diff", "--name-only", "--no-renames", parent, sha).splitlines()
-        return Commit(sha=sha, files_changed=files, build_output=left_out, withheld=withheld)
+        # The commit is a chain (each git needs the last one's output) and verification waits for it. What
+        # the built-in list kept out (read from the worktree and the index just staged) and the files the
+        # commit changed are asked beside it, in processes of their own; neither writes what the chain uses.
+        with ThreadPoolExecutor(max_workers=2) as aside:
+            left_out = aside.submit(build_output_left_out, self._git)
+            sha = self._git("commit-tree", tree, "-p", parent, "-m", message, env=_bot_identity()).strip()
+            files = aside.submit(self._git, "diff", "--name-only", "--no-renames", parent, sha)
+            self._git("update-ref", f"refs/heads/{self.branch}", sha, parent)
+            self.expected = sha
+            if on_sha is not None:
+                on_sha(sha)
+            self._sync_checkout(sha)
+            return Commit(
+                sha=sha, files_changed=files.result().splitlines(), build_output=left_out.result(), withheld=withheld
+            )
+
+    def head_message(self) -> str:
+        """The message of the commit the run branch holds (the one the engine last wrote or found)."""
+        return self._git("log", "-1", "--format=%B", self.expected)
 
     def files_changed_since(self, base: str) -> list[str]:
         return self._git("diff", "--name-only", base, f"refs/heads/{self.branch}").splitlines()
@@ -333,6 +347,7 @@ class CleanCheckout:
 
     def __init__(self, project: git.Repo, sha: str | None, path: Path) -> None:
         self.project, self.sha, self.path = project, sha, path
+        self._held: str | None = None  # the commit checked out, once it is
 
     def __enter__(self) -> Path:
         assert self.sha is not None
@@ -349,11 +364,15 @@ class CleanCheckout:
             "clone", "-q", "--shared", "--no-checkout", str(Path(self.project.git_dir).resolve()), str(self.path)
         )
         _plain_git("-C", str(self.path), "remote", "remove", "origin")
+        self._held = None
         return self.path
 
     def check_out(self, sha: str) -> Path:
+        """Put commit ``sha`` in the checkout (once: it may have been made ready with it ahead)."""
         self.sha = sha
-        _plain_git("-C", str(self.path), "checkout", "-q", "--detach", sha)
+        if self._held != sha:
+            _plain_git("-C", str(self.path), "checkout", "-q", "--detach", sha)
+            self._held = sha
         return self.path
 
     def remove(self) -> None:
