@@ -17,7 +17,7 @@ import git
 import pytest
 
 import kodo_bot
-from kodo_bot.agents.browser import PNG_SIGNATURE, find_browser, screenshots
+from kodo_bot.agents.browser import PNG_SIGNATURE, Seal, find_browser, screenshots
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.models import AgentResult, Screenshot, ToolCall, Verdict
 from kodo_bot.engine.team import Agent, Team
@@ -48,22 +48,42 @@ def saved(path: Path) -> str:
 
 
 def test_only_pngs_the_screenshot_tool_reported_in_the_browsers_folder_count(tmp_path):
-    folder = tmp_path / "evidence"
-    taken = png(folder / "page-1.png")
-    planted = png(folder / "planted.png")  # written by the agent itself: no screenshot call names it
+    seal = Seal(tmp_path / "output", tmp_path / "evidence")
+    seal.evidence.mkdir()
+    taken = png(seal.output / "page-1.png")
+    planted = png(seal.output / "planted.png")  # written by the agent itself: no screenshot call names it
     outside = png(tmp_path / "elsewhere.png")
-    (folder / "fake.png").write_text("not a picture")
+    (seal.output / "fake.png").write_text("not a picture")
     calls = [
         ToolCall(tool_use_id="t1", name=SHOT, output=saved(taken)),
         ToolCall(tool_use_id="t2", name="Bash", output=f"wrote {planted}", input={"command": "cp x y"}),
         ToolCall(tool_use_id="t3", name=SHOT, output=saved(outside)),
-        ToolCall(tool_use_id="t4", name=SHOT, output=saved(folder / "fake.png")),
+        ToolCall(tool_use_id="t4", name=SHOT, output=saved(seal.output / "fake.png")),
         ToolCall(tool_use_id="t5", name=SHOT, output=saved(planted), is_error=True),
     ]
 
-    found = screenshots(calls, folder)
+    seal()
+    found = screenshots(calls, seal)
 
-    assert found == (Screenshot(path=str(taken), tool_use_id="t1", url="http://127.0.0.1:8000/"),)
+    kept = seal.evidence / "page-1.png"
+    assert found == (Screenshot(path=str(kept), tool_use_id="t1", url="http://127.0.0.1:8000/"),)
+    assert kept.read_bytes() == taken.read_bytes()
+
+
+def test_the_seal_keeps_what_the_browser_wrote_and_follows_no_symlink(tmp_path):
+    seal = Seal(tmp_path / "output", tmp_path / "evidence")
+    seal.evidence.mkdir()
+    shot = png(seal.output / "page-1.png")
+    secret = tmp_path / "secret.png"  # stands for a file only kodo-bot may read, made to look like a PNG
+    secret.write_bytes(PNG_SIGNATURE + b"ghp_" + b"x" * 36)
+    (seal.output / "page-2.png").symlink_to(secret)
+
+    seal()
+    shot.write_bytes(PNG_SIGNATURE + b"a picture the agent drew afterwards")
+    seal()
+
+    assert sorted(p.name for p in seal.evidence.iterdir()) == ["page-1.png"]
+    assert (seal.evidence / "page-1.png").read_bytes() == PNG_SIGNATURE + b"\x00" * 64
 
 
 def _pass(checks: list[tuple[str, int]]) -> str:

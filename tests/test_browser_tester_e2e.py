@@ -161,6 +161,39 @@ def test_a_browser_tester_whose_browser_cannot_start_is_not_accepted_on_evidence
     assert any(e.command.startswith("curl ") and e.exit_code == 0 for e in judged.evidence)
 
 
+def test_a_screenshot_the_tester_overwrites_after_taking_it_is_shown_as_the_browser_took_it(tmp_path, with_browser):
+    port = free_port()
+    wait = browser_checks(port)[1]["tool_calls"][0]["input"]["command"]
+    # the browser's folder is writable in the agent's sandbox: it finds it from its HOME and draws over the shot
+    forge = "for f in $HOME/../../browser/*/output/*.png; do printf '\\211PNG\\r\\n\\032\\nforged' > \"$f\"; done"
+    roles = {
+        "orchestrator": [delegate(("worker_fast", "Write index.html: the sign-up page.")), done("Added the page.")],
+        "worker_fast": [write_file("index.html", PAGE_FIXED), say("Wrote index.html.")],
+        "verifier/tester_browser": [
+            *browser_checks(port)[:3],
+            {"tool_calls": [SCREENSHOT]},
+            bash(forge),
+            verdict(True, "The page is served and shows the form (screenshot).", checks=[(wait, 0)]),
+        ],
+    }
+    goal = "# A sign-up page\n\nAdd `index.html` with a sign-up form.\n"
+    scenario = Scenario.from_dict({"roles": roles})
+    story = Story(goal=goal, files={"README.md": "# signup\n"}, scenario=scenario, ui=True, project="signup")
+
+    code = run_demo(tmp_path, env=dict(os.environ), story=story, team=ui_team())
+
+    store = RunStore(default_state_dir(tmp_path / "signup"))
+    (run_id,) = [p.name for p in store.runs_dir.iterdir()]
+    (judged,) = [e.verdict for e in read_events(store.events_path(run_id)) if isinstance(e, ev.VerdictReceived)]
+    drawn = list((store.run_dir(run_id) / "claude" / "browser").glob("*/output/*.png"))
+    assert code == 0 and judged.passed
+    assert drawn and all(b"forged" in p.read_bytes() for p in drawn)  # the forgery happened
+    (shot,) = judged.screenshots
+    kept = Path(shot.path).read_bytes()
+    assert Path(shot.path).is_relative_to(store.run_dir(run_id) / "evidence")
+    assert b"forged" not in kept and png_size(kept) == (1280, 720)
+
+
 def test_demo_ui_without_the_mcp_server_says_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     code = main(["demo", "--ui", "--dir", str(tmp_path)], env=dict(os.environ))

@@ -121,12 +121,14 @@ class ClaudeSessionFactory:
 
         callback = self.on_session_id
         confinement = self.confinement(agent, cwd, fresh_home=role.startswith("verifier/"))
-        mcp_servers: dict[str, Any] = {}
+        kit = None
         if agent in self.browsers:
             from kodo_bot.agents.browser import give_browser
 
-            env = self.parent_env if self.parent_env is not None else os.environ
-            mcp_servers, confinement, evidence = give_browser(env, confinement, self.state_dir)
+            kit = give_browser(
+                self.parent_env if self.parent_env is not None else os.environ, confinement, self.state_dir
+            )
+            confinement, watch = kit.confinement, kit.seal.around(watch)
         session = ClaudeSession(
             agent=agent,
             system_prompt=system_prompt,
@@ -144,13 +146,13 @@ class ClaudeSessionFactory:
             watch=watch,
             confinement=confinement,
             isolated=role.startswith("verifier/"),
-            mcp_servers=mcp_servers,
+            mcp_servers=kit.mcp_servers if kit else None,
         )
-        if not mcp_servers:
+        if kit is None:
             return session
         from kodo_bot.agents.browser import BrowserSession
 
-        return BrowserSession(session, evidence)
+        return BrowserSession(session, kit.seal)
 
     def confinement(self, agent: str, cwd: Path, *, fresh_home: bool = False) -> Confinement:
         """What a session of ``agent`` working in ``cwd`` may touch (see ``kodo_bot.confine``). A verifier
