@@ -698,3 +698,36 @@ def test_a_failing_session_id_listener_does_not_take_the_session_down(tmp_path: 
     conversation = Conversation(tmp_path, agent="w", resume=None, on_id=listener)
     conversation.prepare_process()
     conversation.process_started()  # logged, not raised
+
+
+def test_the_transcript_is_masked_as_it_grows_a_line_written_in_two_parts_included(tmp_path: Path) -> None:
+    """Each mask reads only what was appended since the last; a line still being written when one ran (a
+    credential cut in two) is masked whole by the next."""
+    key = "sk-cli-credential-0123456789"
+    conversation = Conversation(tmp_path, agent="w", resume=None, on_id=None)
+    session_id, _ = conversation.prepare_process()
+    path = transcript_path(tmp_path, session_id)
+    path.write_text(f'{{"env": "{key}"}}\n{{"text": "half of sk-cli-cred')
+    conversation.mask_transcript((key,))
+    with path.open("a") as fh:  # the CLI appends to the file it has open
+        fh.write('ential-0123456789"}\n{"text": "ok"}\n')
+    conversation.mask_transcript((key,))
+    with path.open("a") as fh:
+        fh.write(f'{{"later": "{key}"}}\n')
+    conversation.mask_transcript((key,))
+
+    lines = path.read_text().splitlines()
+    assert key not in path.read_text() and len(lines) == 4
+    assert lines == [
+        '{"env": "[redacted]"}',
+        '{"text": "half of [redacted]"}',
+        '{"text": "ok"}',
+        '{"later": "[redacted]"}',
+    ]
+
+
+def transcript_path(state_dir: Path, session_id: str) -> Path:
+    """Where the CLI keeps a session's transcript (``_claude_stream.transcript`` finds it there)."""
+    folder = state_dir / "claude-config" / "projects" / "-worktree"
+    folder.mkdir(parents=True)
+    return folder / f"{session_id}.jsonl"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,8 @@ class Conversation:
         self._announced: str | None = None
         #: the CLI's cumulative total_cost_usd as last seen (it counts per conversation, not per query)
         self._cost_seen = 0.0
+        #: the transcript file (inode) and how far into it ``mask_transcript`` has masked whole lines
+        self._masked = (0, 0)
 
     def prepare_process(self) -> tuple[str, bool]:
         """Get ready for a new CLI process: the id it runs with, and whether it resumes that conversation
@@ -80,17 +83,26 @@ class Conversation:
 
     def mask_transcript(self, credentials: tuple[str, ...]) -> None:
         """The CLI's transcript holds what the agent saw, its own credential included if it printed it:
-        mask it in place (the CLI appends to the file, so it must stay the same file)."""
+        mask it in place (the CLI appends to the file, so it must stay the same file).
+
+        Only what was appended since the last call is read: the transcript grows with every query, and
+        reading it whole made each query of a long conversation slower than the one before. A line is one
+        JSON value (a secret never spans two), so the part masked ends at the last whole line."""
         path = transcript(self._config, self.id) if self.id else None
         if path is None or not credentials:
             return
-        with contextlib.suppress(OSError), path.open("r+", encoding="utf-8", errors="surrogateescape") as fh:
-            text = fh.read()
-            masked = redact(text, credentials)
-            if masked != text:
-                fh.seek(0)
+        with contextlib.suppress(OSError), path.open("r+b") as fh:
+            st = os.fstat(fh.fileno())
+            start = self._masked[1] if self._masked[0] == st.st_ino and self._masked[1] <= st.st_size else 0
+            fh.seek(start)
+            tail = fh.read()
+            text = tail.decode("utf-8", "surrogateescape")
+            masked = redact(text, credentials).encode("utf-8", "surrogateescape")
+            if masked != tail:
+                fh.seek(start)
                 fh.write(masked)
                 fh.truncate()
+            self._masked = (st.st_ino, start + masked.rfind(b"\n") + 1)
 
     def _can_resume(self) -> bool:
         """Whether there is a conversation to resume (else a new one starts, under ``id`` if one is set)."""
