@@ -44,7 +44,9 @@ class EvidencePush:
         files = evidence_files(event)
         if not files:
             return {}
-        message = f"kodo-bot evidence: run {event.run_id}, round {event.round}"
+        # a branch of pictures has nothing to build: with an App's token or a person's, its push would start
+        # the repository's push workflows, which GitHub skips for a commit that says so
+        message = f"kodo-bot evidence: run {event.run_id}, round {event.round} [skip ci]"
         sha = self.remote.publish(self.clone, EVIDENCE_BRANCH, files, message)
         home = self.client.repo_info().html_url.rstrip("/")
         return {str(local): f"{home}/raw/{sha}/{path}" for path, local in files.items()}
