@@ -1,6 +1,7 @@
 """Start-up: what kodo-bot loads before its first model request. The SDKs take seconds to import (anthropic
-about 1.5 s, claude-agent-sdk about 1 s, PyGithub and mcp more), so none of them may be on that path; the
-agents' SDK is loaded in the background once the orchestrator's first request is under way. Each check runs
+about 1.5 s, claude-agent-sdk about 1 s, PyGithub and mcp more; bashlex builds its parse tables on every
+import, a third of a second), so none of them may be on that path; the agents' SDK is loaded in the
+background once the orchestrator's first request is under way, bashlex once the run starts. Each check runs
 in a fresh interpreter, as a user starts kodo-bot."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("anthropic", "claude_agent_sdk", "mcp", "github")
+HEAVY = ("anthropic", "claude_agent_sdk", "mcp", "github", "bashlex")
 
 
 def loaded_after(code: str) -> list[str]:

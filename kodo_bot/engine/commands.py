@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import posixpath
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
-
-import bashlex
 
 #: variables that change which code a command runs: an assignment to one is part of the command
 _LOADER_VARS = re.compile(
@@ -32,6 +31,19 @@ _LOADER_VARS = re.compile(
 )
 _PRINTERS = {"echo", "printf", ":", "true", "false", "test", "["}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def warm() -> None:
+    """Load bashlex in the background. It builds its parse tables when imported (a third of a second, every
+    time: its shipped tables are never read), which would otherwise fall on the start-up of every run, or
+    on a verdict's judgement; a run starts this while it waits for the model."""
+    threading.Thread(target=_bashlex, name="kodo-bashlex", daemon=True).start()
+
+
+def _bashlex() -> Any:
+    import bashlex  # the import lock makes a second importer wait for the first
+
+    return bashlex
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ def core_command(line: str, *, checkout: str | None = None) -> Core:
     inside it (a ``cd`` elsewhere may run the tests of a patched copy).
     """
     try:
-        trees = bashlex.parse(line)
+        trees = _bashlex().parse(line)
     except Exception:  # noqa: BLE001 - bashlex raises several kinds for syntax it does not know
         return Core(None, "it could not be parsed as a plain shell command")
     if len(trees) != 1:
