@@ -3,14 +3,20 @@ against the scripted model server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import git
 import pytest
 
 from kodo_bot.agents.backends import BackendSessionFactory
+from kodo_bot.engine.checkout_watch import CheckoutWatch
+from kodo_bot.engine.models import AgentResult
 from kodo_bot.engine.ports import role_marker
+from kodo_bot.sandbox.model_server import ScriptedModelServer
 
 ROOT = Path(__file__).resolve().parent.parent
 #: where ``.ci/run`` installs the pinned CLIs (``npm install --prefix .clis``)
@@ -62,3 +68,42 @@ def open_on(fac: BackendSessionFactory, tmp_path: Path, *, role: str = ROLE, res
         resume=resume,
         **options,
     )
+
+
+def watched_checkout(tmp_path: Path) -> CheckoutWatch:
+    """A verifier's checkout as the engine gives it: ``tmp_path/worktree`` holding a commit (``calc.py``),
+    watched by the engine's own checkout watch."""
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    (worktree / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    repo = git.Repo.init(worktree)
+    repo.index.add(["calc.py"])
+    repo.index.commit("calc")
+    return CheckoutWatch(repo, repo.head.commit.hexsha, worktree)
+
+
+#: a verifier's four commands: clean, an edit, its undoing, clean again
+EDIT_AND_UNDO = ["true", "echo edit >> calc.py", "git checkout -q calc.py", "python3 -c pass"]
+
+
+def play_edit_and_undo(
+    tmp_path: Path, backend: str, env: Callable[[ScriptedModelServer], dict[str, str]], shell: Callable[..., dict]
+) -> AgentResult:
+    """A verifier on ``backend`` (its environment ``env(server)``, its shell step ``shell``) running
+    ``EDIT_AND_UNDO`` in a watched checkout. The model takes a moment per step, as a real one does."""
+    watch = watched_checkout(tmp_path)
+    steps = [*(shell(command, delay_s=0.3) for command in EDIT_AND_UNDO), {"text": "Judged.", "delay_s": 0.3}]
+    with ScriptedModelServer({"roles": {"verifier/tester": steps}}) as server:
+        fac = factory(tmp_path, backend, env(server))
+        result = asyncio.run(open_on(fac, tmp_path, role="verifier/tester", watch=watch).query("Judge."))
+    assert not result.is_error, result.error
+    return result
+
+
+def assert_watched_each_tool(result: AgentResult) -> None:
+    """The looks (before, after) ``EDIT_AND_UNDO`` must get. The edit's own before-look may see it already:
+    the CLI runs a tool as it announces it, so that look can only come late, never early."""
+    looks = [(c.checkout_before, c.checkout_after) for c in result.tool_calls]
+    assert [c.command for c in result.commands] == EDIT_AND_UNDO
+    assert looks[0] == ("", "") and looks[2:] == [("changed calc.py", ""), ("", "")], looks
+    assert looks[1] in (("", "changed calc.py"), ("changed calc.py", "changed calc.py")), looks

@@ -5,12 +5,15 @@
 Which streams, in order, one per invocation: ``CURSOR_STANDIN_PLAY`` (comma-separated paths). ``$SESSION``
 in a stream becomes the chat id: a new one, or the one ``--resume`` names, which must exist (as the real
 CLI's chat store under ``~/.cursor/chats``). Lines starting ``#!`` act instead of printing: ``#!sleep N``,
-``#!exit N message`` (the message to stderr). Every invocation's arguments, and the project files with
-rules or settings it could read in its folder, go to ``~/standin-calls.jsonl``.
+``#!exit N message`` (the message to stderr), ``#!sh COMMAND`` (run in its folder: what a tool did),
+``#!burst N`` (the next N lines in one write: a CLI that went on before its events were read). Every
+invocation's arguments, and the project files with rules or settings it could read in its folder, go to
+``~/standin-calls.jsonl``.
 """
 
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -39,6 +42,8 @@ counter = home / "standin-count"
 played = int(counter.read_text()) if counter.exists() else 0
 counter.write_text(str(played + 1))
 stream = os.environ["CURSOR_STANDIN_PLAY"].split(",")[played]
+held: list[str] = []  # lines of a burst, written at once
+burst = 0
 for line in Path(stream).read_text().splitlines():
     if line.startswith("#!sleep "):
         time.sleep(float(line.split()[1]))
@@ -46,5 +51,14 @@ for line in Path(stream).read_text().splitlines():
         _, code, *message = line.split(" ")
         print(" ".join(message), file=sys.stderr, flush=True)
         sys.exit(int(code))
+    elif line.startswith("#!sh "):
+        subprocess.run(line.removeprefix("#!sh "), shell=True, check=True)
+    elif line.startswith("#!burst "):
+        burst = int(line.split()[1])
     elif line.strip():
-        print(line.replace("$SESSION", session).replace("$KEY", os.environ.get("CURSOR_API_KEY", "")), flush=True)
+        held.append(line.replace("$SESSION", session).replace("$KEY", os.environ.get("CURSOR_API_KEY", "")))
+        burst = max(0, burst - 1)
+        if not burst:
+            sys.stdout.write("".join(f"{event}\n" for event in held))
+            sys.stdout.flush()
+            held.clear()

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from tests.backend_cli_support import ROLE, cli, factory, open_on
+from tests.backend_cli_support import (
+    ROLE,
+    assert_watched_each_tool,
+    cli,
+    factory,
+    open_on,
+    play_edit_and_undo,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +114,11 @@ def test_a_verifier_is_not_configured_or_instructed_by_files_planted_in_the_comm
     # the project's .codex/ is nobody's: its rules did not forbid echo, its MCP server and hook never ran
     assert [(c.command, c.exit_code, c.output.strip()) for c in verifier.commands] == [("echo checked", 0, "checked")]
     assert not (worktree / "MCP-RAN").exists() and not (worktree / "HOOK-RAN").exists()
+
+
+def test_a_verifiers_checkout_is_watched_before_and_after_each_tool(tmp_path: Path):
+    codex = cli("codex", "KODO_CODEX_CLI")
+    assert_watched_each_tool(play_edit_and_undo(tmp_path, "codex", lambda server: env_for(server, codex), shell))
 
 
 BUDGET_TEAM = """

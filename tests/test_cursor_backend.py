@@ -11,8 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from kodo_bot.agents._cli_session import LATE
+from kodo_bot.engine.verdict import observed_evidence
 from kodo_bot.errors import AgentError
-from tests.backend_cli_support import ROLE, factory, open_on
+from tests.backend_cli_support import ROLE, factory, open_on, watched_checkout
 
 STANDIN = Path(__file__).parent / "cursor_standin.py"
 STREAMS = Path(__file__).parent / "cursor_streams"
@@ -71,8 +73,8 @@ def test_a_stalled_cli_is_ended_at_the_idle_limit_and_a_long_one_at_the_turn_lim
     seen: list[int] = []
     original = session._spawn
 
-    async def spawn(prompt: str):
-        process = await original(prompt)
+    async def spawn(prompt: str, stdout: int):
+        process = await original(prompt, stdout)
         seen.append(process.pid)
         return process
 
@@ -118,3 +120,16 @@ def test_without_the_sandbox_a_verifier_on_a_checkout_with_rules_fails_rather_th
         asyncio.run(open_on(fac, tmp_path, role="verifier/tester").query("Judge the commit."))
     assert "cannot be kept from the checkout's .cursor, .cursorrules, AGENTS.md, CLAUDE.md" in str(refused.value)
     assert "without the sandbox" in str(refused.value)
+
+
+def test_a_cli_that_went_on_before_the_watch_looked_cannot_pass_an_edited_checkout_as_clean(tmp_path: Path):
+    """The CLIs do not wait for kodo-bot as Claude Code waits for its hooks. This one edited calc.py, ran the
+    tests on it and undid the edit before its events were read: every look finds the checkout clean, yet the
+    test run is not evidence of the commit as it is."""
+    watch = watched_checkout(tmp_path)
+    session = open_on(cursor(tmp_path, "runs_ahead"), tmp_path, role="verifier/tester", watch=watch)
+    result = asyncio.run(session.query("Judge the commit."))
+    assert not result.is_error, result.error
+    assert watch() == ""  # nothing to see by the time kodo-bot looked
+    tests = next(e for e in observed_evidence(result) if e.command == "python3 -m pytest -q")
+    assert tests.exit_code == 0 and tests.edited == LATE

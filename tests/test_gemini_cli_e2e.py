@@ -13,7 +13,15 @@ import psutil
 import pytest
 
 from kodo_bot.sandbox.model_server import ScriptedModelServer
-from tests.backend_cli_support import KEY, ROLE, cli, factory, open_on
+from tests.backend_cli_support import (
+    KEY,
+    ROLE,
+    assert_watched_each_tool,
+    cli,
+    factory,
+    open_on,
+    play_edit_and_undo,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -156,3 +164,8 @@ def test_the_planted_files_do_configure_a_gemini_cli_that_trusts_the_checkout(tm
         assert "PLANTED-MEMORY" in json.dumps(server.request_bodies[0])
     assert result.tool_calls[0].is_error and 'Tool "run_shell_command" not found' in result.tool_calls[0].output
     assert (worktree / "MCP-RAN").exists()
+
+
+def test_a_verifiers_checkout_is_watched_before_and_after_each_tool(tmp_path: Path):
+    gemini = cli("gemini", "KODO_GEMINI_CLI")
+    assert_watched_each_tool(play_edit_and_undo(tmp_path, "gemini_cli", lambda server: env_for(server, gemini), shell))

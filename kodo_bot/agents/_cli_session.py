@@ -66,6 +66,8 @@ class Stream:
     after: dict[str, str] = field(default_factory=dict)
     #: set by the flavor for an event that starts (True) or ends (False) a tool, with its id
     tool_event: tuple[str, bool] | None = None
+    #: the checkout watch's latest answer in time (at the start of the query, then after each tool)
+    last_look: str | None = None
 
     def model_speaks(self) -> None:
         """A tool call or text after the task or a tool result starts a new model turn."""
@@ -211,7 +213,8 @@ class CliSession:
         started = time.monotonic()
         if self._process is not None:
             raise RuntimeError(f"session {self.agent!r} is already running a query")
-        stream = Stream()  # the id counts once the CLI reports it (a CLI that died before has none to resume)
+        # the id counts once the CLI reports it (a CLI that died before has none to resume)
+        stream = Stream(last_look=await asyncio.to_thread(self._watch) if self._watch is not None else None)
         stderr: deque[str] = deque(maxlen=40)
         try:
             error = await self._run(prompt, stream, stderr, started)
@@ -232,17 +235,23 @@ class CliSession:
 
     async def _run(self, prompt: str, stream: Stream, stderr: deque[str], started: float) -> str | None:
         """Start the CLI on ``prompt`` and follow its stream to the end; return why kodo-bot ended it, if it did."""
-        process = await self._spawn(prompt)
+        out, into = os.pipe()
+        try:
+            process = await self._spawn(prompt, into)
+        finally:
+            os.close(into)
+        lines = _Lines(out)
         reader = asyncio.create_task(_drain(process.stderr, stderr))
         try:
-            return await self._follow(process, stream, stderr, started)
+            return await self._follow(process, lines, stream, stderr, started)
         finally:
             if process.returncode is None:
                 await self._stop()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(reader, 2.0)
+            os.close(out)
 
-    async def _spawn(self, prompt: str) -> asyncio.subprocess.Process:
+    async def _spawn(self, prompt: str, stdout: int) -> asyncio.subprocess.Process:
         session_id, resume = self._conversation()
         self.cli_home.mkdir(parents=True, exist_ok=True)
         own = self.flavor.prepare(self.cli_home, self.launch.system_prompt)
@@ -270,10 +279,9 @@ class CliSession:
                 cwd=self.launch.cwd,
                 env=full_env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=stdout,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                limit=_MAX_LINE,
             )
         except OSError as exc:
             raise AgentError(f"{self.flavor.title} could not start: {exc}") from exc
@@ -308,14 +316,13 @@ class CliSession:
         return self._id, False  # a process that died before writing anything: start the same id afresh
 
     async def _follow(
-        self, process: asyncio.subprocess.Process, stream: Stream, stderr: deque[str], started: float
+        self, process: asyncio.subprocess.Process, lines: _Lines, stream: Stream, stderr: deque[str], started: float
     ) -> str | None:
-        assert process.stdout is not None
         deadline = started + self.timeout_s
         while True:
             left = deadline - time.monotonic()
             try:
-                line = await asyncio.wait_for(process.stdout.readline(), max(0.0, min(self.idle_timeout_s, left)))
+                line = await asyncio.wait_for(lines.readline(), max(0.0, min(self.idle_timeout_s, left)))
             except TimeoutError:
                 if left <= self.idle_timeout_s:
                     return f"hard timeout: the query ran longer than {self.timeout_s:g}s"
@@ -336,20 +343,32 @@ class CliSession:
             if not isinstance(event, dict):
                 continue
             self.flavor.read(event, stream)
-            self._look(stream)
+            self._look(stream, lines)
             if stream.turns > self.max_turns:
                 return f"turn limit {self.max_turns} reached"
             if stream.done:
                 return None
 
-    def _look(self, stream: Stream) -> None:
-        """Before and after each tool (as the stream tells them), ask the checkout watch what differs."""
+    def _look(self, stream: Stream, lines: _Lines) -> None:
+        """Before and after each tool (as the stream tells them), ask the checkout watch what differs.
+
+        The CLI does not wait for kodo-bot as Claude Code waits for its hooks: it may have gone on by the time
+        its event is read. So a look that came late must not pass an edited checkout as clean. A tool's
+        before-look holds the previous tool's after-look too (taken before this tool was announced, and the
+        CLIs announce a tool before running it), and an after-look taken when the CLI had already said more
+        (it may have run the next tool, which could undo an edit) counts as an edit itself (``LATE``).
+        """
         if stream.tool_event is None:
             return
         tool_id, starting = stream.tool_event
         stream.tool_event = None
-        if self._watch is not None:
-            (stream.before if starting else stream.after)[tool_id] = self._watch()
+        if self._watch is None:
+            return
+        seen = self._watch()
+        if starting:
+            stream.before[tool_id] = _joined(stream.last_look, seen)
+            return
+        stream.after[tool_id] = stream.last_look = _joined(seen, LATE) if lines.pending() else seen
 
     async def _stop(self) -> None:
         """End the process and everything it started: its tree, then its whole process session. Safe twice."""
@@ -402,9 +421,67 @@ class CliSession:
 
 #: the variable that marks a session's processes (its value is per session, and not a secret)
 TAG = "KODO_AGENT_PROCESS_TAG"
+#: what a look taken too late says: the checkout may have been edited and restored before it
+LATE = "not seen in time (the CLI had gone on before kodo-bot looked)"
 #: kept from kodo-bot's environment besides what the flavor sets (``Confinement`` adds the toolchain homes)
 _BASE_KEEP = frozenset({"PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TERM", "TZ", "USER",
                         "LOGNAME", "SHELL", "HOME"})  # fmt: skip
+
+
+class _Lines:
+    """The CLI's stdout, read line by line from a pipe kodo-bot reads itself, so that it can tell whether the
+    CLI has already said more than was read (``pending``)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+        self._eof = False
+        os.set_blocking(fd, False)
+
+    async def readline(self) -> bytes:
+        """The next line, or what is left at the end (b"" once all is read). ValueError: a line over the limit."""
+        while (end := self._buffer.find(b"\n")) < 0 and not self._eof:
+            if len(self._buffer) > _MAX_LINE:
+                raise ValueError("line too long")
+            await self._readable()
+            self._fill()
+        cut = end + 1 if end >= 0 else len(self._buffer)
+        line = bytes(self._buffer[:cut])
+        del self._buffer[:cut]
+        return line
+
+    def pending(self) -> bool:
+        """Whether the CLI wrote anything past what was read."""
+        self._fill()
+        return bool(self._buffer.strip())
+
+    def _fill(self) -> None:
+        while not self._eof:
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                return
+            self._buffer += chunk
+            self._eof = not chunk
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self._fd, wake)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(self._fd)
+
+
+def _joined(earlier: str | None, now: str) -> str:
+    """What two looks saw together ("" when neither saw anything)."""
+    return "; ".join(dict.fromkeys(look for look in (earlier, now) if look))
 
 
 def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
