@@ -13,6 +13,7 @@ import stat
 import struct
 import tempfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,9 @@ from kodo_bot.sandbox.ui_demo import (
     ui_team,
 )
 from tests.backend_cli_support import CLIS
+from tests.browser_support import Page
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 NPM_INSTALL = "npm install --prefix .clis --no-audit --no-fund @playwright/mcp@0.0.83 (as .ci/run does)"
 
@@ -71,9 +73,13 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulator_serves(tmp_path, with_browser):
+def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulator_serves(
+    tmp_path, with_browser, browser
+):
     with GitHubEmulator(tmp_path / "github") as emu:
-        run = play_on_github(emu, tmp_path, dict(os.environ), ui_story(free_port()), io.StringIO())
+        with ThreadPoolExecutor(1) as pool:  # Playwright's loop holds this thread; the engine runs its own
+            story = ui_story(free_port())
+            run = pool.submit(play_on_github, emu, tmp_path, dict(os.environ), story, io.StringIO()).result()
         (pull,) = emu.pulls(REPO)
         rounds = [
             c.body for c in emu.comments(REPO, pull.number) if (m := find_marker(c.body)) and m.kind == "verdicts"
@@ -81,6 +87,11 @@ def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulato
         urls = [re.findall(r"!\[tester\\_browser screenshot \d+\]\(([^)\s]+)\)", body) for body in rounds]
         served = [[fetch(url) for url in found] for found in urls]
         evidence = emu.branches(REPO).get("kodo/evidence")
+        # as a reviewer sees it: the pull request's page, drawn from the comments, shows both pictures
+        page = Page(browser, f"{emu.html_url}/{REPO}/pull/{pull.number}", ready="article")
+        shown = page.tab.eval_on_selector_all(
+            "img[src*='/raw/']", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
 
     assert run.outcome == "accepted", run
     first, second = rounds
@@ -94,6 +105,7 @@ def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulato
     # real pictures of the page: the browser's viewport, and not the same picture twice (round 2 says thanks)
     assert png_size(png_1) == png_size(png_2) == (1280, 720)
     assert min(len(png_1), len(png_2)) > 4000 and png_1 != png_2
+    assert shown == [[True, 1280, 720], [True, 1280, 720]], page.errors
     log = read_events(run.log) if run.log else []
     judged = [(e.round, e.verdict.passed, len(e.verdict.screenshots)) for e in log if isinstance(e, ev.VerdictReceived)]
     assert judged == [(1, False, 1), (2, True, 1)]
