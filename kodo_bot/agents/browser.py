@@ -59,7 +59,7 @@ class Browser:
             "--no-sandbox",
             f"--executable-path={self.chromium}",
             f"--output-dir={output_dir}",
-            # the tool results name files by absolute path: the engine finds the screenshot by it
+            # the tool results name files by absolute path: ``screenshots`` finds each one by it
             "--file-paths=absolute",
         ]
         env = {"XDG_CONFIG_HOME": str(profile / "config"), "XDG_CACHE_HOME": str(profile / "cache")}
