@@ -107,3 +107,24 @@ def assert_watched_each_tool(result: AgentResult) -> None:
     assert [c.command for c in result.commands] == EDIT_AND_UNDO
     assert looks[0] == ("", "") and looks[2:] == [("changed calc.py", ""), ("", "")], looks
     assert looks[1] in (("", "changed calc.py"), ("changed calc.py", "changed calc.py")), looks
+
+
+#: a tool that makes the CLI itself print something that is not an event (into its stdout, kodo-bot's pipe),
+#: and one that kills it after a last word on its stderr
+GARBAGE = "echo 'Thinking about it...' > /proc/$PPID/fd/1"
+CRASH = "echo 'FATAL ERROR: Reached heap limit' > /proc/$PPID/fd/2; kill -9 $PPID"
+
+
+def assert_garbage_and_a_crash_fail_only_their_call(
+    tmp_path: Path, backend: str, env: Callable[[ScriptedModelServer], dict[str, str]], shell: Callable[..., dict]
+) -> None:
+    """Garbage on the stream, then a crash, each fail that call with what the CLI said; the next call runs."""
+    with ScriptedModelServer({"roles": {ROLE: [shell(GARBAGE), shell(CRASH), {"text": "Back."}]}}) as server:
+        session = open_on(factory(tmp_path, backend, env(server)), tmp_path)
+        garbled = asyncio.run(session.query("Think."))
+        assert garbled.is_error and "not a JSON event: b'Thinking about it...\\n'" in (garbled.error or "")
+        crashed = asyncio.run(session.query("Go on."))
+        assert crashed.is_error and "exited with code" in (crashed.error or "")
+        assert "FATAL ERROR: Reached heap limit" in (crashed.error or "")  # its stderr tail
+        back = asyncio.run(session.query("Still there?"))
+    assert not back.is_error and back.text == "Back.", back.error

@@ -55,13 +55,21 @@ def test_a_missing_cli_or_one_of_another_version_says_why_the_agent_is_left_out(
     assert "Gemini CLI not found" in (empty.available("gemini_cli") or "")
     assert "KODO_CODEX_CLI" in (empty.available("codex") or "")
     assert "no agent backend called 'aider'" in (empty.available("aider") or "")
+    assert "Cursor CLI not found" in (empty.available("cursor") or "")
     bin_dir = tmp_path / "bin"
     fake_cli(bin_dir, "gemini", "0.61.3")
     fake_cli(bin_dir, "codex", "codex-cli 0.150.2")
+    fake_cli(bin_dir, "cursor-agent", "2026.11.20-abc123")
     found = factory({"PATH": str(bin_dir)}, tmp_path)
     assert found.available("gemini_cli") is None
+    assert found.available("cursor") is None  # no version to check: the stand-in is all it was built against
     why = found.available("codex") or ""
     assert "0.150.2" in why and "0.169" in why and "not supported" in why
+    older = factory({"PATH": str(fake_cli(tmp_path / "old", "gemini", "0.60.1").parent)}, tmp_path)
+    why = older.available("gemini_cli") or ""
+    assert "Gemini CLI 0.60.1" in why and "needs 0.61.x" in why and "@google/gemini-cli@0.61.0" in why
+    mute = factory({"PATH": str(fake_cli(tmp_path / "mute", "codex", "").parent)}, tmp_path)
+    assert "did not say its version" in (mute.available("codex") or "")
 
 
 @pytest.mark.parametrize(
@@ -105,19 +113,33 @@ def test_gemini_events_become_turns_text_and_bash_calls_run_where_the_cli_ran_th
 MIXED = """
 agents:
   worker: {backend: claude_code, prompt: You code.}
-  tester: {backend: codex, prompt: You test., verify: always}
+  tester: {backend: %s, prompt: You test., verify: always}
+  reviewer: {backend: claude_code, prompt: You review., verify: always, requires: [no-such-tool]}
 """
 
 
-def test_a_run_whose_every_verifier_would_be_left_out_ends_before_any_work(tmp_path: Path, capsys):
+@pytest.mark.parametrize(
+    ("backend", "cli_on_path", "why"),
+    [
+        ("codex", None, "tester: Codex CLI not found"),
+        ("gemini_cli", ("gemini", "0.59.0"), "tester: Gemini CLI 0.59.0 at"),
+        ("cursor", None, "tester: Cursor CLI not found"),
+    ],
+)
+def test_a_run_whose_every_verifier_would_be_left_out_ends_before_any_work(
+    tmp_path: Path, capsys, backend: str, cli_on_path: tuple[str, str] | None, why: str
+):
     from kodo_bot.cli import main
     from kodo_bot.sandbox.demo import seed_project
 
     project = tmp_path / "project"
     seed_project(project, {"README.md": "# p\n"})
-    (tmp_path / "team.yaml").write_text(MIXED)
+    (tmp_path / "team.yaml").write_text(MIXED % backend)
+    clis = tmp_path / "clis"
+    if cli_on_path:
+        fake_cli(clis, *cli_on_path)
     env = {
-        "PATH": str(tmp_path / "no-clis") + ":/usr/bin:/bin",
+        "PATH": f"{clis}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "KODO_ORCHESTRATOR_API_KEY": "sk-never-used",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
@@ -126,6 +148,8 @@ def test_a_run_whose_every_verifier_would_be_left_out_ends_before_any_work(tmp_p
     code = main([*args, "--check", "true"], env=env)
     err = capsys.readouterr().err
     assert code == 2
-    assert "every verifier would be left out: tester: Codex CLI not found" in " ".join(err.split())
+    said = " ".join(err.split())
+    assert "every verifier would be left out: " in said and why in said
+    assert "reviewer: needs no-such-tool on PATH" in said
     logs = "".join(p.read_text() for p in (project / ".kodo" / "runs").glob("*/events.jsonl"))
     assert "agent_call_started" not in logs and "cycle_started" not in logs

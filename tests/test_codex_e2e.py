@@ -13,6 +13,7 @@ import pytest
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from tests.backend_cli_support import (
     ROLE,
+    assert_garbage_and_a_crash_fail_only_their_call,
     assert_watched_each_tool,
     cli,
     factory,
@@ -119,6 +120,11 @@ def test_a_verifier_is_not_configured_or_instructed_by_files_planted_in_the_comm
 def test_a_verifiers_checkout_is_watched_before_and_after_each_tool(tmp_path: Path):
     codex = cli("codex", "KODO_CODEX_CLI")
     assert_watched_each_tool(play_edit_and_undo(tmp_path, "codex", lambda server: env_for(server, codex), shell))
+
+
+def test_garbage_or_a_crash_mid_stream_fails_the_call_with_the_stderr_tail_and_the_next_call_runs(tmp_path: Path):
+    codex = cli("codex", "KODO_CODEX_CLI")
+    assert_garbage_and_a_crash_fail_only_their_call(tmp_path, "codex", lambda server: env_for(server, codex), shell)
 
 
 BUDGET_TEAM = """

@@ -16,6 +16,7 @@ from kodo_bot.sandbox.model_server import ScriptedModelServer
 from tests.backend_cli_support import (
     KEY,
     ROLE,
+    assert_garbage_and_a_crash_fail_only_their_call,
     assert_watched_each_tool,
     cli,
     factory,
@@ -169,3 +170,10 @@ def test_the_planted_files_do_configure_a_gemini_cli_that_trusts_the_checkout(tm
 def test_a_verifiers_checkout_is_watched_before_and_after_each_tool(tmp_path: Path):
     gemini = cli("gemini", "KODO_GEMINI_CLI")
     assert_watched_each_tool(play_edit_and_undo(tmp_path, "gemini_cli", lambda server: env_for(server, gemini), shell))
+
+
+def test_garbage_or_a_crash_mid_stream_fails_the_call_with_the_stderr_tail_and_the_next_call_runs(tmp_path: Path):
+    gemini = cli("gemini", "KODO_GEMINI_CLI")
+    assert_garbage_and_a_crash_fail_only_their_call(
+        tmp_path, "gemini_cli", lambda server: env_for(server, gemini), shell
+    )
