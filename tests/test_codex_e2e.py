@@ -12,6 +12,7 @@ import pytest
 
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from tests.backend_cli_support import (
+    CRASH,
     ROLE,
     assert_garbage_and_a_crash_fail_only_their_call,
     assert_watched_each_tool,
@@ -125,6 +126,37 @@ def test_a_verifiers_checkout_is_watched_before_and_after_each_tool(tmp_path: Pa
 def test_garbage_or_a_crash_mid_stream_fails_the_call_with_the_stderr_tail_and_the_next_call_runs(tmp_path: Path):
     codex = cli("codex", "KODO_CODEX_CLI")
     assert_garbage_and_a_crash_fail_only_their_call(tmp_path, "codex", lambda server: env_for(server, codex), shell)
+
+
+CRASHING_TEAM = """
+agents:
+  worker_fast: {backend: codex, prompt: You code., max_turns: 5}
+  tester: {backend: codex, prompt: You test., verify: always}
+"""
+
+
+def test_a_crashed_codex_call_is_an_error_the_orchestrator_reads_and_the_run_goes_on(tmp_path: Path, capsys):
+    from kodo_bot.sandbox.stories import TESTS, delegate, done, verdict
+    from tests.e2e_support import agent_test_env, make_project, run_cli
+
+    codex = cli("codex", "KODO_CODEX_CLI")
+    task = ("worker_fast", "Add notes.txt saying hello.")
+    roles = {
+        "orchestrator": [delegate(task), delegate(task), done("Added notes.txt.")],
+        "worker_fast": [shell(CRASH), shell("echo hello > notes.txt"), {"text": "Added notes.txt."}],
+        "verifier/tester": [shell(TESTS), verdict(True, "Tests pass.", checks=[(TESTS, 0)])],
+    }
+    project = make_project(tmp_path)
+    (tmp_path / "team.yaml").write_text(CRASHING_TEAM)
+    with ScriptedModelServer({"roles": roles}) as server:
+        env = {**agent_test_env(server.url), "KODO_CODEX_CLI": str(codex), "KODO_CODEX_RETRIES": "0"}
+        args = ["run", "--goal", "Add notes", "--project", str(project), "--team", str(tmp_path / "team.yaml")]
+        code, result = run_cli([*args, "--check", TESTS], env, capsys)
+        server.assert_complete()
+        # the orchestrator was told the call failed, with what the CLI said as it died
+        told = json.dumps(server.request_bodies[[r.role for r in server.requests].index("orchestrator", 1)])
+    assert "FATAL ERROR: Reached heap limit" in told and "exited with code" in told
+    assert code == 0 and result["outcome"] == "accepted", result
 
 
 BUDGET_TEAM = """
