@@ -452,15 +452,16 @@ class _Lines:
 
     def pending(self) -> bool:
         """Whether the CLI wrote anything past what was read."""
-        self._fill()
+        if not self._buffer.strip():
+            self._fill()
         return bool(self._buffer.strip())
 
     def _fill(self) -> None:
-        while not self._eof:
-            try:
-                chunk = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                return
+        """One read of what the pipe holds (one at a time: a CLI that writes on and on cannot keep it here)."""
+        if self._eof:
+            return
+        with contextlib.suppress(BlockingIOError):
+            chunk = os.read(self._fd, 1 << 16)
             self._buffer += chunk
             self._eof = not chunk
 
