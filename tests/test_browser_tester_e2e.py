@@ -61,6 +61,13 @@ def with_browser(monkeypatch):
     return found
 
 
+def in_thread(work, *args, **kwargs):
+    """``work`` in a thread of its own: the module's Chromium (Playwright's sync API) keeps an event loop in
+    the test's thread once a test used it, and a run starts its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work, *args, **kwargs).result()
+
+
 def fetch(url: str) -> tuple[int, str, bytes]:
     with urllib.request.urlopen(url, timeout=30) as answer:
         return answer.status, answer.headers["content-type"], answer.read()
@@ -77,9 +84,7 @@ def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulato
     tmp_path, with_browser, browser
 ):
     with GitHubEmulator(tmp_path / "github") as emu:
-        with ThreadPoolExecutor(1) as pool:  # Playwright's loop holds this thread; the engine runs its own
-            story = ui_story(free_port())
-            run = pool.submit(play_on_github, emu, tmp_path, dict(os.environ), story, io.StringIO()).result()
+        run = in_thread(play_on_github, emu, tmp_path, dict(os.environ), ui_story(free_port()), io.StringIO())
         (pull,) = emu.pulls(REPO)
         rounds = [
             c.body for c in emu.comments(REPO, pull.number) if (m := find_marker(c.body)) and m.kind == "verdicts"
@@ -158,7 +163,7 @@ def test_a_browser_tester_whose_browser_cannot_start_is_not_accepted_on_evidence
     chromium.chmod(chromium.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{broken}:{os.environ['PATH']}")
 
-    code = run_demo(tmp_path, env=dict(os.environ), story=_forged_story(free_port()), team=ui_team())
+    code = in_thread(run_demo, tmp_path, env=dict(os.environ), story=_forged_story(free_port()), team=ui_team())
 
     store = RunStore(default_state_dir(tmp_path / "signup"))
     (run_id,) = [p.name for p in store.runs_dir.iterdir()]
@@ -192,7 +197,7 @@ def test_a_screenshot_the_tester_overwrites_after_taking_it_is_shown_as_the_brow
     scenario = Scenario.from_dict({"roles": roles})
     story = Story(goal=goal, files={"README.md": "# signup\n"}, scenario=scenario, ui=True, project="signup")
 
-    code = run_demo(tmp_path, env=dict(os.environ), story=story, team=ui_team())
+    code = in_thread(run_demo, tmp_path, env=dict(os.environ), story=story, team=ui_team())
 
     store = RunStore(default_state_dir(tmp_path / "signup"))
     (run_id,) = [p.name for p in store.runs_dir.iterdir()]
