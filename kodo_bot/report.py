@@ -71,7 +71,7 @@ def render_report(state: RunState, events: list[ev.Event]) -> str:
             if v.engine_note:
                 lines.append(f"      engine: {v.engine_note}")
             for f in v.findings:
-                where = f" {f.file}:{f.line}" if f.file else ""
+                where = f" {f.file}" + (f":{f.line}" if f.line else "") if f.file else ""
                 lines.append(f"      [{f.severity}]{where} {f.message}")
     lines += ["", *cost_lines(state.ledger.report())]
     if state.left_out:

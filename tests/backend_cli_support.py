@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: where ``.ci/run`` installs the pinned CLIs (``npm install --prefix .clis``)
 CLIS = ROOT / ".clis" / "node_modules" / ".bin"
 #: what installs the pinned agent CLIs the backend tests drive (README, .ci/run)
-NPM_INSTALL = "npm install --prefix .clis --no-audit --no-fund @google/gemini-cli@0.61.0 @openai/codex@0.169.0"
+NPM_INSTALL = (
+    "npm install --prefix .clis --no-audit --no-fund @google/gemini-cli@0.61.0 @openai/codex@0.169.0"
+    " @playwright/mcp@0.0.83"
+)
 ROLE = "worker"
 KEY = "AIzaSy-scripted-placeholder-key-0123456789"
 

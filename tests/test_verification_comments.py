@@ -46,6 +46,25 @@ def test_evidence_from_an_edited_checkout_says_it_does_not_count():
     assert "**Note from kodo-bot:** claimed checks not matched" in body
 
 
+def test_a_command_left_running_counts_as_unknown_not_as_failed():
+    """A browser tester's background web server has no exit status: the table and the evidence say so."""
+    verdict = Verdict(
+        verifier="tester_browser",
+        passed=True,
+        evidence=(
+            Evidence(command="python3 -m http.server 8000 &", exit_code=None),
+            Evidence(command="curl -s localhost:8000", exit_code=0),
+            Evidence(command="false", exit_code=1),
+        ),
+    )
+    body = render.render_verification_round(
+        ev.VerificationFinished(run_id="r1", cycle=1, round=1, sha=SHA, accepted=True, verdicts=[verdict])
+    )
+    assert "| tester_browser | ✅ passed | 0 | 3 (1 non-zero, 1 status unknown) |" in body
+    assert "Evidence: 3 command(s) run, 1 with non-zero exit, 1 with exit status unknown" in body
+    assert "`python3 -m http.server 8000 &` → exit status unknown" in body
+
+
 def _finished(**changes) -> ev.RunFinished:
     return ev.RunFinished(
         run_id="r1",

@@ -77,8 +77,9 @@ def _check_line(check: CheckResult) -> str:
 def _verdict_row(v: Verdict) -> str:
     worst = _worst(v.findings)
     findings = f"{len(v.findings)}" + (f" (worst: {worst})" if worst else "")
-    failed = sum(1 for e in v.evidence if e.exit_code != 0)
-    commands = f"{len(v.evidence)}" + (f" ({failed} non-zero)" if failed else "")
+    failed, unknown = _exit_counts(v.evidence)
+    notes = [f"{failed} non-zero"] * bool(failed) + [f"{unknown} status unknown"] * bool(unknown)
+    commands = f"{len(v.evidence)}" + (f" ({', '.join(notes)})" if notes else "")
     verdict = f"{_PASS} passed" if v.passed else f"{_FAIL} rejected"
     return f"| {_md.inline(v.verifier, 60)} | {verdict} | {findings} | {commands} |"
 
@@ -144,10 +145,16 @@ def _evidence_details(evidence: tuple[Evidence, ...], tail: int) -> str:
         items.append(f"- {_md.code_span(e.command)} → {status}")
         if e.output_tail and tail:
             items.append("\n" + _indent(_md.code_block(e.output_tail, tail), "  ") + "\n")
-    failed = sum(1 for e in evidence if e.exit_code != 0)
+    failed, unknown = _exit_counts(evidence)
     summary = f"Evidence: {len(evidence)} command(s) run"
     summary += f", {failed} with non-zero exit" if failed else ""
+    summary += f", {unknown} with exit status unknown" if unknown else ""
     return _md.details(summary, "\n".join(items))
+
+
+def _exit_counts(evidence: tuple[Evidence, ...]) -> tuple[int, int]:
+    """(failed, unknown): a command with no known status (one left running in the background) is no failure."""
+    return sum(1 for e in evidence if e.exit_code not in (0, None)), sum(1 for e in evidence if e.exit_code is None)
 
 
 def _indent(text: str, prefix: str) -> str:
