@@ -54,10 +54,10 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 #: USD per million tokens (input, output), for the subscription bucket's "what it would cost at API prices"
 _PRICES = {"gemini-2.5-pro": (1.25, 10.0), "gemini-2.5-flash": (0.30, 2.50), "gemini-2.5-flash-lite": (0.10, 0.40)}
 _SHELL = "run_shell_command"
-#: a verifier's settings besides the key's: run headless in an untrusted folder (no prompt), without the
+#: a verifier's settings besides a worker's: run headless in an untrusted folder (no prompt), without the
 #: project's subagents (loaded whenever the prompt is off), its ``.geminiignore`` or its local ``.env``
-_UNTRUSTED_FOLDER: dict[str, Any] = {
-    "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+_UNTRUSTED_FOLDER: dict[str, dict[str, Any]] = {
+    "security": {"folderTrust": {"enabled": False}},
     "experimental": {"enableAgents": False},
     "context": {"fileFiltering": {"respectGeminiIgnore": False}},
     "advanced": {"ignoreLocalEnv": True},
@@ -95,13 +95,13 @@ class GeminiCli:
     def prepare(self, home: Path, system_prompt: str) -> dict[str, str]:
         config = home / ".gemini"
         config.mkdir(parents=True, exist_ok=True)
-        settings = {
+        settings: dict[str, dict[str, Any]] = {
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "privacy": {"usageStatisticsEnabled": False},
             "telemetry": {"enabled": False},
         }
         if self._isolated:
-            settings |= _UNTRUSTED_FOLDER
+            settings = {key: {**settings.get(key, {}), **more} for key, more in (settings | _UNTRUSTED_FOLDER).items()}
             (config / "policies").mkdir(exist_ok=True)
             (config / "policies" / "kodo.toml").write_text(_ALLOW_EVERY_TOOL, encoding="utf-8")
         (config / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
