@@ -60,7 +60,7 @@ def test_a_command_left_running_counts_as_unknown_not_as_failed():
     body = render.render_verification_round(
         ev.VerificationFinished(run_id="r1", cycle=1, round=1, sha=SHA, accepted=True, verdicts=[verdict])
     )
-    assert "| tester_browser | ✅ passed | 0 | 3 (1 non-zero, 1 status unknown) |" in body
+    assert "| tester\\_browser | ✅ passed | 0 | 3 (1 non-zero, 1 status unknown) |" in body
     assert "Evidence: 3 command(s) run, 1 with non-zero exit, 1 with exit status unknown" in body
     assert "`python3 -m http.server 8000 &` → exit status unknown" in body
 
