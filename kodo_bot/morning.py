@@ -264,10 +264,13 @@ def _evidence_lines(verdicts: list[Verdict]) -> list[str]:
             + (" (the checkout was edited while it ran)" if e.edited else "")
             for e in v.evidence
         ]
-        if not ran:
-            continue
         more = f", and {len(ran) - _EVIDENCE_SHOWN} more" if len(ran) > _EVIDENCE_SHOWN else ""
-        lines.append(f"  - {md.inline(v.verifier, 60)} ran: " + "; ".join(ran[:_EVIDENCE_SHOWN]) + more)
+        if ran:
+            lines.append(f"  - {md.inline(v.verifier, 60)} ran: " + "; ".join(ran[:_EVIDENCE_SHOWN]) + more)
+        if v.screenshots:  # the round's comment shows them
+            pages = sorted({s.url for s in v.screenshots if s.url})
+            seen = f" of {', '.join(md.code_span(u, 100) for u in pages[:3])}" if pages else ""
+            lines.append(f"  - {md.inline(v.verifier, 60)} took {len(v.screenshots)} screenshot(s){seen}")
     return lines
 
 

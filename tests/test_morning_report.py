@@ -11,7 +11,7 @@ import pytest
 
 from kodo_bot.cli import main
 from kodo_bot.engine import events as ev
-from kodo_bot.engine.models import Outcome, PointAnswer, ReviewPoint, Usage, Verdict
+from kodo_bot.engine.models import Outcome, PointAnswer, ReviewPoint, Screenshot, Usage, Verdict
 from kodo_bot.engine.state import RunSettings, RunState, RunStore
 from kodo_bot.engine.team import default_team
 from kodo_bot.morning import criteria, render_morning_report
@@ -163,3 +163,11 @@ def test_each_review_point_is_told_once_with_who_asked_and_what_every_verifier_f
         in (text)
     )
     assert text.count("review point by") == 2
+
+
+def test_a_browser_verifiers_screenshots_are_counted_with_the_pages_they_show() -> None:
+    shots = (Screenshot(path="/k/1.png", url="http://127.0.0.1:8000/"), Screenshot(path="/k/2.png"))
+    verdict = Verdict(verifier="tester_browser", passed=True, screenshots=shots)
+    last = ev.VerificationFinished(run_id=RUN_ID, cycle=1, round=1, sha="a" * 40, accepted=True, verdicts=[verdict])
+    text = render_morning_report(state_of(Outcome.accepted, "ok"), [last])
+    assert "  - tester\\_browser took 2 screenshot(s) of `http://127.0.0.1:8000/`" in text
