@@ -62,6 +62,7 @@ def test_an_accepted_run(tmp_path, capsys, choice):
     cost, on_api = result["cost"], choice.startswith("api:")
     # an API orchestrator is paid per token; Claude Code is covered by the subscription: no API spend at all
     assert cost["by_agent"]["orchestrator"]["bucket"] == ("api" if on_api else "subscription")
+    assert cost["by_agent"]["orchestrator"]["provider"] == ("Gemini" if choice.startswith("api:gemini") else "Claude")
     assert (cost["api_usd"] > 0) is on_api
 
 
