@@ -118,6 +118,10 @@ def test_the_ui_demo_on_github_rejects_then_accepts_with_screenshots_the_emulato
     (last,) = [e.verdict for e in log if isinstance(e, ev.VerdictReceived) and e.round == 2]
     after = [e for e in last.evidence if e.command.startswith("curl -sf -o /dev/null")]
     assert [(e.exit_code, e.edited) for e in after] == [(0, "")], last.engine_note
+    # the folder the action uploads as the artifact holds the pictures too, beside the log and its page
+    uploaded = sorted(p.read_bytes() for p in (tmp_path / "runs").rglob("evidence/**/*.png"))
+    assert uploaded == sorted([png_1, png_2])
+    assert next((tmp_path / "runs").rglob("run.html"), None) is not None
     # the evidence push left no credential behind in the bot's clone
     for config in (tmp_path / "runner-work").rglob(".git/config"):
         assert "extraheader" not in config.read_text().lower()

@@ -239,6 +239,9 @@ def _copy_log(result: HandleResult, runs_dir: Path | None) -> None:
     target = runs_dir / (result.run_id or "run")
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(result.log_path, target / result.log_path.name)
+    evidence = result.log_path.parent / "evidence"  # a browser verifier's screenshots, as it took them
+    if evidence.is_dir():
+        shutil.copytree(evidence, target / "evidence", dirs_exist_ok=True, symlinks=True)
     try:  # the log is what matters: a page that cannot be drawn costs a warning, never the upload
         from kodo_bot.viewer import write_html
 
