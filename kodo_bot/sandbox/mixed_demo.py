@@ -72,6 +72,13 @@ def on(backend: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return told
 
 
+def pondered(steps: list[dict[str, Any]], seconds: float = 0.2) -> list[dict[str, Any]]:
+    """``steps`` answered after a moment each, as a real model's are. These CLIs do not wait for the checkout
+    watch: a scripted model answering at once lets a CLI run its next tool before the watch's look, which then
+    counts as late, and a verifier's check as not run on the commit (``CliSession._look``)."""
+    return [{"delay_s": seconds, **step} for step in steps]
+
+
 def mixed_story() -> Story:
     """Two cycles: Codex's first attempt is rejected by the Codex tester, Claude Code's fix accepted by both."""
     finding = {"severity": "high", "file": "calc.py", "line": 5, "message": "multiply(-2, 3) returns 0, expected -6"}
@@ -96,7 +103,7 @@ def mixed_story() -> Story:
             bash(TESTS),
             say("multiply now handles negative numbers; added test_multiply_negative; the tests pass."),
         ],
-        "verifier/tester": on("codex", [
+        "verifier/tester": pondered(on("codex", [
             bash(TESTS),
             bash(NEGATIVE_CHECK),
             verdict(False, "multiply is wrong for negative numbers.", checks=[(TESTS, 0), (NEGATIVE_CHECK, 1)],
@@ -105,13 +112,13 @@ def mixed_story() -> Story:
             bash(NEGATIVE_CHECK),
             verdict(True, "multiply works for negative numbers; all tests pass.",
                     checks=[(TESTS, 0), (NEGATIVE_CHECK, 0)]),
-        ]),
-        "verifier/reviewer": on("gemini_cli", [
+        ])),
+        "verifier/reviewer": pondered(on("gemini_cli", [
             bash(review),
             verdict(True, "A small change in the right module, with a test.", checks=[(review, 0)]),
             bash(review),
             verdict(True, "The fix is minimal and tested.", checks=[(review, 0)]),
-        ]),
+        ])),
     }  # fmt: skip
     return Story(
         goal=GOAL,
