@@ -136,6 +136,7 @@ agents:
 
 
 def test_a_crashed_codex_call_is_an_error_the_orchestrator_reads_and_the_run_goes_on(tmp_path: Path, capsys):
+    from kodo_bot.sandbox.mixed_demo import pondered
     from kodo_bot.sandbox.stories import TESTS, delegate, done, verdict
     from tests.e2e_support import agent_test_env, make_project, run_cli
 
@@ -144,7 +145,7 @@ def test_a_crashed_codex_call_is_an_error_the_orchestrator_reads_and_the_run_goe
     roles = {
         "orchestrator": [delegate(task), delegate(task), done("Added notes.txt.")],
         "worker_fast": [shell(CRASH), shell("echo hello > notes.txt"), {"text": "Added notes.txt."}],
-        "verifier/tester": [shell(TESTS), verdict(True, "Tests pass.", checks=[(TESTS, 0)])],
+        "verifier/tester": pondered([shell(TESTS), verdict(True, "Tests pass.", checks=[(TESTS, 0)])]),
     }
     project = make_project(tmp_path)
     (tmp_path / "team.yaml").write_text(CRASHING_TEAM)
