@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kodo_bot.engine import events as ev
@@ -23,8 +24,21 @@ from kodo_bot.errors import AgentError
 
 
 class Delegation:
-    def __init__(self, journal: Journal, *, team: Team, factory: SessionFactory, workspace: RunWorkspace) -> None:
+    """``on_start`` is told each time an agent's session has started (its backend process is up, before the
+    task is sent): the run starts what it wants ready later then, one start after another rather than all
+    at once."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        team: Team,
+        factory: SessionFactory,
+        workspace: RunWorkspace,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
         self.journal, self.team, self.factory, self.workspace = journal, team, factory, workspace
+        self._on_start = on_start
         self._live: dict[str, Session] = {}
         self._locks = {name: asyncio.Lock() for name in team.agents}
 
@@ -77,7 +91,7 @@ class Delegation:
             self.journal.state.sessions.pop(agent, None)
         if agent not in self._live:
             spec = self.team.agents[agent]
-            self._live[agent] = self.factory.open(
+            session = self.factory.open(
                 agent=agent,
                 role=agent,
                 system_prompt=f"{role_marker(agent)}\n\n{spec.prompt}",
@@ -88,6 +102,10 @@ class Delegation:
                 timeout_s=spec.timeout_s,
                 resume=self.journal.state.sessions.get(agent),
             )
+            self._live[agent] = session
+            await session.start()
+            if self._on_start is not None:
+                self._on_start()
         return self._live[agent]
 
     async def close(self) -> None:

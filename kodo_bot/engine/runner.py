@@ -84,7 +84,9 @@ class Run:
         self._tools = tools(self._team)
         self.journal = Journal(state, store, bus)
         self._checkpoint, self._emit, self._elapsed = self.journal.checkpoint, self.journal.emit, self.journal.elapsed
-        self.delegation = Delegation(self.journal, team=self._team, factory=factory, workspace=workspace)
+        self.delegation = Delegation(
+            self.journal, team=self._team, factory=factory, workspace=workspace, on_start=self._agent_started
+        )
         self._commit_cycle = CycleCommit(self.journal, workspace)
         self._verify_round = VerifyRound(self.journal, verification, self._team)
 
@@ -174,6 +176,12 @@ class Run:
         s.finishing = None
         self._checkpoint(ev.SteeringTaken(run_id=s.run_id, cycle=s.cycle + 1, steering=new))
         return True
+
+    def _agent_started(self) -> None:
+        # An agent's CLI is up and its model is about to think: the next round's verifiers start now, each
+        # CLI after the other, rather than beside the orchestrator's last request, where a loaded machine can
+        # leave them still starting (and the commit waiting for CPU) when "done" comes.
+        self._verify_round.get_ready(self.state.rounds + 1)
 
     # ----------------------------------------------------------------- cycles
     def _open_cycle(self) -> None:
