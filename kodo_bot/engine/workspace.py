@@ -216,14 +216,16 @@ class RunWorkspace:
                 f"an agent switched the checkout away from {self.branch} ({head}); "
                 "kodo-bot switched it back and kept the files"
             )
-        moved = self._rev(f"refs/heads/{self.branch}", git_dir=own)
+        with ThreadPoolExecutor(max_workers=1) as aside:  # two reads, of two repositories: at once
+            project_head = aside.submit(self._rev, f"refs/heads/{self.branch}")
+            moved = self._rev(f"refs/heads/{self.branch}", git_dir=own)
         if moved != self.expected and head == f"ref: refs/heads/{self.branch}":
             self.interference.append(
                 f"an agent moved the run branch from {self.expected[:12]} to "
                 f"{(moved or 'nothing')[:12]} (reset, rebase or commit); kodo-bot restored "
                 "it and kept the files as this cycle's work"
             )
-        if self._rev(f"refs/heads/{self.branch}") != self.expected:
+        if project_head.result() != self.expected:
             # the project's own branch: no agent can reach it from its checkout, but a person or a stray
             # process can; the engine's record wins
             self._git("update-ref", f"refs/heads/{self.branch}", self.expected)
@@ -272,9 +274,15 @@ class RunWorkspace:
     def _sync_checkout(self, sha: str) -> None:
         """Point the checkout's own branch, HEAD and index at ``sha`` (the engine's commit, visible to it
         through the shared objects), so ``git status`` there shows no phantom changes."""
-        self._checkout_git("update-ref", f"refs/heads/{self.branch}", sha)
-        self._checkout_git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}")
-        self._checkout_git("read-tree", sha)
+        branch = f"refs/heads/{self.branch}"
+        # The index and the refs are different files, written at once; HEAD is rewritten only when it names
+        # another branch (after a commit's repair it names this one).
+        with ThreadPoolExecutor(max_workers=1) as aside:
+            index = aside.submit(self._checkout_git, "read-tree", sha)
+            self._checkout_git("update-ref", branch, sha)
+            if (self._own_git / "HEAD").read_text(encoding="utf-8", errors="replace").strip() != f"ref: {branch}":
+                self._checkout_git("symbolic-ref", "HEAD", branch)
+            index.result()
         self._checkout_git("update-index", "-q", "--refresh", check=False)
 
     def _restore_snapshot(self) -> None:
