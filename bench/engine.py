@@ -1,6 +1,7 @@
 """Benchmark of the engine: where a run's wall time goes when the model is not the one thinking.
 
-    .venv/bin/python bench/engine.py [--latency 1.0] [--cycles 10] [--skip-multi] [--orchestrator CHOICE ...]
+    .venv/bin/python bench/engine.py [--latency 1.0] [--cycles 10] [--skip-multi] [--repeat N]
+                                     [--orchestrator CHOICE ...]
 
 It drives ``kodo-bot run`` itself (a fresh Python process, as a user starts it) against the scripted model
 server in this process, with the real Claude Code CLI, real git and the sandbox. Every scripted answer takes
@@ -17,13 +18,21 @@ run's own events it prints:
   CLI starts (a session's first request waiting for its CLI), the agents' tool turns (the CLI running a
   tool between two answers), engine work (everything else between an answer and the next request), and
   teardown (the last model answer to the process's exit);
-- the gap between the orchestrator's "done" answer and each verifier's first model request;
+- the gap between the orchestrator's "done" answer and each verifier's first model request, split into the
+  engine's part (the commit, its checkpoints and the checks, up to ``verification_started``) and the
+  verifier's (its checkout taking the commit if it has not yet, and its CLI taking the query up to the
+  request it sends);
 - the engine process's peak RSS (VmHWM; the CLI processes are separate), and whether any process started
   below it (sampled every 20 ms) still runs when it has exited.
 
 Run 2 plays ``--cycles`` cycles at the same latency, for the orchestrator's context growth (its largest
 input at the last cycle against the first) and the overhead per cycle ((overhead 2 - overhead 1) / (cycles
-- 1)), which leaves the per-run part. Last, ``python -X importtime`` shows what the run's path imports.
+- 1)), which leaves the per-run part. As a check on that difference of two noisy runs, it also prints the
+overhead of each cycle in the steady state (cycles 2 to N-1: from one ``cycle_started`` to the next, less the
+answers in between). Last, ``python -X importtime`` shows what the run's path imports.
+
+The machine may be shared: each run prints the load average (``os.getloadavg``) before and after it.
+``--repeat N`` plays the runs N times and ends with the median of each figure against its target.
 
 ``--orchestrator`` (repeatable: ``api:anthropic``, ``api:gemini``, ``claude-code``, or ``all``) plays both runs
 with each orchestrator against the same scripted answers (the server speaks the Gemini API, and calls a
@@ -50,6 +59,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import psutil
@@ -184,6 +194,7 @@ def measure(cycles: int, latency: float, root: Path, orchestrator: str | None = 
     scene = scenario(cycles, latency)
     tag = f"{cycles}-{orchestrator.replace(':', '-')}" if orchestrator else str(cycles)
     project = root / f"project-{tag}"
+    root.mkdir(parents=True, exist_ok=True)
     seed_project(project, {"README.md": "# bench\n"})
     with ScriptedModelServer(scene) as server:
         env = offline_env(HERE, server.url)
@@ -272,15 +283,28 @@ def breakdown(m: Measured) -> dict[str, float]:
     return parts
 
 
-def verifier_gaps(m: Measured) -> dict[str, float]:
-    """From the orchestrator's "done" answer arriving to each verifier's first request."""
+def verifier_gaps(m: Measured) -> dict[str, tuple[float, float]]:
+    """For each verifier, from the orchestrator's "done" answer arriving to its first request: the whole gap,
+    and the part after ``verification_started`` (the engine's commit, checkpoints and checks come before)."""
     orchestrator = [r for r in m.answered if r.role == "orchestrator"]
     done_at = orchestrator[-1].time + m.delay(orchestrator[-1])
-    first: dict[str, float] = {}
+    began = m.event_time("verification_started", last=True) or done_at
+    first: dict[str, tuple[float, float]] = {}
     for r in m.answered:
-        if r.role in VERIFIERS and r.role not in first:
-            first[r.role] = r.time - done_at
-    return {k.split("/")[-1]: v for k, v in first.items()}
+        if r.role in VERIFIERS and r.role.split("/")[-1] not in first:
+            first[r.role.split("/")[-1]] = (r.time - done_at, r.time - began)
+    return first
+
+
+def steady_cycles(m: Measured) -> list[float]:
+    """The overhead of each cycle between the first (the worker's CLI starts) and the last (verification):
+    from one ``cycle_started`` to the next, less the answers that arrived in between."""
+    starts = [e["_t"] for e in m.events if e.get("type") == "cycle_started"]
+    overheads = []
+    for begin, end in zip(starts[1:-1], starts[2:], strict=False):
+        answered = [r for r in m.answered if begin <= r.time < end]
+        overheads.append(end - begin - sum(m.delay(r) for r in answered))
+    return overheads
 
 
 def rss_line(m: Measured) -> str:
@@ -291,7 +315,8 @@ def verdict_of(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
-def report_one(m: Measured, latency: float) -> tuple[float, float]:
+def report_one(m: Measured, latency: float) -> dict[str, float]:
+    """Prints run 1; returns its figures for the issue's table (``FIGURES``)."""
     parts = breakdown(m)
     crit = parts.pop("_critical")
     overhead = m.wall - crit
@@ -304,9 +329,11 @@ def report_one(m: Measured, latency: float) -> tuple[float, float]:
         print(f"    {name:<28} {parts.get(name, 0.0):6.2f} s")
     startup, teardown = parts.get("start-up", 0.0), parts.get("teardown", 0.0)
     print(f"  start-up to first request      {startup:6.2f} s  (target <= 1: {verdict_of(startup <= 1.0)})")
-    gaps = verifier_gaps(m)
-    for name, gap in gaps.items():
-        print(f"  done -> {name + ' first request':<23}{gap:6.2f} s  (target <= 0.3: {verdict_of(gap <= 0.3)})")
+    for name, (gap, after) in verifier_gaps(m).items():
+        print(
+            f"  done -> {name + ' first request':<23}{gap:6.2f} s  (target <= 0.3: {verdict_of(gap <= 0.3)}; "
+            f"engine {gap - after:.2f} s, then verifier {after:.2f} s)"
+        )
     print(f"  teardown (last answer -> exit) {teardown:6.2f} s  (target <= 0.3: {verdict_of(teardown <= 0.3)})")
     steps = sum(len(v) for v in m.delays.values())
     print(
@@ -318,7 +345,9 @@ def report_one(m: Measured, latency: float) -> tuple[float, float]:
     print(f"  peak RSS (kodo-bot process)    {rss_line(m)}")
     print(f"  Claude Code CLI processes      {m.clis}  (worker_fast, then one per verifier)")
     print(f"  processes running after exit   {len(m.leftovers)}" + (f": {m.leftovers}" if m.leftovers else ""))
-    return overhead, crit
+    figures = {"start-up": startup, "teardown": teardown, "overhead 1": overhead, "peak RSS": m.peak_rss_mb}
+    figures |= {f"done -> {name}": gap for name, (gap, _) in verifier_gaps(m).items()}
+    return figures
 
 
 def delegation_waits(m: Measured) -> list[float]:
@@ -352,7 +381,8 @@ def side_by_side(rows: dict[str, tuple[Measured, Measured]], cycles: int) -> Non
         )
 
 
-def report_multi(m: Measured, cycles: int, overhead_1: float) -> None:
+def report_multi(m: Measured, cycles: int, overhead_1: float) -> dict[str, float]:
+    """Prints run 2; returns its figures for the issue's table (``FIGURES``)."""
     crit, _ = m.critical_path()
     overhead = m.wall - crit
     per_cycle = (overhead - overhead_1) / (cycles - 1)
@@ -362,6 +392,12 @@ def report_multi(m: Measured, cycles: int, overhead_1: float) -> None:
     print(f"  overhead                       {overhead:6.2f} s")
     print(f"  overhead per cycle             {per_cycle:6.2f} s  (target <= 0.5: {verdict_of(per_cycle <= 0.5)})")
     print(f"  overhead per run               {per_run:6.2f} s  (target <= 3: {verdict_of(per_run <= 3.0)})")
+    steady = sorted(steady_cycles(m))
+    if steady:
+        print(
+            f"  overhead of cycles 2-{cycles - 1} each     {median(steady):6.2f} s median "
+            f"({steady[0]:.2f}-{steady[-1]:.2f}; the check on the line above)"
+        )
     tokens, ratio = context_ratio(m)
     first, last = min(tokens), max(tokens)
     print(f"  orchestrator input tokens: cycle {first} {tokens[first]}, cycle {last} {tokens[last]}")
@@ -377,6 +413,39 @@ def report_multi(m: Measured, cycles: int, overhead_1: float) -> None:
     print(f"  processes running after exit   {len(m.leftovers)}")
     if m.complete:
         print(f"  SCENARIO NOT COMPLETE: {m.complete}")
+    figures = {"overhead per cycle": per_cycle, "overhead per run": per_run, "context ratio": ratio}
+    figures["peak RSS"] = m.peak_rss_mb
+    if steady:
+        figures["steady cycle"] = median(steady)
+    return figures
+
+
+#: the issue's figures, as ``report_one``/``report_multi`` name them: (label, target or None, unit)
+FIGURES: list[tuple[str, float | None, str]] = [
+    ("start-up", 1.0, "s"),
+    ("done -> tester", 0.3, "s"),
+    ("done -> architect", 0.3, "s"),
+    ("teardown", 0.3, "s"),
+    ("overhead per run", 3.0, "s"),
+    ("overhead per cycle", 0.5, "s"),
+    ("steady cycle", 0.5, "s"),  # the check on "overhead per cycle": the median of cycles 2 to N-1
+    ("peak RSS", 150.0, "MB"),  # the larger of the two runs'
+    ("context ratio", 1.2, ""),
+]
+
+
+def report_figures(runs: list[dict[str, float]], loads: list[tuple[float, float]]) -> None:
+    """Each figure of issue 11: the median over the runs (and the spread), its target, met or not."""
+    load = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in loads)
+    print(f"issue 11 figures, median of {len(runs)} run(s); load average (1 min) before/after each: {load}")
+    for label, target, unit in FIGURES:
+        values = sorted(run[label] for run in runs if label in run)
+        if not values:
+            continue
+        mid = median(values)
+        spread = f"  ({values[0]:.2f}-{values[-1]:.2f})" if len(values) > 1 else ""
+        met = f"target <= {target:g}{unit and ' ' + unit}: {verdict_of(mid <= target)}" if target is not None else ""
+        print(f"  {label:<22} {mid:7.2f} {unit:<2}{spread:<16} {met}")
 
 
 def print_timeline(m: Measured) -> None:
@@ -427,6 +496,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per scripted model answer")
     parser.add_argument("--cycles", type=int, default=10, help="cycles of run 2 (context growth, per cycle)")
     parser.add_argument("--skip-multi", action="store_true", help="only run 1 and the imports")
+    parser.add_argument("--repeat", type=int, default=1, help="play the runs this many times; medians at the end")
     parser.add_argument("--timeline", action="store_true", help="print run 1's requests and events in time order")
     parser.add_argument(
         "--orchestrator",
@@ -441,20 +511,28 @@ def main() -> None:
         for choice in choices:
             print(f"== orchestrator {choice}")
             one = measure(1, args.latency, root, choice)
-            overhead_1, _ = report_one(one, args.latency)
+            overhead_1 = report_one(one, args.latency)["overhead 1"]
             multi = measure(args.cycles, args.latency, root, choice)
             report_multi(multi, args.cycles, overhead_1)
             rows[choice] = (one, multi)
         side_by_side(rows, args.cycles)
         print(f"(run directories under {root})")
         return
-    one = measure(1, args.latency, root)
-    overhead_1, _ = report_one(one, args.latency)
-    if args.timeline:
-        print_timeline(one)
-    if not args.skip_multi:
-        report_multi(measure(args.cycles, args.latency, root), args.cycles, overhead_1)
+    runs, loads = [], []
+    for n in range(args.repeat):
+        before = os.getloadavg()[0]
+        print(f"== repetition {n + 1} of {args.repeat} (load average {before:.2f})")
+        one = measure(1, args.latency, root / f"r{n}")
+        figures = report_one(one, args.latency)
+        if args.timeline:
+            print_timeline(one)
+        if not args.skip_multi:
+            multi = report_multi(measure(args.cycles, args.latency, root / f"r{n}"), args.cycles, figures["overhead 1"])
+            figures |= {**multi, "peak RSS": max(figures["peak RSS"], multi["peak RSS"])}
+        runs.append(figures)
+        loads.append((before, os.getloadavg()[0]))
     report_imports()
+    report_figures(runs, loads)
     print(f"(run directories under {root})")
 
 
