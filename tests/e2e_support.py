@@ -38,6 +38,14 @@ def agent_test_env(server_url: str) -> dict[str, str]:
     return env
 
 
+def on_api_key(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the agents' Claude Code on an API key instead of a subscription token: billed per token,
+    and visible to the agent's shell (Claude Code keeps a subscription token out of it)."""
+    from kodo_bot.sandbox.demo import DEMO_KEY
+
+    return {**env, "ANTHROPIC_API_KEY": DEMO_KEY, "CLAUDE_CODE_OAUTH_TOKEN": ""}
+
+
 def make_project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
     project = tmp_path / "project"
     seed_project(project, files or BASE_FILES)

@@ -24,7 +24,7 @@ from kodo_bot.agents._claude_hooks import ToolHooks
 from kodo_bot.agents._claude_options import LaunchSpec, cli_credentials, sdk_options
 from kodo_bot.agents._claude_stream import QueryProgress
 from kodo_bot.agents.claude import ClaudeSession, ClaudeSessionFactory, bash_exit_code
-from kodo_bot.agents.env import agent_environment, is_secret_name
+from kodo_bot.agents.env import agent_environment, claude_billing, is_secret_name
 from kodo_bot.engine.ports import role_marker
 from kodo_bot.engine.workspace import CleanCheckout
 from kodo_bot.errors import AgentError
@@ -526,7 +526,7 @@ def test_agent_environment_scrubs_secrets_and_keeps_what_the_cli_needs(tmp_path:
     }
     env = agent_environment(parent, state_dir=tmp_path, extra={"API_TIMEOUT_MS": "1000"}, as_root=False)
     scrubbed = {name for name, value in env.items() if value == "" and name in parent}
-    assert scrubbed == {
+    assert scrubbed - {"ANTHROPIC_API_KEY"} == {
         "GITHUB_TOKEN",
         "GH_TOKEN",
         "GITHUB_PAT_CI",
@@ -542,8 +542,10 @@ def test_agent_environment_scrubs_secrets_and_keeps_what_the_cli_needs(tmp_path:
         "AWS_SECRET_ACCESS_KEY",
         "SSH_AUTH_SOCK",
     }
-    for kept in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+    for kept in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"):
         assert env[kept] == parent[kept]
+    # beside a subscription token the API key is left out: the CLI would use the key first, billed per token
+    assert env["ANTHROPIC_API_KEY"] == ""
     assert "PATH" not in env and "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in env  # inherited untouched
     assert env["CLAUDE_CONFIG_DIR"].startswith(str(tmp_path)) and env["CLAUDE_CODE_TMPDIR"].startswith(str(tmp_path))
     for quiet in (
@@ -554,6 +556,15 @@ def test_agent_environment_scrubs_secrets_and_keeps_what_the_cli_needs(tmp_path:
     ):
         assert env[quiet] == "1"
     assert "IS_SANDBOX" not in env and env["API_TIMEOUT_MS"] == "1000"
+
+
+def test_who_pays_for_a_claude_agent_follows_the_credential_it_runs_on(tmp_path: Path) -> None:
+    on_key = agent_environment({"ANTHROPIC_API_KEY": "sk-key"}, state_dir=tmp_path)
+    on_plan = agent_environment({"CLAUDE_CODE_OAUTH_TOKEN": "oat"}, state_dir=tmp_path)
+    both = agent_environment({"ANTHROPIC_API_KEY": "sk-key", "CLAUDE_CODE_OAUTH_TOKEN": "oat"}, state_dir=tmp_path)
+    gateway = agent_environment({"ANTHROPIC_AUTH_TOKEN": "bearer"}, state_dir=tmp_path)
+    billed = [claude_billing(e) for e in (on_key, on_plan, both, gateway)]
+    assert billed == ["api", "subscription", "subscription", "api"]
 
 
 def test_agent_environment_as_root_and_extra_wins(tmp_path: Path) -> None:

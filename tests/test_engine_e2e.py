@@ -42,6 +42,7 @@ from tests.e2e_support import (
     commit_messages,
     events,
     make_project,
+    on_api_key,
     processes_in,
     run_cli,
 )
@@ -96,6 +97,32 @@ def test_budget_stop_exits_5_with_the_api_spend_as_reason(tmp_path, capsys):
         assert server.served("orchestrator") == 1
     assert code == 5 and result["outcome"] == "budget_exhausted" and result["exit_code"] == 5
     assert result["reason"].startswith("API spend $") and result["cost"]["api_usd"] > 0.000001
+
+
+def test_agents_on_an_api_key_are_paid_per_token_and_spend_the_runs_budget(tmp_path, capsys):
+    """Claude Code bills an API key per token: the agents' cost goes
+    to the api bucket, which --max-cost-usd limits, so a budget the orchestrator alone stays under stops the
+    run once the worker's cost is counted."""
+    project = make_project(tmp_path)
+    env = on_api_key(agent_test_env(""))
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
+        env["ANTHROPIC_BASE_URL"] = server.url
+        code, result = run_cli(["run", "--goal", "Add hello", "--project", str(project)], env, capsys)
+    assert code == 0, result
+    cost = result["cost"]
+    assert {who: c["bucket"] for who, c in cost["by_agent"].items()} == dict.fromkeys(cost["by_agent"], "api")
+    assert cost["subscription_usd"] == 0
+    assert cost["api_usd"] == pytest.approx(sum(c["usd"] for c in cost["by_agent"].values()), abs=1e-6)
+    orchestrator_usd = cost["by_agent"]["orchestrator"]["usd"]
+
+    again = make_project(tmp_path / "again")
+    with ScriptedModelServer({"roles": accepted_roles()}) as server:
+        env["ANTHROPIC_BASE_URL"] = server.url
+        limit = f"{orchestrator_usd * 1.5:.6f}"  # what the orchestrator alone would never reach in one cycle
+        code, result = run_cli(
+            ["run", "--goal", "Add hello", "--project", str(again), "--max-cost-usd", limit], env, capsys
+        )
+    assert code == 5 and result["outcome"] == "budget_exhausted", result
 
 
 def test_unreachable_model_api_ends_resumable_with_a_clear_reason(tmp_path):
@@ -176,8 +203,10 @@ def test_an_agent_that_prints_its_credentials_cannot_leak_them(tmp_path, capsys)
 
     roles = accepted_roles()
     # The CLI's own key is necessarily in the agent's environment; printing it must not put it in the log.
+    # (A subscription token never reaches the agent's shell: Claude Code drops CLAUDE_CODE_OAUTH_TOKEN from
+    # it. An API key does, so this run's agents run on one.)
     roles["worker_fast"] = [bash("env | grep -E 'ANTHROPIC_API_KEY|GITHUB_TOKEN'"), *roles["worker_fast"]]
-    env = {**agent_test_env(""), "GITHUB_TOKEN": "ghs_" + "x" * 36}
+    env = {**on_api_key(agent_test_env("")), "GITHUB_TOKEN": "ghs_" + "x" * 36}
     project = make_project(tmp_path)
     with ScriptedModelServer({"roles": roles}) as server:
         env["ANTHROPIC_BASE_URL"] = server.url

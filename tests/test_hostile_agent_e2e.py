@@ -14,7 +14,7 @@ from kodo_bot.confine import sandbox_problem
 from kodo_bot.engine import events as ev
 from kodo_bot.sandbox.model_server import ScriptedModelServer
 from kodo_bot.sandbox.stories import bash
-from tests.e2e_support import accepted_roles, agent_test_env, branch_files, events, make_project, run_cli
+from tests.e2e_support import accepted_roles, agent_test_env, branch_files, events, make_project, on_api_key, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,8 @@ def test_a_misbehaving_worker_changes_nothing_it_should_not(tmp_path, capsys):
             "echo defaced >> $HOME/../../README.md",
             "git checkout -q -b elsewhere",  # the engine's branch, from inside
             "git update-ref refs/heads/main HEAD",
-            "env | grep ANTHROPIC_API_KEY > creds.txt",  # the CLI's own credential, into the tree
+            # the CLI's own credential, into the tree (an API key: a subscription token never reaches the shell)
+            "env | grep ANTHROPIC_API_KEY > creds.txt",
             "truncate -s 11M big.bin",
             "(while true; do date >> heartbeat.txt; sleep 0.2; done) > /dev/null 2>&1 &",
             "true",
@@ -40,7 +41,9 @@ def test_a_misbehaving_worker_changes_nothing_it_should_not(tmp_path, capsys):
     main_before = git.Repo(project).commit("main").hexsha
     with ScriptedModelServer({"roles": roles}) as server:
         code, result = run_cli(
-            ["run", "--goal", "Add hello", "--project", str(project)], agent_test_env(server.url), capsys
+            ["run", "--goal", "Add hello", "--project", str(project)],
+            on_api_key(agent_test_env(server.url)),
+            capsys,
         )
         server.assert_complete()
     assert code == 0, result

@@ -19,8 +19,9 @@ from kodo_bot.agents._claude_hooks import ToolHooks
 from kodo_bot.agents._claude_options import LaunchSpec, cli_credentials, sdk_options
 from kodo_bot.agents._claude_process import CliProcess
 from kodo_bot.agents._claude_stream import QueryProgress, result_error, usage_from, without_secrets
+from kodo_bot.agents.env import claude_billing
 from kodo_bot.confine import Confinement, Leftovers
-from kodo_bot.engine.models import AgentResult
+from kodo_bot.engine.models import AgentResult, Bucket
 from kodo_bot.errors import AgentError
 
 
@@ -85,6 +86,7 @@ class ClaudeSession:
         self._run: QueryProgress | None = None
         self._in_doubt = False  # a query was abandoned midway: its turn may still be running
         self._credentials: tuple[str, ...] = ()  # the CLI's own, as set in its environment at the last start
+        self._billing: Bucket = "subscription"  # who pays, by that credential (``claude_billing``)
 
     @property
     def session_id(self) -> str | None:
@@ -146,7 +148,7 @@ class ClaudeSession:
         self._in_doubt = False
         session_id, resume = self._conversation.prepare_process()
         options = sdk_options(self._launch, session_id=session_id, resume=resume, hooks=self._hooks.matchers())
-        self._credentials = cli_credentials(options.env)
+        self._credentials, self._billing = cli_credentials(options.env), claude_billing(options.env)
         self._cli = await CliProcess.start(
             options, on_message=self._observe, alive=self._alive, name=f"kodo-claude-{self.agent}"
         )
@@ -200,6 +202,7 @@ class ClaudeSession:
                 error=error,
                 tool_calls=run.tool_calls(),
                 duration_s=round(duration_s, 3),
+                billing=self._billing,
             ),
             self._credentials,
         )

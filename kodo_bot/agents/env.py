@@ -23,9 +23,18 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from kodo_bot.engine.models import Bucket
 from kodo_bot.secret_names import CLI_CREDENTIALS, is_secret_name, secret_values
 
-__all__ = ["CLI_CREDENTIALS", "agent_environment", "config_dir", "is_secret_name", "secret_values", "tmp_dir"]
+__all__ = [
+    "CLI_CREDENTIALS",
+    "agent_environment",
+    "claude_billing",
+    "config_dir",
+    "is_secret_name",
+    "secret_values",
+    "tmp_dir",
+]
 
 #: Non-secret settings the CLI reads, copied through when the parent has them (they would be inherited
 #: anyway; listing them makes the returned dict the whole story for a reader and for tests).
@@ -68,6 +77,13 @@ def tmp_dir(state_dir: Path) -> Path:
     return state_dir / "claude-tmp"
 
 
+def claude_billing(env: Mapping[str, str]) -> Bucket:
+    """Who pays for what a Claude Code CLI with environment ``env`` spends. An API key (or a gateway's
+    bearer token) is used before any subscription login and is billed per token: ``api``, which
+    ``--max-cost-usd`` limits. Otherwise the subscription pays (``CLAUDE_CODE_OAUTH_TOKEN``)."""
+    return "api" if env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN") else "subscription"
+
+
 def agent_environment(
     parent_env: Mapping[str, str],
     *,
@@ -82,7 +98,8 @@ def agent_environment(
     1. ``""`` for every variable in ``parent_env`` that ``is_secret_name`` calls secret, so the SDK's merge
        overrides the inherited value with nothing;
     2. the CLI's own credentials (``CLI_CREDENTIALS``) and settings such as ``ANTHROPIC_BASE_URL``, copied
-       from ``parent_env`` when set there;
+       from ``parent_env`` when set there, except ``ANTHROPIC_API_KEY`` beside a subscription token
+       (``CLAUDE_CODE_OAUTH_TOKEN``), which the CLI would otherwise use first, per token;
     3. the quiet variables (no telemetry, update checks or side requests), ``SHELL_DEFAULTS``, ``CLAUDE_CONFIG_DIR`` and
        ``CLAUDE_CODE_TMPDIR`` under ``state_dir`` (so sessions stay out of ``~/.claude`` and a resume finds
        them), and ``IS_SANDBOX=1`` when running as root (else bypassPermissions refuses to start);
@@ -95,6 +112,10 @@ def agent_environment(
     for name in (*sorted(CLI_CREDENTIALS), *_PASS_THROUGH):
         if parent_env.get(name):
             env[name] = parent_env[name]
+    if parent_env.get("CLAUDE_CODE_OAUTH_TOKEN"):
+        # Claude Code would use an API key first and bill it per token; with a subscription token at hand
+        # (the key is there for the orchestrator, say), the agents run on the subscription
+        env["ANTHROPIC_API_KEY"] = ""
     env.update(_QUIET)
     env.update(SHELL_DEFAULTS)
     env["CLAUDE_CONFIG_DIR"] = str(config_dir(state_dir))

@@ -1,6 +1,7 @@
 """The orchestrator is Claude Code itself: a CLI session whose only tools are the team's delegation tools and
 ``done``, served by an in-process MCP server (claude-agent-sdk's SDK MCP server). It runs on the Claude Code
-subscription the agents use, so a run needs no API key; its tokens go to the ``subscription`` bucket.
+subscription the agents use, so a run needs no API key; its tokens go to the ``subscription`` bucket (to
+``api`` when the CLI runs on an API key, which it then bills per token).
 
 The engine drives every orchestrator the same way (``engine/ports.py``): it asks for a reply to the
 conversation so far, runs the tool calls in it, and asks again with their results. Here the conversation
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kodo_bot.engine.models import Usage
+from kodo_bot.engine.models import Bucket, Usage
 from kodo_bot.engine.ports import OrchestratorReply, RetryNotice, ToolUse
 from kodo_bot.errors import AgentError, ModelAPIError
 
@@ -168,6 +169,8 @@ class _Conversation:
         self.finished: asyncio.Future[_Turn] = asyncio.get_running_loop().create_future()
         self.changed = asyncio.Event()
         self.process: Any = None
+        #: who pays for its tokens, by the credential it starts with (``claude_billing``)
+        self.bucket: Bucket = "subscription"
 
     @classmethod
     async def ready(cls, owner: ClaudeCodeOrchestrator, system: str, tool_defs: list[dict[str, Any]]) -> _Conversation:
@@ -207,11 +210,13 @@ class _Conversation:
 
         from kodo_bot.agents._claude_cli import real_cli
         from kodo_bot.agents._claude_process import CliProcess
-        from kodo_bot.agents.env import agent_environment
+        from kodo_bot.agents.env import agent_environment, claude_billing
 
         tools = [self._tool(t) for t in tool_defs]
         work = self.home / "work"
         work.mkdir(exist_ok=True)
+        # a delegation takes as long as the agent works: the CLI must not give up on the tool call
+        env = agent_environment(self.owner.parent_env, state_dir=self.home, extra={"MCP_TOOL_TIMEOUT": _DAY_MS})
         options = ClaudeAgentOptions(
             system_prompt=system,
             cwd=work,
@@ -221,12 +226,12 @@ class _Conversation:
             permission_mode="bypassPermissions",
             model=self.owner.model,
             resume=resume,
-            # a delegation takes as long as the agent works: the CLI must not give up on the tool call
-            env=agent_environment(self.owner.parent_env, state_dir=self.home, extra={"MCP_TOOL_TIMEOUT": _DAY_MS}),
+            env=env,
             cli_path=_dies_with_us(real_cli(self.owner.cli_path), self.home),
             setting_sources=[],
             include_partial_messages=True,
         )
+        self.bucket = claude_billing(env)
         try:
             self.process = await CliProcess.start(options, on_message=self._seen, alive=None, name="orchestrator")
         except AgentError as exc:
@@ -365,8 +370,9 @@ class _Conversation:
             usage=turn.usage,
             content=content,
             wait_s=wait_s,
-            # the engine prices the tokens as the API would (to show where the work went); the subscription pays
-            bucket="subscription",
+            # the engine prices the tokens as the API would: paid per token on an API key, else what the
+            # subscription covers (shown to say where the work went)
+            bucket=self.bucket,
         )
 
     async def stop(self, *, keep_home: bool) -> None:

@@ -58,7 +58,9 @@ def offline_env(env: Mapping[str, str], server_url: str) -> dict[str, str]:
     return {
         **env,
         "ANTHROPIC_BASE_URL": server_url,
-        "ANTHROPIC_API_KEY": DEMO_KEY,
+        # Claude Code on a subscription token, as users run their agents (an API key would bill per token)
+        "CLAUDE_CODE_OAUTH_TOKEN": DEMO_KEY,
+        "ANTHROPIC_API_KEY": "",
         "KODO_ORCHESTRATOR_API_KEY": DEMO_KEY,
         # the Gemini orchestrator asks the same server (``gemini_wire``)
         "GOOGLE_GEMINI_BASE_URL": server_url,
