@@ -34,6 +34,7 @@ def build_output_patterns() -> tuple[str, ...]:
     return tuple(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))
 
 
+@cache  # every git the engine runs asks for it
 def build_output_file() -> Path:
     """The built-in list as a file git can read (``core.excludesFile``)."""
     return Path(str(resources.files("kodo_bot").joinpath("data/build-output.gitignore")))

@@ -7,12 +7,13 @@ can fool them and they cannot disturb each other; whatever they edit is thrown a
 is watched before and after every tool it uses (``CheckoutWatch``), so a check it ran on an edited checkout
 does not count, even if it reverted the edit later.
 
-A verifier's CLI takes about half a second to start, so it is started ahead (``get_ready``): while the
-orchestrator thinks, or at the latest while the commit's checks run. Its checkout is then a clone with
-nothing checked out: the commit may not exist yet, and nothing of the worktree is ever in it. The commit is
-checked out, and the watch set on it, while the checks run, and always before the verifier is asked
-anything; a CLI that has not been asked anything has made no model request and run no tool. A round whose
-checks fail, or a run that ends first, ends the CLIs it started unasked.
+A verifier's CLI takes about half a second to start, so it is started ahead (``get_ready``): once the
+cycle's first agent is up, or while the orchestrator thinks, or at the latest while the commit's checks
+run. Its checkout is then a clone with nothing checked out: the commit may not exist yet, and nothing of the
+worktree is ever in it. The commit is checked out, and the watch set on it, as soon as the commit exists
+(while it is recorded), and always before the verifier is asked anything; a CLI that has not been asked
+anything has made no model request and run no tool. A round whose checks fail, or a run that ends first,
+ends the CLIs it started unasked.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ class VerifyRound:
     async def __call__(self, pending: VerificationInProgress) -> ev.VerificationFinished:
         s = self.journal.state
         started = time.monotonic()
-        # the verifiers' CLIs start while the checks run (if they did not while the orchestrator thought), and
-        # their checkouts take the commit
+        # the verifiers' CLIs start while the checks run (if they did not earlier), and their checkouts take
+        # the commit (if they did not as it was made: a resumed round)
         self.get_ready(pending.round, pending.sha)
         ran = await self.verification.checks(
             pending.sha, s.settings.check_commands, pending.round, run_detected=s.settings.default_check
