@@ -63,6 +63,24 @@ def test_the_view_holds_what_each_drawing_needs() -> None:
     assert view["run"]["finished"]["outcome"] == "accepted"
 
 
+def test_a_live_runs_cost_is_drawn_in_the_bucket_each_event_says() -> None:
+    """Before the run's end tells every agent's bucket, each call's own event does: a Codex worker on an API
+    key is paid per token, a Claude Code orchestrator by the subscription."""
+    events = [e for e in sample_events(60) if not isinstance(e, ev.RunFinished)]
+    events = [
+        e.model_copy(update={"bucket": "subscription"})
+        if isinstance(e, ev.OrchestratorReplied)
+        else e.model_copy(update={"result": e.result.model_copy(update={"billing": "api"})})
+        if isinstance(e, ev.AgentCallFinished) and e.result.agent == "worker_fast"
+        else e
+        for e in events
+    ]
+    view = build_view(events)
+    assert {p["bucket"] for p in view["cost"] if p["who"] == "orchestrator"} == {"subscription"}
+    assert {p["bucket"] for p in view["cost"] if p["who"] == "worker_fast"} == {"api"}
+    assert {p["bucket"] for p in view["cost"] if p["who"] == "worker_smart"} == {"subscription"}
+
+
 def test_agent_text_cannot_end_the_data_element_or_start_markup() -> None:
     page = render_page(build_view(sample_events(40, hostile=HOSTILE)))
     data = page.split('<script type="application/json" id="kodo-data">', 1)[1].split("</script>", 1)[0]

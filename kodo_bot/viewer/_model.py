@@ -184,7 +184,7 @@ class _Builder:
         c["spans"].append(
             {"lane": "orchestrator", "kind": "orchestrator", "start": start, "end": at, "label": label, "state": "ok"}
         )
-        self.cost_points.append({"t": at, "who": "orchestrator", "usd": e.cost_usd})
+        self.cost_points.append({"t": at, "who": "orchestrator", "usd": e.cost_usd, "bucket": e.bucket})
 
     def on_agent_call_started(self, e: ev.AgentCallStarted, at: float) -> None:
         c = self.cycle(e.cycle, at)
@@ -213,7 +213,7 @@ class _Builder:
             span["start"] = max(c["start"], round(at - e.result.duration_s, 3))
             c["spans"].append(span)
         span.update(end=at, state="error" if e.result.is_error else "ok", result=_result(e.result, self.lim))
-        self.cost_points.append({"t": at, "who": e.result.agent, "usd": e.result.cost_usd})
+        self.cost_points.append({"t": at, "who": e.result.agent, "usd": e.result.cost_usd, "bucket": e.result.billing})
 
     def on_cycle_committed(self, e: ev.CycleCommitted, at: float) -> None:
         c = self.cycle(e.cycle, at)
@@ -311,8 +311,8 @@ class _Builder:
         for c in cycles:
             if c["commit"] and c["commit"]["sha"] in diffstat:
                 c["commit"]["diffstat"] = diffstat[c["commit"]["sha"]]
-        for p in self.cost_points:
-            p["bucket"] = buckets.get(p["who"], "api" if p["who"] == "orchestrator" else "subscription")
+        for p in self.cost_points:  # a verdict says not who paid: the run's end does, else the usual payer
+            p.setdefault("bucket", buckets.get(p["who"], "subscription"))
         return {
             "run": self.run,
             "t0": self.t0.isoformat(),

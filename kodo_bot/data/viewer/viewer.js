@@ -309,7 +309,7 @@
     var fin = D.run && D.run.finished, tot = fin ? fin.cost : totals();
     var rows = Object.keys(who).sort().map(function (k) { return el("tr", null, el("td", { text: k }), el("td", { text: who[k].bucket }), el("td", { text: usd(who[k].usd) }), el("td", { text: who[k].calls })); });
     return el("section", { cls: "card", id: "cost" }, el("h2", { text: "Cost over time" }),
-      el("p", null, "API (paid per token, what --max-cost-usd limits): " + usd(tot.api_usd) + " · subscription (Claude Code): " + usd(tot.subscription_usd)),
+      el("p", null, "API (paid per token, what --max-cost-usd limits): " + usd(tot.api_usd) + " · subscription (the agents' CLI plans): " + usd(tot.subscription_usd)),
       chart, legend,
       el("table", { cls: "cost-agents" }, el("tr", null, ["who", "bucket", "cost", "calls"].map(function (h) { return el("th", { text: h }); })), rows));
   }
