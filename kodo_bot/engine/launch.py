@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from kodo_bot.confine import Leftovers, not_dumpable
-from kodo_bot.engine import commands
 from kodo_bot.engine import events as ev
 from kodo_bot.engine.log import JsonlLog, read_events
 from kodo_bot.engine.models import Outcome, ReviewPoint
@@ -270,7 +269,6 @@ async def _drive(
         store.save(state)  # first, so a run killed while it is being set up is listed and resumable
         bus = _event_bus(state, store, backends, sinks)
         run = _assemble(state, store, backends, orchestrator, bus, resumed=resumed)
-        commands.warm()
         return await run.execute()
     finally:
         await orchestrator.close()

@@ -18,8 +18,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from kodo_bot.engine import commands, secret_scan
 from kodo_bot.engine import events as ev
-from kodo_bot.engine import secret_scan
 from kodo_bot.engine.cycle_commit import CycleCommit
 from kodo_bot.engine.delegation import Delegation
 from kodo_bot.engine.journal import Journal
@@ -182,9 +182,11 @@ class Run:
         # An agent's CLI is up and its model is about to think: the next round's verifiers start now, each
         # CLI after the other, rather than beside the orchestrator's last request, where a loaded machine can
         # leave them still starting (and the commit waiting for CPU) when "done" comes. The secret scan that
-        # the agent's snapshot runs first loads too.
+        # the agent's snapshot runs first loads too, and the shell parser that judging a verdict needs: loaded
+        # as the run starts, it held the interpreter while the first orchestrator request was being sent.
         self._verify_round.get_ready(self.state.rounds + 1)
         secret_scan.warm_up()
+        commands.warm()
 
     # ----------------------------------------------------------------- cycles
     def _open_cycle(self) -> None:
