@@ -30,6 +30,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -91,8 +92,21 @@ def _convert(node: Any, *, keep_required: bool) -> Any:
     return out
 
 
+def _description(path: str | Path) -> _Description:
+    """The description at ``path``, read and converted once per process while the file is unchanged: every
+    emulator of a test run checks against the same one, and converting it costs half a second."""
+    resolved = Path(path).resolve()
+    return _read_description(resolved, resolved.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _read_description(path: Path, mtime_ns: int) -> _Description:
+    return _Description(path)
+
+
 class _Description:
-    """One description document, converted twice: with and without ``required``."""
+    """One description document, converted twice: with and without ``required``. Never changed once built,
+    so emulators share it (``_description``)."""
 
     def __init__(self, path: str | Path) -> None:
         self.raw = json.loads(Path(path).read_text())
@@ -128,7 +142,7 @@ class OpenAPIChecker:
     """GitHub's REST description: match ``METHOD /path`` to an operation and check bodies against it."""
 
     def __init__(self, spec_path: str | Path) -> None:
-        self.description = _Description(spec_path)
+        self.description = _description(spec_path)
         self._operations = []
         for template, item in self.description.raw["paths"].items():
             for method, op in item.items():
@@ -207,7 +221,7 @@ class WebhookChecker:
     """GitHub's webhook description: ``check("issues", "labeled", payload)``."""
 
     def __init__(self, spec_path: str | Path) -> None:
-        self.description = _Description(spec_path)
+        self.description = _description(spec_path)
 
     def check(self, event: str, action: str, payload: Any) -> list[Finding]:
         name = f"{event}-{action}".replace("_", "-")
