@@ -10,6 +10,8 @@ import pytest
 
 from kodo_bot.agents._cli_session import Stream
 from kodo_bot.agents.backends import BackendSessionFactory
+from kodo_bot.agents.codex import CodexCli
+from kodo_bot.agents.cursor import CursorCli
 from kodo_bot.agents.gemini_cli import GeminiCli, shell_exit_code
 from kodo_bot.engine.team import parse_team
 from kodo_bot.errors import ConfigError
@@ -70,6 +72,20 @@ def test_a_missing_cli_or_one_of_another_version_says_why_the_agent_is_left_out(
     assert "Gemini CLI 0.60.1" in why and "needs 0.61.x" in why and "@google/gemini-cli@0.61.0" in why
     mute = factory({"PATH": str(fake_cli(tmp_path / "mute", "codex", "").parent)}, tmp_path)
     assert "did not say its version" in (mute.available("codex") or "")
+
+
+def test_each_clis_usage_is_read_under_its_own_names_and_junk_counts_as_nothing():
+    codex, cursor = Stream(), Stream()
+    for tokens in (10, 5):  # Codex reports each turn's usage: they add up
+        CodexCli({}).read(
+            {"type": "turn.completed", "usage": {"input_tokens": tokens, "output_tokens": 2, "cached_input_tokens": 1}},
+            codex,
+        )
+    CursorCli({}).read(
+        {"type": "result", "usage": {"inputTokens": 40, "output_tokens": "many", "cacheReadTokens": True}}, cursor
+    )
+    assert (codex.usage.input_tokens, codex.usage.output_tokens, codex.usage.cache_read_tokens) == (15, 4, 2)
+    assert (cursor.usage.input_tokens, cursor.usage.output_tokens, cursor.usage.cache_read_tokens) == (40, 0, 0)
 
 
 @pytest.mark.parametrize(

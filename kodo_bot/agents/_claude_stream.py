@@ -176,15 +176,12 @@ def _tail(text: str, limit: int = OUTPUT_TAIL) -> str:
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage:
-    def count(key: str) -> int:
-        value = data.get(key)
-        return value if isinstance(value, int) else 0
-
-    return Usage(
-        input_tokens=count("input_tokens"),
-        output_tokens=count("output_tokens"),
-        cache_read_tokens=count("cache_read_input_tokens"),
-        cache_creation_tokens=count("cache_creation_input_tokens"),
+    return Usage.from_record(
+        data,
+        input_tokens="input_tokens",
+        output_tokens="output_tokens",
+        cache_read_tokens="cache_read_input_tokens",
+        cache_creation_tokens="cache_creation_input_tokens",
     )
 
 

@@ -115,7 +115,12 @@ class CodexCli:
             stream.text = f"{stream.text}\n{item.get('text', '')}" if stream.text else str(item.get("text", ""))
         elif kind == "turn.completed":
             stream.done = True
-            stream.usage = stream.usage + _usage(event.get("usage") or {})
+            stream.usage += Usage.from_record(
+                event.get("usage") or {},
+                input_tokens="input_tokens",
+                output_tokens="output_tokens",
+                cache_read_tokens="cached_input_tokens",
+            )
         elif kind == "turn.failed":
             stream.done = True
             stream.error = f"Codex CLI ended the task with an error: {(event.get('error') or {}).get('message')}"
@@ -201,15 +206,3 @@ def executed(rollout: Path) -> list[tuple[str, Path | None]]:
         where = Path(unquote(urlsplit(cwd).path)).resolve() if cwd.startswith("file://") else None
         found.append((inner_command(command), where))
     return found
-
-
-def _usage(data: dict[str, Any]) -> Usage:
-    def count(key: str) -> int:
-        value = data.get(key)
-        return value if isinstance(value, int) else 0
-
-    return Usage(
-        input_tokens=count("input_tokens"),
-        output_tokens=count("output_tokens"),
-        cache_read_tokens=count("cached_input_tokens"),
-    )

@@ -97,7 +97,12 @@ class CursorCli:
             _tool_event(event, stream)
         elif kind == "result":
             stream.done = True
-            stream.usage = _usage(event.get("usage") or {})
+            stream.usage = Usage.from_record(
+                event.get("usage") or {},
+                input_tokens=("inputTokens", "input_tokens"),
+                output_tokens=("outputTokens", "output_tokens"),
+                cache_read_tokens=("cacheReadTokens", "cache_read_tokens"),
+            )
             if event.get("is_error") or event.get("subtype") not in (None, "success"):
                 stream.error = f"Cursor CLI ended the task with an error: {event.get('result') or event.get('subtype')}"
             elif isinstance(event.get("result"), str) and event["result"].strip() and not stream.text:
@@ -162,14 +167,3 @@ def _output(outcome: dict[str, Any]) -> str:
         if outcome.get(key):
             return str(outcome[key])
     return ""
-
-
-def _usage(data: dict[str, Any]) -> Usage:
-    def count(*keys: str) -> int:
-        return next((data[k] for k in keys if isinstance(data.get(k), int)), 0)
-
-    return Usage(
-        input_tokens=count("inputTokens", "input_tokens"),
-        output_tokens=count("outputTokens", "output_tokens"),
-        cache_read_tokens=count("cacheReadTokens", "cache_read_tokens"),
-    )

@@ -147,10 +147,8 @@ class GeminiCli:
         elif kind == "result":
             stream.done = True
             stats = event.get("stats") or {}
-            stream.usage = Usage(
-                input_tokens=_int(stats.get("input_tokens")),
-                output_tokens=_int(stats.get("output_tokens")),
-                cache_read_tokens=_int(stats.get("cached")),
+            stream.usage = Usage.from_record(
+                stats, input_tokens="input_tokens", output_tokens="output_tokens", cache_read_tokens="cached"
             )
             if event.get("status") == "error":
                 detail = event.get("error") or {}
@@ -252,7 +250,3 @@ def shell_exit_code(text: str) -> int | None:
             value = line.removeprefix("Exit Code: ").strip()
             return int(value) if value.lstrip("-").isdigit() else None
     return 0 if any(line.startswith("Process Group PGID: ") for line in trailer) else None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0

@@ -7,6 +7,7 @@ verdict or an outcome is a value the loop inspects rather than an exception it c
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,17 @@ class Usage(_Frozen):
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_creation_tokens=self.cache_creation_tokens + other.cache_creation_tokens,
         )
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any], **names: str | tuple[str, ...]) -> Usage:
+        """A usage record as a CLI reports it, each field under the name (or the first of the names) it
+        uses; a count that is missing or not a whole number is 0."""
+
+        def count(keys: str | tuple[str, ...]) -> int:
+            found = (data.get(k) for k in ((keys,) if isinstance(keys, str) else keys))
+            return next((v for v in found if isinstance(v, int) and not isinstance(v, bool)), 0)
+
+        return cls(**{name: count(keys) for name, keys in names.items()})
 
 
 class ToolCall(_Frozen):
