@@ -256,3 +256,24 @@ def test_doctor_names_what_the_browser_tester_lacks_and_how_to_install_it(tmp_pa
     assert (lacking.status, lacking.fix) == ("warn", "npm install -g @playwright/mcp@0.0.83")
     assert "playwright-mcp" in lacking.detail and not lacking.required
     assert ready.status == "ok" and str(bin_dir / "playwright-mcp") in ready.detail
+
+
+def test_the_uploaded_run_folder_gets_the_screenshots_and_nothing_a_link_points_at(tmp_path: Path) -> None:
+    """What the action uploads beside the log: kodo-bot's copies of the screenshots, never through a link
+    (the uploader would follow it to, say, a key)."""
+    from kodo_bot.github.entry import _copy_log
+    from kodo_bot.github.handle import HandleResult
+
+    run = tmp_path / "state" / "r1"
+    shots = run / "evidence" / "tester_browser-1"
+    shots.mkdir(parents=True)
+    (run / "events.jsonl").write_text("")
+    (shots / "1.png").write_bytes(PNG_SIGNATURE + b"picture")
+    (tmp_path / "key.pem").write_text("PRIVATE KEY")
+    (shots / "2.png").symlink_to(tmp_path / "key.pem")
+    (run / "evidence" / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    result = HandleResult("finished", "", run_id="r1", log_path=run / "events.jsonl")
+    _copy_log(result, tmp_path / "upload")
+    uploaded = sorted(p.relative_to(tmp_path / "upload") for p in (tmp_path / "upload").rglob("*") if p.is_file())
+    assert [str(p) for p in uploaded] == ["r1/events.jsonl", "r1/evidence/tester_browser-1/1.png", "r1/run.html"]
+    assert (tmp_path / "upload/r1/evidence/tester_browser-1/1.png").read_bytes() == PNG_SIGNATURE + b"picture"

@@ -13,6 +13,7 @@ Not here: reading ``os.environ``, argv or the event file (``cli``), or any decis
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -233,15 +234,24 @@ def _tidy(work_root: Path) -> None:
         print(f"kodo-bot: could not tidy {work_root}: {exc}", file=sys.stderr)
 
 
+def _copy_screenshots(evidence: Path, to: Path) -> None:
+    """A browser verifier's screenshots, as kodo-bot kept them: plain PNG files only. The uploader follows
+    links, so a link (to a key, say) would put what it points at in the artifact."""
+    for folder, _, names in os.walk(evidence):  # does not enter linked folders
+        for name in names:
+            shot = Path(folder) / name
+            if shot.suffix == ".png" and shot.is_file() and not shot.is_symlink():
+                (to / shot.relative_to(evidence)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(shot, to / shot.relative_to(evidence))
+
+
 def _copy_log(result: HandleResult, runs_dir: Path | None) -> None:
     if runs_dir is None or result.log_path is None or not result.log_path.exists():
         return
     target = runs_dir / (result.run_id or "run")
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(result.log_path, target / result.log_path.name)
-    evidence = result.log_path.parent / "evidence"  # a browser verifier's screenshots, as it took them
-    if evidence.is_dir():
-        shutil.copytree(evidence, target / "evidence", dirs_exist_ok=True, symlinks=True)
+    _copy_screenshots(result.log_path.parent / "evidence", target / "evidence")
     try:  # the log is what matters: a page that cannot be drawn costs a warning, never the upload
         from kodo_bot.viewer import write_html
 
