@@ -22,6 +22,11 @@ from pathlib import Path
 if "--version" in sys.argv:
     print("2026.11.20-standin")
     sys.exit(0)
+if "--help" in sys.argv:  # the options of the real CLI's reference that kodo-bot uses
+    print("Usage: cursor-agent [options] [prompt]\n  -p, --print")
+    print("  --output-format <format>  text | json | stream-json\n  --resume [chatId]")
+    print("  -f, --force\n  --model <model>")
+    sys.exit(0)
 home = Path(os.environ["HOME"])
 args = sys.argv[1:]
 #: project files the real CLI takes rules or settings from: what of them this process can read is recorded

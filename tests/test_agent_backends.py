@@ -61,10 +61,15 @@ def test_a_missing_cli_or_one_of_another_version_says_why_the_agent_is_left_out(
     bin_dir = tmp_path / "bin"
     fake_cli(bin_dir, "gemini", "0.61.3")
     fake_cli(bin_dir, "codex", "codex-cli 0.150.2")
-    fake_cli(bin_dir, "cursor-agent", "2026.11.20-abc123")
+    # no Cursor version can be pinned (no binary here): its --help must offer the options kodo-bot uses
+    fake_cli(bin_dir, "cursor-agent", "2026.11.20-abc123 --output-format stream-json --resume --force")
     found = factory({"PATH": str(bin_dir)}, tmp_path)
     assert found.available("gemini_cli") is None
-    assert found.available("cursor") is None  # no version to check: the stand-in is all it was built against
+    assert found.available("cursor") is None
+    old_cursor = factory({"PATH": str(fake_cli(tmp_path / "oldc", "cursor-agent", "2025.01.02-old").parent)}, tmp_path)
+    why = old_cursor.available("cursor") or ""
+    assert "Cursor CLI 2025.01.02-old at" in why and "not supported" in why
+    assert "lacks --output-format, stream-json, --resume, --force" in why and "cursor.com/install" in why
     why = found.available("codex") or ""
     assert "0.150.2" in why and "0.169" in why and "not supported" in why
     older = factory({"PATH": str(fake_cli(tmp_path / "old", "gemini", "0.60.1").parent)}, tmp_path)

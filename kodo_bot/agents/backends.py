@@ -46,6 +46,8 @@ class CliBackend:
     #: ``major.minor`` kodo-bot was built for; None when the version cannot be checked (no binary here)
     version: str | None
     install: str
+    #: where no version can be pinned: what its ``--help`` must offer, the options kodo-bot drives it with
+    needs: tuple[str, ...] = ()
 
 
 CLIS = {
@@ -56,7 +58,13 @@ CLIS = {
         "codex", "Codex CLI", "KODO_CODEX_CLI", "codex", "0.169", "npm install -g @openai/codex@0.169.0"
     ),
     "cursor": CliBackend(
-        "cursor", "Cursor CLI", "KODO_CURSOR_CLI", "cursor-agent", None, "curl https://cursor.com/install -fsS | bash"
+        "cursor",
+        "Cursor CLI",
+        "KODO_CURSOR_CLI",
+        "cursor-agent",
+        None,
+        "curl https://cursor.com/install -fsS | bash",
+        needs=("--output-format", "stream-json", "--resume", "--force"),
     ),
 }
 
@@ -237,13 +245,36 @@ def cli_problem(cli: CliBackend, path: Path | None) -> str | None:
     if not os.access(path, os.X_OK):
         return f"{cli.title} at {path} is not executable"
     if cli.version is None:
-        return None
+        return _lacking(cli, path)
     found = cli_version(str(path))
     if found is None:
         return f"{cli.title} at {path} did not say its version (`{cli.executable} --version`)"
     if not (found == cli.version or found.startswith(f"{cli.version}.")):
         return f"{cli.title} {found} at {path} is not supported: kodo-bot needs {cli.version}.x ({cli.install})"
     return None
+
+
+def _lacking(cli: CliBackend, path: Path) -> str | None:
+    """An unpinned CLI too old (or not the one meant): its ``--help`` lacks an option kodo-bot uses."""
+    if not cli.needs:
+        return None
+    said = {flag: _ask(path, flag) for flag in ("--help", "--version")}
+    lacking = [option for option in cli.needs if option not in said["--help"]]
+    if not lacking:
+        return None
+    version = said["--version"].strip().splitlines()[0][:80] if said["--version"].strip() else "no version said"
+    return (
+        f"{cli.title} {version} at {path} is not supported: kodo-bot drives it with {' '.join(cli.needs)}, and its "
+        f"--help lacks {', '.join(lacking)}; update it ({cli.install})"
+    )
+
+
+def _ask(path: Path, flag: str) -> str:
+    try:
+        done = subprocess.run([str(path), flag], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return f"{done.stdout}{done.stderr}"
 
 
 _VERSION = re.compile(r"(\d+\.\d+\.\d+)")
