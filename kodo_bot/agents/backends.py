@@ -269,7 +269,9 @@ def _lacking(cli: CliBackend, path: Path) -> str | None:
     )
 
 
+@functools.cache
 def _ask(path: Path, flag: str) -> str:
+    """What ``<cli> <flag>`` printed (asked once per path and process, as ``cli_version``)."""
     try:
         done = subprocess.run([str(path), flag], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
